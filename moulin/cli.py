@@ -1,0 +1,110 @@
+"""The ``moulin`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from moulin.errors import MoulinError
+from moulin.settings import PROFILES, SettingsError, describe, load_settings
+
+
+def _cmd_settings(args: argparse.Namespace) -> int:
+    print(json.dumps(describe(load_settings(args.profile)), indent=2, default=str))
+    return 0
+
+
+def _cmd_cluster(args: argparse.Namespace) -> int:
+    from moulin.cluster.local import LocalCluster
+
+    settings = load_settings(args.profile or "hdfs-local")
+    cluster = LocalCluster(settings)
+    if args.action == "up":
+        status = cluster.up(with_spark=args.spark)
+        print("\n".join(status.lines()))
+        print(f"HDFS: {settings.hdfs.namenode_uri}  WebHDFS/UI: {settings.hdfs.webhdfs_url}")
+    elif args.action == "down":
+        stopped = cluster.down()
+        print(f"stopped {len(stopped)} process(es)" if stopped else "nothing of ours was running")
+    else:
+        status = cluster.status()
+        print("\n".join(status.lines()))
+        return 0 if status.namenode_running else 3
+    return 0
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    from moulin.table_cli import table_cli
+
+    return table_cli(args, load_settings(args.profile))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``moulin`` (all sub-commands)."""
+    parser = argparse.ArgumentParser(prog="moulin", description=__doc__)
+    parser.add_argument(
+        "--profile", choices=PROFILES, help="settings profile (default: $MOULIN_PROFILE or local)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("settings", help="print the resolved settings")
+    p.set_defaults(func=_cmd_settings)
+
+    p = sub.add_parser("cluster", help="the local HDFS (and Spark standalone) cluster")
+    p.add_argument("action", choices=("up", "down", "status"))
+    p.add_argument("--spark", action="store_true", help="also start a Spark standalone master and workers")
+    p.set_defaults(func=_cmd_cluster)
+
+    p = sub.add_parser("table", help="inspect a Delta table")
+    p.add_argument("action", choices=("show", "history", "count", "schema"))
+    p.add_argument("table", help="table URI, or a path relative to the warehouse")
+    p.add_argument("--version", type=int, help="read this table version")
+    p.add_argument("--limit", type=int, default=10, help="rows to show")
+    p.set_defaults(func=_cmd_table)
+
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; return its exit code."""
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except SettingsError as exc:
+        print(f"moulin: settings error: {exc}", file=sys.stderr)
+        return 2
+    except MoulinError as exc:
+        print(f"moulin: {exc}", file=sys.stderr)
+        return 1
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point.
+
+    The process ends with ``os._exit`` after flushing: deltalake's and Arrow's
+    native thread pools can abort the interpreter at teardown (exit code 134,
+    delta-io/delta-rs#2184) after all work succeeded; skipping the teardown
+    keeps the exit code the command's own.
+    """
+    try:
+        code = run(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+        if exc.code not in (None, 0) and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

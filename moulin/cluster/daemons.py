@@ -1,0 +1,163 @@
+"""Background daemons tracked by pid files: start once, stop only what we started."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from moulin.errors import MoulinError
+
+
+class ClusterError(MoulinError):
+    """The local cluster cannot start or is unhealthy; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """One background process of the local cluster."""
+
+    name: str  # e.g. "namenode", "datanode-1"
+    command: Callable[[], list[str]]  # built only when the daemon is started
+    ports: tuple[tuple[str, int], ...]  # (what, port) pairs it binds
+    marker: str  # a string its command line holds (guards against pid reuse)
+    env: dict[str, str] | None = None
+
+
+class DaemonSet:
+    """Pid-file bookkeeping for the daemons under one folder."""
+
+    def __init__(self, root: Path, host: str = "127.0.0.1") -> None:
+        self.root = root
+        self.host = host
+        self.pid_dir = root / "pids"
+        self.log_dir = root / "logs"
+
+    def pid_file(self, name: str) -> Path:
+        return self.pid_dir / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.log_dir / f"{name}.out"
+
+    def pid(self, daemon: Daemon) -> int | None:
+        """The pid of ``daemon`` if it runs (from its pid file), else None."""
+        path = self.pid_file(daemon.name)
+        try:
+            pid = int(path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _alive(pid, daemon.marker) else None
+
+    def start(self, daemon: Daemon) -> tuple[int, bool]:
+        """Start ``daemon`` unless it runs; return (pid, started_now)."""
+        existing = self.pid(daemon)
+        if existing:
+            return existing, False
+        for what, port in daemon.ports:
+            ensure_port_free(self.host, port, f"{daemon.name} {what}")
+        self.pid_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update(daemon.env or {})
+        with open(self.log_file(daemon.name), "ab") as log:
+            proc = subprocess.Popen(
+                daemon.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # outlives the `moulin` command
+                env=env,
+            )
+        self.pid_file(daemon.name).write_text(f"{proc.pid}\n")
+        time.sleep(0.5)
+        if proc.poll() is not None:
+            raise ClusterError(
+                f"{daemon.name} exited at once with code {proc.returncode}; "
+                f"see {self.log_file(daemon.name)}:\n{tail(self.log_file(daemon.name))}"
+            )
+        return proc.pid, True
+
+    def stop(self, daemon: Daemon, timeout_s: float = 20.0) -> bool:
+        """Stop ``daemon`` if we started it and it runs; return whether it was running."""
+        pid = self.pid(daemon)
+        self.pid_file(daemon.name).unlink(missing_ok=True)
+        if not pid:
+            return False
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and _alive(pid, daemon.marker):
+            time.sleep(0.2)
+        if _alive(pid, daemon.marker):
+            _signal_group(pid, signal.SIGKILL)
+            time.sleep(0.5)
+        return True
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _alive(pid: int, marker: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    if stat.rsplit(")", 1)[-1].split()[0] == "Z":  # zombie: exited
+        return False
+    return marker in cmdline
+
+
+def ensure_port_free(host: str, port: int, what: str) -> None:
+    """Raise a ClusterError naming ``port`` if something already listens there."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            raise ClusterError(
+                f"port {port} on {host} ({what}) is taken by another process: stop it, "
+                f"or move moulin's port with the matching MOULIN_* setting "
+                f"(see `moulin settings`)"
+            ) from None
+
+
+def port_open(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def java_executable() -> str:
+    """Path of ``java`` (JAVA_HOME first); a clear error if none is installed."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if not found:
+        raise ClusterError(
+            "java was not found on PATH and JAVA_HOME is unset: install a JDK 17 "
+            "(e.g. apt-get install -y openjdk-17-jdk-headless) and retry"
+        )
+    return found
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a log file (empty if it does not exist)."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

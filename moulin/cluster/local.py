@@ -1,0 +1,385 @@
+"""The local cluster: a real Apache HDFS (1 NameNode, N DataNodes) and, optionally,
+a Spark standalone master with workers, all on this machine.
+
+Everything it writes (configs, data, logs, pid files) lives under
+``settings.cluster_dir``.  ``up`` is idempotent; ``down`` stops only processes
+recorded in its pid files.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import string
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from moulin.cluster.daemons import (
+    ClusterError,
+    Daemon,
+    DaemonSet,
+    java_executable,
+    port_open,
+    tail,
+)
+from moulin.cluster.dist import hadoop_jars
+from moulin.settings import REPO_ROOT, Settings
+
+INFRA_HADOOP = REPO_ROOT / "infra" / "hadoop"
+NAMENODE_CLASS = "org.apache.hadoop.hdfs.server.namenode.NameNode"
+DATANODE_CLASS = "org.apache.hadoop.hdfs.server.datanode.DataNode"
+FSSHELL_CLASS = "org.apache.hadoop.fs.FsShell"
+SPARK_MASTER_CLASS = "org.apache.spark.deploy.master.Master"
+SPARK_WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
+
+
+@dataclass
+class ClusterStatus:
+    """What ``moulin cluster status`` reports."""
+
+    namenode_running: bool
+    live_datanodes: int
+    dead_datanodes: int
+    capacity_total: int
+    capacity_used: int
+    spark_master_running: bool
+    spark_workers: list[dict]
+
+    def lines(self) -> list[str]:
+        used = self.capacity_used / 2**20
+        total = self.capacity_total / 2**30
+        out = [
+            f"namenode: {'running' if self.namenode_running else 'stopped'}",
+            f"live datanodes: {self.live_datanodes}",
+            f"dead datanodes: {self.dead_datanodes}",
+            f"capacity used: {used:.1f} MiB of {total:.1f} GiB",
+            f"spark master: {'running' if self.spark_master_running else 'stopped'}",
+            f"spark workers: {len(self.spark_workers)}",
+        ]
+        for worker in self.spark_workers:
+            out.append(
+                f"  worker {worker.get('id')} {worker.get('state')} "
+                f"cores={worker.get('cores')} memory={worker.get('memory')}MB"
+            )
+        return out
+
+
+class LocalCluster:
+    """Start, stop and inspect the local HDFS (and Spark standalone) cluster."""
+
+    def __init__(self, settings: Settings, log: Callable[[str], None] = print) -> None:
+        self.settings = settings
+        self.hdfs = settings.hdfs
+        self.root = settings.cluster_dir
+        self.daemons = DaemonSet(self.root, self.hdfs.host)
+        self.log = log
+
+    # ----------------------------------------------------------------- configs
+    def _node_dir(self, name: str) -> Path:
+        return self.root / name
+
+    def _conf_dir(self, name: str) -> Path:
+        return self.root / "conf" / name
+
+    def _render_conf(self, name: str, dn_index: int | None) -> Path:
+        conf = self._conf_dir(name)
+        conf.mkdir(parents=True, exist_ok=True)
+        ports = self.hdfs.datanode_ports(dn_index or 0)
+        values = {
+            "host": self.hdfs.host,
+            "namenode_rpc_port": self.hdfs.namenode_rpc_port,
+            "namenode_http_port": self.hdfs.namenode_http_port,
+            "replication": self.hdfs.replication,
+            "cluster_dir": str(self.root),
+            "node_dir": str(self._node_dir(name)),
+            "dn_data_port": ports[0],
+            "dn_http_port": ports[1],
+            "dn_ipc_port": ports[2],
+            "user": getpass.getuser(),
+        }
+        for template in ("core-site.xml", "hdfs-site.xml"):
+            text = string.Template((INFRA_HADOOP / template).read_text()).substitute(values)
+            (conf / template).write_text(text)
+        shutil.copyfile(INFRA_HADOOP / "log4j.properties", conf / "log4j.properties")
+        return conf
+
+    def _webapps_root(self) -> Path:
+        # The daemons' HTTP servers look up webapps/<name> on the classpath.
+        root = self.root / "webapps-root"
+        for app in ("hdfs", "datanode", "secondary"):
+            web_inf = root / "webapps" / app / "WEB-INF"
+            web_inf.mkdir(parents=True, exist_ok=True)
+            (web_inf / "web.xml").write_text("<web-app/>\n")
+        return root
+
+    def classpath(self, conf_dir: Path) -> str:
+        """The Java classpath of a daemon or client using ``conf_dir``."""
+        jars = hadoop_jars(self.settings)
+        return os.pathsep.join([str(conf_dir), str(self._webapps_root()), *map(str, jars)])
+
+    def _java_command(self, name: str, main_class: str, args: list[str], conf: Path) -> list[str]:
+        return [
+            java_executable(),
+            f"-Xmx{self.hdfs.heap_mb}m",
+            f"-Dhadoop.log.dir={self.daemons.log_dir}",
+            f"-Dhadoop.log.file={self.daemons.log_dir / (name + '.log')}",
+            f"-Dlog4j.configuration=file:{conf / 'log4j.properties'}",
+            f"-Dmoulin.daemon={name}@{self.root}",
+            "-cp",
+            self.classpath(conf),
+            main_class,
+            *args,
+        ]
+
+    def namenode(self) -> Daemon:
+        conf = self._render_conf("namenode", None)
+        return Daemon(
+            name="namenode",
+            command=lambda: self._java_command("namenode", NAMENODE_CLASS, [], conf),
+            ports=(
+                ("rpc", self.hdfs.namenode_rpc_port),
+                ("http", self.hdfs.namenode_http_port),
+            ),
+            marker=f"-Dmoulin.daemon=namenode@{self.root}",
+        )
+
+    def datanode(self, index: int) -> Daemon:
+        name = f"datanode-{index}"
+        conf = self._render_conf(name, index)
+        data, http, ipc = self.hdfs.datanode_ports(index)
+        return Daemon(
+            name=name,
+            command=lambda: self._java_command(name, DATANODE_CLASS, [], conf),
+            ports=(("data", data), ("http", http), ("ipc", ipc)),
+            marker=f"-Dmoulin.daemon={name}@{self.root}",
+        )
+
+    def _spark_home(self) -> Path:
+        try:
+            import pyspark
+        except ImportError:
+            raise ClusterError(
+                "the Spark standalone cluster needs pyspark: run moulin from the platform environment (.venv)"
+            ) from None
+        return Path(pyspark.__file__).parent
+
+    def spark_master(self) -> Daemon:
+        sp = self.settings.spark
+        return Daemon(
+            name="spark-master",
+            command=lambda: self._spark_command(
+                "spark-master",
+                SPARK_MASTER_CLASS,
+                [
+                    "--host",
+                    sp.standalone_host,
+                    "--port",
+                    str(sp.standalone_port),
+                    "--webui-port",
+                    str(sp.standalone_webui_port),
+                ],
+            ),
+            ports=(("rpc", sp.standalone_port), ("web ui", sp.standalone_webui_port)),
+            marker=f"-Dmoulin.daemon=spark-master@{self.root}",
+        )
+
+    def spark_worker(self, index: int) -> Daemon:
+        sp = self.settings.spark
+        name = f"spark-worker-{index}"
+        work_dir = self._node_dir(name)
+        web_port = sp.worker_webui_base_port + index
+        return Daemon(
+            name=name,
+            command=lambda: self._spark_command(
+                name,
+                SPARK_WORKER_CLASS,
+                [
+                    f"spark://{sp.standalone_host}:{sp.standalone_port}",
+                    "--host",
+                    sp.standalone_host,
+                    "--cores",
+                    str(sp.worker_cores),
+                    "--memory",
+                    sp.worker_memory,
+                    "--webui-port",
+                    str(web_port),
+                    "--work-dir",
+                    str(work_dir),
+                ],
+            ),
+            ports=(("web ui", web_port),),
+            marker=f"-Dmoulin.daemon={name}@{self.root}",
+        )
+
+    def _spark_command(self, name: str, main_class: str, args: list[str]) -> list[str]:
+        jars = self._spark_home() / "jars"
+        return [
+            java_executable(),
+            "-Xmx512m",
+            f"-Dmoulin.daemon={name}@{self.root}",
+            "-cp",
+            f"{jars}/*",
+            main_class,
+            *args,
+        ]
+
+    # -------------------------------------------------------------- lifecycle
+    def up(self, with_spark: bool = False) -> ClusterStatus:
+        """Start what is not running and wait until every DataNode is live."""
+        java_executable()
+        self._format_if_needed()
+        self._start(self.namenode())
+        self._wait(
+            lambda: port_open(self.hdfs.host, self.hdfs.namenode_rpc_port),
+            f"NameNode RPC port {self.hdfs.namenode_rpc_port}",
+            "namenode",
+        )
+        for index in range(self.hdfs.datanodes):
+            self._start(self.datanode(index))
+        self._wait(
+            lambda: self._jmx_state().get("NumLiveDataNodes", 0) >= self.hdfs.datanodes,
+            f"{self.hdfs.datanodes} live DataNodes",
+            "datanode-0",
+        )
+        self._wait(lambda: not self._safemode(), "NameNode to leave safe mode", "namenode")
+        if with_spark:
+            self._start(self.spark_master())
+            sp = self.settings.spark
+            self._wait(
+                lambda: port_open(sp.standalone_host, sp.standalone_port),
+                f"Spark master port {sp.standalone_port}",
+                "spark-master",
+            )
+            for index in range(sp.standalone_workers):
+                self._start(self.spark_worker(index))
+            self._wait(
+                lambda: len(self._spark_workers()) >= sp.standalone_workers,
+                f"{sp.standalone_workers} Spark workers",
+                "spark-worker-0",
+            )
+        return self.status()
+
+    def down(self) -> list[str]:
+        """Stop every daemon this cluster started (per its pid files); return their names."""
+        stopped = []
+        sp = self.settings.spark
+        candidates = [self.spark_worker(i) for i in range(sp.standalone_workers)]
+        candidates += [self.spark_master()]
+        candidates += [self.datanode(i) for i in range(self.hdfs.datanodes)]
+        candidates += [self.namenode()]
+        for daemon in candidates:
+            if self.daemons.stop(daemon):
+                stopped.append(daemon.name)
+                self.log(f"stopped {daemon.name}")
+        return stopped
+
+    def stop_datanode(self, index: int) -> None:
+        """Stop one DataNode (fault-injection in tests)."""
+        self.daemons.stop(self.datanode(index), timeout_s=5)
+
+    def running(self) -> dict[str, int]:
+        """Names and pids of this cluster's daemons that run now."""
+        sp = self.settings.spark
+        names = [self.namenode()] + [self.datanode(i) for i in range(self.hdfs.datanodes)]
+        names += [self.spark_master()] + [self.spark_worker(i) for i in range(sp.standalone_workers)]
+        result = {}
+        for daemon in names:
+            pid = self.daemons.pid(daemon)
+            if pid:
+                result[daemon.name] = pid
+        return result
+
+    def status(self) -> ClusterStatus:
+        """Live DataNodes, capacity and Spark workers, as reported by the daemons."""
+        state = self._jmx_state()
+        workers = self._spark_workers()
+        return ClusterStatus(
+            namenode_running=bool(self.daemons.pid(self.namenode())),
+            live_datanodes=int(state.get("NumLiveDataNodes", 0)),
+            dead_datanodes=int(state.get("NumDeadDataNodes", 0)),
+            capacity_total=int(state.get("CapacityTotal", 0)),
+            capacity_used=int(state.get("CapacityUsed", 0)),
+            spark_master_running=bool(self.daemons.pid(self.spark_master())),
+            spark_workers=workers,
+        )
+
+    def fs_shell(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run the Hadoop shell (``hdfs dfs``) against this cluster."""
+        conf = self._render_conf("client", None)
+        cmd = [
+            java_executable(),
+            "-Xmx256m",
+            f"-Dlog4j.configuration=file:{conf / 'log4j.properties'}",
+            "-Dhadoop.root.logger=WARN,console",
+            "-cp",
+            self.classpath(conf),
+            FSSHELL_CLASS,
+            *args,
+        ]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if check and result.returncode != 0:
+            raise ClusterError(f"hdfs dfs {' '.join(args)} failed: {result.stderr.strip()[-2000:]}")
+        return result
+
+    # ---------------------------------------------------------------- helpers
+    def _start(self, daemon: Daemon) -> None:
+        pid, started = self.daemons.start(daemon)
+        self.log(f"{'started' if started else 'already running'}: {daemon.name} (pid {pid})")
+
+    def _format_if_needed(self) -> None:
+        if (self.root / "namenode" / "current" / "VERSION").exists():
+            return
+        self.log("formatting the NameNode (first start)")
+        conf = self._render_conf("namenode", None)
+        cmd = self._java_command(
+            "namenode-format",
+            NAMENODE_CLASS,
+            ["-format", "-nonInteractive", "-clusterid", "moulin-local"],
+            conf,
+        )
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ClusterError(f"NameNode format failed (code {result.returncode}): {result.stderr[-2000:]}")
+
+    def _wait(self, ready: Callable[[], bool], what: str, log_name: str) -> None:
+        deadline = time.monotonic() + self.hdfs.start_timeout_s
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            time.sleep(1)
+        log_path = self.daemons.log_dir / f"{log_name}.log"
+        if not log_path.exists():
+            log_path = self.daemons.log_file(log_name)
+        raise ClusterError(
+            f"timed out after {self.hdfs.start_timeout_s}s waiting for {what}; "
+            f"see {log_path}:\n{tail(log_path)}"
+        )
+
+    def _get_json(self, url: str) -> dict:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.loads(response.read().decode())
+        except (urllib.error.URLError, OSError, ValueError):
+            return {}
+
+    def _jmx_state(self) -> dict:
+        url = f"{self.hdfs.webhdfs_url}/jmx?qry=Hadoop:service=NameNode,name=FSNamesystemState"
+        beans = self._get_json(url).get("beans", [])
+        return beans[0] if beans else {}
+
+    def _safemode(self) -> bool:
+        url = f"{self.hdfs.webhdfs_url}/jmx?qry=Hadoop:service=NameNode,name=NameNodeInfo"
+        beans = self._get_json(url).get("beans", [])
+        return bool(beans and beans[0].get("Safemode"))
+
+    def _spark_workers(self) -> list[dict]:
+        sp = self.settings.spark
+        data = self._get_json(f"http://{sp.standalone_host}:{sp.standalone_webui_port}/json/")
+        return [w for w in data.get("workers", []) if w.get("state") == "ALIVE"]

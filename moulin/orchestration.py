@@ -1,0 +1,52 @@
+"""Running moulin's Airflow: its environment (home, DAG folder, database) from the settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from moulin.errors import MoulinError
+from moulin.settings import REPO_ROOT, Settings
+
+DAGS_FOLDER = REPO_ROOT / "dags"
+
+
+def airflow_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that point Airflow at moulin's DAGs and a home under MOULIN_HOME."""
+    home = settings.home / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        "MOULIN_PROFILE": settings.profile,
+    }
+
+
+def airflow_command(settings: Settings, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the ``airflow`` CLI of this environment with moulin's Airflow settings."""
+    env = dict(os.environ)
+    env.update(airflow_env(settings))
+    airflow = Path(sys.executable).with_name("airflow")
+    cmd = [str(airflow) if airflow.exists() else "airflow", *args]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise MoulinError(
+            f"`airflow {' '.join(args)}` failed with code {result.returncode}:\n"
+            f"{(result.stdout + result.stderr)[-4000:]}"
+        )
+    return result
+
+
+def ensure_airflow_db(settings: Settings) -> None:
+    """Create or upgrade Airflow's metadata database (idempotent)."""
+    marker = settings.home / "airflow" / ".db-migrated"
+    if not marker.exists():
+        airflow_command(settings, "db", "migrate")
+        marker.write_text("ok\n")

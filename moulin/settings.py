@@ -1,0 +1,232 @@
+"""One typed settings object for the whole platform.
+
+Every path, host and port that moulin uses comes from :class:`Settings`.  A
+settings object is built from a named *profile* (``local``, ``hdfs-local`` or
+``cluster``) and then overridden by environment variables:
+
+* ``MOULIN_PROFILE`` picks the profile (default ``local``);
+* ``MOULIN_<FIELD>`` overrides a top-level field, e.g. ``MOULIN_HOME``,
+  ``MOULIN_WAREHOUSE_URI``;
+* ``MOULIN_<SECTION>_<FIELD>`` overrides a field of a section, e.g.
+  ``MOULIN_HDFS_NAMENODE_RPC_PORT=19820`` or ``MOULIN_SPARK_MASTER=local[2]``.
+
+Values are converted to the field's type; a value that does not convert is an
+error naming the variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from moulin.errors import MoulinError
+
+PROFILES = ("local", "hdfs-local", "cluster")
+ENV_PREFIX = "MOULIN_"
+
+# The repository root: the package is installed editable from a checkout, and
+# infra/, schemas/ and dags/ live beside it.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class SettingsError(MoulinError, ValueError):
+    """A profile or an environment override is invalid."""
+
+
+@dataclass(frozen=True)
+class HdfsSettings:
+    """The local HDFS cluster started by ``moulin cluster up`` (profile ``hdfs-local``)."""
+
+    host: str = "127.0.0.1"
+    namenode_rpc_port: int = 9820
+    namenode_http_port: int = 9870
+    datanodes: int = 3
+    replication: int = 2
+    # DataNode i listens on base + 10*i (data), +1 (http), +2 (ipc).
+    datanode_base_port: int = 9900
+    # How long `cluster up` waits for all DataNodes to report live.
+    start_timeout_s: int = 120
+    heap_mb: int = 512
+
+    @property
+    def namenode_uri(self) -> str:
+        """The ``hdfs://host:port`` URI of the NameNode."""
+        return f"hdfs://{self.host}:{self.namenode_rpc_port}"
+
+    @property
+    def webhdfs_url(self) -> str:
+        """The NameNode's HTTP address, which serves WebHDFS and JMX."""
+        return f"http://{self.host}:{self.namenode_http_port}"
+
+    def datanode_ports(self, index: int) -> tuple[int, int, int]:
+        """(data transfer, http, ipc) ports of DataNode ``index`` (0-based)."""
+        base = self.datanode_base_port + 10 * index
+        return base, base + 1, base + 2
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """How Spark sessions are built (see :mod:`moulin.spark`)."""
+
+    master: str = "local[*]"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 8
+    ui_enabled: bool = False
+    # Spark standalone cluster started by `moulin cluster up --spark`.
+    standalone_host: str = "127.0.0.1"
+    standalone_port: int = 7077
+    standalone_webui_port: int = 8180
+    standalone_workers: int = 2
+    worker_cores: int = 1
+    worker_memory: str = "2g"
+    worker_webui_base_port: int = 8181
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration of one moulin process."""
+
+    profile: str = "local"
+    # State of this installation: cluster data and logs, pid files, local warehouse.
+    home: Path = field(default_factory=lambda: Path.home() / ".moulin")
+    # Downloaded distributions (Hadoop jars); shared between homes.
+    dist_dir: Path | None = None
+    # Root of the lakehouse; every table lives under it.  Empty means derived
+    # from the profile (local: file://<home>/warehouse, hdfs-local: hdfs://.../moulin).
+    warehouse_uri: str = ""
+    # Hadoop client configuration of a real cluster (profile `cluster`).
+    hadoop_conf_dir: Path | None = None
+    # Python of the training environment (petastorm, torch); empty: <repo>/.venv-train.
+    training_python: str = ""
+    hdfs: HdfsSettings = field(default_factory=HdfsSettings)
+    spark: SparkSettings = field(default_factory=SparkSettings)
+
+    @property
+    def hadoop_dist_dir(self) -> Path:
+        """Folder holding the Hadoop jars used for the local HDFS."""
+        return (self.dist_dir or self.home / "dist") / "hadoop-2.7.3"
+
+    @property
+    def cluster_dir(self) -> Path:
+        """Data, logs, configs and pid files of the local cluster."""
+        return self.home / "cluster"
+
+    @property
+    def warehouse(self) -> str:
+        """The warehouse root URI, without a trailing slash."""
+        if self.warehouse_uri:
+            return self.warehouse_uri.rstrip("/")
+        if self.profile == "hdfs-local":
+            return f"{self.hdfs.namenode_uri}/moulin"
+        if self.profile == "cluster":
+            raise SettingsError(
+                "profile 'cluster' needs MOULIN_WAREHOUSE_URI (e.g. hdfs://namenode:8020/moulin)"
+            )
+        return (self.home / "warehouse").resolve().as_uri()
+
+    @property
+    def training_python_path(self) -> str:
+        """Interpreter of the training environment (falls back to this one)."""
+        if self.training_python:
+            return self.training_python
+        candidate = REPO_ROOT / ".venv-train" / "bin" / "python"
+        return str(candidate) if candidate.exists() else sys.executable
+
+    def table_uri(self, *parts: str) -> str:
+        """URI of a table (or any object) under the warehouse root."""
+        return "/".join([self.warehouse, *[p.strip("/") for p in parts]])
+
+
+def _profile_defaults(profile: str) -> dict[str, Any]:
+    if profile == "local":
+        return {}
+    if profile == "hdfs-local":
+        return {}
+    if profile == "cluster":
+        conf = os.environ.get("HADOOP_CONF_DIR")
+        return {
+            "hadoop_conf_dir": Path(conf) if conf else None,
+            "spark": {"master": os.environ.get("SPARK_MASTER", "yarn")},
+        }
+    raise SettingsError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+
+
+def _convert(value: str, target: Any, var: str) -> Any:
+    type_name = target if isinstance(target, str) else getattr(target, "__name__", str(target))
+    try:
+        if "bool" in type_name:
+            low = value.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if "int" in type_name:
+            return int(value)
+        if "Path" in type_name:
+            return Path(value).expanduser() if value else None
+        return value
+    except ValueError:
+        raise SettingsError(f"environment variable {var}={value!r} is not a valid {type_name}") from None
+
+
+def _apply(obj: Any, overrides: Mapping[str, Any]) -> Any:
+    changes = {}
+    names = {f.name: f for f in fields(obj)}
+    for key, value in overrides.items():
+        if key not in names:
+            raise SettingsError(f"unknown setting {key!r} for {type(obj).__name__}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
+            changes[key] = _apply(current, value)
+        else:
+            changes[key] = value
+    return replace(obj, **changes)
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name == "profile":
+            continue
+        default = getattr(Settings(), f.name)
+        if dataclasses.is_dataclass(default):
+            section: dict[str, Any] = {}
+            for sub in fields(default):
+                var = f"{ENV_PREFIX}{f.name}_{sub.name}".upper()
+                if var in env:
+                    section[sub.name] = _convert(env[var], sub.type, var)
+            if section:
+                result[f.name] = section
+        else:
+            var = f"{ENV_PREFIX}{f.name}".upper()
+            if var in env:
+                result[f.name] = _convert(env[var], f.type, var)
+    return result
+
+
+def load_settings(profile: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings of ``profile`` (default: ``$MOULIN_PROFILE`` or ``local``),
+    then apply ``MOULIN_*`` environment overrides."""
+    env = os.environ if env is None else env
+    profile = profile or env.get("MOULIN_PROFILE", "local")
+    base = _apply(Settings(profile=profile), _profile_defaults(profile))
+    settings = _apply(base, _env_overrides(env))
+    if settings.hdfs.replication > settings.hdfs.datanodes:
+        raise SettingsError(
+            f"hdfs replication {settings.hdfs.replication} exceeds the number of "
+            f"DataNodes {settings.hdfs.datanodes}: lower MOULIN_HDFS_REPLICATION"
+        )
+    return settings
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    """A plain dict of the settings (for ``moulin settings`` and logs)."""
+    data = dataclasses.asdict(settings)
+    data["warehouse"] = settings.warehouse
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in data.items()}
