@@ -36,6 +36,13 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_daemon(args: argparse.Namespace) -> int:
+    from moulin.cluster.local import LocalCluster
+
+    LocalCluster(load_settings(args.profile or "hdfs-local")).exec_daemon(args.role, args.index)
+    return 0  # not reached: exec replaced this process
+
+
 def _cmd_table(args: argparse.Namespace) -> int:
     from moulin.table_cli import table_cli
 
@@ -57,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("up", "down", "status"))
     p.add_argument("--spark", action="store_true", help="also start a Spark standalone master and workers")
     p.set_defaults(func=_cmd_cluster)
+
+    p = sub.add_parser("daemon", help="run one cluster daemon in the foreground (containers)")
+    p.add_argument("role", choices=("namenode", "datanode", "spark-master", "spark-worker"))
+    p.add_argument("--index", type=int, default=0, help="DataNode / worker number (ports, data folder)")
+    p.set_defaults(func=_cmd_daemon)
 
     p = sub.add_parser("table", help="inspect a Delta table")
     p.add_argument("action", choices=("show", "history", "count", "schema"))

@@ -43,6 +43,8 @@ class HdfsSettings:
     """The local HDFS cluster started by ``moulin cluster up`` (profile ``hdfs-local``)."""
 
     host: str = "127.0.0.1"
+    # Address the daemons bind (0.0.0.0 in containers); empty: same as host.
+    bind_host: str = ""
     namenode_rpc_port: int = 9820
     namenode_http_port: int = 9870
     datanodes: int = 3

@@ -94,6 +94,7 @@ class LocalCluster:
         ports = self.hdfs.datanode_ports(dn_index or 0)
         values = {
             "host": self.hdfs.host,
+            "bind_host": self.hdfs.bind_host or self.hdfs.host,
             "namenode_rpc_port": self.hdfs.namenode_rpc_port,
             "namenode_http_port": self.hdfs.namenode_http_port,
             "replication": self.hdfs.replication,
@@ -279,6 +280,22 @@ class LocalCluster:
                 stopped.append(daemon.name)
                 self.log(f"stopped {daemon.name}")
         return stopped
+
+    def exec_daemon(self, role: str, index: int = 0) -> None:
+        """Replace this process by one daemon in the foreground (for containers)."""
+        if role == "namenode":
+            self._format_if_needed()
+        daemons = {
+            "namenode": self.namenode,
+            "datanode": lambda: self.datanode(index),
+            "spark-master": self.spark_master,
+            "spark-worker": lambda: self.spark_worker(index),
+        }
+        if role not in daemons:
+            raise ClusterError(f"unknown daemon role {role!r}: choose one of {', '.join(daemons)}")
+        command = daemons[role]().command()
+        self.log(f"exec {role}: {' '.join(command[:3])} ...")
+        os.execv(command[0], command)
 
     def stop_datanode(self, index: int) -> None:
         """Stop one DataNode (fault-injection in tests)."""

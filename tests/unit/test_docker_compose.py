@@ -1,0 +1,70 @@
+"""The multi-host deployment files hold together (no Docker engine runs here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from moulin.settings import REPO_ROOT
+
+DOCKER = REPO_ROOT / "docker"
+
+
+def _compose() -> dict:
+    return yaml.safe_load((DOCKER / "compose.yaml").read_text())
+
+
+def test_all_roles_are_services() -> None:
+    services = _compose()["services"]
+    expected = {
+        "namenode", "datanode-0", "datanode-1", "datanode-2", "spark-master",
+        "spark-worker-0", "spark-worker-1", "postgres", "airflow-init",
+        "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
+    }
+    assert expected <= set(services)
+
+
+def test_built_images_come_from_files_that_exist() -> None:
+    for name, service in _compose()["services"].items():
+        build = service.get("build")
+        if build is None:
+            assert ":" in service["image"], f"{name}: pin the image tag"
+            continue
+        context = (DOCKER / build["context"]).resolve()
+        dockerfile = context / build["dockerfile"]
+        assert dockerfile.is_file(), f"{name}: {dockerfile} missing"
+        for line in dockerfile.read_text().splitlines():
+            if line.startswith("COPY "):
+                for src in line.split()[1:-1]:
+                    assert (context / src).exists(), f"{dockerfile.name} copies missing {src}"
+
+
+def test_commands_are_real_cli_roles() -> None:
+    from moulin.cli import build_parser
+
+    parser = build_parser()
+    for name, service in _compose()["services"].items():
+        command = service.get("command")
+        if command and command[0] == "moulin":
+            parser.parse_args(command[1:])  # exits on an unknown role
+
+
+def test_ports_volumes_and_dependencies() -> None:
+    compose = _compose()
+    services = compose["services"]
+    published = {p.split(":")[0] for s in services.values() for p in s.get("ports", [])}
+    assert {"9870", "9820", "7077", "8080"} <= published
+    declared = set(compose["volumes"])
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            assert source in declared, f"{name}: undeclared volume {source}"
+        for dep in service.get("depends_on", []):
+            assert dep in services, f"{name} depends on unknown {dep}"
+    assert services["namenode"]["environment"]["MOULIN_HDFS_REPLICATION"] == "2"
+    assert "postgresql" in services["airflow-scheduler"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+
+
+def test_entrypoint_is_executable() -> None:
+    assert Path(DOCKER / "entrypoint.sh").stat().st_mode & 0o111
