@@ -18,9 +18,18 @@ def _compose() -> dict:
 def test_all_roles_are_services() -> None:
     services = _compose()["services"]
     expected = {
-        "namenode", "datanode-0", "datanode-1", "datanode-2", "spark-master",
-        "spark-worker-0", "spark-worker-1", "postgres", "airflow-init",
-        "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
+        "namenode",
+        "datanode-0",
+        "datanode-1",
+        "datanode-2",
+        "spark-master",
+        "spark-worker-0",
+        "spark-worker-1",
+        "postgres",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
     }
     assert expected <= set(services)
 
@@ -44,7 +53,7 @@ def test_commands_are_real_cli_roles() -> None:
     from moulin.cli import build_parser
 
     parser = build_parser()
-    for name, service in _compose()["services"].items():
+    for service in _compose()["services"].values():
         command = service.get("command")
         if command and command[0] == "moulin":
             parser.parse_args(command[1:])  # exits on an unknown role
