@@ -7,6 +7,7 @@ cluster a developer started by hand.  The Hadoop jars are shared (~/.moulin/dist
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import socket
@@ -16,6 +17,10 @@ from pathlib import Path
 import pytest
 
 from moulin.settings import Settings, load_settings
+
+# py4j logs "Closing down clientserver connection" from __del__ at interpreter
+# exit, after pytest closed its capture streams.
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 def _free(port: int) -> bool:
