@@ -43,6 +43,22 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
     return 0  # not reached: exec replaced this process
 
 
+def _cmd_flights(args: argparse.Namespace) -> int:
+    from moulin.pipelines.runner import parse_months, run_chain
+    from moulin.pipelines.summary import print_run_summary
+
+    settings = load_settings(args.run_profile or args.profile)
+    print(f"moulin flights: profile {settings.profile}, warehouse {settings.warehouse}")
+    if settings.profile == "hdfs-local":
+        from moulin.cluster.local import LocalCluster
+
+        LocalCluster(settings, log=lambda m: print(f"  cluster: {m}")).up()
+    conf = {"sample_per_month": args.sample, "epochs": args.epochs}
+    steps = run_chain(settings, conf, months=parse_months(args.months))
+    print_run_summary(settings, steps)
+    return 0
+
+
 def _cmd_table(args: argparse.Namespace) -> int:
     from moulin.table_cli import table_cli
 
@@ -69,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("role", choices=("namenode", "datanode", "spark-master", "spark-worker"))
     p.add_argument("--index", type=int, default=0, help="DataNode / worker number (ports, data folder)")
     p.set_defaults(func=_cmd_daemon)
+
+    p = sub.add_parser("flights", help="the New York flights use case (main job)")
+    p.add_argument("action", choices=("run",))
+    p.add_argument("--profile", dest="run_profile", choices=PROFILES, help="settings profile")
+    p.add_argument("--sample", type=int, default=0, help="keep N flights per month (0: all)")
+    p.add_argument("--months", default="1-12", help="monthly drops to ingest, e.g. 1-12 or 1,9,11")
+    p.add_argument("--epochs", type=int, default=4, help="epochs of the neural network")
+    p.set_defaults(func=_cmd_flights)
 
     p = sub.add_parser("table", help="inspect a Delta table")
     p.add_argument("action", choices=("show", "history", "count", "schema"))

@@ -1,0 +1,68 @@
+"""The flights delay use case, run when both bronze assets have been updated:
+silver → gold statistics (MapReduce) → features → profile → train and compare
+models (training environment, spark-submit) → decision report."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Asset, dag, task
+
+BRONZE_FLIGHTS = Asset("moulin://bronze/flights")
+BRONZE_DIMENSIONS = Asset("moulin://bronze/dimensions")
+
+
+@dag(
+    dag_id="flights_delay_model",
+    schedule=(BRONZE_FLIGHTS & BRONZE_DIMENSIONS),
+    start_date=datetime(2013, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    params={"sample_per_month": 0, "epochs": 4},
+    tags=["moulin", "flights", "model"],
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True},
+)
+def flights_delay_model():
+    @task(outlets=[Asset("moulin://silver/flights")])
+    def silver(ds=None, params=None) -> dict:
+        from moulin.pipelines import flights_tasks
+
+        return flights_tasks.silver(ds, params)
+
+    @task(outlets=[Asset("moulin://gold/delay_stats")])
+    def gold_stats(upstream: dict, ds=None) -> dict:
+        from moulin.pipelines import flights_tasks
+
+        return flights_tasks.gold_stats(ds, upstream)
+
+    @task(outlets=[Asset("moulin://gold/flight_features")])
+    def features(upstream: dict, ds=None) -> dict:
+        from moulin.pipelines import flights_tasks
+
+        return flights_tasks.features(ds, upstream)
+
+    @task
+    def profile(upstream: dict, ds=None) -> dict:
+        from moulin.pipelines import flights_tasks
+
+        return flights_tasks.profile(ds, upstream)
+
+    @task(outlets=[Asset("moulin://gold/model_leaderboard")])
+    def train(upstream: dict, ds=None, params=None, run_id=None) -> dict:
+        from moulin.pipelines import flights_tasks
+
+        return flights_tasks.train(ds, params, run_id, upstream)
+
+    @task
+    def report(profiled: dict, trained: dict, ds=None, run_id=None) -> dict:
+        from moulin.pipelines import flights_tasks
+
+        return flights_tasks.report(ds, run_id, profiled, trained)
+
+    silvered = silver()
+    gold = gold_stats(silvered)
+    feats = features(gold)
+    report(profile(feats), train(feats))
+
+
+flights_delay_model()
