@@ -1,11 +1,15 @@
-"""``moulin table``: inspect a Delta table from the shell (count, show, schema, history)."""
+"""``moulin table``: inspect a Delta table from the shell (count, show, schema, history).
+
+Goes through :class:`moulin.delta.DeltaTableStore` without Spark: ``count`` sums
+the per-file row counts of the Delta log (no data read) when every file has
+statistics, ``show`` reads through deltalake/Arrow.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from moulin.errors import MoulinError
 from moulin.settings import Settings
 
 
@@ -15,30 +19,34 @@ def resolve_table_uri(settings: Settings, table: str) -> str:
 
 
 def table_cli(args: argparse.Namespace, settings: Settings) -> int:
-    """Run ``moulin table <action> <table>``; prints to stdout, returns the exit code."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
+    """Run ``moulin table <action> <table>``; prints to stdout, returns the exit code.
 
-    uri = resolve_table_uri(settings, args.table)
-    try:
-        table = DeltaTable(uri, version=args.version) if args.version is not None else DeltaTable(uri)
-    except TableNotFoundError:
-        raise MoulinError(f"no Delta table at {uri}: check the path (a folder with a _delta_log)") from None
+    Errors (no table, corrupt log...) are :class:`moulin.delta.DeltaStoreError`s,
+    printed by the CLI as one line.  The process exits through
+    ``moulin.cli.main`` (``os._exit``), so deltalake's native thread pools are
+    never torn down by the interpreter (delta-io/delta-rs#2184).
+    """
+    from moulin.delta import DeltaTableStore
+    from moulin.delta.log import normalize_uri
+
+    store = DeltaTableStore(None)
+    uri = normalize_uri(resolve_table_uri(settings, args.table))
     if args.action == "history":
-        for entry in table.history():
+        for entry in store.history(uri):
             print(json.dumps(entry, default=str))
-    elif args.action == "schema":
-        print(table.schema().to_arrow())
+        return 0
+    if args.action == "count":
+        print(store.count(uri, version=args.version))
+        return 0
+    snap = store._snapshot(uri, args.version)
+    if args.action == "schema":
+        for field in snap.schema.fields:
+            print(f"{field.name}: {field.dataType.simpleString()}")
+        if snap.partition_by:
+            print(f"# partitioned by {', '.join(snap.partition_by)}")
     else:
-        # Count and show read only the files' data through Arrow; the process
-        # exits through moulin.cli.main (os._exit), so deltalake's native
-        # thread pools are never torn down by the interpreter.
-        data = table.to_pyarrow_table()
-        if args.action == "count":
-            print(data.num_rows)
-        else:
-            print(data.slice(0, args.limit).to_pandas().to_string())
+        data = store.to_arrow(uri, version=args.version)
+        print(data.slice(0, args.limit).to_pandas().to_string())
         del data
-    if args.action != "count":
-        print(f"# table {uri} version {table.version()}")
+    print(f"# table {uri} version {snap.version}")
     return 0

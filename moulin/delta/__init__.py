@@ -1,0 +1,30 @@
+"""The lakehouse storage layer: Delta tables written and read with Spark.
+
+Spark writes the Parquet data files; one deltalake (delta-rs) transaction commits
+them with partition values and per-file statistics.  See :class:`DeltaTableStore`.
+
+    from moulin.delta import DeltaTableStore
+    store = DeltaTableStore(spark)
+    store.write(df, settings.table_uri("flights"), partition_by=["month"],
+                app_id="flights.load", app_version=20130101)
+    df = store.read(settings.table_uri("flights"), filters=[("month", "=", 1)])
+"""
+
+from moulin.delta.errors import (
+    ConcurrentWriteError,
+    DeltaStoreError,
+    SchemaMismatchError,
+    UnsupportedTableError,
+)
+from moulin.delta.results import TableMetadata, WriteResult
+from moulin.delta.store import DeltaTableStore
+
+__all__ = [
+    "ConcurrentWriteError",
+    "DeltaStoreError",
+    "DeltaTableStore",
+    "SchemaMismatchError",
+    "TableMetadata",
+    "UnsupportedTableError",
+    "WriteResult",
+]

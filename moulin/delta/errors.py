@@ -1,0 +1,34 @@
+"""Errors of the lakehouse storage layer: all are :class:`moulin.errors.MoulinError`s."""
+
+from __future__ import annotations
+
+from moulin.errors import MoulinError
+
+
+class DeltaStoreError(MoulinError):
+    """A Delta table operation failed; the message names the table and what to do."""
+
+
+class SchemaMismatchError(DeltaStoreError):
+    """A write's columns do not match the table's (nothing was written or committed)."""
+
+    def __init__(
+        self,
+        message: str,
+        missing: list[str] | None = None,
+        extra: list[str] | None = None,
+        mistyped: list[str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.missing = missing or []
+        self.extra = extra or []
+        self.mistyped = mistyped or []
+
+
+class ConcurrentWriteError(DeltaStoreError):
+    """Another transaction committed a conflicting change first; the table is unchanged
+    by this write (its files were removed) and the write can be rerun."""
+
+
+class UnsupportedTableError(DeltaStoreError):
+    """The table uses a Delta feature this layer cannot read or write correctly."""

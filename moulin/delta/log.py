@@ -1,0 +1,209 @@
+"""Reading a table's Delta log through deltalake: snapshots, files, features, errors.
+
+Every failure to open a table becomes a :class:`DeltaStoreError` naming the table
+and what to do; tables using features this layer cannot honour are refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from pyspark.sql.types import StructType
+
+from moulin.delta.errors import DeltaStoreError, UnsupportedTableError
+from moulin.delta.predicates import Predicate, partition_value, range_may_match, value_matches
+from moulin.delta.schema import delta_to_spark
+
+# Reader features whose tables read correctly as "the add actions' Parquet files".
+SUPPORTED_READER_FEATURES = {"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"}
+OWNER_KEY = "moulin.owner"
+PERSONAL_DATA_KEY = "moulin.personalData"
+
+
+def normalize_uri(uri: str) -> str:
+    """A table URI without trailing slash; plain paths become file:// URIs."""
+    if not isinstance(uri, str) or not uri.strip():
+        raise DeltaStoreError(f"table URI {uri!r} is empty: pass file:///path or hdfs://host:port/path")
+    uri = uri.strip()
+    if "://" not in uri:
+        if not uri.startswith("/"):
+            raise DeltaStoreError(f"table path {uri!r} is relative: pass an absolute path or a URI")
+        uri = "file://" + uri
+    scheme = uri.split("://", 1)[0].lower()
+    if scheme not in ("file", "hdfs"):
+        raise DeltaStoreError(f"unsupported scheme {scheme!r} in table URI {uri}: use file:// or hdfs://")
+    return uri.rstrip("/")
+
+
+def _describe(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:500]
+
+
+def open_delta(uri: str, version: int | None = None, timestamp: str | dt.datetime | None = None):
+    """The deltalake ``DeltaTable`` of ``uri`` (at a version or timestamp), checked."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    if version is not None and timestamp is not None:
+        raise DeltaStoreError(f"pass a version or a timestamp to read {uri}, not both")
+    try:
+        table = DeltaTable(uri)
+    except TableNotFoundError:
+        raise DeltaStoreError(
+            f"no Delta table at {uri}: the folder does not exist or has no _delta_log; "
+            "check the path (tables are written with DeltaTableStore.write)"
+        ) from None
+    except Exception as exc:  # DeltaError, OSError, protocol errors
+        raise DeltaStoreError(
+            f"cannot read the Delta log of {uri}: {_describe(exc)}. A log entry is corrupt or missing: "
+            "restore _delta_log from a backup or a replica; nothing was changed"
+        ) from None
+    if version is not None or timestamp is not None:
+        latest = table.version()
+        try:
+            if timestamp is not None:
+                if isinstance(timestamp, dt.datetime) and timestamp.tzinfo is None:
+                    timestamp = timestamp.replace(tzinfo=dt.UTC)
+                table.load_as_version(timestamp)
+            else:
+                if not isinstance(version, int) or version < 0 or version > latest:
+                    raise DeltaStoreError(
+                        f"table {uri} has no version {version!r}: its versions go from 0 to {latest}"
+                    )
+                table.load_as_version(version)
+        except DeltaStoreError:
+            raise
+        except Exception as exc:
+            what = f"timestamp {timestamp}" if timestamp is not None else f"version {version}"
+            raise DeltaStoreError(
+                f"cannot load {what} of table {uri} (latest version {latest}): {_describe(exc)}; "
+                "an older version may have been cleaned from the log, or the timestamp precedes the table"
+            ) from None
+    check_supported(uri, table)
+    return table
+
+
+def check_supported(uri: str, table) -> None:
+    """Refuse tables using deletion vectors, column mapping or unknown reader features."""
+    proto = table.protocol()
+    conf = dict(table.metadata().configuration or {})
+    reader_features = set(proto.reader_features or [])
+    mapping = conf.get("delta.columnMapping.mode", "none")
+    if "columnMapping" in reader_features or mapping not in ("none", "", None):
+        raise UnsupportedTableError(
+            f"table {uri} uses column mapping (delta.columnMapping.mode={mapping}), which moulin.delta does "
+            "not support: rewrite it without column mapping with Delta Lake on Spark"
+        )
+    if "deletionVectors" in reader_features:
+        raise UnsupportedTableError(
+            f"table {uri} uses deletion vectors, which moulin.delta does not support: purge them "
+            "(REORG TABLE ... APPLY (PURGE)) and disable delta.enableDeletionVectors with Delta Lake on Spark"
+        )
+    unknown = reader_features - SUPPORTED_READER_FEATURES
+    if unknown or proto.min_reader_version > 3:
+        raise UnsupportedTableError(
+            f"table {uri} needs reader features {sorted(unknown) or proto.min_reader_version} that "
+            "moulin.delta does not support; read it with Delta Lake on Spark"
+        )
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One data file of a snapshot."""
+
+    path: str  # relative to the table, decoded (as on disk)
+    size: int
+    partition_values: dict[str, Any]  # typed Python values
+    num_records: int | None
+    mins: dict[str, Any]
+    maxs: dict[str, Any]
+    null_counts: dict[str, int | None]
+
+    def may_match(self, preds: list[Predicate], partition_by: list[str]) -> bool:
+        """False only when partition values or statistics prove that no row matches."""
+        for col, op, target in preds:
+            if col in partition_by:
+                if not value_matches(op, self.partition_values.get(col), target):
+                    return False
+                continue
+            nulls = self.null_counts.get(col)
+            if self.num_records is not None and nulls is not None and nulls == self.num_records:
+                return False  # only nulls: no comparison matches
+            if not range_may_match(op, self.mins.get(col), self.maxs.get(col), target):
+                return False
+        return True
+
+
+class Snapshot:
+    """A loaded version of a table: schema, partitioning, metadata and files."""
+
+    def __init__(self, uri: str, table) -> None:
+        self.uri = uri
+        self.table = table
+        self.version: int = table.version()
+        meta = table.metadata()
+        self.metadata = meta
+        self.partition_by: list[str] = list(meta.partition_columns)
+        self.schema: StructType = delta_to_spark(table.schema())
+        self.configuration: dict[str, str] = dict(meta.configuration or {})
+        self._files: list[FileEntry] | None = None
+
+    @property
+    def type_names(self) -> dict[str, str]:
+        return {f.name: f.dataType.typeName() for f in self.schema.fields}
+
+    def files(self) -> list[FileEntry]:
+        """All data files of the snapshot, with typed partition values and stats."""
+        if self._files is None:
+            import pyarrow as pa
+
+            rows = pa.table(self.table.get_add_actions(flatten=True)).to_pylist()
+            types = self.type_names
+            out = []
+            for row in rows:
+                pvs, mins, maxs, nulls = {}, {}, {}, {}
+                for key, value in row.items():
+                    kind, _, col = key.partition(".")
+                    if kind == "partition":
+                        pvs[col] = (
+                            partition_value(types[col], value)
+                            if isinstance(value, str)
+                            else _as_python(value)
+                        )
+                    elif kind == "min":
+                        mins[col] = _as_python(value)
+                    elif kind == "max":
+                        maxs[col] = _as_python(value)
+                    elif kind == "null_count":
+                        nulls[col] = value
+                out.append(
+                    FileEntry(
+                        path=unquote(row["path"]),
+                        size=int(row["size_bytes"]),
+                        partition_values=pvs,
+                        num_records=row.get("num_records"),
+                        mins=mins,
+                        maxs=maxs,
+                        null_counts=nulls,
+                    )
+                )
+            self._files = out
+        return self._files
+
+    def file_uri(self, entry: FileEntry) -> str:
+        if "://" in entry.path:
+            return entry.path
+        return f"{self.uri}/{entry.path}"
+
+    def select(self, preds: list[Predicate]) -> list[FileEntry]:
+        """The files that may hold rows matching all of ``preds``."""
+        return [f for f in self.files() if f.may_match(preds, self.partition_by)]
+
+
+def _as_python(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC)
+    return value

@@ -1,0 +1,77 @@
+"""Table maintenance: OPTIMIZE (compaction) and VACUUM (files no snapshot needs)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from moulin.delta.errors import ConcurrentWriteError, DeltaStoreError
+from moulin.delta.hadoop_fs import HadoopFS
+from moulin.delta.log import open_delta
+
+MIN_RETENTION_HOURS = 168.0
+STAGING_DIR = "_staging"
+
+
+def optimize(uri: str, target_size: int) -> dict:
+    """Compact small files of every partition toward ``target_size`` bytes (one commit).
+
+    deltalake's ``optimize.compact`` rewrites them with per-file statistics; the
+    rows are unchanged (the commit's files have ``dataChange=false``).  Returns its
+    metrics plus the table ``version`` after the call.
+    """
+    from deltalake.transaction import CommitProperties
+
+    if not isinstance(target_size, int) or target_size < 1024 * 1024:
+        raise DeltaStoreError(f"optimize target_size {target_size!r} for {uri} must be an int >= 1 MiB")
+    table = open_delta(uri)
+    try:
+        metrics = table.optimize.compact(
+            target_size=target_size,
+            commit_properties=CommitProperties(custom_metadata={"moulin.operation": "optimize"}),
+        )
+    except Exception as exc:
+        if type(exc).__name__ == "CommitFailedError":
+            raise ConcurrentWriteError(
+                f"optimize of {uri} conflicts with a concurrent write; nothing was committed: rerun it"
+            ) from None
+        raise DeltaStoreError(f"optimize of {uri} failed: {' '.join(str(exc).split())[:500]}") from exc
+    out = dict(metrics)
+    out["version"] = open_delta(uri).version()
+    return out
+
+
+def vacuum(uri: str, fs: HadoopFS, retention_hours: float, force: bool, dry_run: bool) -> list[str]:
+    """Delete unreferenced files and stale staging folders older than the retention."""
+    if retention_hours is None or retention_hours < 0:
+        raise DeltaStoreError(f"vacuum retention {retention_hours!r} for {uri} must be >= 0 hours")
+    if retention_hours < MIN_RETENTION_HOURS and not force:
+        raise DeltaStoreError(
+            f"vacuum of {uri} with a retention of {retention_hours} h is refused: under "
+            f"{MIN_RETENTION_HOURS:.0f} h it can delete files that time travel or running writes still "
+            "need; pass force=True if you are sure"
+        )
+    table = open_delta(uri)
+    try:
+        # "full" mode also deletes files the log never referenced (orphans of killed writes).
+        removed = table.vacuum(
+            retention_hours=math.ceil(retention_hours),
+            dry_run=dry_run,
+            enforce_retention_duration=not force,
+            full=True,
+        )
+    except Exception as exc:
+        raise DeltaStoreError(f"vacuum of {uri} failed: {' '.join(str(exc).split())[:500]}") from exc
+    out = [p if "://" in p or p.startswith("/") else f"{uri}/{p}" for p in removed]
+    out = [f"file://{p}" if p.startswith("/") else p for p in out]
+    # Staging folders of writes that died before their commit.
+    cutoff_ms = (time.time() - retention_hours * 3600) * 1000
+    for folder in fs.list_dir(f"{uri}/{STAGING_DIR}"):
+        newest = max([folder.modification_time] + [f.modification_time for f in fs.list_files(folder.uri)])
+        if newest <= cutoff_ms:
+            if not dry_run:
+                fs.delete(folder.uri, True)
+            out.append(folder.uri)
+    if not dry_run and fs.exists(f"{uri}/{STAGING_DIR}") and not fs.list_dir(f"{uri}/{STAGING_DIR}"):
+        fs.delete(f"{uri}/{STAGING_DIR}", True)
+    return out

@@ -1,0 +1,830 @@
+"""``DeltaTableStore``: Spark DataFrames in and out of Delta tables on any profile's FS.
+
+Writes: Spark writes the Parquet data files in parallel into a staging folder
+unique to the write (``<table>/_staging/<uuid>``, so concurrent jobs never share
+a ``_temporary``), the files are renamed into the hive-style layout
+``<table>/<col>=<val>/part-....parquet`` with the Hadoop ``FileSystem`` API, their
+statistics are read from the Parquet footers, and ONE Delta transaction
+(deltalake) adds them.  Until that commit the table is unchanged: a killed write
+leaves only unreferenced files, which readers never see and ``vacuum`` removes.
+
+Concurrency is optimistic: appends retry against newer versions (deltalake's
+conflict checker); overwrites and ``replace_where`` writes fail with
+:class:`ConcurrentWriteError` when anything committed since they read the table,
+and so does an append that lost against a concurrent overwrite.
+
+Spark-free operations (``history``, ``version``, ``exists``, ``metadata``,
+``file_uris``, ``to_arrow``, ``to_pandas``, ``optimize``, ``count``) work with
+``DeltaTableStore(None)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
+
+from moulin.delta.errors import ConcurrentWriteError, DeltaStoreError
+from moulin.delta.hadoop_fs import FileStatus, HadoopFS
+from moulin.delta.log import (
+    OWNER_KEY,
+    PERSONAL_DATA_KEY,
+    FileEntry,
+    Snapshot,
+    normalize_uri,
+    open_delta,
+)
+from moulin.delta.predicates import (
+    Predicate,
+    normalize_filters,
+    partition_value,
+    to_arrow_expression,
+    to_column,
+    value_matches,
+)
+from moulin.delta.results import TableMetadata, WriteResult
+from moulin.delta.schema import reconcile, spark_to_delta
+from moulin.delta.stats import file_stats, read_file_metadata, stats_json
+
+STAGING_DIR = "_staging"
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+WRITE_ID_KEY = "moulin.writeId"
+
+
+def _commit_failed(exc: BaseException) -> bool:
+    return type(exc).__name__ == "CommitFailedError"
+
+
+class StagedWrite:
+    """Data files of one write, written and moved into the table but not committed."""
+
+    def __init__(self, uri: str, staging: str, write_id: str) -> None:
+        self.uri = uri
+        self.staging = staging
+        self.write_id = write_id
+        self.files: list[FileStatus] = []  # in staging
+        self.partition_values: list[dict[str, str | None]] = []
+        self.stats: list[dict[str, Any]] = []
+        self.moved: list[str] = []  # relative paths now in the table folder
+        self.mtimes: list[int] = []
+
+    @property
+    def num_rows(self) -> int:
+        return sum(int(s.get("numRecords", 0)) for s in self.stats)
+
+
+class DeltaTableStore:
+    """Read and write Delta tables with Spark (and deltalake for the log)."""
+
+    def __init__(self, spark=None) -> None:
+        self.spark = spark
+        self._fs: dict[str, HadoopFS] = {}
+        # Fault-injection point for tests: called as hook(table_uri, mode) just
+        # before the Delta commit of a write.
+        self.before_commit_hook: Callable[[str, str], None] | None = None
+
+    # ------------------------------------------------------------------ helpers
+    def _need_spark(self, what: str):
+        if self.spark is None:
+            raise DeltaStoreError(
+                f"{what} needs a Spark session: build the store with DeltaTableStore(spark)"
+            )
+        return self.spark
+
+    def _fs_of(self, uri: str) -> HadoopFS:
+        key = uri.split("://", 1)[0] + "://" + uri.split("://", 1)[1].split("/", 1)[0]
+        if key not in self._fs:
+            self._fs[key] = HadoopFS(self._need_spark("file access"), uri)
+        return self._fs[key]
+
+    def _snapshot(self, uri: str, version: int | None = None, timestamp=None) -> Snapshot:
+        return Snapshot(uri, open_delta(uri, version, timestamp))
+
+    def _existing(self, uri: str, fs: HadoopFS) -> Snapshot | None:
+        """The latest snapshot, None for a new table; refuses non-Delta folders with files."""
+        log_files = [f for f in fs.list_dir(f"{uri}/_delta_log") if not f.is_dir]
+        if any(f.relative.endswith((".json", ".checkpoint.parquet")) for f in log_files):
+            return self._snapshot(uri)
+        others = [f.relative for f in fs.list_dir(uri) if f.relative not in (STAGING_DIR, "_delta_log")]
+        if others:
+            raise DeltaStoreError(
+                f"{uri} exists and holds {', '.join(sorted(others)[:5])} but is not a Delta table "
+                "(no commits in _delta_log): write to another path, or remove these files first"
+            )
+        return None
+
+    # ------------------------------------------------------------------ write
+    def write(
+        self,
+        df,
+        table_uri: str,
+        mode: str = "append",
+        partition_by: list[str] | None = None,
+        replace_where: str | dict | list | None = None,
+        app_id: str | None = None,
+        app_version: int | None = None,
+        schema_mode: str | None = None,
+        description: str | None = None,
+        owner: str | None = None,
+        personal_data: list[str] | None = None,
+        commit_info: dict | None = None,
+    ) -> WriteResult:
+        """Write ``df`` to the Delta table at ``table_uri`` in ONE commit.
+
+        * ``mode="append"`` adds rows; ``mode="overwrite"`` replaces the table, or
+          only the partitions matching ``replace_where`` (a dict ``{col: value}``,
+          a list of ``(col, op, value)`` or a string ``"month = 1 AND year = 2013"``
+          on partition columns; every written row must match it);
+        * ``partition_by`` is fixed when the table is created;
+        * the DataFrame's columns must match the table's (name and type) unless
+          ``schema_mode="merge"`` (adds new nullable columns) or
+          ``schema_mode="overwrite"`` with ``mode="overwrite"``; a mismatch raises
+          :class:`SchemaMismatchError` before any data is written;
+        * ``app_id``/``app_version`` make the write idempotent: if the table already
+          holds a transaction of ``app_id`` at ``app_version`` or later, nothing is
+          written and the result says ``committed=False`` (for an Airflow task:
+          ``f"{dag_id}.{task_id}"`` and the logical date as ``20130101``);
+        * ``description``, ``owner``, ``personal_data`` (column names) are stored in
+          the table's Delta metadata (when they differ from the stored ones, in one
+          extra metadata commit after the data commit);
+        * ``commit_info`` is added to the commit's ``commitInfo``.
+        """
+        self._need_spark("write")
+        uri = normalize_uri(table_uri)
+        if mode not in ("append", "overwrite"):
+            raise DeltaStoreError(f"write mode {mode!r} for table {uri}: use 'append' or 'overwrite'")
+        if replace_where is not None and mode != "overwrite":
+            raise DeltaStoreError(f"replace_where needs mode='overwrite' (table {uri})")
+        if (app_id is None) != (app_version is None):
+            raise DeltaStoreError(
+                f"pass both app_id and app_version for an idempotent write to {uri}, or neither"
+            )
+        if app_version is not None and (not isinstance(app_version, int) or app_version < 0):
+            raise DeltaStoreError(f"app_version {app_version!r} for table {uri} must be a non-negative int")
+        fs = self._fs_of(uri)
+        snap = self._existing(uri, fs)
+
+        if snap is not None and app_id is not None:
+            done = snap.table.transaction_version(app_id)
+            if done is not None and done >= app_version:
+                self._apply_metadata(uri, description, owner, personal_data, snap.schema)
+                return WriteResult(uri, self._snapshot(uri).version, False, 0, 0)
+
+        if snap is not None:
+            if partition_by is not None and list(partition_by) != snap.partition_by:
+                raise DeltaStoreError(
+                    f"table {uri} is partitioned by {snap.partition_by or 'nothing'}, not by {list(partition_by)}: "
+                    "drop partition_by or write to a new table"
+                )
+            partition_by = snap.partition_by
+        partition_by = list(partition_by or [])
+        target = reconcile(uri, snap.schema if snap else None, df.schema, partition_by, schema_mode, mode)
+        if snap is not None and schema_mode != "overwrite":
+            from moulin.delta.schema import check_partition_columns
+
+            check_partition_columns(uri, target, partition_by)
+        types = {f.name: f.dataType.typeName() for f in target.fields}
+        preds: list[Predicate] = []
+        if replace_where is not None:
+            preds = normalize_filters(uri, replace_where, types)
+            outside = [c for c, _, _ in preds if c not in partition_by]
+            if outside:
+                raise DeltaStoreError(
+                    f"replace_where on table {uri} may only use partition columns ({partition_by or 'none'}), "
+                    f"not {', '.join(outside)}"
+                )
+        self._check_personal_data(uri, personal_data, target)
+        if snap is not None and schema_mode == "overwrite":
+            # CREATE OR REPLACE drops the table's properties: carry them over.
+            old = self._metadata_of(snap)
+            owner = owner if owner is not None else old.owner
+            if personal_data is None:
+                personal_data = [c for c in old.personal_data if c in set(target.fieldNames())]
+
+        present = set(df.columns)
+        out_df = df.select(*[f"`{f.name}`" for f in target.fields if f.name in present])
+        staged = self._stage(out_df, uri, partition_by, types)
+        committed = False
+        try:
+            if preds:
+                self._check_replace_where(staged, preds, partition_by, types, replace_where)
+            self._move(staged, fs)
+            info = {**(commit_info or {}), WRITE_ID_KEY: staged.write_id}
+            if preds:
+                info["moulin.replaceWhere"] = json.dumps([[c, o, str(v)] for c, o, v in preds])
+            if self.before_commit_hook is not None:
+                self.before_commit_hook(uri, mode)
+            version = self._commit(
+                uri,
+                snap,
+                staged,
+                mode,
+                target,
+                partition_by,
+                preds,
+                app_id,
+                app_version,
+                description,
+                info,
+                schema_overwrite=schema_mode == "overwrite",
+            )
+            committed = True
+        except BaseException:
+            if not committed:
+                self._discard(staged, fs)
+            raise
+        finally:
+            fs.delete(staged.staging, True)
+        if version is None:  # an idempotent retry that lost a race to its twin
+            return WriteResult(uri, self._snapshot(uri).version, False, 0, 0)
+        version = self._apply_metadata(uri, description, owner, personal_data, target) or version
+        return WriteResult(uri, version, True, len(staged.moved), staged.num_rows)
+
+    def _check_personal_data(self, uri: str, personal_data, schema) -> None:
+        if personal_data is None:
+            return
+        names = {f.name for f in schema.fields}
+        unknown = [c for c in personal_data if c not in names]
+        if unknown:
+            raise DeltaStoreError(
+                f"personal_data names column(s) {', '.join(unknown)} that table {uri} does not have "
+                f"(columns: {', '.join(sorted(names))})"
+            )
+
+    def _stage(self, df, uri: str, partition_by: list[str], types: dict[str, str]) -> StagedWrite:
+        """Spark writes the data files into a fresh staging folder; read their footers."""
+        write_id = uuid.uuid4().hex
+        staged = StagedWrite(uri, f"{uri}/{STAGING_DIR}/{write_id}", write_id)
+        fs = self._fs_of(uri)
+        writer = df.write.mode("errorifexists")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        try:
+            writer.parquet(staged.staging)
+        except Exception:
+            fs.delete(staged.staging, True)
+            raise
+        data_types = {k: v for k, v in types.items() if k not in partition_by}
+        for st in fs.list_files(staged.staging):
+            name = st.relative.rsplit("/", 1)[-1]
+            if name.startswith(("_", ".")) or not name.endswith(".parquet"):
+                continue
+            pvs = {}
+            for segment in st.relative.split("/")[:-1]:
+                key, sep, raw = segment.partition("=")
+                if not sep:
+                    raise DeltaStoreError(f"unexpected folder {segment!r} in staging folder {staged.staging}")
+                value = unquote(raw)
+                pvs[unquote(key)] = None if value == HIVE_NULL else value
+            meta = read_file_metadata(fs, st.uri, st.size)
+            staged.files.append(st)
+            staged.partition_values.append(pvs)
+            staged.stats.append(file_stats(meta, data_types))
+        return staged
+
+    def _check_replace_where(self, staged, preds, partition_by, types, replace_where) -> None:
+        for pvs in staged.partition_values:
+            for col, op, target in preds:
+                value = partition_value(types[col], pvs.get(col))
+                if not value_matches(op, value, target):
+                    shown = ", ".join(f"{k}={v}" for k, v in pvs.items())
+                    raise DeltaStoreError(
+                        f"the DataFrame written to {staged.uri} holds rows of partition {shown}, outside "
+                        f"replace_where {replace_where!r}: filter the DataFrame to the replaced partitions; "
+                        "nothing was committed"
+                    )
+
+    def _move(self, staged: StagedWrite, fs: HadoopFS) -> None:
+        """Rename the staged files into the table's hive-style layout."""
+        made: set[str] = set()
+        for st in staged.files:
+            rel = st.relative
+            parent = rel.rsplit("/", 1)[0] if "/" in rel else ""
+            if parent and parent not in made:
+                fs.mkdirs(f"{staged.uri}/{parent}")
+                made.add(parent)
+            if not fs.rename(st.uri, f"{staged.uri}/{rel}"):
+                raise DeltaStoreError(
+                    f"could not move data file {st.uri} to {staged.uri}/{rel} (target exists or parent "
+                    "missing); nothing was committed, rerun the write"
+                )
+            staged.moved.append(rel)
+            staged.mtimes.append(st.modification_time)
+
+    def _discard(self, staged: StagedWrite, fs: HadoopFS) -> None:
+        for rel in staged.moved:
+            try:
+                fs.delete(f"{staged.uri}/{rel}", False)
+            except Exception:  # noqa: BLE001 - best effort; vacuum removes leftovers
+                pass
+
+    def _add_actions(self, staged: StagedWrite) -> list:
+        from deltalake.transaction import AddAction
+
+        return [
+            AddAction(rel, st.size, pvs, mtime, True, stats_json(stats))
+            for rel, st, pvs, mtime, stats in zip(
+                staged.moved, staged.files, staged.partition_values, staged.mtimes, staged.stats, strict=True
+            )
+        ]
+
+    def _commit(
+        self,
+        uri,
+        snap,
+        staged,
+        mode,
+        target,
+        partition_by,
+        preds,
+        app_id,
+        app_version,
+        description,
+        info,
+        schema_overwrite=False,
+    ) -> int | None:
+        """One Delta commit of the staged files; the committed version (None: idempotent no-op)."""
+        from deltalake.transaction import (
+            CommitProperties,
+            RemoveAction,
+            Transaction,
+            create_table_with_add_actions,
+        )
+
+        adds = self._add_actions(staged)
+        txns = [Transaction(app_id, app_version)] if app_id is not None else None
+        strict = mode == "overwrite"
+        props = CommitProperties(
+            custom_metadata=info, app_transactions=txns, max_commit_retries=0 if strict else None
+        )
+        schema = spark_to_delta(target)
+        try:
+            if snap is None:
+                try:
+                    create_table_with_add_actions(
+                        uri,
+                        schema,
+                        adds,
+                        mode="error",
+                        partition_by=partition_by or None,
+                        description=description,
+                        commit_properties=props,
+                    )
+                    return self._version_of(uri, staged.write_id)
+                except Exception as exc:
+                    if "exist" not in str(exc).lower():
+                        raise
+                    # A concurrent write created the table first.
+                    if strict:
+                        raise ConcurrentWriteError(
+                            f"table {uri} was created by a concurrent write while this overwrite ran; "
+                            "nothing was committed: rerun the write"
+                        ) from None
+                    snap = self._snapshot(uri)
+                    reconcile(uri, snap.schema, target, partition_by, None, mode)
+                    if snap.partition_by != partition_by:
+                        raise ConcurrentWriteError(
+                            f"table {uri} was created concurrently with partitions {snap.partition_by}; "
+                            "nothing was committed: rerun the write"
+                        ) from None
+            if app_id is not None:
+                done = snap.table.transaction_version(app_id)
+                if done is not None and done >= app_version:
+                    self._discard(staged, self._fs_of(uri))
+                    return None
+            if schema_overwrite:
+                # CREATE OR REPLACE: new schema, every current file removed, one commit.
+                if self._snapshot(uri).version != snap.version:
+                    raise ConcurrentWriteError(
+                        f"table {uri} changed while this schema overwrite ran (it read version "
+                        f"{snap.version}); nothing was committed: rerun the write"
+                    )
+                create_table_with_add_actions(
+                    uri,
+                    schema,
+                    adds,
+                    mode="overwrite",
+                    partition_by=partition_by or None,
+                    description=description if description is not None else snap.metadata.description,
+                    commit_properties=props,
+                )
+                return self._version_of(uri, staged.write_id)
+            new_fields = [f for f in target.fields if f.name not in set(snap.schema.fieldNames())]
+            if new_fields:
+                # deltalake's write transaction keeps the table schema: add the new
+                # nullable columns first (old files read them as null), then commit data.
+                from pyspark.sql.types import StructType
+
+                snap.table.alter.add_columns(list(spark_to_delta(StructType(new_fields)).fields))
+                fresh = self._snapshot(uri)
+                if strict and fresh.version != snap.version + 1:
+                    raise ConcurrentWriteError(
+                        f"table {uri} changed while this overwrite ran (it read version {snap.version}); "
+                        "nothing was committed (new columns were added): rerun the write"
+                    )
+                snap = fresh
+            actions: list = list(adds)
+            tx_mode = "append"
+            if mode == "overwrite" and not preds:
+                tx_mode = "overwrite"
+            elif preds:
+                now = int(time.time() * 1000)
+                for entry in snap.select(preds):
+                    if all(value_matches(op, entry.partition_values.get(c), v) for c, op, v in preds):
+                        actions.append(
+                            RemoveAction(
+                                path=entry.path,
+                                data_change=True,
+                                deletion_timestamp=now,
+                                size=entry.size,
+                                partition_values=_raw_partition_values(entry),
+                            )
+                        )
+            snap.table.create_write_transaction(
+                actions,
+                mode=tx_mode,
+                schema=schema,
+                partition_by=partition_by or None,
+                commit_properties=props,
+            )
+            return self._version_of(uri, staged.write_id)
+        except ConcurrentWriteError:
+            raise
+        except Exception as exc:
+            if _commit_failed(exc) or "already exists" in str(exc).lower():
+                if app_id is not None:
+                    done = self._snapshot(uri).table.transaction_version(app_id)
+                    if done is not None and done >= app_version:
+                        self._discard(staged, self._fs_of(uri))
+                        return None
+                base = snap.version if snap is not None else "none"
+                raise ConcurrentWriteError(
+                    f"{mode} of table {uri} conflicts with a transaction committed concurrently after it read "
+                    f"version {base} ({' '.join(str(exc).split())[:300]}); nothing was committed and its files "
+                    "were removed: rerun the write"
+                ) from None
+            raise DeltaStoreError(
+                f"commit to Delta table {uri} failed: {' '.join(str(exc).split())[:500]}; nothing was committed"
+            ) from exc
+
+    def _version_of(self, uri: str, write_id: str) -> int:
+        """The version committed by write ``write_id`` (found in the recent history)."""
+        table = open_delta(uri)
+        for entry in table.history(limit=50):
+            if entry.get(WRITE_ID_KEY) == write_id:
+                return int(entry["version"])
+        return table.version()
+
+    def _apply_metadata(self, uri, description, owner, personal_data, schema) -> int | None:
+        """Store description/owner/personal data where they differ; the new version or None."""
+        if description is None and owner is None and personal_data is None:
+            return None
+        from deltalake.transaction import CommitProperties
+
+        for attempt in range(5):
+            table = open_delta(uri)
+            meta = table.metadata()
+            conf = dict(meta.configuration or {})
+            props = {}
+            if owner is not None and conf.get(OWNER_KEY) != owner:
+                props[OWNER_KEY] = owner
+            if personal_data is not None:
+                wanted = json.dumps(list(personal_data))
+                if conf.get(PERSONAL_DATA_KEY) != wanted:
+                    props[PERSONAL_DATA_KEY] = wanted
+            changed = False
+            try:
+                if props:
+                    table.alter.set_table_properties(
+                        props,
+                        raise_if_not_exists=False,
+                        commit_properties=CommitProperties(custom_metadata={"moulin.operation": "metadata"}),
+                    )
+                    changed = True
+                if description is not None and meta.description != description:
+                    table = open_delta(uri)
+                    table.alter.set_table_description(description)
+                    changed = True
+            except Exception as exc:
+                if _commit_failed(exc) and attempt < 4:
+                    time.sleep(0.2 * (attempt + 1))
+                    continue
+                raise DeltaStoreError(
+                    f"data of table {uri} was committed but its metadata (owner/description/personal data) "
+                    f"could not be stored: {' '.join(str(exc).split())[:300]}; rerun the write or set it again"
+                ) from None
+            return open_delta(uri).version() if changed else None
+        return None
+
+    # ------------------------------------------------------------------ merge
+    def merge(
+        self,
+        source_df,
+        table_uri: str,
+        keys: list[str],
+        delete_missing: bool = False,
+        app_id: str | None = None,
+        app_version: int | None = None,
+        delete_flag: str | None = None,
+    ) -> WriteResult:
+        """Upsert ``source_df`` into the table by ``keys`` in one commit.
+
+        New keys are inserted, matched rows whose values changed are updated;
+        ``delete_missing=True`` deletes target rows whose key is absent from the
+        source (full snapshot of a dimension), and ``delete_flag`` names a boolean
+        source column marking rows to delete (change data; the column is not stored).
+        A missing table is created from the source (flagged rows excluded).
+
+        The source is collected to the driver as Arrow and merged by deltalake
+        (``DeltaTable.merge``), which rewrites the touched files: the source must
+        fit in driver memory (``spark.driver.memory``; roughly the Arrow size of the
+        source times 2-3).  For sources larger than a few million rows, split them
+        by partition.  Source keys must be unique.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        from deltalake.transaction import CommitProperties, Transaction
+
+        self._need_spark("merge")
+        uri = normalize_uri(table_uri)
+        keys = list(keys or [])
+        if not keys:
+            raise DeltaStoreError(f"merge into {uri} needs at least one key column")
+        if (app_id is None) != (app_version is None):
+            raise DeltaStoreError(
+                f"pass both app_id and app_version for an idempotent merge into {uri}, or neither"
+            )
+        cols = [c for c in source_df.columns if c != delete_flag]
+        missing_keys = [k for k in keys if k not in cols]
+        if missing_keys:
+            raise DeltaStoreError(
+                f"merge keys {', '.join(missing_keys)} are not columns of the source for {uri}"
+            )
+        if delete_flag is not None and delete_flag not in source_df.columns:
+            raise DeltaStoreError(f"delete_flag column {delete_flag!r} is not in the source for {uri}")
+        fs = self._fs_of(uri)
+        snap = self._existing(uri, fs)
+        if snap is None:
+            from pyspark.sql import functions as F
+
+            data = source_df
+            if delete_flag is not None:
+                data = data.filter(~F.coalesce(F.col(f"`{delete_flag}`"), F.lit(False))).drop(delete_flag)
+            return self.write(data, uri, mode="append", app_id=app_id, app_version=app_version)
+        if app_id is not None:
+            done = snap.table.transaction_version(app_id)
+            if done is not None and done >= app_version:
+                return WriteResult(uri, snap.version, False, 0, 0)
+        data_schema = source_df.select(*[f"`{c}`" for c in cols]).schema
+        reconcile(uri, snap.schema, data_schema, snap.partition_by, None, "append")
+        arrow = source_df.toArrow()
+        target_arrow = snap.table.schema().to_arrow()
+        target_arrow = pa.schema(target_arrow) if not isinstance(target_arrow, pa.Schema) else target_arrow
+        fields = [target_arrow.field(c) for c in cols]
+        if delete_flag is not None:
+            fields.append(pa.field(delete_flag, pa.bool_()))
+        arrow = arrow.select([f.name for f in fields]).cast(pa.schema(fields))
+        if arrow.num_rows:
+            dups = arrow.group_by(keys).aggregate([([], "count_all")])
+            dups = dups.filter(pc.greater(dups["count_all"], 1))
+            if dups.num_rows:
+                sample = dups.slice(0, 3).drop(["count_all"]).to_pylist()
+                raise DeltaStoreError(
+                    f"merge source for {uri} repeats keys {keys}: e.g. {sample}; deduplicate the source first"
+                )
+
+        def ident(c: str) -> str:  # deltalake SQL: double-quoted identifiers (backticks are not)
+            return '"' + c.replace('"', '""') + '"'
+
+        def q(alias: str, c: str) -> str:
+            return f"{alias}.{ident(c)}"
+
+        predicate = " AND ".join(f"{q('t', k)} = {q('s', k)}" for k in keys)
+        props = CommitProperties(
+            custom_metadata={"moulin.operation": "merge", "moulin.keys": json.dumps(keys)},
+            app_transactions=[Transaction(app_id, app_version)] if app_id is not None else None,
+        )
+        values = [c for c in cols if c not in keys]
+        try:
+            merger = snap.table.merge(
+                arrow, predicate, source_alias="s", target_alias="t", commit_properties=props
+            )
+            flag = f"{q('s', delete_flag)} = true" if delete_flag is not None else None
+            if flag:
+                merger = merger.when_matched_delete(predicate=flag)
+            if values:
+                changed = " OR ".join(f"({q('t', c)} IS DISTINCT FROM {q('s', c)})" for c in values)
+                merger = merger.when_matched_update(
+                    updates={ident(c): q("s", c) for c in values}, predicate=changed
+                )
+            merger = merger.when_not_matched_insert(
+                updates={ident(c): q("s", c) for c in cols},
+                predicate=f"{q('s', delete_flag)} IS NOT TRUE" if delete_flag else None,
+            )
+            if delete_missing:
+                merger = merger.when_not_matched_by_source_delete()
+            metrics = merger.execute()
+        except Exception as exc:
+            if _commit_failed(exc):
+                raise ConcurrentWriteError(
+                    f"merge into {uri} conflicts with a concurrent transaction "
+                    f"({' '.join(str(exc).split())[:300]}); nothing was committed: rerun the merge"
+                ) from None
+            raise DeltaStoreError(f"merge into {uri} failed: {' '.join(str(exc).split())[:500]}") from exc
+        version = open_delta(uri).version()
+        return WriteResult(
+            uri,
+            version,
+            True,
+            int(metrics.get("num_target_files_added", 0)),
+            arrow.num_rows,
+            metrics=dict(metrics),
+        )
+
+    # ------------------------------------------------------------------ read
+    def read(self, table_uri: str, version: int | None = None, timestamp=None, filters=None):
+        """The table (latest, a version or a timestamp) as a Spark DataFrame.
+
+        ``filters`` (``[("month", "=", 1), ("dep_delay", ">", 30)]``, a dict or a
+        string) prune partitions and skip files by their statistics, then filter
+        rows.
+        """
+        self._need_spark("read")
+        uri = normalize_uri(table_uri)
+        snap = self._snapshot(uri, version, timestamp)
+        preds = normalize_filters(uri, filters, snap.type_names)
+        df = self.read_files(snap, snap.select(preds))
+        for pred in preds:
+            df = df.filter(to_column(pred))
+        return df
+
+    def read_files(self, snap: Snapshot, files: list[FileEntry]):
+        """A DataFrame over some files of a snapshot (partition columns from the log)."""
+        from pyspark.sql import functions as F
+
+        spark = self._need_spark("read")
+        schema = snap.schema
+        names = [f"`{f.name}`" for f in schema.fields]
+        if not files:
+            return spark.createDataFrame(spark.sparkContext.emptyRDD(), schema)
+        if not snap.partition_by:
+            return spark.read.schema(schema).parquet(*[snap.file_uri(f) for f in files])
+        if all(_hive_consistent(f, snap.partition_by) for f in files):
+            return (
+                spark.read.schema(schema)
+                .option("basePath", snap.uri)
+                .parquet(*[snap.file_uri(f) for f in files])
+                .select(*names)
+            )
+        # Files outside the hive layout (another writer): partition values as literals.
+        from pyspark.sql.types import StructType
+
+        data_schema = StructType([f for f in schema.fields if f.name not in snap.partition_by])
+        groups: dict[tuple, list[FileEntry]] = {}
+        for f in files:
+            groups.setdefault(tuple(f.partition_values.get(c) for c in snap.partition_by), []).append(f)
+        out = None
+        for values, group in groups.items():
+            part = spark.read.schema(data_schema).parquet(*[snap.file_uri(f) for f in group])
+            for col, value in zip(snap.partition_by, values, strict=True):
+                part = part.withColumn(col, F.lit(value).cast(schema[col].dataType))
+            part = part.select(*names)
+            out = part if out is None else out.unionByName(part)
+        return out
+
+    def count(self, table_uri: str, version: int | None = None) -> int:
+        """Rows of the table, from the log's statistics when every file has them."""
+        uri = normalize_uri(table_uri)
+        snap = self._snapshot(uri, version)
+        files = snap.files()
+        if all(f.num_records is not None for f in files):
+            return sum(int(f.num_records) for f in files)
+        return self.to_arrow(uri, version=version, columns=[]).num_rows
+
+    def to_arrow(
+        self, table_uri: str, version: int | None = None, columns: list[str] | None = None, filters=None
+    ):
+        """The table as a ``pyarrow.Table`` (small reads: all in memory), read by deltalake."""
+        uri = normalize_uri(table_uri)
+        snap = self._snapshot(uri, version)
+        preds = normalize_filters(uri, filters, snap.type_names)
+        if columns is not None:
+            unknown = [c for c in columns if c not in snap.type_names]
+            if unknown:
+                raise DeltaStoreError(
+                    f"column(s) {', '.join(unknown)} not in table {uri} (columns: {', '.join(snap.type_names)})"
+                )
+        dataset = snap.table.to_pyarrow_dataset()
+        return dataset.to_table(columns=columns, filter=to_arrow_expression(preds))
+
+    def to_pandas(
+        self, table_uri: str, version: int | None = None, columns: list[str] | None = None, filters=None
+    ):
+        """The table as a pandas DataFrame (small reads)."""
+        return self.to_arrow(table_uri, version=version, columns=columns, filters=filters).to_pandas()
+
+    # ------------------------------------------------------------------ log
+    def history(self, table_uri: str, limit: int | None = None) -> list[dict]:
+        """Commits of the table, newest first (version, timestamp, operation, parameters...)."""
+        return open_delta(normalize_uri(table_uri)).history(limit=limit)
+
+    def version(self, table_uri: str) -> int:
+        """The latest version of the table."""
+        return open_delta(normalize_uri(table_uri)).version()
+
+    def exists(self, table_uri: str) -> bool:
+        """Whether a Delta table exists at ``table_uri``."""
+        from deltalake import DeltaTable
+
+        uri = normalize_uri(table_uri)
+        try:
+            return bool(DeltaTable.is_deltatable(uri))
+        except Exception:  # noqa: BLE001 - unreachable FS: not a table we can use
+            return False
+
+    def file_uris(self, table_uri: str, version: int | None = None) -> list[str]:
+        """URIs of the data files of a snapshot (e.g. for petastorm)."""
+        uri = normalize_uri(table_uri)
+        snap = self._snapshot(uri, version)
+        return [snap.file_uri(f) for f in snap.files()]
+
+    def metadata(self, table_uri: str) -> TableMetadata:
+        """Description, owner, personal-data columns, partitioning, version, files, schema."""
+        return self._metadata_of(self._snapshot(normalize_uri(table_uri)))
+
+    def _metadata_of(self, snap: Snapshot) -> TableMetadata:
+        uri = snap.uri
+        conf = snap.configuration
+        try:
+            personal = json.loads(conf.get(PERSONAL_DATA_KEY, "[]"))
+        except ValueError:
+            personal = [c for c in conf.get(PERSONAL_DATA_KEY, "").split(",") if c]
+        files = snap.files()
+        rows = (
+            sum(int(f.num_records) for f in files) if all(f.num_records is not None for f in files) else None
+        )
+        return TableMetadata(
+            table_uri=uri,
+            description=snap.metadata.description,
+            owner=conf.get(OWNER_KEY),
+            personal_data=list(personal),
+            partition_by=snap.partition_by,
+            version=snap.version,
+            num_files=len(files),
+            schema=snap.schema,
+            num_rows=rows,
+            configuration=conf,
+        )
+
+    # ------------------------------------------------------------------ maintenance
+    def optimize(self, table_uri: str, target_size: int = 128 * 2**20) -> dict:
+        """Compact small files toward ``target_size`` bytes in one commit (data unchanged)."""
+        from moulin.delta.maintenance import optimize
+
+        return optimize(normalize_uri(table_uri), target_size)
+
+    def vacuum(
+        self, table_uri: str, retention_hours: float = 168, force: bool = False, dry_run: bool = False
+    ) -> list[str]:
+        """Delete files no snapshot within ``retention_hours`` needs; returns their URIs.
+
+        Removes files dropped from the table, orphan data files of killed writes
+        (never committed) and leftover ``_staging`` folders, all older than the
+        retention.  A retention under 168 h is refused unless ``force=True`` (it can
+        break time travel and concurrent writes still in flight).
+        """
+        from moulin.delta.maintenance import vacuum
+
+        uri = normalize_uri(table_uri)
+        return vacuum(uri, self._fs_of(uri), retention_hours, force, dry_run)
+
+
+def _raw_partition_values(entry: FileEntry) -> dict[str, str | None]:
+    from moulin.delta.predicates import format_partition_value
+
+    return {k: format_partition_value(v) for k, v in entry.partition_values.items()}
+
+
+def _hive_consistent(entry: FileEntry, partition_by: list[str]) -> bool:
+    """Whether the file's folders spell its partition values (Spark can discover them)."""
+    segments = entry.path.split("/")[:-1]
+    if len(segments) != len(partition_by):
+        return False
+    for segment, col in zip(segments, partition_by, strict=True):
+        key, sep, raw = segment.partition("=")
+        if not sep or unquote(key) != col:
+            return False
+        value = unquote(raw)
+        expected = entry.partition_values.get(col)
+        if expected is None:
+            if value != HIVE_NULL:
+                return False
+        elif isinstance(expected, (dt.date, dt.datetime)):
+            continue  # formats vary; Spark parses both
+        elif str(expected).lower() != value.lower() and str(expected) != value:
+            return False
+    return True
