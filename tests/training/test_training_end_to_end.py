@@ -1,0 +1,145 @@
+"""One real training run on the synthetic table: Delta snapshot -> petastorm ->
+TorchDistributor (2 ranks, gloo) -> baselines -> metrics -> files + leaderboard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.training
+
+
+def _path(uri: str) -> Path:
+    return Path(urlparse(uri).path)
+
+
+@pytest.fixture(scope="module")
+def run(spark, settings, synthetic_table):
+    from moulin.training.run import train_and_compare
+
+    summary = train_and_compare(
+        spark,
+        settings,
+        features_uri=synthetic_table["uri"],
+        epochs=2,
+        num_processes=2,
+        run_id="test-run-1",
+        batch_size=256,
+        learning_rate=5e-3,
+    )
+    return summary
+
+
+def test_models_learn_the_signal(run):
+    assert set(run["models"]) == {"mlp", "logreg", "hist_gbt"}
+    for name, metrics in run["models"].items():
+        assert metrics["roc_auc"] > 0.6, (name, metrics)
+        lo, hi = metrics["roc_auc_ci"]
+        assert lo <= metrics["roc_auc"] <= hi
+        assert 0 < metrics["base_rate"] < 1
+
+
+def test_version_rows_and_leaderboard(run, settings, synthetic_table):
+    from moulin.training import leaderboard
+
+    assert run["version"] == synthetic_table["version"]
+    assert sum(run["rows"].values()) == synthetic_table["rows"]
+    rows = [r for r in leaderboard.read(run["paths"]["leaderboard"]) if r["run_id"] == "test-run-1"]
+    assert sorted(r["model"] for r in rows) == ["hist_gbt", "logreg", "mlp"]
+    for row in rows:
+        assert row["features_uri"] == synthetic_table["uri"]
+        assert row["features_version"] == synthetic_table["version"]
+        assert row["n_train"] == run["rows"]["train"] and row["n_test"] == run["rows"]["test"]
+        assert row["roc_auc_lo"] <= row["roc_auc"] <= row["roc_auc_hi"]
+        assert json.loads(row["hyperparams"])
+        assert row["train_seconds"] > 0
+    assert run["leaderboard_rows"][0]["run_id"] == "test-run-1"
+    assert run["paths"]["leaderboard"] == settings.table_uri("gold", "model_leaderboard")
+
+
+def test_files_checkpoints_and_results_json(run, settings):
+    model_dir = settings.table_uri("models", "flight_delay", "test-run-1")
+    assert run["paths"]["model_dir"] == model_dir
+    checkpoints = run["paths"]["checkpoints"]
+    assert [Path(c).name for c in checkpoints] == ["epoch-001.pt", "epoch-002.pt"]
+    for uri in [
+        *checkpoints,
+        run["paths"]["mlp_model"],
+        f"{model_dir}/logreg/model.joblib",
+        f"{model_dir}/hist_gbt/model.joblib",
+    ]:
+        assert _path(uri).is_file(), uri
+
+    def no_nan(token):
+        raise AssertionError(f"non-standard JSON constant {token}")
+
+    results = json.loads(_path(run["paths"]["results_json"]).read_text(), parse_constant=no_nan)
+    assert results["features_version"] == run["version"] and results["split_rows"] == run["rows"]
+    models = {m["model"]: m for m in results["models"]}
+    assert set(models) == {"mlp", "logreg", "hist_gbt"}
+    mlp = models["mlp"]
+    assert mlp["metrics"]["roc_auc"]["value"] == pytest.approx(run["models"]["mlp"]["roc_auc"])
+    assert len(mlp["training"]["history"]) == 2
+    assert sum(mlp["training"]["rows_per_rank"]) == run["rows"]["train"]
+    assert mlp["training"]["sharding"] == "row_groups"
+    assert mlp["curves"]["roc"]["fpr"] and mlp["curves"]["pr"]["recall"] and mlp["curves"]["calibration"]
+    assert sum(b["count"] for b in mlp["test"]["reliability"]) == run["rows"]["test"]
+    assert {"carrier", "origin"} <= set(mlp["slices"])
+    assert sum(s["n"] for s in mlp["slices"]["origin"]) == run["rows"]["test"]
+
+    # The decision report reads this file as its training input.  moulin.reporting's
+    # package imports matplotlib (platform environment only): load its input contract alone.
+    import importlib.util
+    import sys
+
+    from moulin.settings import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("_report_inputs", REPO_ROOT / "moulin/reporting/inputs.py")
+    inputs = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, inputs)
+    spec.loader.exec_module(inputs)
+    parsed = inputs.TrainingResults.from_dict(results)
+    assert parsed.features_version == run["version"] and len(parsed.models) == 3
+    assert parsed.best is not None and parsed.best.curves.roc and parsed.best.slices["origin"]
+
+
+def test_reloaded_model_gives_the_same_predictions(run, settings, synthetic_table, contract):
+    import io
+
+    import torch
+
+    from moulin.training.artifacts import load_mlp
+    from moulin.training.data import read_split_pandas, resolve_snapshot
+    from moulin.training.metrics import roc_auc
+    from moulin.training.model import FlightMLP, MLPConfig
+
+    trained = load_mlp(run["paths"]["mlp_model"], settings)
+    assert trained.meta["features_version"] == synthetic_table["version"]
+    assert trained.meta["features_uri"] == synthetic_table["uri"]
+    snap = resolve_snapshot(synthetic_table["uri"], contract.split, run["version"])
+    test = read_split_pandas(snap.files["test"], contract.read_columns)
+    p = trained.predict_proba(test)
+    assert p.shape == (len(test),) and np.all((p >= 0) & (p <= 1))
+    # The same predictions as the ones the run evaluated ...
+    assert roc_auc(test[contract.label], p) == pytest.approx(run["models"]["mlp"]["roc_auc"], abs=1e-12)
+    # ... and as the best epoch's checkpoint.
+    best = trained.meta["best_epoch"]
+    ckpt = torch.load(
+        io.BytesIO(_path(run["paths"]["checkpoints"][best - 1]).read_bytes()), weights_only=True
+    )
+    model = FlightMLP(
+        trained.preprocessor.cardinalities,
+        trained.preprocessor.n_numeric,
+        MLPConfig.from_dict(trained.meta["model_config"]),
+    )
+    model.load_state_dict(ckpt["state_dict"])
+    from moulin.training.metrics import undo_class_weighting
+    from moulin.training.model import predict_proba
+
+    raw = predict_proba(model, *trained.preprocessor.transform(test)).numpy()
+    p2 = undo_class_weighting(raw, trained.meta["probability_pos_weight"])
+    np.testing.assert_allclose(p, p2, rtol=0, atol=1e-7)
