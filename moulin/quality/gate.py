@@ -1,0 +1,150 @@
+"""The bronze quality gate: typed rows that pass the contract go to bronze, the others to quarantine.
+
+Every run returns an accounting record and checks that
+``rows_read == rows_bronze + rows_quarantined`` (:class:`AccountingError`
+otherwise).  The run fails (:class:`QualityGateError`, from
+:meth:`GateResult.enforce`) only when the failed share exceeds the contract's
+``quarantine_threshold``: callers write the quarantine first, then enforce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from moulin.contracts import LINEAGE_COLUMNS, Contract
+from moulin.quality.rules import CORRUPT, QualityError, evaluate, failure_counts, parse_typed
+
+QUARANTINE_COLUMNS = ["table", "ds", "source_file", "row", "failed_expectations", "reason", "run_id"]
+
+
+class QualityGateError(QualityError):
+    """More rows failed than the contract's quarantine threshold allows."""
+
+
+class AccountingError(QualityError):
+    """Rows were lost or duplicated between raw, bronze and quarantine."""
+
+
+@dataclass
+class GateResult:
+    """Bronze rows, quarantined rows and the run's accounting record."""
+
+    bronze: DataFrame
+    quarantine: DataFrame
+    record: dict[str, Any] = field(default_factory=dict)
+    evaluated: DataFrame | None = None
+
+    @property
+    def passed(self) -> bool:
+        """Whether the failed share is within the contract's threshold."""
+        return bool(self.record["passed"])
+
+    def enforce(self) -> None:
+        """Raise QualityGateError if the failed share exceeds the threshold."""
+        rec = self.record
+        if not rec["passed"]:
+            top = ", ".join(
+                f"{k} ({v})" for k, v in sorted(rec["failures"].items(), key=lambda kv: -kv[1])[:5]
+            )
+            raise QualityGateError(
+                f"table {rec['table']} ds={rec['ds']}: {rec['rows_quarantined']} of {rec['rows_read']} rows "
+                f"({rec['failed_share']:.2%}) failed the contract, above its quarantine_threshold "
+                f"{rec['threshold']:.2%}; most failed: {top}. Inspect the quarantine table, fix the "
+                f"source and land a corrected file, or raise the threshold in {rec['contract']}."
+            )
+
+    def release(self) -> None:
+        """Free the cached evaluation."""
+        if self.evaluated is not None:
+            self.evaluated.unpersist()
+
+
+def check_accounting(record: dict[str, Any]) -> None:
+    """Raise AccountingError unless rows read = rows in bronze + rows quarantined."""
+    if record["rows_read"] != record["rows_bronze"] + record["rows_quarantined"]:
+        raise AccountingError(
+            f"table {record['table']} ds={record['ds']}: read {record['rows_read']} rows but wrote "
+            f"{record['rows_bronze']} to bronze and {record['rows_quarantined']} to quarantine"
+        )
+
+
+def quality_gate(
+    raw: DataFrame,
+    contract: Contract,
+    run_id: str,
+    ds: str | None = None,
+    run_ge: bool = True,
+) -> GateResult:
+    """Split raw string rows (from :func:`~moulin.quality.rules.read_raw_csv`) into bronze and quarantine.
+
+    ``bronze`` has the contract's typed columns plus ``_source_file`` and ``ds``;
+    ``quarantine`` has :data:`QUARANTINE_COLUMNS` (the row as a JSON object of
+    raw strings, the failed expectation names, a reason text, ``run_id``).
+    With ``run_ge`` the contract's Great Expectations suite also runs on the
+    typed rows and its unexpected counts must equal the row-level ones
+    (QualityError otherwise).  The record holds rows_read, rows_bronze,
+    rows_quarantined, failed_share, threshold, passed, failures (per name)
+    and ge (GE results).
+    """
+    for name, _ in LINEAGE_COLUMNS:
+        if name not in raw.columns:
+            raw = raw.withColumn(name, F.lit(ds if name == "ds" else "unknown"))
+    ds = ds or "unknown"
+    evaluated = evaluate(parse_typed(raw, contract), contract).persist(StorageLevel.MEMORY_AND_DISK)
+    good = F.size("_failed") == 0
+    lineage = [n for n, _ in LINEAGE_COLUMNS]
+    bronze = evaluated.filter(good).select(*contract.column_names, *lineage)
+    raw_json = F.to_json(F.col("_raw"), {"ignoreNullFields": "false"})
+    if CORRUPT in evaluated.columns:
+        raw_json = F.when(
+            F.col(CORRUPT).isNotNull(), F.to_json(F.struct(F.col(CORRUPT).alias("line")))
+        ).otherwise(raw_json)
+    quarantine = evaluated.filter(~good).select(
+        F.lit(contract.name).alias("table"),
+        F.col("ds"),
+        F.col("_source_file").alias("source_file"),
+        raw_json.alias("row"),
+        F.col("_failed").alias("failed_expectations"),
+        F.col("_reason").alias("reason"),
+        F.lit(run_id).alias("run_id"),
+    )
+    rows_read = evaluated.count()
+    rows_bronze = bronze.count()
+    rows_quarantined = quarantine.count()
+    failures = failure_counts(evaluated)
+    share = rows_quarantined / rows_read if rows_read else 0.0
+    record: dict[str, Any] = {
+        "table": contract.name,
+        "contract": str(contract.path),
+        "ds": ds,
+        "run_id": run_id,
+        "rows_read": rows_read,
+        "rows_bronze": rows_bronze,
+        "rows_quarantined": rows_quarantined,
+        "failed_share": share,
+        "threshold": contract.quarantine_threshold,
+        "passed": share <= contract.quarantine_threshold,
+        "failures": failures,
+        "ge": [],
+    }
+    check_accounting(record)
+    if run_ge:
+        from moulin.quality.ge import run_suite
+
+        record["ge"] = run_suite(evaluated.select(*contract.column_names), contract)
+        mismatches = [
+            f"{r['name']}: GE {r['unexpected_count']} vs rows {failures.get(r['name'], 0)}"
+            for r in record["ge"]
+            if r["unexpected_count"] != failures.get(r["name"], 0)
+        ]
+        if mismatches:
+            raise QualityError(
+                f"table {contract.name} ds={ds}: Great Expectations and the row-level evaluation "
+                f"disagree: {'; '.join(mismatches)}"
+            )
+    return GateResult(bronze, quarantine, record, evaluated)

@@ -1,0 +1,169 @@
+"""Row-level evaluation of a contract: typed parsing and failed-expectation names per row.
+
+Raw CSV is read as strings (:func:`read_raw_csv`); :func:`parse_typed` casts each
+column to its contract type while keeping the raw strings in the ``_raw``
+struct, so that a value that does not parse is a failure (``parses:<column>``),
+never a silent null.  :func:`evaluate` adds ``_failed`` (the names of the
+failed expectations, empty for good rows) and ``_reason`` (readable text).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from moulin.contracts import Contract, Expectation
+from moulin.errors import MoulinError
+
+CORRUPT = "_corrupt_record"
+MALFORMED = "well_formed_row"
+
+
+class QualityError(MoulinError):
+    """A raw file or a quality check does not match its contract."""
+
+
+def check_header(header_line: str, contract: Contract, file: str) -> None:
+    """Raise QualityError unless the CSV header equals the contract's columns, in order."""
+    found = [h.strip().strip('"') for h in header_line.rstrip("\r\n").split(",")]
+    if found != contract.column_names:
+        missing = [c for c in contract.column_names if c not in found]
+        extra = [c for c in found if c not in contract.column_names]
+        raise QualityError(
+            f"{file}: header does not match contract {contract.name} ({contract.path}): "
+            f"missing {missing}, unexpected {extra}; expected {contract.column_names}"
+        )
+
+
+def read_raw_csv(spark: SparkSession, uris: str | list[str], contract: Contract, ds: str) -> DataFrame:
+    """Raw CSV files as string columns, plus ``_corrupt_record`` (malformed lines),
+    ``_source_file`` and ``ds``."""
+    schema = T.StructType(
+        [T.StructField(c, T.StringType()) for c in contract.column_names]
+        + [T.StructField(CORRUPT, T.StringType())]
+    )
+    df = spark.read.csv(
+        uris if isinstance(uris, list) else [uris],
+        header=True,
+        schema=schema,
+        mode="PERMISSIVE",
+        columnNameOfCorruptRecord=CORRUPT,
+        enforceSchema=True,
+    )
+    return df.select("*", F.col("_metadata.file_path").alias("_source_file"), F.lit(ds).alias("ds"))
+
+
+def parse_typed(raw: DataFrame, contract: Contract) -> DataFrame:
+    """Cast the string columns of ``raw`` to the contract types.
+
+    Null markers of the source (e.g. ``NA``, empty) become nulls; the raw
+    strings move into the struct column ``_raw``; ``_unparsed`` lists the
+    columns whose non-null raw value did not parse.  Other columns of ``raw``
+    (lineage, ``_corrupt_record``) are kept.
+    """
+    nulls = list(contract.source.null_values) if contract.source else ["NA", ""]
+    typed, unparsed = [], []
+    for col in contract.columns:
+        raw_col = F.col(col.name)
+        is_null = raw_col.isNull() | raw_col.isin(nulls)
+        value = raw_col if col.type == "string" else raw_col.try_cast(col.type)
+        typed.append(F.when(is_null, F.lit(None).cast(col.type)).otherwise(value).alias(col.name))
+        if col.type != "string":
+            unparsed.append(F.when(~is_null & value.isNull(), F.lit(col.name)))
+    extra = [c for c in raw.columns if c not in contract.column_names]
+    raw_struct = F.struct(*[F.col(c) for c in contract.column_names]).alias("_raw")
+    unparsed_col = F.array_compact(F.array(*unparsed)) if unparsed else F.array().cast("array<string>")
+    return raw.select(*typed, *[F.col(c) for c in extra], raw_struct, unparsed_col.alias("_unparsed"))
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else (str(int(value)) if float(value).is_integer() else str(value))
+
+
+def failure_condition(exp: Expectation) -> Column:
+    """A boolean Column that is true on rows failing ``exp`` (nulls pass all but not_null)."""
+    if exp.type == "not_null":
+        return F.col(exp.column).isNull()
+    if exp.type == "unique":
+        # Like Great Expectations, rows whose key columns are all null are ignored.
+        window = Window.partitionBy(*[F.col(c) for c in exp.columns])
+        all_null = F.lit(True)
+        for c in exp.columns:
+            all_null = all_null & F.col(c).isNull()
+        return ~all_null & (F.count(F.lit(1)).over(window) > 1)
+    if exp.type == "expression":
+        return ~F.coalesce(F.expr(exp.sql).cast("boolean"), F.lit(False))
+    col = F.col(exp.column)
+    if exp.type == "in_set":
+        return col.isNotNull() & ~col.isin(list(exp.values))
+    if exp.type == "between":
+        bad = F.lit(False)
+        if exp.min is not None:
+            bad = bad | (col < F.lit(exp.min))
+        if exp.max is not None:
+            bad = bad | (col > F.lit(exp.max))
+        return col.isNotNull() & bad
+    if exp.type == "regex":
+        return col.isNotNull() & ~col.rlike(exp.pattern)
+    raise QualityError(f"unknown expectation type {exp.type!r}")
+
+
+def failure_message(exp: Expectation) -> Column:
+    """Readable text for a row failing ``exp`` (quotes the offending value)."""
+    if exp.type == "not_null":
+        return F.lit(f"{exp.column} is missing")
+    if exp.type == "unique":
+        return F.lit(f"key ({', '.join(exp.columns)}) is not unique")
+    if exp.type == "expression":
+        return F.lit(f"{exp.name} does not hold ({exp.sql})")
+    value = F.coalesce(F.col(exp.column).cast("string"), F.lit("null"))
+    if exp.type == "in_set":
+        rule = f"not in {list(exp.values)}"
+    elif exp.type == "between":
+        rule = f"not between {_fmt(exp.min) or '-inf'} and {_fmt(exp.max) or '+inf'}"
+    else:
+        rule = f"does not match {exp.pattern}"
+    return F.concat(F.lit(f"{exp.column}="), value, F.lit(f" {rule}"))
+
+
+def evaluate(typed: DataFrame, contract: Contract) -> DataFrame:
+    """Add ``_failed`` (array of failed expectation names) and ``_reason`` to ``typed``.
+
+    Besides the contract's expectations, ``parses:<column>`` fails when a raw
+    value does not parse as its type and ``well_formed_row`` when the line
+    has the wrong number of fields.
+    """
+    names: list[Column] = []
+    reasons: list[Column] = []
+    has_unparsed = "_unparsed" in typed.columns
+    has_corrupt = CORRUPT in typed.columns
+    if has_corrupt:
+        names.append(F.when(F.col(CORRUPT).isNotNull(), F.array(F.lit(MALFORMED))))
+        reasons.append(
+            F.when(F.col(CORRUPT).isNotNull(), F.lit(f"line does not have {len(contract.columns)} fields"))
+        )
+    if has_unparsed:
+        names.append(F.transform(F.col("_unparsed"), lambda c: F.concat(F.lit("parses:"), c)))
+        for col in contract.columns:
+            if col.type != "string":
+                raw = F.col("_raw").getField(col.name)
+                reasons.append(
+                    F.when(
+                        F.array_contains(F.col("_unparsed"), col.name),
+                        F.concat(F.lit(f"{col.name}='"), raw, F.lit(f"' does not parse as {col.type}")),
+                    )
+                )
+    for exp in contract.expectations:
+        cond = failure_condition(exp)
+        names.append(F.when(cond, F.array(F.lit(exp.name))))
+        reasons.append(F.when(cond, failure_message(exp)))
+    failed = F.flatten(F.array(*[F.coalesce(n, F.array().cast("array<string>")) for n in names]))
+    reason = F.concat_ws("; ", F.array_compact(F.array(*reasons)))
+    return typed.withColumn("_failed", failed).withColumn("_reason", reason)
+
+
+def failure_counts(evaluated: DataFrame) -> dict[str, int]:
+    """Number of rows failing each expectation name in an evaluated DataFrame."""
+    rows = evaluated.select(F.explode("_failed").alias("name")).groupBy("name").count().collect()
+    return {r["name"]: int(r["count"]) for r in sorted(rows, key=lambda r: r["name"])}

@@ -1,0 +1,21 @@
+"""Flights stage ``features`` as a Spark job (see :func:`moulin.flights.stages.features`).
+
+    spark-submit spark_jobs/features.py --profile local --date 2013-01-01
+
+Prints ``MOULIN-RESULT <json>`` with the stage's counts.
+"""
+
+from __future__ import annotations
+
+from moulin.flights.jobs import main_exit, run
+
+STAGE = "features"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments, build the session from the profile, run the stage."""
+    return run(STAGE, argv)
+
+
+if __name__ == "__main__":
+    main_exit(STAGE)

@@ -1,0 +1,23 @@
+"""Flights stage ``profile`` as a Spark job (see :func:`moulin.flights.stages.profile`).
+
+    spark-submit spark_jobs/profile_tables.py --profile local --date 2013-01-01
+
+Prints ``MOULIN-RESULT <json>`` with the stage's counts.
+"""
+
+from __future__ import annotations
+
+from moulin.flights.jobs import main_exit, run
+
+STAGE = (
+    "profile"  # file named profile_tables.py: spark_jobs/profile.py would shadow the stdlib profile module
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments, build the session from the profile, run the stage."""
+    return run(STAGE, argv)
+
+
+if __name__ == "__main__":
+    main_exit(STAGE)

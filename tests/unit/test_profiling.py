@@ -1,0 +1,42 @@
+"""Profiles in long format."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from moulin.profiling import PROFILE_SCHEMA, profile_dataframe
+
+
+def test_profile_metrics(spark):
+    df = spark.createDataFrame(
+        [(1, 2.0, "a", dt.date(2013, 1, 1)), (2, 4.0, "a", None), (3, 6.0, "b", None), (4, None, None, None)],
+        "n int, x double, s string, d date",
+    )
+    prof = profile_dataframe(df, "t", bins=2, top=1)
+    assert prof.schema == PROFILE_SCHEMA
+    rows = {(r["column"], r["metric"], r["detail_key"]): r for r in prof.collect()}
+    assert rows[("*", "rows", "")]["value"] == 4
+    assert rows[("x", "count", "")]["value"] == 3 and rows[("x", "missing", "")]["value"] == 1
+    assert rows[("x", "missing_share", "")]["value"] == 0.25
+    assert rows[("x", "mean", "")]["value"] == 4.0 and rows[("x", "std", "")]["value"] == 2.0
+    assert rows[("x", "min", "")]["value"] == 2.0 and rows[("x", "max", "")]["value"] == 6.0
+    assert rows[("x", "quantile", "0.5")]["value"] == 4.0
+    assert json.loads(rows[("x", "histogram", "")]["detail"]) == {"edges": [2.0, 4.0, 6.0], "counts": [1, 2]}
+    assert rows[("n", "distinct_approx", "")]["value"] == 4
+    assert rows[("n", "corr", "x")]["value"] == pytest.approx(1.0)
+    assert json.loads(rows[("s", "top_values", "")]["detail"]) == [{"value": "a", "count": 2}]
+    assert json.loads(rows[("s", "max", "")]["detail"]) == "b" and rows[("s", "max", "")]["value"] is None
+    assert json.loads(rows[("d", "min", "")]["detail"]) == "2013-01-01"
+    assert rows[("d", "missing", "")]["value"] == 3
+    keys = [(r["column"], r["metric"], r["detail_key"]) for r in prof.collect()]
+    assert len(keys) == len(set(keys))
+
+
+def test_constant_column_has_null_correlation(spark):
+    df = spark.createDataFrame([(1, 2013), (2, 2013)], "a int, year int")
+    rows = {(r["column"], r["metric"], r["detail_key"]): r for r in profile_dataframe(df, "t").collect()}
+    assert rows[("a", "corr", "year")]["value"] is None
+    assert json.loads(rows[("year", "histogram", "")]["detail"])["counts"] == [2]
