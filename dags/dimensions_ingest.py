@@ -1,6 +1,6 @@
 """Reference data of the flights use case: planes and airports extracted from the
-operational SQL database (incrementally where a column allows), weather and
-airlines landed as files, all parsed into bronze Delta tables behind quality gates."""
+operational SQL database (planes incrementally), weather and airlines landed as
+files, then parsed into bronze Delta tables behind quality gates."""
 
 from __future__ import annotations
 
@@ -22,24 +22,18 @@ BRONZE_DIMENSIONS = Asset("moulin://bronze/dimensions")
 )
 def dimensions_ingest():
     @task
-    def extract_sql_sources(ds=None) -> dict:
+    def land(ds=None) -> dict:
         from moulin.pipelines import flights_tasks
 
-        return flights_tasks.extract_sql_sources(ds)
-
-    @task
-    def land_files(ds=None) -> dict:
-        from moulin.pipelines import flights_tasks
-
-        return flights_tasks.land_dimension_files(ds)
+        return flights_tasks.land_dimensions(ds)
 
     @task(outlets=[BRONZE_DIMENSIONS])
-    def bronze_dimensions(sql: dict, files: dict, ds=None) -> dict:
+    def bronze(landing: dict, ds=None) -> dict:
         from moulin.pipelines import flights_tasks
 
-        return flights_tasks.bronze_dimensions(ds, sql, files)
+        return flights_tasks.bronze_dimensions(ds, landing)
 
-    bronze_dimensions(extract_sql_sources(), land_files())
+    bronze(land())
 
 
 dimensions_ingest()

@@ -54,15 +54,15 @@ def flights_delay_model():
         return flights_tasks.train(ds, params, run_id, upstream)
 
     @task
-    def report(profiled: dict, trained: dict, ds=None, run_id=None) -> dict:
+    def report(profiled: dict, trained: dict, feats: dict, ds=None, run_id=None) -> dict:
         from moulin.pipelines import flights_tasks
 
-        return flights_tasks.report(ds, run_id, profiled, trained)
+        return flights_tasks.report(ds, run_id, profiled, trained, feats)
 
     silvered = silver()
     gold = gold_stats(silvered)
     feats = features(gold)
-    report(profile(feats), train(feats))
+    report(profile(feats), train(feats), feats)
 
 
 flights_delay_model()

@@ -44,6 +44,23 @@ def airflow_command(settings: Settings, *args: str, check: bool = True) -> subpr
     return result
 
 
+def stream_airflow_command(settings: Settings, args: list[str], log_path: Path, on_line) -> int:
+    """Run the ``airflow`` CLI, writing its output to ``log_path`` as it comes and
+    calling ``on_line(line)`` for each line; return its exit code."""
+    env = dict(os.environ)
+    env.update(airflow_env(settings))
+    airflow = Path(sys.executable).with_name("airflow")
+    cmd = [str(airflow) if airflow.exists() else "airflow", *args]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            on_line(line.rstrip("\n"))
+        return proc.wait()
+
+
 def ensure_airflow_db(settings: Settings) -> None:
     """Create or upgrade Airflow's metadata database (idempotent)."""
     marker = settings.home / "airflow" / ".db-migrated"

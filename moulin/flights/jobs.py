@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import sys
 
 SPARK_STAGES = ("bronze_flights", "bronze_dimensions", "silver_flights", "gold_stats", "features", "profile")
 LOCAL_STAGES = ("ingest_flights_month", "ingest_dimensions")
+MULTI_MONTH_STAGES = ("silver_flights", "gold_stats")
 
 
 def parse_args(stage: str, argv: list[str] | None = None) -> argparse.Namespace:
@@ -25,7 +25,10 @@ def parse_args(stage: str, argv: list[str] | None = None) -> argparse.Namespace:
         "--profile", default=None, help="settings profile (default: $MOULIN_PROFILE or local)"
     )
     parser.add_argument(
-        "--date", required=True, help="logical date YYYY-MM-DD (month stages: any day of the month)"
+        "--date",
+        required=True,
+        help="logical date YYYY-MM-DD (month stages: any day of the month; "
+        "silver_flights and gold_stats take a comma-separated list of months)",
     )
     if stage == "ingest_flights_month":
         parser.add_argument("--sample", type=int, default=None, help="keep N flights of the month")
@@ -33,6 +36,12 @@ def parse_args(stage: str, argv: list[str] | None = None) -> argparse.Namespace:
         parser.add_argument("--no-ge", dest="run_ge", action="store_false", help="skip Great Expectations")
     if stage == "ingest_dimensions":
         parser.add_argument("--planes-limit", type=int, default=None)
+    if stage == "profile":
+        parser.add_argument(
+            "--tables",
+            default="bronze_flights,silver_flights,flight_features",
+            help="comma-separated contract names of the tables to profile",
+        )
     return parser.parse_args(argv)
 
 
@@ -43,6 +52,7 @@ def run(stage: str, argv: list[str] | None = None) -> int:
     args = parse_args(stage, argv)
     from moulin.errors import MoulinError
     from moulin.flights import stages
+    from moulin.pipelines.submit import emit_result
     from moulin.settings import load_settings
 
     settings = load_settings(args.profile)
@@ -57,15 +67,24 @@ def run(stage: str, argv: list[str] | None = None) -> int:
             from moulin.spark import build_spark_session
 
             spark = build_spark_session(settings, f"moulin-flights-{stage}")
-            extra = {"run_ge": args.run_ge} if stage.startswith("bronze") else {}
-            result = function(spark, settings, args.date, **extra)
+            extra: dict = {}
+            if stage.startswith("bronze"):
+                extra["run_ge"] = args.run_ge
+            if stage == "profile":
+                extra["tables"] = tuple(t for t in args.tables.split(",") if t)
+            if stage in MULTI_MONTH_STAGES:
+                # One job for several months: one JVM start instead of one per month.
+                results = [function(spark, settings, d, **extra) for d in args.date.split(",") if d]
+                result = results[0] if len(results) == 1 else {"months": results}
+            else:
+                result = function(spark, settings, args.date, **extra)
     except MoulinError as exc:
         print(f"moulin {stage}: {exc}", file=sys.stderr, flush=True)
         return 2
     finally:
         if spark is not None:
             spark.stop()
-    print("MOULIN-RESULT " + json.dumps(result, default=str), flush=True)
+    emit_result(result)
     return 0
 
 

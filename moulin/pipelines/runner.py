@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from moulin.errors import MoulinError
-from moulin.orchestration import airflow_command, ensure_airflow_db
+from moulin.orchestration import ensure_airflow_db, stream_airflow_command
 from moulin.settings import Settings
 
 PROGRESS_MARK = "MOULIN-PROGRESS "
@@ -73,7 +73,7 @@ def run_chain(
     settings: Settings,
     conf: dict,
     months: list[int] | None = None,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None] = lambda line: print(line, flush=True),
 ) -> list[dict]:
     """Run every step of :func:`plan`; raise naming the DAG run and its log on failure."""
     ensure_airflow_db(settings)
@@ -84,19 +84,27 @@ def run_chain(
     for number, step in enumerate(steps, 1):
         start = time.monotonic()
         say(f"[{number}/{len(steps)}] {step.label} ({step.dag_id} @ {step.logical_date}) ...")
-        result = airflow_command(
-            settings, "dags", "test", step.dag_id, step.logical_date, "-c", json.dumps(conf), check=False
-        )
         log_path = log_dir / f"{step.dag_id}-{step.logical_date}.log"
-        log_path.write_text(result.stdout + result.stderr)
-        for line in progress_lines(result.stdout + result.stderr):
-            say(f"      {line}")
+        errors: list[str] = []
+
+        def relay(line: str, errors: list[str] = errors) -> None:
+            found = progress_lines(line)
+            if found:
+                say(f"      {found[0]}")
+            elif "rror" in line:
+                errors.append(line)
+
+        code = stream_airflow_command(
+            settings,
+            ["dags", "test", step.dag_id, step.logical_date, "-c", json.dumps(conf)],
+            log_path,
+            relay,
+        )
         seconds = time.monotonic() - start
-        if result.returncode != 0:
-            errors = [ln for ln in (result.stdout + result.stderr).splitlines() if "rror" in ln][-8:]
+        if code != 0:
             raise MoulinError(
                 f"DAG run {step.dag_id} @ {step.logical_date} failed after {seconds:.0f}s; "
-                f"full log: {log_path}\n" + "\n".join(errors)
+                f"full log: {log_path}\n" + "\n".join(errors[-8:])
             )
         say(f"      done in {seconds:.0f}s")
         results.append(

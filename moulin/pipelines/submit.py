@@ -38,6 +38,15 @@ def parse_result(output: str) -> dict:
     raise JobFailed("the job printed no MOULIN-RESULT line")
 
 
+def job_python(settings: Settings, environment: str) -> str:
+    """The Python interpreter of ``environment`` (``platform`` or ``training``)."""
+    if environment == "training":
+        return settings.training_python_path
+    if environment == "platform":
+        return sys.executable
+    raise JobFailed(f"unknown environment {environment!r}: platform or training")
+
+
 def spark_submit_command(
     settings: Settings, job: str, args: list[str], environment: str = "platform"
 ) -> list[str]:
@@ -45,12 +54,7 @@ def spark_submit_command(
     script = JOBS_DIR / f"{job}.py"
     if not script.exists():
         raise JobFailed(f"no Spark job {script}: check the job name")
-    if environment == "training":
-        python = settings.training_python_path
-    elif environment == "platform":
-        python = sys.executable
-    else:
-        raise JobFailed(f"unknown environment {environment!r}: platform or training")
+    python = job_python(settings, environment)
     submit = Path(python).with_name("spark-submit")
     return [
         str(submit),
@@ -75,6 +79,8 @@ def submit_job(
     """
     command = spark_submit_command(settings, job, args, environment)
     env = dict(os.environ)
+    # spark-submit finds its pyspark through PYSPARK_PYTHON (else `python3` on PATH).
+    env["PYSPARK_PYTHON"] = env["PYSPARK_DRIVER_PYTHON"] = job_python(settings, environment)
     env["MOULIN_PROFILE"] = settings.profile
     env["PYTHONUNBUFFERED"] = "1"
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)

@@ -1,0 +1,332 @@
+"""Task bodies of the flights DAGs (``dags/flights_ingest.py``,
+``dags/dimensions_ingest.py``, ``dags/flights_delay_model.py``).
+
+Each function takes what Airflow hands a task (the logical date ``ds``, the
+run's ``params``, upstream XComs), does its work through :mod:`moulin.flights`
+— landings in-process, Spark stages submitted with ``spark-submit``
+(:mod:`moulin.pipelines.submit`), training in the training environment — and
+returns a small JSON-able dict with the stage's counts and seconds.  Every
+stage is idempotent (Delta app transactions, no-op re-landings), so Airflow
+retries and reruns of a logical date change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+from moulin.errors import MoulinError
+from moulin.pipelines.submit import submit_job
+from moulin.pipelines.summary import write_run_summary
+from moulin.settings import Settings, load_settings
+
+PROGRESS = "MOULIN-PROGRESS"
+
+
+def _progress(stage: str, seconds: float, detail: str) -> None:
+    print(f"{PROGRESS} {stage:<18} {seconds:6.1f}s  {detail}", flush=True)
+
+
+def _sample(params: dict | None) -> int | None:
+    value = int((params or {}).get("sample_per_month") or 0)
+    return value if value > 0 else None
+
+
+def _timed(stage: str, result: dict, start: float, detail: str) -> dict:
+    seconds = round(time.monotonic() - start, 1)
+    _progress(stage, seconds, detail)
+    return {**result, "stage": stage, "seconds": seconds}
+
+
+# ------------------------------------------------------------------ ingestion
+def land_flights_month(ds: str, params: dict | None, settings: Settings | None = None) -> dict:
+    """Land the monthly flights drop of ``ds`` on the warehouse (no-op if already landed)."""
+    from moulin.flights.stages import ingest_flights_month
+
+    settings = settings or load_settings()
+    start = time.monotonic()
+    result = ingest_flights_month(settings, ds, sample=_sample(params))
+    return _timed("land flights", result, start, f"{result['ds']}: {result['status']}, {result['rows']} rows")
+
+
+def bronze_flights_month(
+    ds: str, params: dict | None, landing: dict, settings: Settings | None = None
+) -> dict:
+    """Quality-gate the landed month into bronze flights + quarantine (Spark job)."""
+    settings = settings or load_settings()
+    start = time.monotonic()
+    result = submit_job(settings, "bronze_flights", ["--date", landing.get("ds", ds)])
+    return _timed(
+        "bronze flights",
+        result,
+        start,
+        f"{result['ds']}: read {result['rows_read']} = bronze {result['rows_bronze']} "
+        f"+ quarantined {result['rows_quarantined']}",
+    )
+
+
+def land_dimensions(ds: str, settings: Settings | None = None) -> dict:
+    """Land weather and airlines files; extract planes (incrementally) and airports by SQL."""
+    from moulin.flights.stages import ingest_dimensions
+
+    settings = settings or load_settings()
+    start = time.monotonic()
+    result = ingest_dimensions(settings, ds)
+    detail = ", ".join(f"{k} {v['rows']} ({v['status']})" for k, v in result["sources"].items())
+    return _timed("land dimensions", result, start, detail)
+
+
+def bronze_dimensions(ds: str, landing: dict, settings: Settings | None = None) -> dict:
+    """Quality-gate the dimension landings into bronze tables (Spark job)."""
+    settings = settings or load_settings()
+    start = time.monotonic()
+    result = submit_job(settings, "bronze_dimensions", ["--date", landing.get("ds", ds)])
+    detail = ", ".join(
+        f"{k} {v['rows_bronze']}+{v['rows_quarantined']}q" for k, v in result["tables"].items()
+    )
+    return _timed("bronze dimensions", result, start, detail)
+
+
+# ------------------------------------------------------------------ use case
+def landed_months(settings: Settings, until_ds: str) -> list[str]:
+    """Logical dates of the bronze flights partitions up to ``until_ds`` (sorted)."""
+    from deltalake import DeltaTable
+
+    from moulin.flights.stages import table_uri
+
+    uri = table_uri(settings, "bronze_flights")
+    try:
+        partitions = DeltaTable(uri).partitions()
+    except Exception as exc:  # deltalake raises TableNotFoundError and friends
+        raise MoulinError(
+            f"bronze flights ({uri}) cannot be read: run flights_ingest first ({exc})"
+        ) from None
+    months = sorted({p["ds"] for p in partitions if p.get("ds") and p["ds"] <= until_ds})
+    if not months:
+        raise MoulinError(f"bronze flights ({uri}) holds no month up to {until_ds}: run flights_ingest first")
+    return months
+
+
+def silver(ds: str, params: dict | None, settings: Settings | None = None) -> dict:
+    """Silver flights for every landed month up to ``ds`` (one Spark job)."""
+    settings = settings or load_settings()
+    start = time.monotonic()
+    months = landed_months(settings, ds)
+    result = submit_job(settings, "silver_flights", ["--date", ",".join(months)])
+    per_month = result.get("months", [result])
+    rows = sum(m["rows"] for m in per_month)
+    cancelled = sum(m["cancelled"] for m in per_month)
+    out = {"months": months, "rows": rows, "cancelled": cancelled, "per_month": per_month}
+    return _timed("silver", out, start, f"{len(months)} months, {rows} flights, {cancelled} cancelled")
+
+
+def gold_stats(ds: str, upstream: dict, settings: Settings | None = None) -> dict:
+    """Route, carrier and hour delay statistics (RDD MapReduce, DataFrame cross-check)."""
+    settings = settings or load_settings()
+    start = time.monotonic()
+    result = submit_job(settings, "gold_stats", ["--date", ",".join(upstream["months"])])
+    per_month = result.get("months", [result])
+    rows = {dim: sum(m["tables"][dim]["rows"] for m in per_month) for dim in per_month[0]["tables"]}
+    out = {"months": upstream["months"], "rows": rows, "silver": upstream}
+    return _timed("gold stats", out, start, ", ".join(f"{k} {v} keys" for k, v in rows.items()))
+
+
+def features(ds: str, upstream: dict, settings: Settings | None = None) -> dict:
+    """The feature table (split by date) from all silver months up to ``ds``."""
+    settings = settings or load_settings()
+    start = time.monotonic()
+    result = submit_job(settings, "features", ["--date", upstream["months"][-1]])
+    result["silver"] = upstream["silver"]
+    result["gold"] = {
+        "stage": upstream["stage"],
+        "seconds": upstream["seconds"],
+        "rows": sum(upstream["rows"].values()),
+    }
+    detail = f"{result['rows']} rows, v{result['version']}, " + ", ".join(
+        f"{k} {v}" for k, v in result["splits"].items()
+    )
+    return _timed("features", result, start, detail)
+
+
+def profile(ds: str, upstream: dict, settings: Settings | None = None) -> dict:
+    """Descriptive statistics of bronze, silver and features into the profile table."""
+    settings = settings or load_settings()
+    start = time.monotonic()
+    result = submit_job(settings, "profile_tables", ["--date", ds])
+    detail = ", ".join(f"{k} {v['rows']} stats" for k, v in result["tables"].items())
+    return _timed("profile", result, start, detail)
+
+
+def safe_run_id(run_id: str) -> str:
+    """An Airflow run id made safe for file names (HDFS refuses ':')."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
+
+
+def train(
+    ds: str, params: dict | None, run_id: str, upstream: dict, settings: Settings | None = None
+) -> dict:
+    """Train the MLP (DDP through TorchDistributor) and the baselines on the pinned
+    feature snapshot, in the training environment (spark-submit)."""
+    settings = settings or load_settings()
+    start = time.monotonic()
+    epochs = int((params or {}).get("epochs") or 4)
+    args = ["--run-id", safe_run_id(run_id), "--epochs", str(epochs), "--version", str(upstream["version"])]
+    result = submit_job(settings, "train_flights", args, environment="training")
+    best = max(result["models"].items(), key=lambda kv: kv[1].get("roc_auc") or 0)
+    detail = f"{len(result['models'])} models on v{result['version']}, best {best[0]} ROC-AUC {best[1]['roc_auc']:.3f}"
+    return _timed("train", result, start, detail)
+
+
+# ------------------------------------------------------------------ report
+def quality_records(settings: Settings, features_result: dict) -> list[dict]:
+    """Accounting per source for the report: bronze gates (summed over landings) and
+    the features stage (silver rows = feature rows + cancelled flights left out)."""
+    from moulin.storage import WarehouseFS
+
+    fs = WarehouseFS(settings)
+    records = []
+    for source in ("flights", "weather", "planes", "airports", "airlines"):
+        runs = [
+            json.loads(fs.read_bytes(f.uri))
+            for f in fs.list(settings.table_uri("quality", "runs", source))
+            if f.uri.endswith(".json")
+        ]
+        if not runs:
+            continue
+        if source != "flights":
+            runs = runs[-1:]  # full snapshots: the latest landing is what bronze holds
+        reasons: dict[str, int] = {}
+        for run in runs:
+            for name, count in (run.get("failures") or {}).items():
+                reasons[name] = reasons.get(name, 0) + int(count)
+        read = sum(r["rows_read"] for r in runs)
+        rejected = sum(r["rows_quarantined"] for r in runs)
+        records.append(
+            {
+                "source": source,
+                "stage": "bronze",
+                "rows_read": read,
+                "rows_out": sum(r["rows_bronze"] for r in runs),
+                "rows_rejected": rejected,
+                "quarantine_by_reason": reasons,
+                "threshold": max(r["threshold"] for r in runs),
+                "failed_share": rejected / read if read else 0.0,
+                "passed": all(r["passed"] for r in runs),
+            }
+        )
+    silver_rows = features_result["silver"]["rows"]
+    cancelled = features_result["silver"]["cancelled"]
+    records.append(
+        {
+            "source": "flights",
+            "stage": "features",
+            "rows_read": silver_rows,
+            "rows_out": features_result["rows"],
+            "rows_rejected": silver_rows - features_result["rows"],
+            "quarantine_by_reason": {"cancelled (no departure), left out of the features": cancelled},
+            "threshold": 1.0,
+            "failed_share": (silver_rows - features_result["rows"]) / silver_rows if silver_rows else 0.0,
+            "passed": silver_rows - features_result["rows"] == cancelled,
+        }
+    )
+    return records
+
+
+def report(
+    ds: str,
+    run_id: str,
+    profiled: dict,
+    trained: dict,
+    features_result: dict,
+    settings: Settings | None = None,
+) -> dict:
+    """Build the decision report of this run and the run summary the main command prints."""
+    from moulin.delta import DeltaTableStore
+    from moulin.reporting import ReportInputs, build_report
+    from moulin.storage import WarehouseFS
+
+    settings = settings or load_settings()
+    start = time.monotonic()
+    store = DeltaTableStore(None)
+    fs = WarehouseFS(settings)
+    results = json.loads(fs.read_bytes(trained["paths"]["results_json"]))
+    profile_df = store.to_pandas(settings.table_uri("quality", "table_profiles"))
+    timings = [
+        {"stage": r["stage"], "seconds": r["seconds"], "rows": _total(r.get("rows"))}
+        for r in (features_result["silver"], features_result["gold"], features_result, profiled, trained)
+        if "stage" in r
+    ]
+    inputs = ReportInputs.from_dicts(
+        run={
+            "run_id": run_id,
+            "logical_date": ds,
+            "profile": settings.profile,
+            "warehouse": settings.warehouse,
+            "code_version": _code_version(),
+        },
+        quality=quality_records(settings, features_result),
+        profile=profile_df,
+        models=results,
+        stage_timings=timings,
+    )
+    report_uri = build_report(settings, inputs)
+    tables = {}
+    for name in (
+        "bronze/flights", "bronze/weather", "bronze/planes", "bronze/airports", "bronze/airlines",
+        "quarantine/flights", "silver/flights", "gold/route_delay_stats", "gold/carrier_delay_stats",
+        "gold/hour_delay_stats", "gold/flight_features", "quality/table_profiles", "gold/model_leaderboard",
+    ):  # fmt: skip
+        uri = settings.table_uri(name)
+        if store.exists(uri):
+            tables[name] = {"uri": uri, "version": store.version(uri), "rows": store.count(uri)}
+    summary = {
+        "run_id": run_id,
+        "logical_date": ds,
+        "profile": settings.profile,
+        "report_uri": report_uri,
+        "leaderboard_uri": trained["paths"].get("leaderboard"),
+        "model_dir": trained["paths"].get("model_dir"),
+        "features_version": trained["version"],
+        "tables": tables,
+        "models": [
+            {
+                "model": name,
+                "path": m.get("model_uri", ""),
+                **{
+                    k: {
+                        "value": m.get(k),
+                        "ci_low": (m.get(f"{k}_ci") or [None, None])[0],
+                        "ci_high": (m.get(f"{k}_ci") or [None, None])[1],
+                    }
+                    for k in ("roc_auc", "pr_auc", "f1", "brier", "ece")
+                },
+            }
+            for name, m in trained["models"].items()
+        ],  # fmt: skip
+        "stages": timings,
+    }
+    write_run_summary(settings, summary)
+    return _timed("report", {"report_uri": report_uri}, start, report_uri)
+
+
+def _total(rows) -> int | None:
+    """A row count, summing per-split or per-table counts."""
+    if isinstance(rows, dict):
+        return sum(int(v) for v in rows.values())
+    return None if rows is None else int(rows)
+
+
+def _code_version() -> str:
+    import subprocess
+
+    from moulin import __version__
+    from moulin.settings import REPO_ROOT
+
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+    except OSError:
+        sha = ""
+    return f"{__version__}+{sha}" if sha else __version__
