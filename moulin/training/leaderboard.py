@@ -87,12 +87,25 @@ def make_row(
     return row
 
 
-def append(uri: str, rows: Sequence[dict], storage_options: dict | None = None) -> int:
-    """Append ``rows`` to the leaderboard at ``uri`` (created on first use); the new version."""
-    from deltalake import DeltaTable, write_deltalake
+def append(
+    uri: str, rows: Sequence[dict], storage_options: dict | None = None, run_id: str | None = None
+) -> int:
+    """Append ``rows`` to the leaderboard at ``uri`` (created on first use); the new version.
 
+    With ``run_id``, the append is idempotent: it carries the Delta app
+    transaction ``moulin.leaderboard.<run_id>``, and a retried run whose rows
+    are already in the table commits nothing.
+    """
+    from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+
+    app_id = f"moulin.leaderboard.{run_id}" if run_id else None
+    if app_id and DeltaTable.is_deltatable(uri, storage_options=storage_options):
+        existing = DeltaTable(uri, storage_options=storage_options)
+        if (existing.transaction_version(app_id) or 0) >= 1:
+            return int(existing.version())
     table = pa.Table.from_pylist(list(rows), schema=SCHEMA)
-    write_deltalake(uri, table, mode="append", storage_options=storage_options)
+    props = CommitProperties(app_transactions=[Transaction(app_id, 1)]) if app_id else None
+    write_deltalake(uri, table, mode="append", storage_options=storage_options, commit_properties=props)
     dt = DeltaTable(uri, storage_options=storage_options)
     version = dt.version()
     del dt

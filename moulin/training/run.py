@@ -360,7 +360,7 @@ def train_and_compare(
     results["leaderboard"] = {"uri": leaderboard_uri}
     results["total_seconds"] = time.time() - started
     fs.write_bytes(results_uri, json.dumps(json_safe(results), indent=1).encode())
-    lb_version = lb.append(leaderboard_uri, lb_rows)
+    lb_version = lb.append(leaderboard_uri, lb_rows, run_id=run_id)
     log.info(
         "run %s done in %.1fs: %s",
         run_id,
