@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -24,28 +22,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
-
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _port_env() -> dict[str, str]:
-    for _ in range(200):
-        base = random.randrange(20000, 40000, 100)
-        ports = [base, base + 1] + [base + 10 + 10 * i + k for i in range(3) for k in range(3)]
-        if all(_free(p) for p in ports):
-            return {
-                "MOULIN_HDFS_NAMENODE_RPC_PORT": str(base),
-                "MOULIN_HDFS_NAMENODE_HTTP_PORT": str(base + 1),
-                "MOULIN_HDFS_DATANODE_BASE_PORT": str(base + 10),
-            }
-    raise SystemExit("no free block of ports for the benchmark HDFS")
 
 
 def make_df(spark, rows: int, files: int):
@@ -150,7 +126,9 @@ def main() -> None:
         "MOULIN_DIST_DIR", os.environ.get("MOULIN_DIST_DIR", str(Path.home() / ".moulin" / "dist"))
     )
     if args.hdfs:
-        env.update(_port_env())
+        from moulin.cluster.ports import free_hdfs_port_env
+
+        env.update(free_hdfs_port_env())
     os.environ.update(env)
     from moulin.settings import load_settings
     from moulin.spark import build_spark_session

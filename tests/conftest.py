@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import random
-import socket
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from moulin.cluster.ports import free_hdfs_port_env
 from moulin.settings import Settings, load_settings
 
 # py4j logs "Closing down clientserver connection" from __del__ at interpreter
@@ -23,38 +23,15 @@ from moulin.settings import Settings, load_settings
 logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port_block() -> tuple[int, int, int]:
-    """(namenode rpc, namenode http, datanode base) with every needed port free."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 40000, 100)
-        ports = [base, base + 1] + [base + 10 + 10 * i + k for i in range(3) for k in range(3)]
-        if all(_free(p) for p in ports):
-            return base, base + 1, base + 10
-    raise RuntimeError("no free block of ports for the test HDFS cluster")
-
-
 @pytest.fixture(scope="session")
 def moulin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """MOULIN_* variables of this test session, exported to os.environ (and so to
     every subprocess: the CLI, Airflow, training jobs)."""
     home = Path(os.environ.get("MOULIN_TEST_HOME") or tmp_path_factory.mktemp("moulin-home"))
-    rpc, http, dn_base = _free_port_block()
     env = {
+        **free_hdfs_port_env(),
         "MOULIN_HOME": str(home),
         "MOULIN_DIST_DIR": os.environ.get("MOULIN_DIST_DIR", str(Path.home() / ".moulin" / "dist")),
-        "MOULIN_HDFS_NAMENODE_RPC_PORT": str(rpc),
-        "MOULIN_HDFS_NAMENODE_HTTP_PORT": str(http),
-        "MOULIN_HDFS_DATANODE_BASE_PORT": str(dn_base),
         "MOULIN_SPARK_MASTER": "local[2]",
         "MOULIN_SPARK_DRIVER_MEMORY": "3g",
         "MOULIN_SPARK_SHUFFLE_PARTITIONS": "4",
