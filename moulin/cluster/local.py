@@ -219,14 +219,36 @@ class LocalCluster:
             marker=f"-Dmoulin.daemon={name}@{self.root}",
         )
 
+    def _daemon_spark_home(self) -> Path:
+        """A SPARK_HOME for the standalone daemons: pip's pyspark lacks the RELEASE
+        file by which Spark's launcher finds ``jars/`` when a worker starts an
+        executor, so link pyspark's folders beside one."""
+        source = self._spark_home()
+        home = self.root / "spark-home"
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "RELEASE").write_text("Spark (pyspark package) for moulin's standalone cluster\n")
+        for entry in source.iterdir():
+            link = home / entry.name
+            if link.is_symlink() and link.resolve() != entry.resolve():
+                link.unlink()
+            if not link.exists() and not link.is_symlink():
+                link.symlink_to(entry)
+        return home
+
     def _spark_command(self, name: str, main_class: str, args: list[str]) -> list[str]:
-        jars = self._spark_home() / "jars"
+        home = self._daemon_spark_home()
+        # Workers build their executors' classpath from SPARK_HOME, and Spark's
+        # launcher asks SPARK_SCALA_VERSION outside a source build (`env` execs
+        # java in place, so the pid file still names the daemon).
         return [
+            "/usr/bin/env",
+            f"SPARK_HOME={home}",
+            "SPARK_SCALA_VERSION=2.13",
             java_executable(),
             "-Xmx512m",
             f"-Dmoulin.daemon={name}@{self.root}",
             "-cp",
-            f"{jars}/*",
+            f"{home / 'jars'}/*",
             main_class,
             *args,
         ]
@@ -267,14 +289,16 @@ class LocalCluster:
             )
         return self.status()
 
-    def down(self) -> list[str]:
-        """Stop every daemon this cluster started (per its pid files); return their names."""
+    def down(self, spark_only: bool = False) -> list[str]:
+        """Stop every daemon this cluster started (per its pid files), or only the
+        Spark standalone ones; return their names."""
         stopped = []
         sp = self.settings.spark
         candidates = [self.spark_worker(i) for i in range(sp.standalone_workers)]
         candidates += [self.spark_master()]
-        candidates += [self.datanode(i) for i in range(self.hdfs.datanodes)]
-        candidates += [self.namenode()]
+        if not spark_only:
+            candidates += [self.datanode(i) for i in range(self.hdfs.datanodes)]
+            candidates += [self.namenode()]
         for daemon in candidates:
             if self.daemons.stop(daemon):
                 stopped.append(daemon.name)

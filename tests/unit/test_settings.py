@@ -57,3 +57,12 @@ def test_spark_conf_from_profile() -> None:
     assert conf["spark.hadoop.fs.defaultFS"] == "hdfs://127.0.0.1:9820"
     assert conf["spark.hadoop.dfs.replication"] == "2"
     assert spark_conf(load_settings("local", env={}))["spark.hadoop.fs.defaultFS"] == "file:///"
+
+
+def test_missing_java_is_named(monkeypatch, tmp_path) -> None:
+    from moulin.cluster.daemons import ClusterError, java_executable
+
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ClusterError, match="java was not found"):
+        java_executable()
