@@ -131,11 +131,14 @@ def profile_dataframe(
         aggs.append(F.percentile_approx(x, list(QUANTILES), 10000).alias(f"{c}__q"))
     pairs = [(a, b) for i, a in enumerate(numeric) for b in numeric[i + 1 :]] if correlations else []
     for i, (a, b) in enumerate(pairs):
-        # F.corr divides by zero (ANSI error) on a constant column: null instead.
+        # F.corr divides by zero (ANSI error) on a constant column, and a constant
+        # like 2013 leaves a rounding-noise deviation (1e-13): null for both.
         x, y = F.col(a).cast("double"), F.col(b).cast("double")
         both = x.isNotNull() & y.isNotNull()  # pairwise-complete rows, as F.corr
-        sx, sy = F.stddev_pop(F.when(both, x)), F.stddev_pop(F.when(both, y))
-        corr = F.try_divide(F.covar_pop(x, y), sx * sy)
+        xb, yb = F.when(both, x), F.when(both, y)
+        sx, sy = F.stddev_pop(xb), F.stddev_pop(yb)
+        constant = (F.min(xb) == F.max(xb)) | (F.min(yb) == F.max(yb))
+        corr = F.when(~constant, F.try_divide(F.covar_pop(x, y), sx * sy))
         aggs.append(corr.alias(f"__corr{i}"))
     stats = df.agg(*aggs).first().asDict()
     rows_total = int(stats["__rows"])

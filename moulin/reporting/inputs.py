@@ -406,7 +406,37 @@ def normalize_profile(profile: pd.DataFrame | None) -> pd.DataFrame:
         }
     )
     out["detail"] = out["detail"].map(lambda d: None if d is None or (isinstance(d, float) and d != d) else d)
+    if "detail_key" in profile:
+        out = _from_profile_table(out, profile["detail_key"].fillna("").astype(str))
     return out.reset_index(drop=True)
+
+
+def _from_profile_table(out: pd.DataFrame, detail_key: pd.Series) -> pd.DataFrame:
+    """Map the stored ``quality/table_profiles`` layout (:mod:`moulin.profiling`:
+    ``quantile`` rows keyed by the probability, ``corr`` rows keyed by the other
+    column, ``distinct_approx``, top values as a list of ``{value, count}``)
+    onto the report's metrics."""
+    out = out.copy()
+    quantile = out["metric"] == "quantile"
+    out.loc[quantile, "metric"] = detail_key[quantile].map(lambda q: f"p{round(float(q) * 100)}")
+    out.loc[out["metric"] == "distinct_approx", "metric"] = "distinct"
+    corr = out["metric"] == "corr"
+    out.loc[corr, "detail"] = detail_key[corr].map(lambda other: json.dumps({"with": other}))
+
+    def top(detail: Any) -> Any:
+        try:
+            items = json.loads(detail) if isinstance(detail, str) else detail
+        except ValueError:
+            return detail
+        if isinstance(items, list):
+            return json.dumps(
+                {"values": [i.get("value") for i in items], "counts": [i.get("count") for i in items]}
+            )
+        return detail
+
+    tops = out["metric"] == "top_values"
+    out.loc[tops, "detail"] = out.loc[tops, "detail"].map(top)
+    return out[out["column"] != "*"]
 
 
 def parse_detail(detail: Any) -> dict[str, Any]:

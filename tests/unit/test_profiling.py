@@ -40,3 +40,10 @@ def test_constant_column_has_null_correlation(spark):
     rows = {(r["column"], r["metric"], r["detail_key"]): r for r in profile_dataframe(df, "t").collect()}
     assert rows[("a", "corr", "year")]["value"] is None
     assert json.loads(rows[("year", "histogram", "")]["detail"])["counts"] == [2]
+
+
+def test_constant_column_among_many_rows_has_null_correlation(spark):
+    # Many equal values leave a rounding-noise deviation (about 1e-13), not zero.
+    df = spark.range(5000).selectExpr("cast(id % 12 as int) as month", "2013 as year")
+    rows = {(r["column"], r["metric"], r["detail_key"]): r for r in profile_dataframe(df, "t").collect()}
+    assert rows[("month", "corr", "year")]["value"] is None

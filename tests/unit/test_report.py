@@ -434,3 +434,30 @@ def test_build_report_fills_generated_at(settings) -> None:
 
 def test_report_uri_is_safe(settings) -> None:
     assert report_uri(settings, "../../etc/passwd").endswith("/reports/flights/_.._etc_passwd.html")
+
+
+def test_profile_table_layout_is_mapped_onto_report_metrics() -> None:
+    """The stored quality/table_profiles layout (moulin.profiling) feeds the report."""
+    import json as _json
+
+    import pandas as _pd
+
+    from moulin.reporting.inputs import normalize_profile
+
+    stored = _pd.DataFrame(
+        [
+            ("flight_features", "*", "rows", "", 10.0, None),
+            ("flight_features", "distance", "quantile", "0.5", 1040.0, None),
+            ("flight_features", "distance", "distinct_approx", "", 2000.0, None),
+            ("flight_features", "distance", "corr", "dep_delayed_15", -0.2, None),
+            ("flight_features", "carrier", "top_values", "", 2.0,
+             _json.dumps([{"value": "UA", "count": 6}, {"value": "B6", "count": 4}])),
+        ],
+        columns=["table", "column", "metric", "detail_key", "value", "detail"],
+    )  # fmt: skip
+    out = normalize_profile(stored)
+    assert "*" not in set(out["column"])
+    assert set(out["metric"]) == {"p50", "distinct", "corr", "top_values"}
+    assert _json.loads(out.loc[out.metric == "corr", "detail"].iloc[0]) == {"with": "dep_delayed_15"}
+    top = _json.loads(out.loc[out.metric == "top_values", "detail"].iloc[0])
+    assert top == {"values": ["UA", "B6"], "counts": [6, 4]}
