@@ -1,0 +1,76 @@
+"""The flights chain's runner, job submission and task helpers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from moulin.errors import MoulinError
+from moulin.pipelines import flights_tasks
+from moulin.pipelines.runner import parse_months, plan, progress_lines
+from moulin.pipelines.submit import JobFailed, parse_result, spark_submit_command, submit_job
+from moulin.storage import WarehouseFS
+
+
+def test_parse_months_and_plan() -> None:
+    assert parse_months("1-3,9") == [1, 2, 3, 9]
+    assert parse_months("11,1,9,1") == [1, 9, 11]
+    for bad in ("0", "13", "x", ""):
+        with pytest.raises(MoulinError, match="months"):
+            parse_months(bad)
+    steps = plan([1, 9, 11])
+    assert [s.dag_id for s in steps] == ["flights_ingest"] * 3 + ["dimensions_ingest", "flights_delay_model"]
+    assert steps[-1].logical_date == "2013-11-01"
+    assert len(plan()) == 14
+
+
+def test_progress_lines_strip_airflow_decoration() -> None:
+    out = "2026-01-01 [info] x\n[task] MOULIN-PROGRESS silver  3.0s  12 months\nother"
+    assert progress_lines(out) == ["silver  3.0s  12 months"]
+
+
+def test_job_result_line_and_submit_command(settings) -> None:
+    assert parse_result('noise\nMOULIN-RESULT {"rows": 3}\n') == {"rows": 3}
+    with pytest.raises(JobFailed):
+        parse_result("no result here")
+    cmd = spark_submit_command(settings, "features", ["--date", "2013-12-01"])
+    assert cmd[0].endswith("spark-submit") and cmd[-2:] == ["--date", "2013-12-01"]
+    assert "--profile" in cmd and settings.spark.master in cmd
+    with pytest.raises(JobFailed, match="no Spark job"):
+        spark_submit_command(settings, "no_such_job", [])
+
+
+def test_submit_job_runs_a_real_job_and_reports_failures(settings, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("MOULIN_HOME", str(tmp_path))  # a private warehouse for the job
+    result = submit_job(settings, "ingest_flights_month", ["--date", "2013-02-01", "--sample", "20"])
+    assert result["rows"] == 20 and result["ds"] == "2013-02-01"
+    with pytest.raises(JobFailed, match="code 2"):
+        submit_job(settings, "bronze_flights", ["--date", "2013-07-01"])  # nothing landed for July
+
+
+def test_safe_run_id_and_totals() -> None:
+    assert (
+        flights_tasks.safe_run_id("manual__2026-11-25T21:36:34+00:00") == "manual__2026-11-25T21_36_34_00_00"
+    )
+    assert flights_tasks._total({"train": 2, "test": 3}) == 5
+    assert flights_tasks._total(None) is None
+
+
+def test_quality_records_sum_monthly_landings_and_check_the_feature_accounting(settings, tmp_path) -> None:
+    settings = replace(settings, home=tmp_path)
+    fs = WarehouseFS(settings)
+    for ds, read, bad in (("2013-01-01", 100, 2), ("2013-02-01", 50, 0)):
+        record = {"rows_read": read, "rows_bronze": read - bad, "rows_quarantined": bad, "threshold": 0.01,
+                  "passed": True, "failures": {"parses:dep_delay": bad} if bad else {}}  # fmt: skip
+        fs.write_bytes(
+            settings.table_uri("quality", "runs", "flights", f"ds={ds}.json"), json.dumps(record).encode()
+        )
+    features = {"rows": 140, "silver": {"rows": 148, "cancelled": 8}}
+    records = flights_tasks.quality_records(settings, features)
+    bronze = next(r for r in records if r["source"] == "flights" and r["stage"] == "bronze")
+    assert (bronze["rows_read"], bronze["rows_out"], bronze["rows_rejected"]) == (150, 148, 2)
+    assert bronze["quarantine_by_reason"] == {"parses:dep_delay": 2}
+    feats = next(r for r in records if r["stage"] == "features")
+    assert feats["rows_read"] == feats["rows_out"] + feats["rows_rejected"] and feats["passed"]
