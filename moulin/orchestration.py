@@ -26,6 +26,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
         "MOULIN_PROFILE": settings.profile,
+        **({"MOULIN_WAREHOUSE_URI": settings.warehouse_uri} if settings.warehouse_uri else {}),
     }
 
 

@@ -75,6 +75,11 @@ class HadoopFS:
             out.append(FileStatus(f"{base}/{rel}", rel, st.getLen(), st.getModificationTime()))
         return out
 
+    def read_bytes(self, uri: str) -> bytes:
+        """The whole (small) file ``uri``."""
+        size = int(self.fs.getFileStatus(self._p(uri)).getLen())
+        return self.read_tail(uri, size, size)
+
     def read_tail(self, uri: str, size: int, length: int) -> bytes:
         """The last ``length`` bytes of the file ``uri`` of ``size`` bytes.
 

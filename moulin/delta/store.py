@@ -472,12 +472,20 @@ class DeltaTableStore:
             ) from exc
 
     def _version_of(self, uri: str, write_id: str) -> int:
-        """The version committed by write ``write_id`` (found in the recent history)."""
-        table = open_delta(uri)
-        for entry in table.history(limit=50):
-            if entry.get(WRITE_ID_KEY) == write_id:
-                return int(entry["version"])
-        return table.version()
+        """The version committed by write ``write_id``, read from the commit files.
+
+        Not from ``DeltaTable.history()``: under concurrent commits it numbers
+        the entries from the loaded snapshot's version, which can be stale.
+        """
+        latest = open_delta(uri).version()
+        fs = self._fs_of(uri)
+        for version in range(latest, max(-1, latest - 50), -1):
+            raw = fs.read_bytes(f"{uri}/_delta_log/{version:020d}.json").decode()
+            for line in raw.splitlines():
+                info = json.loads(line).get("commitInfo") if line.strip() else None
+                if info is not None and info.get(WRITE_ID_KEY) == write_id:
+                    return version
+        return latest
 
     def _apply_metadata(self, uri, description, owner, personal_data, schema) -> int | None:
         """Store description/owner/personal data where they differ; the new version or None."""

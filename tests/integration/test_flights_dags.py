@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,16 @@ SAMPLE = 150
 
 
 @pytest.fixture(scope="module")
-def chain_run(hdfs_cluster, hdfs_settings) -> subprocess.CompletedProcess:
+def e2e_settings(hdfs_settings):
+    """The test HDFS with a warehouse of its own (the stage tests land other samples)."""
+    return replace(hdfs_settings, warehouse_uri=f"{hdfs_settings.hdfs.namenode_uri}/moulin-e2e")
+
+
+@pytest.fixture(scope="module")
+def chain_run(hdfs_cluster, e2e_settings) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("moulin")
     env = dict(os.environ)
+    env["MOULIN_WAREHOUSE_URI"] = e2e_settings.warehouse_uri
     cmd = [str(exe), "flights", "run", "--profile", "hdfs-local", "--sample", str(SAMPLE),
            "--months", MONTHS, "--epochs", "1"]  # fmt: skip
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1500)
@@ -41,55 +49,55 @@ def test_chain_completes_with_progress_per_stage(chain_run) -> None:
     assert "report:" in out and "leaderboard:" in out
 
 
-def test_row_accounting_and_quarantine_reasons(chain_run, hdfs_settings, spark) -> None:
+def test_row_accounting_and_quarantine_reasons(chain_run, e2e_settings, spark) -> None:
     assert chain_run.returncode == 0
-    fs = WarehouseFS(hdfs_settings)
+    fs = WarehouseFS(e2e_settings)
     store = DeltaTableStore(spark)
     for ds in ("2013-01-01", "2013-09-01", "2013-11-01"):
         record = json.loads(
-            fs.read_bytes(hdfs_settings.table_uri("quality", "runs", "flights", f"ds={ds}.json"))
+            fs.read_bytes(e2e_settings.table_uri("quality", "runs", "flights", f"ds={ds}.json"))
         )
         assert record["rows_read"] == SAMPLE
         assert record["rows_read"] == record["rows_bronze"] + record["rows_quarantined"]
-    bronze = store.read(hdfs_settings.table_uri("bronze", "flights"))
+    bronze = store.read(e2e_settings.table_uri("bronze", "flights"))
     assert bronze.count() == 3 * SAMPLE
     # The weather file holds one real impossible reading (1,048 mph wind): quarantined with its reason.
-    weather_q = store.to_pandas(hdfs_settings.table_uri("quarantine", "weather"))
+    weather_q = store.to_pandas(e2e_settings.table_uri("quarantine", "weather"))
     assert len(weather_q) >= 1
     reasons = " ".join(str(v) for v in weather_q.astype(str).to_numpy().ravel())
     assert "wind_speed" in reasons
     weather = json.loads(
-        fs.read_bytes(hdfs_settings.table_uri("quality", "runs", "weather", "ds=2013-11-01.json"))
+        fs.read_bytes(e2e_settings.table_uri("quality", "runs", "weather", "ds=2013-11-01.json"))
     )
     assert weather["rows_read"] == weather["rows_bronze"] + weather["rows_quarantined"] == 26115
 
 
-def test_features_leaderboard_report_and_versions(chain_run, hdfs_settings) -> None:
+def test_features_leaderboard_report_and_versions(chain_run, e2e_settings) -> None:
     assert chain_run.returncode == 0
-    summary = read_run_summary(hdfs_settings)
+    summary = read_run_summary(e2e_settings)
     tables = summary["tables"]
     features = tables["gold/flight_features"]
     assert summary["features_version"] == features["version"]
     assert 0 < features["rows"] <= 3 * SAMPLE
     store = DeltaTableStore(None)
-    board = store.to_pandas(hdfs_settings.table_uri("gold", "model_leaderboard"))
+    board = store.to_pandas(e2e_settings.table_uri("gold", "model_leaderboard"))
     run_rows = board[board["run_id"].astype(str).str.contains("manual__")]
     assert set(run_rows["model"]) >= {"mlp", "logreg", "hist_gbt"}
     assert (run_rows["features_version"] == features["version"]).all()
-    html = WarehouseFS(hdfs_settings).read_bytes(summary["report_uri"]).decode()
+    html = WarehouseFS(e2e_settings).read_bytes(summary["report_uri"]).decode()
     assert summary["report_uri"].startswith("hdfs://")
     assert "Will a flight leave New York 15 minutes late" in html
     assert "http://" not in html and "https://" not in html
 
 
-def test_rerun_of_a_logical_date_changes_no_table(chain_run, hdfs_settings) -> None:
+def test_rerun_of_a_logical_date_changes_no_table(chain_run, e2e_settings) -> None:
     assert chain_run.returncode == 0
     store = DeltaTableStore(None)
     names = ("bronze/flights", "quarantine/flights", "bronze/weather")
-    before = {n: store.version(hdfs_settings.table_uri(n)) for n in names}
-    rows_before = {n: store.count(hdfs_settings.table_uri(n)) for n in names}
+    before = {n: store.version(e2e_settings.table_uri(n)) for n in names}
+    rows_before = {n: store.count(e2e_settings.table_uri(n)) for n in names}
     conf = json.dumps({"sample_per_month": SAMPLE})
-    airflow_command(hdfs_settings, "dags", "test", "flights_ingest", "2013-09-01", "-c", conf)
-    airflow_command(hdfs_settings, "dags", "test", "dimensions_ingest", "2013-11-01")
-    assert {n: store.version(hdfs_settings.table_uri(n)) for n in names} == before
-    assert {n: store.count(hdfs_settings.table_uri(n)) for n in names} == rows_before
+    airflow_command(e2e_settings, "dags", "test", "flights_ingest", "2013-09-01", "-c", conf)
+    airflow_command(e2e_settings, "dags", "test", "dimensions_ingest", "2013-11-01")
+    assert {n: store.version(e2e_settings.table_uri(n)) for n in names} == before
+    assert {n: store.count(e2e_settings.table_uri(n)) for n in names} == rows_before
