@@ -242,6 +242,21 @@ def _bronze_source(
     }
 
 
+def _overwrite(store, df, settings: Settings, contract: Contract, app_id: str, ds: str, replace_where=None):
+    """Overwrite ``contract``'s table (only the partitions of ``replace_where`` when
+    given) as the idempotent transaction ``app_id`` at the version of ``ds``."""
+    return store.write(
+        df,
+        table_uri(settings, contract),
+        mode="overwrite",
+        partition_by=list(contract.partition_by) or None,
+        replace_where=replace_where,
+        app_id=app_id,
+        app_version=app_version(ds),
+        **_meta(contract),
+    )
+
+
 def _meta(contract: Contract) -> dict:
     return {
         "description": contract.description,
@@ -259,16 +274,7 @@ def bronze_flights(spark, settings: Settings, month: Any, run_ge: bool = True) -
     store = _store(spark)
 
     def write(df, uri, contract):
-        return store.write(
-            df,
-            uri,
-            mode="overwrite",
-            partition_by=list(contract.partition_by),
-            replace_where={"ds": ds},
-            app_id=f"{PIPELINE}.bronze_flights.{ds}",
-            app_version=app_version(ds),
-            **_meta(contract),
-        )
+        return _overwrite(store, df, settings, contract, f"{PIPELINE}.bronze_flights.{ds}", ds, {"ds": ds})
 
     out = _bronze_source(spark, settings, "flights", ds, write, run_ge, WarehouseFS(settings))
     return {"table": "bronze_flights", "ds": ds, **out}
@@ -295,14 +301,7 @@ def bronze_dimensions(spark, settings: Settings, logical_date: Any, run_ge: bool
                     app_id=f"{PIPELINE}.bronze_{source}.{ds}",
                     app_version=app_version(ds),
                 )
-            return store.write(
-                df,
-                uri,
-                mode="overwrite",
-                app_id=f"{PIPELINE}.bronze_{source}",
-                app_version=app_version(ds),
-                **_meta(contract),
-            )
+            return _overwrite(store, df, settings, contract, f"{PIPELINE}.bronze_{source}", ds)
 
         out[source] = _bronze_source(spark, settings, source, ds, write, run_ge, fs)
     return {"ds": ds, "tables": out}
@@ -359,15 +358,8 @@ def silver_flights(spark, settings: Settings, month: Any) -> dict:
         contract = load_contract("silver_flights")
         check = validate_table(silver, contract)
         cancelled = silver.filter("cancelled").count()
-        res = store.write(
-            silver,
-            table_uri(settings, contract),
-            mode="overwrite",
-            partition_by=list(contract.partition_by),
-            replace_where={"month": mon},
-            app_id=f"{PIPELINE}.silver_flights.{ds}",
-            app_version=app_version(ds),
-            **_meta(contract),
+        res = _overwrite(
+            store, silver, settings, contract, f"{PIPELINE}.silver_flights.{ds}", ds, {"month": mon}
         )
     finally:
         silver.unpersist()
@@ -402,15 +394,9 @@ def gold_stats(spark, settings: Settings, month: Any) -> dict:
                 compared = compare_stats(rdd_stats, delay_stats_df(silver, keys), keys)
                 contract = load_contract(name)
                 validate_table(rdd_stats, contract)
-                res = store.write(
-                    rdd_stats.select(*contract.column_names),
-                    table_uri(settings, contract),
-                    mode="overwrite",
-                    partition_by=list(contract.partition_by),
-                    replace_where={"month": mon},
-                    app_id=f"{PIPELINE}.{name}.{ds}",
-                    app_version=app_version(ds),
-                    **_meta(contract),
+                stats = rdd_stats.select(*contract.column_names)
+                res = _overwrite(
+                    store, stats, settings, contract, f"{PIPELINE}.{name}.{ds}", ds, {"month": mon}
                 )
             finally:
                 rdd_stats.unpersist()
@@ -439,15 +425,7 @@ def features(spark, settings: Settings, month: Any) -> dict:
     try:
         check = validate_table(feats, contract)
         splits = {r["split"]: int(r["count"]) for r in feats.groupBy("split").count().collect()}
-        res = store.write(
-            feats,
-            table_uri(settings, contract),
-            mode="overwrite",
-            partition_by=list(contract.partition_by),
-            app_id=f"{PIPELINE}.flight_features",
-            app_version=app_version(ds),
-            **_meta(contract),
-        )
+        res = _overwrite(store, feats, settings, contract, f"{PIPELINE}.flight_features", ds)
     finally:
         feats.unpersist()
     return {
@@ -474,7 +452,6 @@ def profile(
     ds = month_ds(month)
     store = _store(spark)
     contract = load_contract("table_profiles")
-    uri = table_uri(settings, contract)
     out = {}
     for name in tables:
         df = _read(store, settings, name)
@@ -482,15 +459,6 @@ def profile(
             df = df.filter(F.col("month") <= month_of(month)[1])
         prof = profile_dataframe(df, name).withColumn("ds", F.lit(ds))
         rows = prof.count()
-        res = store.write(
-            prof,
-            uri,
-            mode="overwrite",
-            partition_by=list(contract.partition_by),
-            replace_where={"table": name},
-            app_id=f"{PIPELINE}.profile.{name}",
-            app_version=app_version(ds),
-            **_meta(contract),
-        )
+        res = _overwrite(store, prof, settings, contract, f"{PIPELINE}.profile.{name}", ds, {"table": name})
         out[name] = {"rows": rows, "committed": res.committed, "version": res.version}
     return {"month": month_of(month)[1], "tables": out}
