@@ -32,3 +32,22 @@ class ConcurrentWriteError(DeltaStoreError):
 
 class UnsupportedTableError(DeltaStoreError):
     """The table uses a Delta feature this layer cannot read or write correctly."""
+
+
+class CommitOutcomeUnknownError(DeltaStoreError):
+    """A write failed and the log could not be read to tell whether its commit landed.
+
+    Its data files were kept (VACUUM removes them if the commit did not land);
+    rerun the write with the same ``app_id``/``app_version``."""
+
+
+class NullConstraintError(DeltaStoreError):
+    """The DataFrame holds nulls in columns the table declares NOT NULL (nothing committed)."""
+
+    def __init__(self, message: str, columns: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.columns = columns or []
+
+
+class VacuumedVersionError(DeltaStoreError):
+    """The requested version needs data files that VACUUM removed; it cannot be read."""

@@ -13,13 +13,33 @@ from urllib.parse import unquote
 
 from pyspark.sql.types import StructType
 
-from moulin.delta.errors import DeltaStoreError, UnsupportedTableError
+from moulin.delta.errors import DeltaStoreError, UnsupportedTableError, VacuumedVersionError
 from moulin.delta.predicates import Predicate, partition_value, range_may_match, value_matches
 from moulin.delta.schema import delta_to_spark
 
 # Reader features whose tables read correctly as "the add actions' Parquet files".
 SUPPORTED_READER_FEATURES = {"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"}
+# Writer features whose rules a commit of "add/remove these Parquet files" honours
+# (invariants and CHECK constraints only while the table declares none).
+SUPPORTED_WRITER_FEATURES = {
+    "appendOnly",
+    "invariants",
+    "checkConstraints",
+    "changeDataFeed",
+    "timestampNtz",
+    "domainMetadata",
+    "vacuumProtocolCheck",
+}
+# Features implied by a legacy writer version (before table features, version 7).
+_LEGACY_WRITER_FEATURES = {
+    2: {"appendOnly", "invariants"},
+    3: {"checkConstraints"},
+    4: {"changeDataFeed", "generatedColumns"},
+    5: {"columnMapping"},
+    6: {"identityColumns"},
+}
 OWNER_KEY = "moulin.owner"
+VACUUMED_THROUGH_KEY = "moulin.vacuumedThroughVersion"  # set by VACUUM (see maintenance)
 PERSONAL_DATA_KEY = "moulin.personalData"
 
 
@@ -63,6 +83,7 @@ def open_delta(uri: str, version: int | None = None, timestamp: str | dt.datetim
         ) from None
     if version is not None or timestamp is not None:
         latest = table.version()
+        vacuumed = int(dict(table.metadata().configuration or {}).get(VACUUMED_THROUGH_KEY, -1))
         try:
             if timestamp is not None:
                 if isinstance(timestamp, dt.datetime) and timestamp.tzinfo is None:
@@ -74,6 +95,11 @@ def open_delta(uri: str, version: int | None = None, timestamp: str | dt.datetim
                         f"table {uri} has no version {version!r}: its versions go from 0 to {latest}"
                     )
                 table.load_as_version(version)
+            if table.version() <= vacuumed:
+                raise VacuumedVersionError(
+                    f"version {table.version()} of table {uri} was vacuumed: VACUUM removed data files it "
+                    f"needs (versions up to {vacuumed} are gone); read version {vacuumed + 1} or later"
+                )
         except DeltaStoreError:
             raise
         except Exception as exc:
@@ -110,6 +136,73 @@ def check_supported(uri: str, table) -> None:
         )
 
 
+def _fields_metadata(table) -> list[dict]:
+    """Metadata of every field of the table's schema, nested fields included."""
+    import json
+
+    out: list[dict] = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if "metadata" in node and isinstance(node["metadata"], dict):
+                out.append(node["metadata"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(table.schema().to_json()))
+    return out
+
+
+def features_in_use(table) -> set[str]:
+    """The writer features a table declares (table features) or uses (legacy protocol)."""
+    proto = table.protocol()
+    conf = dict(table.metadata().configuration or {})
+    metas = _fields_metadata(table)
+    if proto.writer_features:
+        declared = set(proto.writer_features)
+    else:
+        declared = set()
+        for version, names in _LEGACY_WRITER_FEATURES.items():
+            if proto.min_writer_version >= version:
+                declared |= names
+        # Under a legacy protocol a feature binds writers only where the table uses it.
+        uses = {
+            "appendOnly": conf.get("delta.appendOnly", "false").lower() == "true",
+            "changeDataFeed": conf.get("delta.enableChangeDataFeed", "false").lower() == "true",
+            "generatedColumns": any("delta.generationExpression" in m for m in metas),
+            "columnMapping": conf.get("delta.columnMapping.mode", "none") not in ("none", ""),
+            "identityColumns": any(any(k.startswith("delta.identity.") for k in m) for m in metas),
+        }
+        declared = {f for f in declared if uses.get(f, True)}
+    if "invariants" in declared and not any("delta.invariants" in m for m in metas):
+        declared.discard("invariants")
+    if "checkConstraints" in declared and not any(k.startswith("delta.constraints.") for k in conf):
+        declared.discard("checkConstraints")
+    return declared
+
+
+def check_writer_features(uri: str, table, mode: str) -> None:
+    """Refuse a write that would break a writer feature of the table (no retry can help)."""
+    in_use = features_in_use(table)
+    conf = dict(table.metadata().configuration or {})
+    enforced = {"invariants", "checkConstraints"} & in_use
+    unknown = sorted((in_use - SUPPORTED_WRITER_FEATURES) | enforced)
+    if unknown:
+        raise UnsupportedTableError(
+            f"table {uri} uses the Delta writer feature(s) {', '.join(unknown)}, which moulin.delta "
+            "cannot honour when it commits: no retry will help. Write this table with Delta Lake on "
+            "Spark, or drop the feature from the table (ALTER TABLE ... DROP FEATURE) first"
+        )
+    if mode == "overwrite" and conf.get("delta.appendOnly", "false").lower() == "true":
+        raise UnsupportedTableError(
+            f"table {uri} is append-only (delta.appendOnly=true): an overwrite would remove rows; "
+            "no retry will help. Append instead, or unset delta.appendOnly"
+        )
+
+
 @dataclass(frozen=True)
 class FileEntry:
     """One data file of a snapshot."""
@@ -130,7 +223,12 @@ class FileEntry:
                     return False
                 continue
             nulls = self.null_counts.get(col)
-            if self.num_records is not None and nulls is not None and nulls == self.num_records:
+            known = self.num_records is not None and nulls is not None
+            if op == "is null":
+                if known and nulls == 0:
+                    return False
+                continue
+            if known and nulls == self.num_records:
                 return False  # only nulls: no comparison matches
             if not range_may_match(op, self.mins.get(col), self.maxs.get(col), target):
                 return False
@@ -174,9 +272,9 @@ class Snapshot:
                             else _as_python(value)
                         )
                     elif kind == "min":
-                        mins[col] = _as_python(value)
+                        mins[col] = _safe_bound(types.get(col), _as_python(value), False)
                     elif kind == "max":
-                        maxs[col] = _as_python(value)
+                        maxs[col] = _safe_bound(types.get(col), _as_python(value), True)
                     elif kind == "null_count":
                         nulls[col] = value
                 out.append(
@@ -201,6 +299,29 @@ class Snapshot:
     def select(self, preds: list[Predicate]) -> list[FileEntry]:
         """The files that may hold rows matching all of ``preds``."""
         return [f for f in self.files() if f.may_match(preds, self.partition_by)]
+
+
+def _safe_bound(type_name: str | None, value: Any, is_max: bool) -> Any:
+    """A statistic of any writer as a bound that is safe to skip files on (None: unknown).
+
+    Delta statistics hold timestamps at millisecond precision, and writers
+    truncate rather than round (delta-io/delta#2462): widen by 1 ms.  Parquet
+    writers leave NaN out of float maxima, while Spark orders NaN above every
+    number: a float maximum is never trusted.  A string maximum of 32 characters
+    or more may be a truncated prefix (Delta Lake on Spark): not trusted.
+    """
+    if value is None:
+        return None
+    if type_name in ("timestamp", "timestamp_ntz") and isinstance(value, dt.datetime):
+        step = dt.timedelta(milliseconds=1)
+        return value + step if is_max else value - step
+    if type_name in ("float", "double"):
+        if is_max or not isinstance(value, (int, float)) or value != value:
+            return None
+        return value
+    if type_name == "string" and is_max and isinstance(value, str) and len(value) >= 32:
+        return None
+    return value
 
 
 def _as_python(value: Any) -> Any:

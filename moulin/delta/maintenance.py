@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 import time
 
+from urllib.parse import unquote
+
+from moulin.delta.commits import commit_actions, latest_version
 from moulin.delta.errors import ConcurrentWriteError, DeltaStoreError
 from moulin.delta.hadoop_fs import HadoopFS
-from moulin.delta.log import open_delta
+from moulin.delta.log import VACUUMED_THROUGH_KEY, open_delta
 
 MIN_RETENTION_HOURS = 168.0
 STAGING_DIR = "_staging"
@@ -62,6 +65,8 @@ def vacuum(uri: str, fs: HadoopFS, retention_hours: float, force: bool, dry_run:
         )
     except Exception as exc:
         raise DeltaStoreError(f"vacuum of {uri} failed: {' '.join(str(exc).split())[:500]}") from exc
+    if removed and not dry_run:
+        _record_vacuumed_versions(uri, fs, [p for p in removed if "://" not in p and not p.startswith("/")])
     out = [p if "://" in p or p.startswith("/") else f"{uri}/{p}" for p in removed]
     out = [f"file://{p}" if p.startswith("/") else p for p in out]
     # Staging folders of writes that died before their commit.
@@ -75,3 +80,41 @@ def vacuum(uri: str, fs: HadoopFS, retention_hours: float, force: bool, dry_run:
     if not dry_run and fs.exists(f"{uri}/{STAGING_DIR}") and not fs.list_dir(f"{uri}/{STAGING_DIR}"):
         fs.delete(f"{uri}/{STAGING_DIR}", True)
     return out
+
+
+def _record_vacuumed_versions(uri: str, fs: HadoopFS, deleted: list[str]) -> None:
+    """Store the newest version that needed a deleted file, so reads of it fail clearly.
+
+    A file removed from the table at version ``r`` belongs to versions before
+    ``r`` only: every version from ``r_max`` on is intact.  Versions before
+    ``r_max`` are all declared vacuumed (some may be intact; none is guessed).
+    """
+    from deltalake.transaction import CommitProperties
+
+    wanted = {unquote(p) for p in deleted}
+    newest_removal = -1
+    version = latest_version(fs, uri)
+    while wanted and version >= 0:
+        try:
+            actions = list(commit_actions(fs, uri, version))
+        except Exception:  # noqa: BLE001 - older commit files were cleaned from the log
+            break
+        for action in actions:
+            remove = action.get("remove")
+            if remove is not None and unquote(remove.get("path", "")) in wanted:
+                wanted.discard(unquote(remove["path"]))
+                newest_removal = max(newest_removal, version)
+        version -= 1
+    # Deleted files not found were never committed (orphans), or were removed in
+    # commits already cleaned from the log (versions that cannot be loaded anyway).
+    through = newest_removal - 1
+    if through < 0:
+        return
+    table = open_delta(uri)
+    current = int(dict(table.metadata().configuration or {}).get(VACUUMED_THROUGH_KEY, -1))
+    if through > current:
+        table.alter.set_table_properties(
+            {VACUUMED_THROUGH_KEY: str(through)},
+            raise_if_not_exists=False,
+            commit_properties=CommitProperties(custom_metadata={"moulin.operation": "vacuum-mark"}),
+        )

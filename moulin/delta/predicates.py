@@ -4,7 +4,9 @@ They drive partition pruning and statistics-based file skipping (a file is kept
 unless its partition values or min/max/null counts prove that no row can match),
 and are then applied row by row by the engine, so results are always exact.
 Supported operators: ``=``, ``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``in``,
-``not in``.  Comparisons never match nulls (SQL semantics).
+``not in``, ``is null``, ``is not null`` (value None).  Comparisons never match
+nulls (SQL semantics); NaN compares as Spark does (equal to itself, above
+every other number), so a NaN target never lets a file be skipped.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 
 from moulin.delta.errors import DeltaStoreError
 
-OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in")
+OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "is not null")
+NULL_OPS = ("is null", "is not null")
 Predicate = tuple[str, str, Any]
 
 
@@ -42,7 +45,7 @@ def normalize_filters(table_uri: str, filters: Any, columns: Mapping[str, str]) 
                 "e.g. ('month', '=', 1)"
             )
         col, op, value = item
-        op = str(op).strip().lower()
+        op = " ".join(str(op).strip().lower().split())
         op = "=" if op == "==" else op
         if op not in OPS:
             raise DeltaStoreError(f"filter operator {op!r} on table {table_uri}: use one of {', '.join(OPS)}")
@@ -51,7 +54,10 @@ def normalize_filters(table_uri: str, filters: Any, columns: Mapping[str, str]) 
                 f"filter column {col!r} is not a column of table {table_uri} (columns: {', '.join(columns)})"
             )
         type_name = columns[col]
-        if op in ("in", "not in"):
+        if op in NULL_OPS:
+            if value is not None:
+                raise DeltaStoreError(f"filter {col} {op} takes no value (pass None) on table {table_uri}")
+        elif op in ("in", "not in"):
             if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
                 raise DeltaStoreError(f"filter {col} {op} needs a list of values (table {table_uri})")
             value = [coerce(table_uri, col, type_name, v) for v in value]
@@ -140,6 +146,14 @@ def parse_predicate(table_uri: str, text: str) -> list[Predicate]:
                 fail("unclosed IN list")
             i += 1
             out.append((col, op, values))
+        elif i < len(toks) and toks[i][0] == "word" and toks[i][1].lower() == "is":
+            i += 1
+            negated = i < len(toks) and toks[i][1].lower() == "not"
+            i += 1 if negated else 0
+            if i >= len(toks) or toks[i][1].lower() != "null":
+                fail("IS must be followed by NULL or NOT NULL")
+            i += 1
+            out.append((col, "is not null" if negated else "is null", None))
         elif i < len(toks) and toks[i][0] == "op":
             op = {"==": "=", "<>": "!="}.get(toks[i][1], toks[i][1])
             i += 1
@@ -254,8 +268,16 @@ def _cmp(op: str, left: Any, right: Any) -> bool:
     return left not in right
 
 
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and value != value
+
+
 def value_matches(op: str, value: Any, target: Any) -> bool:
     """Exact evaluation of ``value op target`` with SQL null semantics."""
+    if op == "is null":
+        return value is None
+    if op == "is not null":
+        return value is not None
     if value is None:
         return False
     return _cmp(op, value, target)
@@ -263,6 +285,11 @@ def value_matches(op: str, value: Any, target: Any) -> bool:
 
 def range_may_match(op: str, lo: Any, hi: Any, target: Any) -> bool:
     """Whether some value in ``[lo, hi]`` (either bound None: unknown) may satisfy ``op target``."""
+    if op in NULL_OPS:
+        return True  # decided by null counts, not by the range
+    targets = target if op in ("in", "not in") else [target]
+    if any(_is_nan(t) for t in targets) or _is_nan(lo) or _is_nan(hi):
+        return True  # NaN sorts above every number in Spark: no range excludes it
     try:
         if op == "=":
             return (lo is None or lo <= target) and (hi is None or target <= hi)
@@ -291,6 +318,10 @@ def to_column(pred: Predicate):
 
     col, op, value = pred
     c = F.col(f"`{col}`")
+    if op == "is null":
+        return c.isNull()
+    if op == "is not null":
+        return c.isNotNull()
     if op == "=":
         return c == F.lit(value)
     if op == "!=":
@@ -315,7 +346,11 @@ def to_arrow_expression(preds: list[Predicate]):
     expr = None
     for col, op, value in preds:
         f = pc.field(col)
-        if op == "=":
+        if op == "is null":
+            e = f.is_null()
+        elif op == "is not null":
+            e = ~f.is_null()
+        elif op == "=":
             e = f == value
         elif op == "!=":
             e = f != value

@@ -22,19 +22,27 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote
 
-from moulin.delta.errors import ConcurrentWriteError, DeltaStoreError
+from moulin.delta.commits import WRITE_ID_KEY, commit_write_id, latest_version
+from moulin.delta.errors import (
+    CommitOutcomeUnknownError,
+    ConcurrentWriteError,
+    DeltaStoreError,
+    NullConstraintError,
+)
 from moulin.delta.hadoop_fs import FileStatus, HadoopFS
 from moulin.delta.log import (
     OWNER_KEY,
     PERSONAL_DATA_KEY,
     FileEntry,
     Snapshot,
+    check_writer_features,
     normalize_uri,
     open_delta,
 )
@@ -52,7 +60,8 @@ from moulin.delta.stats import file_stats, read_file_metadata, stats_json
 
 STAGING_DIR = "_staging"
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
-WRITE_ID_KEY = "moulin.writeId"
+WriteStep = Literal["staged", "moved", "before_commit", "before_metadata"]
+log = logging.getLogger(__name__)
 
 
 def _commit_failed(exc: BaseException) -> bool:
@@ -83,9 +92,12 @@ class DeltaTableStore:
     def __init__(self, spark=None) -> None:
         self.spark = spark
         self._fs: dict[str, HadoopFS] = {}
-        # Fault-injection point for tests: called as hook(table_uri, mode) just
-        # before the Delta commit of a write.
+        # Fault-injection points for tests and benchmarks: before_commit_hook(table_uri,
+        # mode) runs just before the Delta commit of a write; fault_hook(step, table_uri)
+        # at each named step of a write (see WriteStep; "commit" and "read-back" faults
+        # are injected by wrapping _commit and _version_of).
         self.before_commit_hook: Callable[[str, str], None] | None = None
+        self.fault_hook: Callable[[WriteStep, str], None] | None = None
 
     # ------------------------------------------------------------------ helpers
     def _need_spark(self, what: str):
@@ -207,18 +219,26 @@ class DeltaTableStore:
 
         present = set(df.columns)
         out_df = df.select(*[f"`{f.name}`" for f in target.fields if f.name in present])
+        if snap is not None:
+            check_writer_features(uri, snap.table, mode)
         staged = self._stage(out_df, uri, partition_by, types)
-        committed = False
+        since = snap.version if snap is not None else -1
+        version: int | None = None
         try:
+            self._fault("staged", uri)
             if preds:
                 self._check_replace_where(staged, preds, partition_by, types, replace_where)
+            self._check_not_null(uri, out_df, target, staged, partition_by)
+            self._check_empty_partition_strings(uri, out_df, target, staged, partition_by)
             self._move(staged, fs)
+            self._fault("moved", uri)
             info = {**(commit_info or {}), WRITE_ID_KEY: staged.write_id}
             if preds:
                 info["moulin.replaceWhere"] = json.dumps([[c, o, str(v)] for c, o, v in preds])
             if self.before_commit_hook is not None:
                 self.before_commit_hook(uri, mode)
-            version = self._commit(
+            self._fault("before_commit", uri)
+            landed = self._commit(
                 uri,
                 snap,
                 staged,
@@ -232,17 +252,165 @@ class DeltaTableStore:
                 info,
                 schema_overwrite=schema_mode == "overwrite",
             )
-            committed = True
-        except BaseException:
-            if not committed:
-                self._discard(staged, fs)
-            raise
+            if landed is None:  # an idempotent retry that lost a race to its twin
+                self._discard_unless_committed(staged, fs, since, None)
+            else:
+                version = self._version_of(uri, staged.write_id, since)
+        except BaseException as exc:
+            version = self._settle(staged, fs, since, exc)
         finally:
-            fs.delete(staged.staging, True)
-        if version is None:  # an idempotent retry that lost a race to its twin
+            self._drop_staging(staged, fs)
+        if version is None:
             return WriteResult(uri, self._snapshot(uri).version, False, 0, 0)
+        self._fault("before_metadata", uri)
         version = self._apply_metadata(uri, description, owner, personal_data, target) or version
         return WriteResult(uri, version, True, len(staged.moved), staged.num_rows)
+
+    # ------------------------------------------------------------------ commit outcome
+    def _fault(self, step: WriteStep, uri: str) -> None:
+        if self.fault_hook is not None:
+            self.fault_hook(step, uri)
+
+    def _settle(self, staged: StagedWrite, fs: HadoopFS, since: int, exc: BaseException) -> int:
+        """After a failed write: the committed version if the log holds the write, else re-raise.
+
+        The log decides, never whether a call returned: the Delta commit may have
+        landed before the failure (a read-back that timed out, a signal).  Files
+        are removed only when the log proves the write absent; when the log cannot
+        be read they stay (unreferenced files are invisible and VACUUM removes them).
+        """
+        attempts = 3 if isinstance(exc, Exception) else 1
+        found: int | None = None
+        last_error: Exception | None = None
+        for attempt in range(attempts):
+            try:
+                found = self._find_write(staged.uri, staged.write_id, since)
+                last_error = None
+                break
+            except Exception as err:  # noqa: BLE001 - the FS may be briefly unavailable
+                last_error = err
+                if attempt < attempts - 1:
+                    time.sleep(0.5 * 2**attempt)
+        if last_error is not None:
+            raise CommitOutcomeUnknownError(
+                f"write {staged.write_id} to Delta table {staged.uri} failed "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}) and its commit could not be "
+                f"looked up in the log ({' '.join(str(last_error).split())[:200]}); its data files were kept. "
+                "Rerun the write with the same app_id/app_version (an idempotent write is not repeated); "
+                "files of a write that did not commit are removed by VACUUM"
+            ) from exc
+        if found is None:
+            self._discard(staged, fs)
+            raise exc
+        if not isinstance(exc, Exception):  # an interrupt after the commit: keep the files, stop
+            raise exc
+        log.warning(
+            "write %s to %s raised %s after its commit landed as version %d; the write stands",
+            staged.write_id,
+            staged.uri,
+            type(exc).__name__,
+            found,
+        )
+        return found
+
+    def _discard_unless_committed(
+        self, staged: StagedWrite, fs: HadoopFS, since: int, exc: BaseException | None
+    ) -> None:
+        """Remove the write's moved files only when the log proves the write absent."""
+        try:
+            found = self._find_write(staged.uri, staged.write_id, since)
+        except Exception:  # noqa: BLE001 - unknown: keep the files for VACUUM
+            return
+        if found is None:
+            self._discard(staged, fs)
+
+    def _find_write(self, uri: str, write_id: str, since: int) -> int | None:
+        """The version whose ``commitInfo`` carries ``write_id`` (after version ``since``), or None.
+
+        Reads every commit file from ``since + 1`` to the latest version, so it
+        works however many commits landed concurrently.
+        """
+        fs = self._fs_of(uri)
+        latest = latest_version(fs, uri)
+        for version in range(latest, since, -1):
+            if commit_write_id(fs, uri, version) == write_id:
+                return version
+        return None
+
+    def _version_of(self, uri: str, write_id: str, since: int = -1) -> int:
+        """The version committed by write ``write_id``, read from the commit files.
+
+        Not from ``DeltaTable.history()``: under concurrent commits it numbers
+        the entries from the loaded snapshot's version, which can be stale.
+        """
+        found = self._find_write(uri, write_id, since)
+        if found is None:
+            raise DeltaStoreError(
+                f"the commit of write {write_id} to table {uri} returned but is not in the log after "
+                f"version {since}; the table may have been replaced concurrently: check its history"
+            )
+        return found
+
+    def _drop_staging(self, staged: StagedWrite, fs: HadoopFS) -> None:
+        """Remove the write's staging folder, and ``_staging`` itself once empty."""
+        try:
+            fs.delete(staged.staging, True)
+            root = staged.staging.rsplit("/", 1)[0]
+            if not fs.list_dir(root):
+                fs.delete(root, False)  # not recursive: a concurrent write's folder stays
+        except Exception:  # noqa: BLE001 - cleanup only; VACUUM removes stale staging folders
+            pass
+
+    def _check_not_null(self, uri: str, df, target, staged: StagedWrite, partition_by: list[str]) -> None:
+        """Refuse nulls in the table's non-nullable top-level columns (from the staged files' stats)."""
+        required = [f.name for f in target.fields if not f.nullable]
+        if not required:
+            return
+        from pyspark.sql import functions as F
+
+        bad = []
+        for name in required:
+            if name in partition_by:
+                if any(pvs.get(name) is None for pvs in staged.partition_values):
+                    bad.append(name)
+                continue
+            if name not in df.columns:
+                bad.append(name)
+                continue
+            counts = [st.get("nullCount", {}).get(name) for st in staged.stats]
+            if any(c is None for c in counts):
+                if df.filter(F.col(f"`{name}`").isNull()).limit(1).count():
+                    bad.append(name)
+            elif sum(counts):
+                bad.append(name)
+        if bad:
+            raise NullConstraintError(
+                f"table {uri} declares column(s) {', '.join(bad)} NOT NULL but the DataFrame holds nulls "
+                "there (or lacks the column): fill or filter those rows; nothing was committed",
+                columns=bad,
+            )
+
+    def _check_empty_partition_strings(
+        self, uri: str, df, target, staged: StagedWrite, partition_by: list[str]
+    ) -> None:
+        """Refuse '' in string partition columns: Hive and Delta store it as null."""
+        names = [
+            c
+            for c in partition_by
+            if target[c].dataType.typeName() == "string"
+            and any(pvs.get(c) is None for pvs in staged.partition_values)
+        ]
+        if not names:
+            return
+        from pyspark.sql import functions as F
+
+        empty = [c for c in names if df.filter(F.col(f"`{c}`") == "").limit(1).count()]
+        if empty:
+            raise DeltaStoreError(
+                f"partition column(s) {', '.join(empty)} of table {uri} hold empty strings, which Delta "
+                "and Hive partition folders store as null: map '' to a real value (or to null) before "
+                "writing; nothing was committed"
+            )
 
     def _check_personal_data(self, uri: str, personal_data, schema) -> None:
         if personal_data is None:
@@ -346,8 +514,12 @@ class DeltaTableStore:
         description,
         info,
         schema_overwrite=False,
-    ) -> int | None:
-        """One Delta commit of the staged files; the committed version (None: idempotent no-op)."""
+    ) -> bool | None:
+        """One Delta commit of the staged files: True, or None for an idempotent no-op.
+
+        Errors raised here come from the commit itself; the caller reads the
+        committed version back from the log (see ``_version_of``).
+        """
         from deltalake.transaction import (
             CommitProperties,
             RemoveAction,
@@ -374,7 +546,7 @@ class DeltaTableStore:
                         description=description,
                         commit_properties=props,
                     )
-                    return self._version_of(uri, staged.write_id)
+                    return True
                 except Exception as exc:
                     if "exist" not in str(exc).lower():
                         raise
@@ -394,7 +566,6 @@ class DeltaTableStore:
             if app_id is not None:
                 done = snap.table.transaction_version(app_id)
                 if done is not None and done >= app_version:
-                    self._discard(staged, self._fs_of(uri))
                     return None
             if schema_overwrite:
                 # CREATE OR REPLACE: new schema, every current file removed, one commit.
@@ -412,7 +583,7 @@ class DeltaTableStore:
                     description=description if description is not None else snap.metadata.description,
                     commit_properties=props,
                 )
-                return self._version_of(uri, staged.write_id)
+                return True
             new_fields = [f for f in target.fields if f.name not in set(snap.schema.fieldNames())]
             if new_fields:
                 # deltalake's write transaction keeps the table schema: add the new
@@ -451,7 +622,7 @@ class DeltaTableStore:
                 partition_by=partition_by or None,
                 commit_properties=props,
             )
-            return self._version_of(uri, staged.write_id)
+            return True
         except ConcurrentWriteError:
             raise
         except Exception as exc:
@@ -459,7 +630,6 @@ class DeltaTableStore:
                 if app_id is not None:
                     done = self._snapshot(uri).table.transaction_version(app_id)
                     if done is not None and done >= app_version:
-                        self._discard(staged, self._fs_of(uri))
                         return None
                 base = snap.version if snap is not None else "none"
                 raise ConcurrentWriteError(
@@ -470,22 +640,6 @@ class DeltaTableStore:
             raise DeltaStoreError(
                 f"commit to Delta table {uri} failed: {' '.join(str(exc).split())[:500]}; nothing was committed"
             ) from exc
-
-    def _version_of(self, uri: str, write_id: str) -> int:
-        """The version committed by write ``write_id``, read from the commit files.
-
-        Not from ``DeltaTable.history()``: under concurrent commits it numbers
-        the entries from the loaded snapshot's version, which can be stale.
-        """
-        latest = open_delta(uri).version()
-        fs = self._fs_of(uri)
-        for version in range(latest, max(-1, latest - 50), -1):
-            raw = fs.read_bytes(f"{uri}/_delta_log/{version:020d}.json").decode()
-            for line in raw.splitlines():
-                info = json.loads(line).get("commitInfo") if line.strip() else None
-                if info is not None and info.get(WRITE_ID_KEY) == write_id:
-                    return version
-        return latest
 
     def _apply_metadata(self, uri, description, owner, personal_data, schema) -> int | None:
         """Store description/owner/personal data where they differ; the new version or None."""

@@ -12,6 +12,7 @@ from pyspark.sql import Row
 from pyspark.sql import functions as F
 
 from moulin.delta import DeltaStoreError, DeltaTableStore, SchemaMismatchError, TableMetadata, WriteResult
+from moulin.delta.errors import VacuumedVersionError
 from moulin.delta.hadoop_fs import HadoopFS
 
 pytestmark = pytest.mark.integration
@@ -307,4 +308,14 @@ def test_optimize_and_vacuum(spark, store, base_dir) -> None:
     ]
     assert len(left) == 3
     ops = [h["operation"] for h in store.history(uri)]
-    assert ops[0] == "VACUUM END" and json.dumps(ops)
+    # VACUUM, then the property that marks the versions it made unreadable
+    assert ops[:2] == ["SET TBLPROPERTIES", "VACUUM END"], json.dumps(ops)
+    optimized = 3  # versions 0-2: the appends, 3: OPTIMIZE (intact)
+    assert rows(store.read(uri, version=optimized)) == before
+    for old in range(optimized):
+        with pytest.raises(VacuumedVersionError, match=f"version {old} of table .* was vacuumed"):
+            store.read(uri, version=old)
+        with pytest.raises(VacuumedVersionError, match="was vacuumed"):
+            store.count(uri, version=old)
+        with pytest.raises(VacuumedVersionError, match="was vacuumed"):
+            store.file_uris(uri, version=old)
