@@ -137,7 +137,9 @@ def check_versions(store, uri: str, check: Check) -> None:
             continue
         missing = [u for u in uris if not fs.exists(u)]
         if missing:
-            check.add(f"version {version}: {len(missing)} file(s) named by the log are missing: {missing[:2]}")
+            check.add(
+                f"version {version}: {len(missing)} file(s) named by the log are missing: {missing[:2]}"
+            )
             continue
         try:
             store.read(uri, version=version).count()
@@ -179,7 +181,8 @@ def check_vacuum_leaves_only_referenced(store, uri: str, check: Check) -> None:
     on_disk = {
         f.relative
         for f in fs.list_files(uri)
-        if not f.relative.startswith("_delta_log/") and not f.relative.rsplit("/", 1)[-1].startswith((".", "_"))
+        if not f.relative.startswith("_delta_log/")
+        and not f.relative.rsplit("/", 1)[-1].startswith((".", "_"))
     }
     referenced = {u[len(uri) + 1 :] for u in store.file_uris(uri)}
     if on_disk - referenced:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-
 from urllib.parse import unquote
 
 from moulin.delta.commits import commit_actions, latest_version
