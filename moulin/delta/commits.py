@@ -55,3 +55,28 @@ def commit_write_id(fs: HadoopFS, uri: str, version: int) -> str | None:
     """The moulin write id recorded in a commit's ``commitInfo`` (None if another writer made it)."""
     value = commit_info(fs, uri, version).get(WRITE_ID_KEY)
     return str(value) if value is not None else None
+
+
+def encode_path(relative: str) -> str:
+    """A data file's relative path as the log spells it (URL-encoded, as deltalake writes)."""
+    from urllib.parse import quote
+
+    return quote(relative, safe="/=")
+
+
+def put_commit(fs: HadoopFS, uri: str, version: int, actions: list[dict[str, Any]]) -> bool:
+    """Write commit ``version`` with ``actions`` unless it exists; False when another writer has it.
+
+    The commit is written under a temporary name in ``_delta_log`` and moved to
+    its version's name only if that name is free (atomic on HDFS and locally).
+    """
+    import uuid
+
+    body = "\n".join(json.dumps(a, separators=(",", ":")) for a in actions) + "\n"
+    tmp = f"{uri}/{LOG_DIR}/_commit_{uuid.uuid4().hex}.json.tmp"
+    fs.write_bytes(tmp, body.encode("utf-8"))
+    try:
+        return fs.put_if_absent(tmp, commit_uri(uri, version))
+    finally:
+        if fs.exists(tmp):
+            fs.delete(tmp)

@@ -75,6 +75,34 @@ class HadoopFS:
             out.append(FileStatus(f"{base}/{rel}", rel, st.getLen(), st.getModificationTime()))
         return out
 
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        """Create (or replace) the small file ``uri`` with ``data``."""
+        stream = self.fs.create(self._p(uri), True)
+        try:
+            for start in range(0, len(data), _CHUNK):
+                stream.write(bytearray(data[start : start + _CHUNK]))
+        finally:
+            stream.close()
+
+    def put_if_absent(self, src: str, dst: str) -> bool:
+        """Move file ``src`` to ``dst`` only if ``dst`` does not exist, atomically.
+
+        HDFS ``rename`` never replaces an existing file; on the local file system
+        Hadoop's rename may replace it, so a hard link is made instead.
+        """
+        if src.startswith("file:"):
+            import os
+            from urllib.parse import urlparse
+
+            try:
+                os.link(urlparse(src).path, urlparse(dst).path)
+            except FileExistsError:
+                return False
+            finally:
+                self.delete(src)
+            return True
+        return bool(self.fs.rename(self._p(src), self._p(dst)))
+
     def read_bytes(self, uri: str) -> bytes:
         """The whole (small) file ``uri``."""
         size = int(self.fs.getFileStatus(self._p(uri)).getLen())

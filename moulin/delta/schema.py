@@ -137,8 +137,10 @@ def reconcile(
     if schema_mode == "merge" and not mistyped and not missing_partitions:
         if not extra:
             return table_schema
-        added = [StructField(n, df_fields[n].dataType, True, df_fields[n].metadata) for n in extra]
-        return nullable(StructType(list(table_schema.fields) + added))
+        added = nullable(
+            StructType([StructField(n, df_fields[n].dataType, True, df_fields[n].metadata) for n in extra])
+        )
+        return StructType(list(table_schema.fields) + list(added.fields))  # table's NOT NULL kept
     if not (missing or extra or mistyped):
         return table_schema
     parts = []

@@ -29,7 +29,14 @@ from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import unquote
 
-from moulin.delta.commits import WRITE_ID_KEY, commit_write_id, latest_version
+from moulin.delta.commits import (
+    WRITE_ID_KEY,
+    commit_actions,
+    commit_write_id,
+    encode_path,
+    latest_version,
+    put_commit,
+)
 from moulin.delta.errors import (
     CommitOutcomeUnknownError,
     ConcurrentWriteError,
@@ -60,6 +67,7 @@ from moulin.delta.stats import file_stats, read_file_metadata, stats_json
 
 STAGING_DIR = "_staging"
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+MAX_COMMIT_ATTEMPTS = 20  # versions an append moves past when concurrent appends win
 WriteStep = Literal["staged", "moved", "before_commit", "before_metadata"]
 log = logging.getLogger(__name__)
 
@@ -337,6 +345,105 @@ class DeltaTableStore:
                 return version
         return None
 
+    def _commit_with_new_columns(
+        self, uri, snap, staged, mode, target, partition_by, preds, app_id, app_version, info
+    ) -> bool | None:
+        """The data and the table's new columns in ONE commit, written by moulin.
+
+        deltalake's write transaction cannot change the schema of an append, and
+        adding the columns in a commit of their own would leave the table between
+        two states if the data commit then failed.  The commit file is put only
+        if its version is free; appends move on past concurrent appends.
+        """
+        fs = self._fs_of(uri)
+        now = int(time.time() * 1000)
+        meta = snap.metadata
+        metadata = {
+            "metaData": {
+                "id": meta.id,
+                "name": meta.name,
+                "description": meta.description,
+                "format": {"provider": "parquet", "options": {}},
+                "schemaString": json.dumps(target.jsonValue(), separators=(",", ":")),
+                "partitionColumns": list(partition_by),
+                "configuration": dict(snap.configuration),
+                "createdTime": meta.created_time,
+            }
+        }
+        removes = []
+        if mode == "overwrite":
+            entries = snap.files()
+            if preds:
+                entries = [
+                    e
+                    for e in snap.select(preds)
+                    if all(value_matches(op, e.partition_values.get(c), v) for c, op, v in preds)
+                ]
+            removes = [
+                {
+                    "remove": {
+                        "path": encode_path(e.path),
+                        "deletionTimestamp": now,
+                        "dataChange": True,
+                        "extendedFileMetadata": True,
+                        "partitionValues": _raw_partition_values(e),
+                        "size": e.size,
+                    }
+                }
+                for e in entries
+            ]
+        adds = [
+            {
+                "add": {
+                    "path": encode_path(rel),
+                    "partitionValues": pvs,
+                    "size": st.size,
+                    "modificationTime": mtime,
+                    "dataChange": True,
+                    "stats": stats_json(stats),
+                }
+            }
+            for rel, st, pvs, mtime, stats in zip(
+                staged.moved, staged.files, staged.partition_values, staged.mtimes, staged.stats, strict=True
+            )
+        ]
+        head = {
+            "commitInfo": {
+                "timestamp": now,
+                "operation": "WRITE",
+                "operationParameters": {
+                    "mode": "Overwrite" if mode == "overwrite" else "Append",
+                    "partitionBy": json.dumps(partition_by),
+                },
+                "engineInfo": "moulin",
+                **info,
+            }
+        }
+        txn = [{"txn": {"appId": app_id, "version": app_version, "lastUpdated": now}}] if app_id else []
+        version = snap.version + 1
+        for _ in range(MAX_COMMIT_ATTEMPTS):
+            if put_commit(fs, uri, version, [head, *txn, metadata, *removes, *adds]):
+                return True
+            other = list(commit_actions(fs, uri, version))
+            if app_id is not None and any(
+                a.get("txn", {}).get("appId") == app_id and int(a["txn"].get("version", -1)) >= app_version
+                for a in other
+            ):
+                return None
+            if mode == "overwrite" or any(
+                "metaData" in a or "protocol" in a or ("remove" in a and a["remove"].get("dataChange", True))
+                for a in other
+            ):
+                raise ConcurrentWriteError(
+                    f"{mode} of table {uri} with new columns conflicts with version {version}, committed "
+                    f"concurrently after it read version {snap.version}; nothing was committed: rerun the write"
+                )
+            version += 1
+        raise ConcurrentWriteError(
+            f"append with new columns to table {uri} lost {MAX_COMMIT_ATTEMPTS} races to concurrent "
+            "commits; nothing was committed: rerun the write"
+        )
+
     def _version_of(self, uri: str, write_id: str, since: int = -1) -> int:
         """The version committed by write ``write_id``, read from the commit files.
 
@@ -585,9 +692,13 @@ class DeltaTableStore:
                 )
                 return True
             new_fields = [f for f in target.fields if f.name not in set(snap.schema.fieldNames())]
+            if new_fields and not _needs_protocol_upgrade(new_fields):
+                return self._commit_with_new_columns(
+                    uri, snap, staged, mode, target, partition_by, preds, app_id, app_version, info
+                )
             if new_fields:
-                # deltalake's write transaction keeps the table schema: add the new
-                # nullable columns first (old files read them as null), then commit data.
+                # Columns whose type needs a newer protocol: deltalake upgrades it when
+                # the columns are added, in a commit before the data.
                 from pyspark.sql.types import StructType
 
                 snap.table.alter.add_columns(list(spark_to_delta(StructType(new_fields)).fields))
@@ -963,6 +1074,12 @@ class DeltaTableStore:
 
         uri = normalize_uri(table_uri)
         return vacuum(uri, self._fs_of(uri), retention_hours, force, dry_run)
+
+
+def _needs_protocol_upgrade(fields) -> bool:
+    """Whether adding these columns needs a table feature (timestamp_ntz, variant)."""
+    text = json.dumps([f.jsonValue() for f in fields])
+    return '"timestamp_ntz"' in text or '"variant"' in text
 
 
 def _raw_partition_values(entry: FileEntry) -> dict[str, str | None]:

@@ -158,7 +158,9 @@ def test_schema_evolution_only_when_asked(spark, store, local_dir) -> None:
     with pytest.raises(SchemaMismatchError, match="extra columns .*gate string"):
         store.write(wider, uri)
     res = store.write(wider, uri, schema_mode="merge")
-    assert res.committed
+    assert res.committed and res.version == 1  # the new column and its data: one commit
+    assert len(store.history(uri)) == 2
+    assert sorted(store.to_pandas(uri, filters=[("gate", "=", "G1")])["id"]) == list(range(100, 106))
     back = store.read(uri)
     assert back.schema.fieldNames()[-1] == "gate"
     assert back.filter("gate IS NULL").count() == 6 and back.filter("gate = 'G1'").count() == 6
