@@ -105,6 +105,12 @@ class Settings:
     hadoop_conf_dir: Path | None = None
     # Python of the training environment (petastorm, torch); empty: <repo>/.venv-train.
     training_python: str = ""
+    # Warehouse file locks (WarehouseFS.lock: landing manifests, SQL watermarks):
+    # how long to wait for a lock held by another run, and the age after which a
+    # lock is presumed left by a dead process and broken.  A holder must finish
+    # within lock_stale_after_s.
+    lock_timeout_s: int = 300
+    lock_stale_after_s: int = 600
     hdfs: HdfsSettings = field(default_factory=HdfsSettings)
     spark: SparkSettings = field(default_factory=SparkSettings)
 

@@ -308,7 +308,8 @@ def _safe_bound(type_name: str | None, value: Any, is_max: bool) -> Any:
     truncate rather than round (delta-io/delta#2462): widen by 1 ms.  Parquet
     writers leave NaN out of float maxima, while Spark orders NaN above every
     number: a float maximum is never trusted.  A string maximum of 32 characters
-    or more may be a truncated prefix (Delta Lake on Spark): not trusted.
+    or more may be a truncated prefix (Delta Lake on Spark): not trusted, nor a
+    string bound holding characters beyond the BMP (see below).
     """
     if value is None:
         return None
@@ -319,8 +320,11 @@ def _safe_bound(type_name: str | None, value: Any, is_max: bool) -> Any:
         if is_max or not isinstance(value, (int, float)) or value != value:
             return None
         return value
-    if type_name == "string" and is_max and isinstance(value, str) and len(value) >= 32:
-        return None
+    if type_name == "string" and isinstance(value, str):
+        if is_max and len(value) >= 32:
+            return None
+        if any(ord(ch) > 0xFFFF for ch in value):
+            return None  # written as \\u surrogate pairs, which deltalake 1.6 decodes wrongly
     return value
 
 

@@ -312,12 +312,20 @@ def range_may_match(op: str, lo: Any, hi: Any, target: Any) -> bool:
     return True
 
 
-def to_column(pred: Predicate):
-    """A Spark ``Column`` for ``pred``."""
+def to_column(pred: Predicate, type_name: str | None = None):
+    """A Spark ``Column`` for ``pred``.
+
+    On float/double columns the comparison is kept out of the Parquet reader's
+    row-group filtering: writers other than Spark (deltalake's OPTIMIZE and
+    MERGE) leave NaN out of the footer maxima, and Spark orders NaN above every
+    number, so that filtering would drop NaN rows.
+    """
     from pyspark.sql import functions as F
 
     col, op, value = pred
     c = F.col(f"`{col}`")
+    if type_name in ("float", "double") and op not in NULL_OPS:
+        c = F.nanvl(c, c)  # the same value, but not a bare column: never pushed down
     if op == "is null":
         return c.isNull()
     if op == "is not null":

@@ -164,4 +164,5 @@ def file_stats(meta, data_types: dict[str, str]) -> dict[str, Any]:
 
 def stats_json(stats: dict[str, Any]) -> str:
     """Delta's ``stats`` string of an add action."""
-    return json.dumps(stats, separators=(",", ":"), allow_nan=False)
+    # Raw UTF-8, not \\u escapes: deltalake 1.6 mis-decodes escaped surrogate pairs.
+    return json.dumps(stats, separators=(",", ":"), allow_nan=False, ensure_ascii=False)

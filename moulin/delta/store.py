@@ -931,8 +931,9 @@ class DeltaTableStore:
         snap = self._snapshot(uri, version, timestamp)
         preds = normalize_filters(uri, filters, snap.type_names)
         df = self.read_files(snap, snap.select(preds))
+        types = snap.type_names
         for pred in preds:
-            df = df.filter(to_column(pred))
+            df = df.filter(to_column(pred, types[pred[0]]))
         return df
 
     def read_files(self, snap: Snapshot, files: list[FileEntry]):
@@ -1088,22 +1089,46 @@ def _raw_partition_values(entry: FileEntry) -> dict[str, str | None]:
     return {k: format_partition_value(v) for k, v in entry.partition_values.items()}
 
 
+def _spark_unescape(text: str) -> str:
+    """A partition folder value as Spark's partition discovery reads it.
+
+    Spark decodes each ``%XX`` into ONE character (``ExternalCatalogUtils.unescapePathName``),
+    so a UTF-8 percent-encoded folder name (as deltalake writes) reads as mojibake.
+    """
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "%" and _is_hex(text[i + 1 : i + 3]):
+            out.append(chr(int(text[i + 1 : i + 3], 16)))
+            i += 3
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def _is_hex(pair: str) -> bool:
+    return len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair)
+
+
 def _hive_consistent(entry: FileEntry, partition_by: list[str]) -> bool:
-    """Whether the file's folders spell its partition values (Spark can discover them)."""
+    """Whether Spark's partition discovery reads the file's partition values from its folders."""
     segments = entry.path.split("/")[:-1]
     if len(segments) != len(partition_by):
         return False
     for segment, col in zip(segments, partition_by, strict=True):
         key, sep, raw = segment.partition("=")
-        if not sep or unquote(key) != col:
+        if not sep or _spark_unescape(key) != col:
             return False
-        value = unquote(raw)
+        value = _spark_unescape(raw)
         expected = entry.partition_values.get(col)
         if expected is None:
             if value != HIVE_NULL:
                 return False
         elif isinstance(expected, (dt.date, dt.datetime)):
             continue  # formats vary; Spark parses both
-        elif str(expected).lower() != value.lower() and str(expected) != value:
+        elif isinstance(expected, str):
+            if value != expected:
+                return False
+        elif str(expected).lower() != value.lower():
             return False
     return True

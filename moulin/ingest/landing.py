@@ -11,6 +11,16 @@ writes ``_manifest.json`` beside them::
 Landing the same bytes again is a no-op (status ``unchanged``, the manifest
 is kept as it was); a different file under a name already landed is refused
 with :class:`LandingError`, never overwritten.
+
+Concurrency and crashes: :func:`land_file` holds the lock of the manifest
+(``_manifest.json.lock``, see :meth:`moulin.storage.WarehouseFS.lock`) from its
+read of the manifest to its write, the raw file's upload included, so
+concurrent landings into one folder (different files, or the same file) each
+end up in the manifest and a name is never landed twice with different bytes.
+Raw files and the manifest are written atomically (a reader sees a whole old or
+new manifest); the raw file is written before the manifest names it, so a crash
+in between leaves a raw file the manifest does not list yet, and landing it
+again completes the manifest.
 """
 
 from __future__ import annotations
@@ -88,11 +98,28 @@ def land_file(
 
     Returns status ``unchanged`` when the same bytes are already there.  Raises
     :class:`LandingError` naming the file and both checksums when a different
-    file was landed under that name.
+    file was landed under that name.  Holds the manifest's lock throughout
+    (waits up to ``settings.lock_timeout_s``, then raises
+    :class:`moulin.storage.LockTimeoutError`).
     """
     fs = fs or WarehouseFS(settings)
     local_path = Path(local_path)
     data = local_path.read_bytes()
+    manifest_uri = f"{landing_dir(settings, source, ds)}/{MANIFEST}"
+    with fs.lock(manifest_uri):
+        return _land_locked(settings, source, ds, local_path, data, extra, fs)
+
+
+def _land_locked(
+    settings: Settings,
+    source: str,
+    ds: str,
+    local_path: Path,
+    data: bytes,
+    extra: dict[str, Any] | None,
+    fs: WarehouseFS,
+) -> Landing:
+    """The body of :func:`land_file`, run under the manifest's lock."""
     sha = hashlib.sha256(data).hexdigest()
     folder = landing_dir(settings, source, ds)
     target = f"{folder}/{local_path.name}"

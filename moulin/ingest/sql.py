@@ -4,7 +4,18 @@ Full extraction re-reads the whole table; incremental extraction reads only the
 rows whose incremental column (a monotonic id such as ``plane_id``; not the
 nullable, unordered ``year``) is above the watermark kept in
 ``raw/<source>/_state.json``.  A logical date already landed is a no-op and
-queries nothing; incremental runs must go in logical-date order (one at a time).
+queries nothing.
+
+Concurrency and crashes: an incremental :func:`extract_table` holds the lock of
+``_state.json`` (``_state.json.lock``, see :meth:`moulin.storage.WarehouseFS.lock`)
+from its read of the watermark through the query and the landing to the write
+of the new watermark, so concurrent runs of one source (e.g. two logical dates)
+run one after the other and the later one starts from the earlier one's
+watermark: no row is extracted twice and the watermark never goes back.  Runs
+should still go in logical-date order, since each takes the rows added since
+the previous run, whatever its date.  The state file is written atomically; if
+a run stops between its landing and its watermark write, the next run of that
+date repairs the watermark from the manifest.
 """
 
 from __future__ import annotations
@@ -57,9 +68,28 @@ def extract_table(
 
     With ``incremental_column`` only rows above the stored watermark are read,
     and the watermark advances after the landing (it is repaired from the
-    manifest if a run stopped in between).
+    manifest if a run stopped in between); the whole run holds the lock of the
+    source's state file.
     """
     fs = fs or WarehouseFS(settings)
+    if incremental_column is None:
+        return _extract(settings, db_path, source, table, columns, ds, staging_dir, None, fs)
+    with fs.lock(state_uri(settings, source)):
+        return _extract(settings, db_path, source, table, columns, ds, staging_dir, incremental_column, fs)
+
+
+def _extract(
+    settings: Settings,
+    db_path: Path,
+    source: str,
+    table: str,
+    columns: list[str],
+    ds: str,
+    staging_dir: Path,
+    incremental_column: str | None,
+    fs: WarehouseFS,
+) -> Landing:
+    """The body of :func:`extract_table` (under the state lock when incremental)."""
     manifest = read_manifest(settings, source, ds, fs)
     if manifest is not None:
         after = manifest.get("watermark_after")
