@@ -16,10 +16,11 @@ from moulin.delta.errors import (
     SchemaMismatchError,
     UnsupportedTableError,
 )
-from moulin.delta.results import TableMetadata, WriteResult
+from moulin.delta.results import CompactionPolicy, TableMetadata, WriteResult
 from moulin.delta.store import DeltaTableStore
 
 __all__ = [
+    "CompactionPolicy",
     "ConcurrentWriteError",
     "DeltaStoreError",
     "DeltaTableStore",

@@ -37,3 +37,18 @@ class TableMetadata:
     schema: Any  # pyspark.sql.types.StructType (pure Python, no session needed)
     num_rows: int | None = None
     configuration: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CompactionPolicy:
+    """When a write compacts the small files of the partitions it wrote (auto-compaction).
+
+    After a data commit, a partition holding ``min_small_files`` or more files
+    smaller than ``small_file_bytes`` is compacted toward ``target_size`` bytes in
+    one extra commit (rows unchanged, ``dataChange=false``).  Delta Lake on Spark
+    uses the same threshold (``minNumFiles`` 50) for its auto-compaction.
+    """
+
+    min_small_files: int = 50
+    small_file_bytes: int = 16 * 2**20
+    target_size: int = 128 * 2**20

@@ -61,7 +61,7 @@ from moulin.delta.predicates import (
     to_column,
     value_matches,
 )
-from moulin.delta.results import TableMetadata, WriteResult
+from moulin.delta.results import CompactionPolicy, TableMetadata, WriteResult
 from moulin.delta.schema import reconcile, spark_to_delta
 from moulin.delta.stats import file_stats, read_file_metadata, stats_json
 
@@ -97,8 +97,10 @@ class StagedWrite:
 class DeltaTableStore:
     """Read and write Delta tables with Spark (and deltalake for the log)."""
 
-    def __init__(self, spark=None) -> None:
+    def __init__(self, spark=None, compaction: CompactionPolicy | None = CompactionPolicy()) -> None:
+        """``compaction``: when writes compact small files (None: never; see :class:`CompactionPolicy`)."""
         self.spark = spark
+        self.compaction = compaction
         self._fs: dict[str, HadoopFS] = {}
         # Fault-injection points for tests and benchmarks: before_commit_hook(table_uri,
         # mode) runs just before the Delta commit of a write; fault_hook(step, table_uri)
@@ -272,7 +274,46 @@ class DeltaTableStore:
             return WriteResult(uri, self._snapshot(uri).version, False, 0, 0)
         self._fault("before_metadata", uri)
         version = self._apply_metadata(uri, description, owner, personal_data, target) or version
+        version = self._auto_compact(uri, partition_by, staged.partition_values) or version
         return WriteResult(uri, version, True, len(staged.moved), staged.num_rows)
+
+    def _auto_compact(self, uri: str, partition_by: list[str], written: list[dict]) -> int | None:
+        """Compact the written partitions that hold too many small files; the new version or None.
+
+        Never fails the write, which is committed already: a compaction that loses a
+        race or fails is logged and left to the next write (or ``optimize``).
+        """
+        policy = self.compaction
+        if policy is None:
+            return None
+        try:
+            snap = self._snapshot(uri)
+            wanted = {tuple(sorted(pvs.items(), key=lambda kv: kv[0])) for pvs in written}
+            counts: dict[tuple, int] = {}
+            for entry in snap.files():
+                if entry.size >= policy.small_file_bytes:
+                    continue
+                key = tuple(sorted(_raw_partition_values(entry).items(), key=lambda kv: kv[0]))
+                counts[key] = counts.get(key, 0) + 1
+            crowded = [k for k in wanted if counts.get(k, 0) >= policy.min_small_files]
+            if not crowded:
+                return None
+            from deltalake.transaction import CommitProperties
+
+            for key in crowded:
+                if any(v is None for _, v in key):
+                    continue  # a null partition value cannot be named in a compaction filter
+                filters = [(c, "=", v) for c, v in key] or None
+                snap.table.optimize.compact(
+                    partition_filters=filters,
+                    target_size=policy.target_size,
+                    commit_properties=CommitProperties(custom_metadata={"moulin.operation": "auto-compact"}),
+                )
+                snap = self._snapshot(uri)
+            return snap.version
+        except Exception as exc:  # noqa: BLE001 - the write stands; compaction is an optimisation
+            log.warning("auto-compaction of %s skipped: %s", uri, " ".join(str(exc).split())[:300])
+            return None
 
     # ------------------------------------------------------------------ commit outcome
     def _fault(self, step: WriteStep, uri: str) -> None:

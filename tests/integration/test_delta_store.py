@@ -11,7 +11,14 @@ import pytest
 from pyspark.sql import Row
 from pyspark.sql import functions as F
 
-from moulin.delta import DeltaStoreError, DeltaTableStore, SchemaMismatchError, TableMetadata, WriteResult
+from moulin.delta import (
+    CompactionPolicy,
+    DeltaStoreError,
+    DeltaTableStore,
+    SchemaMismatchError,
+    TableMetadata,
+    WriteResult,
+)
 from moulin.delta.errors import VacuumedVersionError
 from moulin.delta.hadoop_fs import HadoopFS
 
@@ -321,3 +328,22 @@ def test_optimize_and_vacuum(spark, store, base_dir) -> None:
             store.count(uri, version=old)
         with pytest.raises(VacuumedVersionError, match="was vacuumed"):
             store.file_uris(uri, version=old)
+
+
+def test_auto_compaction_of_small_files(spark, local_dir) -> None:
+    uri = f"{local_dir}/compact"
+    store = DeltaTableStore(spark, compaction=CompactionPolicy(min_small_files=4))
+    for i in range(3):
+        store.write(flights(spark, 6, offset=10 * i).coalesce(1), uri, partition_by=["month"])
+    assert len(store.file_uris(uri)) == 9  # 3 partitions x 3 files: under the threshold
+    before = rows(store.read(uri))
+    result = store.write(flights(spark, 6, offset=100).filter("month = 1").coalesce(1), uri)
+    ops = [h["operation"] for h in store.history(uri)]
+    assert ops[0] == "OPTIMIZE" and result.version == store.version(uri)
+    months = sorted(u.split("month=")[1].split("/")[0] for u in store.file_uris(uri))
+    assert months == ["1", "2", "2", "2", "3", "3", "3"]  # only the crowded partition compacted
+    assert rows(store.read(uri)) == sorted(before + rows(flights(spark, 6, offset=100).filter("month = 1")))
+    none = DeltaTableStore(spark, compaction=None)
+    for i in range(5):
+        none.write(flights(spark, 3, offset=200 + i).filter("month = 2").coalesce(1), uri)
+    assert store.history(uri)[0]["operation"] != "OPTIMIZE"
