@@ -261,3 +261,152 @@ def timed(action: Callable[[], object]) -> tuple[object, float]:
     start = time.monotonic()
     out = action()
     return out, time.monotonic() - start
+
+
+# ---------------------------------------------------------------- Delta write faults
+WRITE_SCHEMA = "id long, part int, name string"
+WRITE_MODES = ("append", "overwrite", "replace_where", "schema_merge")
+
+
+def batch(offset: int, n: int = 6) -> list[tuple]:
+    """Rows ``(id, id % 2, "n<id>")`` from ``offset``."""
+    return [(i, i % 2, f"n{i}") for i in range(offset, offset + n)]
+
+
+def seed_table(spark, uri: str) -> list[tuple]:
+    """A two-partition table of six rows (version 0); its rows."""
+    from moulin.delta import DeltaTableStore
+
+    DeltaTableStore(spark).write(
+        spark.createDataFrame(batch(0), WRITE_SCHEMA),
+        uri,
+        partition_by=["part"],
+        app_id="seed",
+        app_version=0,
+    )
+    return sort_rows(batch(0))
+
+
+def write_in_mode(spark, store, uri: str, mode: str, app_version: int = 1):
+    """The faulted write of ``mode`` (rows 100..105), idempotent as ``faults.write``."""
+    rows = batch(100)
+    kwargs: dict = {"app_id": "faults.write", "app_version": app_version}
+    if mode == "replace_where":
+        rows = [r for r in rows if r[1] == 0]
+        kwargs.update(mode="overwrite", replace_where={"part": 0})
+    elif mode == "schema_merge":
+        df = spark.createDataFrame([(*r, r[0] * 2) for r in rows], WRITE_SCHEMA + ", extra long")
+        return store.write(df, uri, schema_mode="merge", **kwargs)
+    else:
+        kwargs["mode"] = mode
+    return store.write(spark.createDataFrame(rows, WRITE_SCHEMA), uri, **kwargs)
+
+
+def expected_rows(old: list[tuple], mode: str) -> list[tuple]:
+    """The table's rows after a clean write of ``mode`` over ``old``."""
+    new = batch(100)
+    if mode == "overwrite":
+        return sort_rows(new)
+    if mode == "replace_where":
+        return sort_rows([r for r in old if r[1] != 0] + [r for r in new if r[1] == 0])
+    if mode == "schema_merge":
+        return sort_rows([(*r, None) for r in old] + [(*r, r[0] * 2) for r in new])
+    return sort_rows(old + new)
+
+
+def delta_write_fault(spark, uri: str, step: str, kind: FaultKind, mode: str) -> tuple[Check, float]:
+    """Seed, fault one write at ``step``, check, retry, check, VACUUM, check; (check, retry seconds)."""
+    from moulin.delta import DeltaStoreError, DeltaTableStore
+
+    old = seed_table(spark, uri)
+    new = expected_rows(old, mode)
+    check = Check()
+    if kind == "sigkill":
+        if mode != "append":
+            raise ValueError("sigkill faults run appends")
+        run_killed_write(uri, batch(100), WRITE_SCHEMA, step, app_id="faults.write", app_version=1)
+    else:
+        store = DeltaTableStore(spark)
+        arm(store, step, kind)
+        try:
+            write_in_mode(spark, store, uri, mode)
+        except (InjectedFault, InjectedInterrupt, DeltaStoreError):
+            pass
+        disarm(store)
+    reader = DeltaTableStore(spark)
+    check_after_fault(reader, uri, _widen(old, mode, reader, uri), new, check)
+    _, seconds = timed(lambda: write_in_mode(spark, DeltaTableStore(spark), uri, mode))
+    compare_rows(table_rows(reader, uri), new, check, "after the retry")
+    check_vacuum_leaves_only_referenced(reader, uri, check)
+    compare_rows(table_rows(reader, uri), new, check, "after VACUUM")
+    return check, seconds
+
+
+def _widen(old: list[tuple], mode: str, store, uri: str) -> list[tuple]:
+    """The old rows with a null ``extra`` when the table already has that column."""
+    if mode == "schema_merge" and "extra" in store.read(uri).columns:
+        return sort_rows([(*r, None) for r in old])
+    return old
+
+
+# ---------------------------------------------------------------- killed operations
+_KILLED_OP = r"""
+import json, sys, time
+from moulin.settings import load_settings
+from moulin.spark import build_spark_session
+from moulin.delta import DeltaTableStore
+
+spec = json.loads(sys.argv[1])
+spark = build_spark_session(load_settings("local"), app_name="moulin-fault-op")
+store = DeltaTableStore(spark)
+uri = spec["uri"]
+if spec["op"] == "merge":
+    df = spark.createDataFrame(spec["rows"], spec["schema"])
+    df = df.cache(); df.count()
+    print("READY", flush=True)
+    store.merge(df, uri, keys=["id"], app_id="faults.merge", app_version=1)
+elif spec["op"] == "optimize":
+    print("READY", flush=True)
+    store.optimize(uri)
+elif spec["op"] == "vacuum":
+    print("READY", flush=True)
+    store.vacuum(uri, retention_hours=0, force=True)
+print("DONE", flush=True)
+time.sleep(600)
+"""
+
+
+def run_op_killed_after(op: str, uri: str, delay_s: float, rows=None, schema: str = WRITE_SCHEMA) -> str:
+    """Run ``op`` (merge|optimize|vacuum) in a new process, SIGKILL it ``delay_s`` after it starts.
+
+    Returns ``"killed"`` or ``"finished"`` (the operation ended before the kill).
+    """
+    spec = {"op": op, "uri": uri, "rows": [list(r) for r in (rows or [])], "schema": schema}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_OP, json.dumps(spec)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("READY"):
+                break
+        else:
+            raise AssertionError(f"the {op} process ended before it was ready (exit {proc.wait()})")
+        time.sleep(delay_s)
+        finished = False
+        import select
+
+        ready, _, _ = select.select([proc.stdout], [], [], 0)
+        if ready and proc.stdout.readline().startswith("DONE"):
+            finished = True
+        proc.kill()
+        proc.wait(60)
+        return "finished" if finished else "killed"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
