@@ -7,18 +7,28 @@ and what to do; tables using features this layer cannot honour are refused.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 from pyspark.sql.types import StructType
 
+from moulin.delta.column_mapping import READABLE_MODES, logical_partition_keys, logical_paths, mapping_mode
 from moulin.delta.errors import DeltaStoreError, UnsupportedTableError, VacuumedVersionError
 from moulin.delta.predicates import Predicate, partition_value, range_may_match, value_matches
 from moulin.delta.schema import delta_to_spark
 
-# Reader features whose tables read correctly as "the add actions' Parquet files".
-SUPPORTED_READER_FEATURES = {"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"}
+# Reader features whose tables read correctly as "the add actions' Parquet files"
+# (columnMapping: in mode name only, see moulin.delta.column_mapping).
+SUPPORTED_READER_FEATURES = {
+    "timestampNtz",
+    "v2Checkpoint",
+    "vacuumProtocolCheck",
+    "columnMapping",
+    "variantType",
+    "variantType-preview",
+}
 # Writer features whose rules a commit of "add/remove these Parquet files" honours
 # (invariants and CHECK constraints only while the table declares none).
 SUPPORTED_WRITER_FEATURES = {
@@ -62,6 +72,23 @@ def _describe(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:500]
 
 
+def _unsupported(uri: str, exc: BaseException) -> UnsupportedTableError | None:
+    """The error for a table deltalake refuses to load for a feature it lacks, else None.
+
+    deltalake 1.6 raises a plain ``DeltaError`` ("Kernel error: Unsupported:
+    Feature 'x' is not supported"), no subclass: its text is all there is to go by.
+    """
+    text = _describe(exc)
+    if "unsupported" not in text.lower():
+        return None
+    names = sorted(set(re.findall(r"[Ff]eatures? '([^']+)'", text)))
+    what = f"the Delta feature(s) {', '.join(names)}" if names else "a Delta feature"
+    return UnsupportedTableError(
+        f"table {uri} uses {what}, which moulin.delta (deltalake) cannot read ({text}): "
+        "no retry will help; read it with Delta Lake on Spark"
+    )
+
+
 def open_delta(uri: str, version: int | None = None, timestamp: str | dt.datetime | None = None):
     """The deltalake ``DeltaTable`` of ``uri`` (at a version or timestamp), checked."""
     from deltalake import DeltaTable
@@ -77,6 +104,9 @@ def open_delta(uri: str, version: int | None = None, timestamp: str | dt.datetim
             "check the path (tables are written with DeltaTableStore.write)"
         ) from None
     except Exception as exc:  # DeltaError, OSError, protocol errors
+        unsupported = _unsupported(uri, exc)
+        if unsupported is not None:
+            raise unsupported from None
         raise DeltaStoreError(
             f"cannot read the Delta log of {uri}: {_describe(exc)}. A log entry is corrupt or missing: "
             "restore _delta_log from a backup or a replica; nothing was changed"
@@ -103,6 +133,9 @@ def open_delta(uri: str, version: int | None = None, timestamp: str | dt.datetim
         except DeltaStoreError:
             raise
         except Exception as exc:
+            unsupported = _unsupported(uri, exc)
+            if unsupported is not None:
+                raise unsupported from None
             what = f"timestamp {timestamp}" if timestamp is not None else f"version {version}"
             raise DeltaStoreError(
                 f"cannot load {what} of table {uri} (latest version {latest}): {_describe(exc)}; "
@@ -113,26 +146,33 @@ def open_delta(uri: str, version: int | None = None, timestamp: str | dt.datetim
 
 
 def check_supported(uri: str, table) -> None:
-    """Refuse tables using deletion vectors, column mapping or unknown reader features."""
+    """Refuse tables using deletion vectors, column mapping by id or unknown reader features."""
     proto = table.protocol()
     conf = dict(table.metadata().configuration or {})
     reader_features = set(proto.reader_features or [])
-    mapping = conf.get("delta.columnMapping.mode", "none")
-    if "columnMapping" in reader_features or mapping not in ("none", "", None):
+    mapping = mapping_mode(conf)
+    if mapping not in READABLE_MODES:
         raise UnsupportedTableError(
-            f"table {uri} uses column mapping (delta.columnMapping.mode={mapping}), which moulin.delta does "
-            "not support: rewrite it without column mapping with Delta Lake on Spark"
+            f"table {uri} uses the Delta reader feature columnMapping mode {mapping} "
+            f"(delta.columnMapping.mode={mapping}), which moulin.delta cannot read (it reads column "
+            "mapping mode name only): no retry will help; read it with Delta Lake on Spark"
         )
     if "deletionVectors" in reader_features:
         raise UnsupportedTableError(
-            f"table {uri} uses deletion vectors, which moulin.delta does not support: purge them "
-            "(REORG TABLE ... APPLY (PURGE)) and disable delta.enableDeletionVectors with Delta Lake on Spark"
+            f"table {uri} uses the Delta reader feature deletionVectors, which moulin.delta cannot read: "
+            "no retry will help; purge them (REORG TABLE ... APPLY (PURGE)) and disable "
+            "delta.enableDeletionVectors with Delta Lake on Spark"
         )
-    unknown = reader_features - SUPPORTED_READER_FEATURES
+    unknown = sorted(reader_features - SUPPORTED_READER_FEATURES)
     if unknown or proto.min_reader_version > 3:
+        what = (
+            f"the Delta reader feature(s) {', '.join(unknown)}"
+            if unknown
+            else f"Delta reader version {proto.min_reader_version}"
+        )
         raise UnsupportedTableError(
-            f"table {uri} needs reader features {sorted(unknown) or proto.min_reader_version} that "
-            "moulin.delta does not support; read it with Delta Lake on Spark"
+            f"table {uri} needs {what}, which moulin.delta cannot read: no retry will help; "
+            "read it with Delta Lake on Spark"
         )
 
 
@@ -247,6 +287,7 @@ class Snapshot:
         self.partition_by: list[str] = list(meta.partition_columns)
         self.schema: StructType = delta_to_spark(table.schema())
         self.configuration: dict[str, str] = dict(meta.configuration or {})
+        self.column_mapping: str = mapping_mode(self.configuration)  # "none" or "name"
         self._files: list[FileEntry] | None = None
 
     @property
@@ -260,11 +301,22 @@ class Snapshot:
 
             rows = pa.table(self.table.get_add_actions(flatten=True)).to_pylist()
             types = self.type_names
+            # Column mapping: statistics are keyed by physical names (partition values by logical).
+            stat_names: dict[str, str] = {}
+            part_names: dict[str, str] = {}
+            if self.column_mapping != "none" and rows:
+                stat_names = logical_paths(self.schema)
+                part_names = logical_partition_keys(
+                    [k.partition(".")[2] for k in rows[0] if k.startswith("partition.")],
+                    self.schema,
+                    self.partition_by,
+                )
             out = []
             for row in rows:
                 pvs, mins, maxs, nulls = {}, {}, {}, {}
                 for key, value in row.items():
                     kind, _, col = key.partition(".")
+                    col = (part_names if kind == "partition" else stat_names).get(col, col)
                     if kind == "partition":
                         pvs[col] = (
                             partition_value(types[col], value)

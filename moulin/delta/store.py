@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import unquote
 
+from moulin.delta.column_mapping import arrow_dataset, read_mapped
 from moulin.delta.commits import (
     WRITE_ID_KEY,
     commit_actions,
@@ -889,6 +890,7 @@ class DeltaTableStore:
             if delete_flag is not None:
                 data = data.filter(~F.coalesce(F.col(f"`{delete_flag}`"), F.lit(False))).drop(delete_flag)
             return self.write(data, uri, mode="append", app_id=app_id, app_version=app_version)
+        check_writer_features(uri, snap.table, "append")
         if app_id is not None:
             done = snap.table.transaction_version(app_id)
             if done is not None and done >= app_version:
@@ -982,6 +984,8 @@ class DeltaTableStore:
         from pyspark.sql import functions as F
 
         spark = self._need_spark("read")
+        if snap.column_mapping != "none":  # physical names in the files: see column_mapping
+            return read_mapped(spark, snap, files)
         schema = snap.schema
         names = [f"`{f.name}`" for f in schema.fields]
         if not files:
@@ -1033,7 +1037,7 @@ class DeltaTableStore:
                 raise DeltaStoreError(
                     f"column(s) {', '.join(unknown)} not in table {uri} (columns: {', '.join(snap.type_names)})"
                 )
-        dataset = snap.table.to_pyarrow_dataset()
+        dataset = arrow_dataset(snap)  # deltalake's, or column-mapped tables read with logical names
         return dataset.to_table(columns=columns, filter=to_arrow_expression(preds))
 
     def to_pandas(
