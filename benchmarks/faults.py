@@ -118,11 +118,11 @@ def killed_operations(spark, base: str, report: Report, delays: list[float]) -> 
 
         # OPTIMIZE: rows never change
         uri = f"{base}/optimize{n}"
-        old = fh.seed_table(spark, uri)
-        for k in range(3):
-            DeltaTableStore(spark).write(
-                spark.createDataFrame(fh.batch(200 + 10 * k, 4), fh.WRITE_SCHEMA), uri
-            )
+        fh.seed_table(spark, uri)
+        many = spark.range(1000, 21000).selectExpr(
+            "id", "cast(id % 2 as int) as part", "concat('n', id) as name"
+        )
+        DeltaTableStore(spark, compaction=None).write(many.repartition(60), uri)  # ~120 small files
         rows = fh.table_rows(reader, uri)
         outcome = fh.run_op_killed_after("optimize", uri, delay)
         check = fh.Check()

@@ -1,4 +1,4 @@
-"""Table maintenance: OPTIMIZE (compaction) and VACUUM (files no snapshot needs)."""
+"""Table maintenance: VACUUM (files no snapshot needs); compaction lives in ``compaction``."""
 
 from __future__ import annotations
 
@@ -7,40 +7,12 @@ import time
 from urllib.parse import unquote
 
 from moulin.delta.commits import commit_actions, latest_version
-from moulin.delta.errors import ConcurrentWriteError, DeltaStoreError
+from moulin.delta.errors import DeltaStoreError
 from moulin.delta.hadoop_fs import HadoopFS
 from moulin.delta.log import VACUUMED_THROUGH_KEY, open_delta
 
 MIN_RETENTION_HOURS = 168.0
 STAGING_DIR = "_staging"
-
-
-def optimize(uri: str, target_size: int) -> dict:
-    """Compact small files of every partition toward ``target_size`` bytes (one commit).
-
-    deltalake's ``optimize.compact`` rewrites them with per-file statistics; the
-    rows are unchanged (the commit's files have ``dataChange=false``).  Returns its
-    metrics plus the table ``version`` after the call.
-    """
-    from deltalake.transaction import CommitProperties
-
-    if not isinstance(target_size, int) or target_size < 1024 * 1024:
-        raise DeltaStoreError(f"optimize target_size {target_size!r} for {uri} must be an int >= 1 MiB")
-    table = open_delta(uri)
-    try:
-        metrics = table.optimize.compact(
-            target_size=target_size,
-            commit_properties=CommitProperties(custom_metadata={"moulin.operation": "optimize"}),
-        )
-    except Exception as exc:
-        if type(exc).__name__ == "CommitFailedError":
-            raise ConcurrentWriteError(
-                f"optimize of {uri} conflicts with a concurrent write; nothing was committed: rerun it"
-            ) from None
-        raise DeltaStoreError(f"optimize of {uri} failed: {' '.join(str(exc).split())[:500]}") from exc
-    out = dict(metrics)
-    out["version"] = open_delta(uri).version()
-    return out
 
 
 def vacuum(uri: str, fs: HadoopFS, retention_hours: float, force: bool, dry_run: bool) -> list[str]:

@@ -14,7 +14,7 @@ conflict checker); overwrites and ``replace_where`` writes fail with
 and so does an append that lost against a concurrent overwrite.
 
 Spark-free operations (``history``, ``version``, ``exists``, ``metadata``,
-``file_uris``, ``to_arrow``, ``to_pandas``, ``optimize``, ``count``) work with
+``file_uris``, ``to_arrow``, ``to_pandas``, ``count``) work with
 ``DeltaTableStore(None)``.
 """
 
@@ -296,22 +296,14 @@ class DeltaTableStore:
                     continue
                 key = tuple(sorted(_raw_partition_values(entry).items(), key=lambda kv: kv[0]))
                 counts[key] = counts.get(key, 0) + 1
-            crowded = [k for k in wanted if counts.get(k, 0) >= policy.min_small_files]
+            crowded = {k for k in wanted if counts.get(k, 0) >= policy.min_small_files}
             if not crowded:
                 return None
-            from deltalake.transaction import CommitProperties
+            from moulin.delta.compaction import compact
 
-            for key in crowded:
-                if any(v is None for _, v in key):
-                    continue  # a null partition value cannot be named in a compaction filter
-                filters = [(c, "=", v) for c, v in key] or None
-                snap.table.optimize.compact(
-                    partition_filters=filters,
-                    target_size=policy.target_size,
-                    commit_properties=CommitProperties(custom_metadata={"moulin.operation": "auto-compact"}),
-                )
-                snap = self._snapshot(uri)
-            return snap.version
+            return compact(
+                self, uri, policy.target_size, policy.small_file_bytes, crowded, operation="auto-compact"
+            )["version"]
         except Exception as exc:  # noqa: BLE001 - the write stands; compaction is an optimisation
             log.warning("auto-compaction of %s skipped: %s", uri, " ".join(str(exc).split())[:300])
             return None
@@ -1101,10 +1093,21 @@ class DeltaTableStore:
 
     # ------------------------------------------------------------------ maintenance
     def optimize(self, table_uri: str, target_size: int = 128 * 2**20) -> dict:
-        """Compact small files toward ``target_size`` bytes in one commit (data unchanged)."""
-        from moulin.delta.maintenance import optimize
+        """Compact small files toward ``target_size`` bytes in one commit (data unchanged).
 
-        return optimize(normalize_uri(table_uri), target_size)
+        Safe under concurrent commits (see :mod:`moulin.delta.compaction`); raises
+        :class:`ConcurrentWriteError` when a concurrent commit removed files it
+        rewrote.  Returns ``numFilesAdded``, ``numFilesRemoved``,
+        ``partitionsOptimized`` and the table ``version`` after the call.
+        """
+        from moulin.delta.compaction import compact
+
+        if not isinstance(target_size, int) or target_size < 1024 * 1024:
+            raise DeltaStoreError(
+                f"optimize target_size {target_size!r} for {table_uri} must be an int >= 1 MiB"
+            )
+        self._need_spark("optimize")
+        return compact(self, normalize_uri(table_uri), target_size)
 
     def vacuum(
         self, table_uri: str, retention_hours: float = 168, force: bool = False, dry_run: bool = False

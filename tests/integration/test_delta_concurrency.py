@@ -179,3 +179,36 @@ def test_bad_inputs_give_clear_errors_and_change_nothing(spark, tmp_path, local_
         store.write(data(spark, 2), f"{local_dir}/x", mode="upsert")
     with pytest.raises(DeltaStoreError, match="both app_id and app_version"):
         store.write(data(spark, 2), f"{local_dir}/x", app_id="a")
+
+
+def test_concurrent_compactions_never_duplicate_rows(spark, local_dir) -> None:
+    """Two compactions of the same files: one commits, the other changes nothing."""
+    uri = f"{local_dir}/compactions"
+    plain = DeltaTableStore(spark, compaction=None)
+    for i in range(4):
+        plain.write(data(spark, 2, 10 * i), uri)
+    barrier = threading.Barrier(2, timeout=120)
+    outcomes: list = []
+
+    def optimize() -> None:
+        store = DeltaTableStore(spark)
+        real = store._move
+
+        def move_then_wait(*args, **kwargs):  # both have planned and rewritten the same files
+            real(*args, **kwargs)
+            barrier.wait()
+
+        store._move = move_then_wait
+        try:
+            outcomes.append(store.optimize(uri))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=optimize) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert sorted(type(o).__name__ for o in outcomes) == ["ConcurrentWriteError", "dict"], outcomes
+    assert ids(plain, uri) == sorted(10 * i + k for i in range(4) for k in range(2))
+    assert len(plain.file_uris(uri)) == 1

@@ -194,13 +194,17 @@ def test_microsecond_timestamp_found_after_optimize_and_merge(spark, local_dir) 
     assert store.read(uri, filters=[("ts", "=", ts)]).count() == 2
 
 
-def test_nan_found_after_optimize(spark, local_dir) -> None:
-    """Parquet maxima leave NaN out, Spark orders NaN above every number."""
+def test_nan_found_after_optimize_and_merge(spark, local_dir) -> None:
+    """Parquet maxima leave NaN out (deltalake rewrites files on MERGE), Spark orders NaN
+    above every number."""
     uri = f"{local_dir}/nan"
     store = DeltaTableStore(spark)
-    store.write(spark.createDataFrame([(1, math.nan), (2, 5.0)], "id long, x double"), uri)
+    store.write(spark.createDataFrame([(1, math.nan), (2, 5.0)], "id long, x double").coalesce(1), uri)
     store.write(spark.createDataFrame([(3, 1.0)], "id long, x double"), uri)
     store.optimize(uri)
+    assert store.read(uri, filters=[("x", ">", 100)]).count() == 1
+    assert store.read(uri, filters=[("x", "=", math.nan)]).count() == 1
+    store.merge(spark.createDataFrame([(2, 6.0)], "id long, x double"), uri, keys=["id"])
     assert store.read(uri, filters=[("x", ">", 100)]).count() == 1
     assert store.read(uri, filters=[("x", "=", math.nan)]).count() == 1
 
