@@ -80,3 +80,38 @@ def put_commit(fs: HadoopFS, uri: str, version: int, actions: list[dict[str, Any
     finally:
         if fs.exists(tmp):
             fs.delete(tmp)
+
+
+def remove_action(path: str, size: int, partition_values: dict, now_ms: int, data_change: bool) -> dict:
+    """A ``remove`` action of the data file at ``path`` (relative, as on disk)."""
+    return {
+        "remove": {
+            "path": encode_path(path),
+            "deletionTimestamp": now_ms,
+            "dataChange": data_change,
+            "extendedFileMetadata": True,
+            "partitionValues": partition_values,
+            "size": size,
+        }
+    }
+
+
+def add_actions(staged, data_change: bool) -> list[dict]:
+    """``add`` actions of the files a staged write moved into the table."""
+    from moulin.delta.stats import stats_json
+
+    return [
+        {
+            "add": {
+                "path": encode_path(rel),
+                "partitionValues": pvs,
+                "size": st.size,
+                "modificationTime": mtime,
+                "dataChange": data_change,
+                "stats": stats_json(stats),
+            }
+        }
+        for rel, st, pvs, mtime, stats in zip(
+            staged.moved, staged.files, staged.partition_values, staged.mtimes, staged.stats, strict=True
+        )
+    ]

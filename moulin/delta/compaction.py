@@ -19,10 +19,9 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from moulin.delta.commits import WRITE_ID_KEY, commit_actions, encode_path, put_commit
+from moulin.delta.commits import WRITE_ID_KEY, add_actions, commit_actions, put_commit, remove_action
 from moulin.delta.errors import ConcurrentWriteError
 from moulin.delta.log import FileEntry, check_writer_features
-from moulin.delta.stats import stats_json
 
 if TYPE_CHECKING:
     from moulin.delta.store import DeltaTableStore, StagedWrite
@@ -139,34 +138,9 @@ def _commit(store, uri, snap, bins, staged, compaction_id, operation, target_siz
     ]
     for group in bins:
         for e in group:
-            actions.append(
-                {
-                    "remove": {
-                        "path": encode_path(e.path),
-                        "deletionTimestamp": now,
-                        "dataChange": False,
-                        "extendedFileMetadata": True,
-                        "partitionValues": _raw_partition_values(e),
-                        "size": e.size,
-                    }
-                }
-            )
+            actions.append(remove_action(e.path, e.size, _raw_partition_values(e), now, data_change=False))
     for one in staged:
-        for rel, st, pvs, mtime, stats in zip(
-            one.moved, one.files, one.partition_values, one.mtimes, one.stats, strict=True
-        ):
-            actions.append(
-                {
-                    "add": {
-                        "path": encode_path(rel),
-                        "partitionValues": pvs,
-                        "size": st.size,
-                        "modificationTime": mtime,
-                        "dataChange": False,
-                        "stats": stats_json(stats),
-                    }
-                }
-            )
+        actions += add_actions(one, data_change=False)
     version = snap.version + 1
     for _ in range(MAX_COMMIT_ATTEMPTS):
         if put_commit(fs, uri, version, actions):

@@ -32,11 +32,12 @@ from urllib.parse import unquote
 from moulin.delta.column_mapping import arrow_dataset, read_mapped
 from moulin.delta.commits import (
     WRITE_ID_KEY,
+    add_actions,
     commit_actions,
     commit_write_id,
-    encode_path,
     latest_version,
     put_commit,
+    remove_action,
 )
 from moulin.delta.errors import (
     CommitOutcomeUnknownError,
@@ -414,33 +415,10 @@ class DeltaTableStore:
                     if all(value_matches(op, e.partition_values.get(c), v) for c, op, v in preds)
                 ]
             removes = [
-                {
-                    "remove": {
-                        "path": encode_path(e.path),
-                        "deletionTimestamp": now,
-                        "dataChange": True,
-                        "extendedFileMetadata": True,
-                        "partitionValues": _raw_partition_values(e),
-                        "size": e.size,
-                    }
-                }
+                remove_action(e.path, e.size, _raw_partition_values(e), now, data_change=True)
                 for e in entries
             ]
-        adds = [
-            {
-                "add": {
-                    "path": encode_path(rel),
-                    "partitionValues": pvs,
-                    "size": st.size,
-                    "modificationTime": mtime,
-                    "dataChange": True,
-                    "stats": stats_json(stats),
-                }
-            }
-            for rel, st, pvs, mtime, stats in zip(
-                staged.moved, staged.files, staged.partition_values, staged.mtimes, staged.stats, strict=True
-            )
-        ]
+        adds = add_actions(staged, data_change=True)
         head = {
             "commitInfo": {
                 "timestamp": now,
