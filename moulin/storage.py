@@ -572,9 +572,21 @@ class WarehouseFS:
                 time.sleep(LOCK_POLL_S * random.uniform(0.5, 1.5))
         mine = LockHolder(lock_uri, record["host"], record["pid"], record["acquired_at"], token, 0.0)
         try:
+            stamp = self._lock_stamp(kind, lock_path, lock_uri)
+        except Exception:  # noqa: BLE001 - release falls back to the token in the file
+            stamp = None
+        try:
             yield mine
         finally:
-            self._release(kind, lock_path, lock_uri, token)
+            try:
+                self._release(kind, lock_path, lock_uri, token, stamp)
+            except Exception as exc:  # noqa: BLE001 - never hide the guarded work's outcome
+                log.warning(
+                    "could not release lock %s (%s): it is broken as stale after %g s",
+                    lock_uri,
+                    " ".join(str(exc).split())[:200],
+                    stale_after_s,
+                )
 
     def _create_exclusive(self, kind: str, path: str, lock_uri: str, record: dict) -> bool:
         """Create lock file ``path`` holding ``record``; False if it already exists."""
@@ -692,7 +704,34 @@ class WarehouseFS:
         )
         return True
 
-    def _release(self, kind: str, path: str, lock_uri: str, token: str) -> None:
+    def _lock_stamp(self, kind: str, path: str, lock_uri: str) -> tuple | None:
+        """The identity of lock file ``path`` from metadata alone (no DataNode read on HDFS)."""
+        if kind == "file":
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                return None
+            return (st.st_ino, st.st_mtime_ns, st.st_size)
+        client = self._hdfs()
+        status = self._retry(lambda: client.status(path, strict=False), f"status of {lock_uri}")
+        if status is None:
+            return None
+        return (status.get("fileId"), status.get("modificationTime"), status.get("length"))
+
+    def _release(self, kind: str, path: str, lock_uri: str, token: str, stamp: tuple | None = None) -> None:
+        """Delete the lock if it is still this holder's: same file (metadata), else same token.
+
+        The metadata check needs the NameNode only, so a release still works while a
+        DataNode holding the lock file's block is down.
+        """
+        if stamp is not None:
+            current = self._lock_stamp(kind, path, lock_uri)
+            if current is None:
+                log.warning("lock %s was gone at release (broken as stale while held?)", lock_uri)
+                return
+            if current == stamp:
+                self._remove(kind, path)
+                return
         holder = self._read_lock(kind, path, lock_uri)
         if holder is None:
             log.warning("lock %s was gone at release (broken as stale while held?)", lock_uri)

@@ -1,0 +1,226 @@
+"""Cluster faults on a real local HDFS and a Spark standalone cluster, several runs each.
+
+    .venv/bin/python benchmarks/cluster_faults.py [--runs 3] [--faults landing,delta,namenode,worker]
+
+Starts a 1 NameNode + 3 DataNode HDFS (replication 2) with
+``moulin.cluster.local.LocalCluster`` under a temporary MOULIN_HOME with free
+ports, and a local[2] Spark session, then runs the scenarios of
+``tests/cluster_faults.py`` (the same ones as
+``tests/integration/test_cluster_faults.py``):
+
+* ``landing``: a DataNode SIGKILLed while ``land_file`` uploads a 6 MB drop
+  (the DataNode serving the WebHDFS upload, then one of its block pipeline);
+* ``delta``: a DataNode SIGKILLed while Spark writes a Delta table on HDFS;
+* ``namenode``: the NameNode stopped (SIGTERM, then SIGKILL) and started between
+  two Delta writes of the same Spark session;
+* ``worker``: a Spark standalone worker (and its executor) SIGKILLed mid-task.
+
+Each run retries the faulted operation as a scheduler would, then checks the data
+against a clean run.  Prints one line per run, then the table: fault | where
+injected | runs | invariant violations | rows lost | recovery time (s) (median
+and max over the runs: from the fault until the operation's data was committed
+or landed, retries included).  Stops the cluster at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+FAULTS = ("landing", "delta", "namenode", "worker")
+
+
+def variants(spark, cluster, settings, workdir: Path, chosen: set[str]):
+    """(fault, where injected, one run) of each selected scenario."""
+    import cluster_faults as cf
+
+    def table(name: str) -> str:
+        return f"{settings.warehouse}/bench-faults/{name}-{uuid.uuid4().hex[:8]}"
+
+    def scratch() -> Path:
+        path = workdir / uuid.uuid4().hex[:8]
+        path.mkdir(parents=True)
+        return path
+
+    out = []
+    if "landing" in chosen:
+        out.append(
+            (
+                "DataNode SIGKILL",
+                "land_file upload: the WebHDFS DataNode",
+                lambda: cf.land_with_datanode_kill(cluster, settings, scratch(), victim="webhdfs"),
+            )
+        )
+        out.append(
+            (
+                "DataNode SIGKILL",
+                "land_file upload: a pipeline DataNode",
+                lambda: cf.land_with_datanode_kill(cluster, settings, scratch(), victim="pipeline"),
+            )
+        )
+    if "delta" in chosen:
+        out.append(
+            (
+                "DataNode SIGKILL",
+                "Spark Delta write (blocks in flight)",
+                lambda: cf.delta_write_with_datanode_kill(spark, cluster, table("dn-kill")),
+            )
+        )
+    if "namenode" in chosen:
+        for kill in (False, True):
+            out.append(
+                (
+                    f"NameNode {'SIGKILL' if kill else 'SIGTERM'} + start",
+                    "between two Delta writes",
+                    lambda kill=kill: cf.delta_writes_around_namenode_restart(
+                        spark, cluster, table("nn-restart"), kill=kill
+                    ),
+                )
+            )
+    if "worker" in chosen:
+        out.append(
+            (
+                "Spark worker SIGKILL",
+                "standalone worker + executor mid-task",
+                lambda: cf.delta_write_with_worker_kill(spark, cluster, table("worker-kill")),
+            )
+        )
+    return out
+
+
+def run_once(one, cluster):
+    """One run; a scenario that raises counts as a violation (and the HDFS is restored)."""
+    import cluster_faults as cf
+
+    try:
+        return one()
+    except Exception as exc:  # noqa: BLE001 - reported in the table
+        run = cf.FaultRun("?", "?")
+        run.check.add(f"scenario error: {cf.describe(exc)}")
+        print(f"scenario error: {cf.describe(exc)}; restoring the HDFS", flush=True)
+        cf.restore_hdfs(cluster, time.time())
+        return run
+
+
+def _reason(text: str) -> str:
+    """An error or note without what varies between runs (URIs, py4j ids, colours), short."""
+    text = re.sub(r"\x1b\[[0-9;]*m?", "", text)
+    text = re.sub(r"hdfs://[^\s;,]+", "<uri>", text)
+    text = re.sub(r"\bo\d+\.", "o<id>.", text)
+    text = re.sub(r'"localhost":\d+', '"localhost":<port>', text)
+    return " ".join(text.split())[:220]
+
+
+def report(rows: list[tuple[str, str, list]]) -> None:
+    header = ("fault", "where injected", "runs", "invariant violations", "rows lost", "recovery time (s)")
+    lines = []
+    for fault, where, runs in rows:
+        times = [r.recovery_s for r in runs if r.recovery_s is not None]
+        rec = f"{statistics.median(times):.1f} (max {max(times):.1f})" if times else "-"
+        violations = sum(len(r.check.violations) for r in runs)
+        lost = sum(r.check.rows_lost for r in runs)
+        lines.append((fault, where, str(len(runs)), str(violations), str(lost), rec))
+    widths = [max(len(x[i]) for x in [header, *lines]) for i in range(len(header))]
+    fmt = " | ".join(f"{{:<{w}}}" for w in widths)
+    print()
+    print(fmt.format(*header))
+    print("-+-".join("-" * w for w in widths))
+    for line in lines:
+        print(fmt.format(*line))
+    print()
+    print("first attempts (before any retry) and fault hits:")
+    for fault, where, runs in rows:
+        failed = [r.first_attempt for r in runs if r.first_attempt not in ("ok", "committed")]
+        missed = sum(not r.fired for r in runs)
+        print(
+            f"  {fault} / {where}: {len(runs) - len(failed)} of {len(runs)} succeeded"
+            + (f", {missed} run(s) where the fault missed the operation" if missed else "")
+        )
+        for reason in sorted({_reason(f.removeprefix("failed: ")) for f in failed}):
+            print(f"      {reason}")
+        notes = {_reason(n) for r in runs for n in r.notes if n.startswith(("retry", "the write", "deltal"))}
+        for note in sorted(notes):
+            print(f"      note: {note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3, help="runs of each fault (default 3)")
+    parser.add_argument(
+        "--faults", default=",".join(FAULTS), help=f"comma-separated subset of {','.join(FAULTS)}"
+    )
+    args = parser.parse_args()
+    chosen = {f.strip() for f in args.faults.split(",") if f.strip()}
+    unknown = chosen - set(FAULTS)
+    if unknown:
+        parser.error(f"unknown fault(s) {sorted(unknown)}: choose from {', '.join(FAULTS)}")
+
+    from moulin.cluster.ports import free_hdfs_port_env
+
+    tmp = Path(tempfile.mkdtemp(prefix="moulin-cluster-faults-"))
+    os.environ.update(
+        {
+            **free_hdfs_port_env(),
+            "MOULIN_HOME": str(tmp / "home"),
+            "MOULIN_DIST_DIR": os.environ.get("MOULIN_DIST_DIR", str(Path.home() / ".moulin" / "dist")),
+            "MOULIN_SPARK_MASTER": "local[2]",
+            "MOULIN_SPARK_DRIVER_MEMORY": "3g",
+            "MOULIN_SPARK_SHUFFLE_PARTITIONS": "4",
+        }
+    )
+    from moulin.cluster.local import LocalCluster
+    from moulin.settings import load_settings
+    from moulin.spark import build_spark_session
+
+    settings = load_settings("hdfs-local")
+    cluster = LocalCluster(settings, log=lambda msg: None)
+    try:
+        print(f"starting a local HDFS at {settings.hdfs.namenode_uri} ...", flush=True)
+        cluster.up()
+        spark = build_spark_session(
+            load_settings("local"),
+            app_name="cluster-faults-benchmark",
+            extra_conf={
+                "spark.hadoop.dfs.replication": str(settings.hdfs.replication),
+                "spark.hadoop.dfs.client.block.write.replace-datanode-on-failure.policy": "NEVER",
+                "spark.ui.showConsoleProgress": "false",
+            },
+        )
+        print(f"Spark {spark.version}, {os.cpu_count()} CPUs, {args.runs} run(s) per fault", flush=True)
+        rows = []
+        for fault, where, one in variants(spark, cluster, settings, tmp / "work", chosen):
+            runs = []
+            for i in range(args.runs):
+                started = time.monotonic()
+                run = run_once(one, cluster)
+                runs.append(run)
+                print(
+                    f"[{fault} / {where} #{i + 1}, {time.monotonic() - started:.0f}s] {run.summary()}",
+                    flush=True,
+                )
+            rows.append((fault, where, runs))
+        report(rows)
+        spark.stop()
+    finally:
+        cluster.down()
+        shutil.rmtree(tmp, ignore_errors=True)
+    sys.stdout.flush()
+    os._exit(0)  # deltalake's native pools can abort at interpreter exit (delta-rs#2184)
+
+
+if __name__ == "__main__":
+    main()
