@@ -23,13 +23,13 @@ BRONZE_DIMENSIONS = Asset("moulin://bronze/dimensions")
 def dimensions_ingest():
     @task
     def land(ds=None) -> dict:
-        from moulin.pipelines import flights_tasks
+        from moulin.usecases.flights import tasks as flights_tasks
 
         return flights_tasks.land_dimensions(ds)
 
     @task(outlets=[BRONZE_DIMENSIONS])
     def bronze(landing: dict, ds=None) -> dict:
-        from moulin.pipelines import flights_tasks
+        from moulin.usecases.flights import tasks as flights_tasks
 
         return flights_tasks.bronze_dimensions(ds, landing)
 

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, dag, task
 
+from moulin.usecases.flights.params import PARAMS
+
 BRONZE_FLIGHTS = Asset("moulin://bronze/flights")
 BRONZE_DIMENSIONS = Asset("moulin://bronze/dimensions")
 
@@ -18,44 +20,44 @@ BRONZE_DIMENSIONS = Asset("moulin://bronze/dimensions")
     start_date=datetime(2013, 1, 1),
     catchup=False,
     max_active_runs=1,
-    params={"sample_per_month": 0, "epochs": 4},
+    params=PARAMS.dag_params(),
     tags=["moulin", "flights", "model"],
     default_args={"retries": 1, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True},
 )
 def flights_delay_model():
     @task(outlets=[Asset("moulin://silver/flights")])
     def silver(ds=None, params=None) -> dict:
-        from moulin.pipelines import flights_tasks
+        from moulin.usecases.flights import tasks as flights_tasks
 
         return flights_tasks.silver(ds, params)
 
     @task(outlets=[Asset("moulin://gold/delay_stats")])
     def gold_stats(upstream: dict, ds=None) -> dict:
-        from moulin.pipelines import flights_tasks
+        from moulin.usecases.flights import tasks as flights_tasks
 
         return flights_tasks.gold_stats(ds, upstream)
 
     @task(outlets=[Asset("moulin://gold/flight_features")])
     def features(upstream: dict, ds=None) -> dict:
-        from moulin.pipelines import flights_tasks
+        from moulin.usecases.flights import tasks as flights_tasks
 
         return flights_tasks.features(ds, upstream)
 
     @task
     def profile(upstream: dict, ds=None) -> dict:
-        from moulin.pipelines import flights_tasks
+        from moulin.usecases.flights import tasks as flights_tasks
 
         return flights_tasks.profile(ds, upstream)
 
     @task(outlets=[Asset("moulin://gold/model_leaderboard")])
     def train(upstream: dict, ds=None, params=None, run_id=None) -> dict:
-        from moulin.pipelines import flights_tasks
+        from moulin.usecases.flights import tasks as flights_tasks
 
         return flights_tasks.train(ds, params, run_id, upstream)
 
     @task
     def report(profiled: dict, trained: dict, feats: dict, ds=None, run_id=None) -> dict:
-        from moulin.pipelines import flights_tasks
+        from moulin.usecases.flights import tasks as flights_tasks
 
         return flights_tasks.report(ds, run_id, profiled, trained, feats)
 

@@ -59,6 +59,12 @@ def _cmd_flights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_source(args: argparse.Namespace) -> int:
+    from moulin.sources.cli import source_cli
+
+    return source_cli(args, load_settings(args.profile))
+
+
 def _cmd_table(args: argparse.Namespace) -> int:
     from moulin.table_cli import table_cli
 
@@ -86,16 +92,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=int, default=0, help="DataNode / worker number (ports, data folder)")
     p.set_defaults(func=_cmd_daemon)
 
+    from moulin.usecases.flights.params import PARAMS as FLIGHTS
+
     p = sub.add_parser("flights", help="the New York flights use case (main job)")
     p.add_argument("action", choices=("run",))
     p.add_argument("--profile", dest="run_profile", choices=PROFILES, help="settings profile")
     p.add_argument("--sample", type=int, default=0, help="keep N flights per month (0: all)")
     p.add_argument("--months", default="1-12", help="monthly drops to ingest, e.g. 1-12 or 1,9,11")
-    p.add_argument("--epochs", type=int, default=4, help="epochs of the neural network")
+    p.add_argument("--epochs", type=int, default=FLIGHTS.train.epochs, help="epochs of the neural network")
     p.set_defaults(func=_cmd_flights)
 
+    p = sub.add_parser("source", help="sources as configuration: list, validate, infer, run")
+    p.add_argument("action", choices=("list", "validate", "infer", "run"))
+    p.add_argument("target", nargs="?", help="spec file or source name (infer: a sample file)")
+    p.add_argument("--ds", help="logical date YYYY-MM-DD of the drop (run)")
+    p.add_argument("--replace", action="store_true", help="run: land changed files as a new landing version")
+    p.add_argument("--no-ge", dest="run_ge", action="store_false", help="run: skip Great Expectations")
+    p.add_argument("--name", help="infer: the source's name (default: the file's stem)")
+    p.add_argument("--format", choices=("csv", "jsonl", "parquet"), help="infer: default from the suffix")
+    p.add_argument("--delimiter", default=",", help="infer: CSV delimiter")
+    p.add_argument("--encoding", default="utf-8", help="infer: text encoding")
+    p.add_argument("--out", help="infer: write <out>/bronze_<name>.yaml and <out>/sources/<name>.yaml")
+    p.set_defaults(func=_cmd_source)
+
     p = sub.add_parser("table", help="inspect a Delta table")
-    p.add_argument("action", choices=("show", "history", "count", "schema"))
+    p.add_argument("action", choices=("show", "history", "count", "schema", "describe"))
     p.add_argument("table", help="table URI, or a path relative to the warehouse")
     p.add_argument("--version", type=int, help="read this table version")
     p.add_argument("--limit", type=int, default=10, help="rows to show")

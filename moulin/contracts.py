@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from moulin.errors import MoulinError
+from moulin.errors import DataError
 from moulin.settings import REPO_ROOT
 
 SCHEMAS_DIR = REPO_ROOT / "schemas"
@@ -63,7 +63,7 @@ TOP_LEVEL_FIELDS = {
 REQUIRED_FIELDS = ("name", "layer", "table", "columns", "quarantine_threshold")
 
 
-class ContractError(MoulinError, ValueError):
+class ContractError(DataError, ValueError):
     """A contract file is missing, unreadable or invalid; the message names file and field."""
 
 
@@ -213,12 +213,23 @@ def spark_type(name: str):
         return T.ArrayType(scalars[match.group(1)], True)
     if name in scalars:
         return scalars[name]
-    raise ContractError(f"unknown Spark type {name!r}: use one of {', '.join(SCALAR_TYPES)} or array<type>")
+    decimal = _DECIMAL.fullmatch(name.strip())
+    if decimal:
+        return T.DecimalType(int(decimal.group(1)), int(decimal.group(2)))
+    raise ContractError(
+        f"unknown Spark type {name!r}: use one of {', '.join(SCALAR_TYPES)}, decimal(p,s) or array<type>"
+    )
+
+
+_DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 
 
 def _valid_type(name: Any) -> bool:
     if not isinstance(name, str):
         return False
+    decimal = _DECIMAL.fullmatch(name.strip())
+    if decimal:
+        return 1 <= int(decimal.group(1)) <= 38 and int(decimal.group(2)) <= int(decimal.group(1))
     match = re.fullmatch(r"array<(\w+)>", name.strip())
     return name in SCALAR_TYPES or bool(match and match.group(1) in SCALAR_TYPES)
 
@@ -336,6 +347,23 @@ def _expectations(check: _Checker, raw: Any, columns: set[str], all_columns: set
     return out
 
 
+def _implied(
+    declared: list[Expectation], columns: list[ColumnSpec], keys: tuple[str, ...]
+) -> list[Expectation]:
+    """``declared`` plus what the columns and keys imply: ``not_null`` for each column
+    with ``nullable: false`` and ``unique`` for the keys, unless already declared."""
+    out = list(declared)
+    covered = {e.column for e in declared if e.type == "not_null"}
+    out += [
+        Expectation(f"not_null:{c.name}", "not_null", (c.name,), description="nullable: false")
+        for c in columns
+        if not c.nullable and c.name not in covered
+    ]
+    if keys and not any(e.type == "unique" and set(e.columns) == set(keys) for e in declared):
+        out.append(Expectation(f"unique:{'+'.join(keys)}", "unique", keys, description="the table's keys"))
+    return out
+
+
 def parse_contract(data: Any, path: Path) -> Contract:
     """Validate the parsed YAML ``data`` of ``path`` and build a :class:`Contract`."""
     check = _Checker(path)
@@ -361,7 +389,7 @@ def parse_contract(data: Any, path: Path) -> Contract:
             raise check.fail(
                 f"{where}.type",
                 f"column {col['name']!r}: unknown Spark type {col.get('type')!r} "
-                f"(use one of {', '.join(SCALAR_TYPES)} or array<type>)",
+                f"(use one of {', '.join(SCALAR_TYPES)}, decimal(p,s) or array<type>)",
             )
         if not isinstance(col.get("nullable"), bool):
             raise check.fail(f"{where}.nullable", f"column {col['name']!r}: nullable must be true or false")
@@ -395,11 +423,13 @@ def parse_contract(data: Any, path: Path) -> Contract:
         )
         if unknown_src:
             raise check.fail(f"source.{unknown_src[0]}", "unknown field")
-        if src.get("format", "csv") != "csv":
-            raise check.fail("source.format", f"unsupported raw format {src.get('format')!r}: only csv")
+        if src.get("format", "csv") not in ("csv", "jsonl", "parquet"):
+            raise check.fail(
+                "source.format", f"unsupported raw format {src.get('format')!r}: csv, jsonl or parquet"
+            )
         source = SourceSpec(
             name=src["name"],
-            format="csv",
+            format=src.get("format", "csv"),
             null_values=tuple(str(v) for v in src.get("null_values", ["NA", ""])),
             database_table=src.get("database_table"),
             incremental_column=src.get("incremental_column"),
@@ -418,7 +448,9 @@ def parse_contract(data: Any, path: Path) -> Contract:
         layer=data["layer"],
         table=str(data["table"]),
         columns=tuple(columns),
-        expectations=tuple(_expectations(check, data.get("expectations"), colset, all_columns)),
+        expectations=tuple(
+            _implied(_expectations(check, data.get("expectations"), colset, all_columns), columns, keys)
+        ),
         quarantine_threshold=float(threshold),
         path=path,
         description=str(data.get("description", "")).strip(),
@@ -451,14 +483,32 @@ def _cached(path: str, mtime: float) -> Contract:
     return load_contract_file(Path(path))
 
 
+def contract_dirs() -> tuple[Path, ...]:
+    """Folders searched for contracts: ``$MOULIN_CONTRACTS_DIR`` (settings field
+    ``contracts_dir``), then the contracts shipped with moulin (``schemas/``)."""
+    from moulin.settings import load_settings
+
+    return load_settings().contract_dirs
+
+
+def find_contract_file(name: str, schemas_dir: Path | None = None) -> Path:
+    """The file of contract ``name``: ``<dir>/<name>.yaml`` in the first folder that has it."""
+    dirs = (Path(schemas_dir),) if schemas_dir is not None else contract_dirs()
+    for folder in dirs:
+        path = folder / f"{name}.yaml"
+        if path.exists():
+            return path
+    available = sorted({p.stem for folder in dirs for p in folder.glob("*.yaml")})
+    raise ContractError(
+        f"no contract {name!r}: no {name}.yaml in {', '.join(str(d) for d in dirs)} "
+        f"(available: {', '.join(available)}); set MOULIN_CONTRACTS_DIR to your contracts folder"
+    )
+
+
 def load_contract(name: str, schemas_dir: Path | None = None) -> Contract:
-    """The contract called ``name`` (file ``<schemas_dir>/<name>.yaml``; default ``schemas/``)."""
-    path = Path(schemas_dir or SCHEMAS_DIR) / f"{name}.yaml"
-    if not path.exists():
-        available = sorted(p.stem for p in path.parent.glob("*.yaml"))
-        raise ContractError(
-            f"no contract {name!r}: {path} does not exist (available: {', '.join(available)})"
-        )
+    """The contract called ``name`` (file ``<name>.yaml`` in ``schemas_dir``, or else in
+    :func:`contract_dirs`)."""
+    path = find_contract_file(name, schemas_dir)
     contract = _cached(str(path), path.stat().st_mtime)
     if contract.name != name:
         raise ContractError(
@@ -468,6 +518,11 @@ def load_contract(name: str, schemas_dir: Path | None = None) -> Contract:
 
 
 def load_all_contracts(schemas_dir: Path | None = None) -> dict[str, Contract]:
-    """Every contract of ``schemas_dir`` by name (validates them all)."""
-    folder = Path(schemas_dir or SCHEMAS_DIR)
-    return {p.stem: load_contract(p.stem, folder) for p in sorted(folder.glob("*.yaml"))}
+    """Every contract of ``schemas_dir`` (default: all of :func:`contract_dirs`, the
+    first folder winning) by name; validates them all."""
+    dirs = (Path(schemas_dir),) if schemas_dir is not None else contract_dirs()
+    out: dict[str, Contract] = {}
+    for folder in reversed(dirs):
+        for p in sorted(folder.glob("*.yaml")):
+            out[p.stem] = load_contract(p.stem, folder)
+    return dict(sorted(out.items()))

@@ -111,6 +111,9 @@ class Settings:
     # within lock_stale_after_s.
     lock_timeout_s: int = 300
     lock_stale_after_s: int = 600
+    # Folder of a team's table contracts and source specs (sources/*.yaml); it is
+    # searched before the contracts shipped with moulin.  Empty: only those.
+    contracts_dir: Path | None = None
     hdfs: HdfsSettings = field(default_factory=HdfsSettings)
     spark: SparkSettings = field(default_factory=SparkSettings)
 
@@ -144,6 +147,14 @@ class Settings:
             return self.training_python
         candidate = REPO_ROOT / ".venv-train" / "bin" / "python"
         return str(candidate) if candidate.exists() else sys.executable
+
+    @property
+    def contract_dirs(self) -> tuple[Path, ...]:
+        """Folders searched for contracts, in order: ``contracts_dir``, then moulin's own."""
+        own = REPO_ROOT / "schemas"
+        if self.contracts_dir is None or Path(self.contracts_dir).resolve() == own.resolve():
+            return (own,)
+        return (Path(self.contracts_dir), own)
 
     def table_uri(self, *parts: str) -> str:
         """URI of a table (or any object) under the warehouse root."""

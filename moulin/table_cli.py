@@ -1,4 +1,4 @@
-"""``moulin table``: inspect a Delta table from the shell (count, show, schema, history).
+"""``moulin table``: inspect a Delta table from the shell (count, show, schema, history, describe).
 
 Goes through :class:`moulin.delta.DeltaTableStore` without Spark: ``count`` sums
 the per-file row counts of the Delta log (no data read) when every file has
@@ -37,6 +37,14 @@ def table_cli(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.action == "count":
         print(store.count(uri, version=args.version))
+        return 0
+    if args.action == "describe":
+        meta = store.metadata(uri)
+        print(f"table:         {uri} (version {meta.version}, {meta.num_files} files, {meta.num_rows} rows)")
+        print(f"description:   {meta.description or '-'}")
+        print(f"owner:         {meta.owner or '-'}")
+        print(f"personal data: {', '.join(meta.personal_data) or 'none'}")
+        print(f"partitioned:   {', '.join(meta.partition_by) or 'no'}")
         return 0
     snap = store._snapshot(uri, args.version)
     if args.action == "schema":

@@ -985,14 +985,19 @@ class DeltaTableStore:
             out = part if out is None else out.unionByName(part)
         return out
 
-    def count(self, table_uri: str, version: int | None = None) -> int:
-        """Rows of the table, from the log's statistics when every file has them."""
+    def count(
+        self, table_uri: str, version: int | None = None, partition: dict[str, Any] | None = None
+    ) -> int:
+        """Rows of the table (of one ``partition``, e.g. ``{"ds": "2024-01-01"}``), from the
+        log's statistics when every file has them; else by reading the files."""
         uri = normalize_uri(table_uri)
         snap = self._snapshot(uri, version)
         files = snap.files()
+        if partition:
+            files = [f for f in files if all(f.partition_values.get(k) == v for k, v in partition.items())]
         if all(f.num_records is not None for f in files):
             return sum(int(f.num_records) for f in files)
-        return self.to_arrow(uri, version=version, columns=[]).num_rows
+        return self.to_arrow(uri, version=version, columns=[], filters=partition).num_rows
 
     def to_arrow(
         self, table_uri: str, version: int | None = None, columns: list[str] | None = None, filters=None

@@ -9,8 +9,13 @@ writes ``_manifest.json`` beside them::
      ...extra fields (e.g. the SQL query and watermarks of an extraction)}
 
 Landing the same bytes again is a no-op (status ``unchanged``, the manifest
-is kept as it was); a different file under a name already landed is refused
-with :class:`LandingError`, never overwritten.
+is kept as it was), also under another file name (the entry names the file it
+duplicates).  A different file under a name already landed is refused with
+:class:`LandingError`, or with ``on_changed="replace"`` lands as a new landing
+version: the corrected bytes go to ``v<N>/<file>``, the old file stays in raw
+(listed under ``superseded``) but is no longer read.  Each entry also records
+whether the file ends with a line end (``final_newline``) and where it does not
+decode (``decode_error``), for the quality gate.
 
 Concurrency and crashes: :func:`land_file` holds the lock of the manifest
 (``_manifest.json.lock``, see :meth:`moulin.storage.WarehouseFS.lock`) from its
@@ -25,23 +30,24 @@ again completes the manifest.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from moulin.errors import MoulinError
+from moulin.errors import DataError
+from moulin.ingest.counting import RowCounter, count_csv_rows, decode_error
 from moulin.settings import Settings
 from moulin.storage import WarehouseFS
 
 MANIFEST = "_manifest.json"
 
+OnChanged = Literal["refuse", "replace"]
 
-class LandingError(MoulinError):
+
+class LandingError(DataError):
     """A landing was refused (changed file under a landed name) or is inconsistent."""
 
 
@@ -51,7 +57,7 @@ class Landing:
 
     source: str
     ds: str
-    status: str  # "landed" or "unchanged"
+    status: str  # "landed", "replaced" (new landing version) or "unchanged"
     manifest_uri: str
     manifest: dict[str, Any] = field(default_factory=dict)
 
@@ -71,12 +77,6 @@ def landing_dir(settings: Settings, source: str, ds: str) -> str:
     return settings.table_uri("raw", source, f"ds={ds}")
 
 
-def count_csv_rows(data: bytes) -> int:
-    """Data records of a CSV file (header excluded; quoted newlines handled)."""
-    reader = csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""))
-    return max(sum(1 for _ in reader) - 1, 0)
-
-
 def read_manifest(settings: Settings, source: str, ds: str, fs: WarehouseFS | None = None) -> dict | None:
     """The manifest of a landing, or None if nothing was landed."""
     fs = fs or WarehouseFS(settings)
@@ -93,21 +93,36 @@ def land_file(
     local_path: Path,
     extra: dict[str, Any] | None = None,
     fs: WarehouseFS | None = None,
+    count_rows: RowCounter = count_csv_rows,
+    encoding: str | None = "utf-8",
+    on_changed: OnChanged = "refuse",
 ) -> Landing:
     """Land ``local_path`` unchanged as ``raw/<source>/ds=<ds>/<file name>`` with its manifest.
 
-    Returns status ``unchanged`` when the same bytes are already there.  Raises
-    :class:`LandingError` naming the file and both checksums when a different
-    file was landed under that name.  Holds the manifest's lock throughout
-    (waits up to ``settings.lock_timeout_s``, then raises
+    Returns status ``unchanged`` when the same bytes are already there (under
+    this name or another).  A different file under a landed name raises
+    :class:`LandingError` naming the file and both checksums, or with
+    ``on_changed="replace"`` becomes a new landing version (status
+    ``replaced``).  ``count_rows`` counts the file's records for the manifest;
+    ``encoding`` (None for binary formats) is checked.  Holds the manifest's lock
+    throughout (waits up to ``settings.lock_timeout_s``, then raises
     :class:`moulin.storage.LockTimeoutError`).
     """
     fs = fs or WarehouseFS(settings)
     local_path = Path(local_path)
     data = local_path.read_bytes()
     manifest_uri = f"{landing_dir(settings, source, ds)}/{MANIFEST}"
+    entry = {
+        "file": local_path.name,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "rows": count_rows(data),
+    }
+    if encoding is not None:
+        entry["final_newline"] = not data or data.endswith(b"\n")
+        entry["decode_error"] = decode_error(data, encoding)
     with fs.lock(manifest_uri):
-        return _land_locked(settings, source, ds, local_path, data, extra, fs)
+        return _land_locked(settings, source, ds, local_path, entry, extra, fs, on_changed)
 
 
 def _land_locked(
@@ -115,39 +130,49 @@ def _land_locked(
     source: str,
     ds: str,
     local_path: Path,
-    data: bytes,
+    entry: dict[str, Any],
     extra: dict[str, Any] | None,
     fs: WarehouseFS,
+    on_changed: OnChanged,
 ) -> Landing:
     """The body of :func:`land_file`, run under the manifest's lock."""
-    sha = hashlib.sha256(data).hexdigest()
+    sha = entry["sha256"]
     folder = landing_dir(settings, source, ds)
     target = f"{folder}/{local_path.name}"
     manifest_uri = f"{folder}/{MANIFEST}"
     manifest = read_manifest(settings, source, ds, fs)
     entries = {f["file"]: f for f in (manifest or {}).get("files", [])}
-    if fs.exists(target):
-        landed_sha = entries[local_path.name]["sha256"] if local_path.name in entries else fs.sha256(target)
-        if landed_sha != sha:
+    version = int((manifest or {}).get("version", 1))
+    status = "landed"
+    current = entries.get(local_path.name)
+    if current is None and fs.exists(target):
+        current = {"file": local_path.name, "uri": target, "sha256": fs.sha256(target)}
+    same = next((f for f in entries.values() if f["sha256"] == sha), None)
+    if same is not None:
+        return Landing(source, ds, "unchanged", manifest_uri, {**manifest, "duplicate_of": same["file"]})
+    if current is not None and current["sha256"] != sha:
+        if on_changed != "replace":
             raise LandingError(
-                f"refusing to overwrite {target}: it was landed with sha256 {landed_sha}, "
-                f"but {local_path} now has sha256 {sha}. A corrected drop must come under a "
-                f"new file name or logical date; landed files are never replaced."
+                f"refusing to overwrite {current['uri']}: it was landed with sha256 {current['sha256']}, "
+                f"but {local_path} now has sha256 {sha}. Landed files are never replaced in place: "
+                f"land the corrected file with on_changed_file: replace (a new landing version; "
+                f"`moulin source run --replace`), or under a new file name or logical date."
             )
-        if manifest is not None and local_path.name in entries:
-            return Landing(source, ds, "unchanged", manifest_uri, manifest)
-    else:
+        version += 1
+        target = f"{folder}/v{version}/{local_path.name}"
+        status = "replaced"
         fs.put_file(local_path, target)
-    entry = {
-        "file": local_path.name,
-        "uri": target,
-        "size": len(data),
-        "sha256": sha,
-        "rows": count_csv_rows(data),
-    }
+    elif current is None:
+        fs.put_file(local_path, target)
+    # else: these bytes are on disk from a landing that stopped before its manifest write.
+    new_entry = {**entry, "uri": target}
     new_manifest = dict(manifest or {"source": source, "ds": ds})
     new_manifest.update(extra or {})
     new_manifest["landed_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    new_manifest["files"] = [*(f for f in entries.values() if f["file"] != local_path.name), entry]
+    new_manifest["version"] = version
+    if status == "replaced":
+        old = {**entries[local_path.name], "superseded_at": new_manifest["landed_at"]}
+        new_manifest["superseded"] = [*new_manifest.get("superseded", []), old]
+    new_manifest["files"] = [*(f for f in entries.values() if f["file"] != local_path.name), new_entry]
     fs.write_bytes(manifest_uri, json.dumps(new_manifest, indent=2, sort_keys=True).encode() + b"\n")
-    return Landing(source, ds, "landed", manifest_uri, new_manifest)
+    return Landing(source, ds, status, manifest_uri, new_manifest)

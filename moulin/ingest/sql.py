@@ -46,7 +46,7 @@ def read_watermark(settings: Settings, source: str, fs: WarehouseFS | None = Non
     return json.loads(fs.read_bytes(uri)).get("watermark")
 
 
-def _write_watermark(
+def write_watermark(
     settings: Settings, source: str, column: str, value: int | None, ds: str, fs: WarehouseFS
 ) -> None:
     state = {"source": source, "column": column, "watermark": value, "ds": ds}
@@ -94,7 +94,7 @@ def _extract(
     if manifest is not None:
         after = manifest.get("watermark_after")
         if incremental_column and after is not None and (read_watermark(settings, source, fs) or -1) < after:
-            _write_watermark(settings, source, incremental_column, after, ds, fs)
+            write_watermark(settings, source, incremental_column, after, ds, fs)
         return Landing(
             source, ds, "unchanged", f"{landing_dir(settings, source, ds)}/_manifest.json", manifest
         )
@@ -120,5 +120,5 @@ def _extract(
         )
     landing = land_file(settings, source, ds, local, extra=extra, fs=fs)
     if incremental_column:
-        _write_watermark(settings, source, incremental_column, after, ds, fs)
+        write_watermark(settings, source, incremental_column, after, ds, fs)
     return landing

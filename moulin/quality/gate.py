@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from moulin.contracts import LINEAGE_COLUMNS, Contract
@@ -79,6 +79,10 @@ def quality_gate(
     run_id: str,
     ds: str | None = None,
     run_ge: bool = True,
+    null_values: tuple[str, ...] | None = None,
+    threshold: float | None = None,
+    extra: list[tuple[str, Column, Column]] | None = None,
+    existing_keys: DataFrame | None = None,
 ) -> GateResult:
     """Split raw string rows (from :func:`~moulin.quality.rules.read_raw_csv`) into bronze and quarantine.
 
@@ -90,12 +94,35 @@ def quality_gate(
     (QualityError otherwise).  The record holds rows_read, rows_bronze,
     rows_quarantined, failed_share, threshold, passed, failures (per name)
     and ge (GE results).
+
+    ``null_values`` overrides the contract's null markers, ``threshold`` its
+    quarantine threshold; ``extra`` adds row failures ``(name, condition,
+    reason)``; ``existing_keys`` (the table's keys already stored, with the
+    ``ds`` that holds each) fails rows whose key is already in the table
+    (``unique_in_table:<keys>``), so a file landed twice is caught across runs.
     """
+    threshold = contract.quarantine_threshold if threshold is None else threshold
     for name, _ in LINEAGE_COLUMNS:
         if name not in raw.columns:
             raw = raw.withColumn(name, F.lit(ds if name == "ds" else "unknown"))
     ds = ds or "unknown"
-    evaluated = evaluate(parse_typed(raw, contract), contract).persist(StorageLevel.MEMORY_AND_DISK)
+    typed = parse_typed(raw, contract, null_values)
+    extra = list(extra or [])
+    if existing_keys is not None and contract.keys:
+        keys = list(contract.keys)
+        stored = existing_keys.groupBy(*keys).agg(F.min("ds").alias("_stored_ds"))
+        typed = typed.join(stored, on=keys, how="left")
+        extra.append(
+            (
+                f"unique_in_table:{'+'.join(keys)}",
+                F.col("_stored_ds").isNotNull(),
+                F.concat(
+                    F.lit(f"key ({', '.join(keys)}) is already in {contract.table} at ds="),
+                    F.col("_stored_ds"),
+                ),
+            )
+        )
+    evaluated = evaluate(typed, contract, extra).persist(StorageLevel.MEMORY_AND_DISK)
     good = F.size("_failed") == 0
     lineage = [n for n, _ in LINEAGE_COLUMNS]
     bronze = evaluated.filter(good).select(*contract.column_names, *lineage)
@@ -127,8 +154,8 @@ def quality_gate(
         "rows_bronze": rows_bronze,
         "rows_quarantined": rows_quarantined,
         "failed_share": share,
-        "threshold": contract.quarantine_threshold,
-        "passed": share <= contract.quarantine_threshold,
+        "threshold": threshold,
+        "passed": share <= threshold,
         "failures": failures,
         "ge": [],
     }

@@ -14,47 +14,114 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from moulin.contracts import Contract, Expectation
-from moulin.errors import MoulinError
+from moulin.errors import DataError
 
 CORRUPT = "_corrupt_record"
 MALFORMED = "well_formed_row"
 
 
-class QualityError(MoulinError):
+class QualityError(DataError):
     """A raw file or a quality check does not match its contract."""
 
 
-def check_header(header_line: str, contract: Contract, file: str) -> None:
+def check_header(header_line: str, contract: Contract, file: str, delimiter: str = ",") -> None:
     """Raise QualityError unless the CSV header equals the contract's columns, in order."""
-    found = [h.strip().strip('"') for h in header_line.rstrip("\r\n").split(",")]
-    if found != contract.column_names:
-        missing = [c for c in contract.column_names if c not in found]
-        extra = [c for c in found if c not in contract.column_names]
+    import csv
+
+    row = next(csv.reader([header_line.rstrip("\r\n")], delimiter=delimiter), [])
+    found = [h.strip() for h in row]
+    expected = contract.column_names
+    if found == expected:
+        return
+    if sorted(found) == sorted(expected):
         raise QualityError(
-            f"{file}: header does not match contract {contract.name} ({contract.path}): "
-            f"missing {missing}, unexpected {extra}; expected {contract.column_names}"
+            f"{file}: the header has the columns of contract {contract.name} ({contract.path}) in "
+            f"another order: found {found}, expected {expected}. Have the producer write them in the "
+            f"contract's order, or reorder the contract's columns if the new order is the agreed one."
         )
+    missing = [c for c in expected if c not in found]
+    extra = [c for c in found if c not in expected]
+    hint = (
+        f"; renamed? {list(zip(missing, extra, strict=False))}"
+        if missing and len(missing) == len(extra)
+        else ""
+    )
+    raise QualityError(
+        f"{file}: header does not match contract {contract.name} ({contract.path}): "
+        f"missing {missing}, unexpected {extra}{hint}; expected {expected}. Fix the file and land it "
+        f"again, or change the contract if the source's columns changed."
+    )
 
 
 def read_raw_csv(spark: SparkSession, uris: str | list[str], contract: Contract, ds: str) -> DataFrame:
     """Raw CSV files as string columns, plus ``_corrupt_record`` (malformed lines),
     ``_source_file`` and ``ds``."""
-    schema = T.StructType(
-        [T.StructField(c, T.StringType()) for c in contract.column_names]
-        + [T.StructField(CORRUPT, T.StringType())]
-    )
-    df = spark.read.csv(
-        uris if isinstance(uris, list) else [uris],
-        header=True,
-        schema=schema,
-        mode="PERMISSIVE",
-        columnNameOfCorruptRecord=CORRUPT,
-        enforceSchema=True,
-    )
+    return read_raw(spark, uris if isinstance(uris, list) else [uris], contract, ds)
+
+
+def read_raw(
+    spark: SparkSession,
+    uris: list[str],
+    contract: Contract,
+    ds: str,
+    fmt: str = "csv",
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+    header: bool = True,
+) -> DataFrame:
+    """Raw files of format ``fmt`` (csv, jsonl, parquet) as string columns named as
+    the contract's, plus ``_corrupt_record`` (malformed records; csv and jsonl),
+    ``_source_file`` and ``ds``.  CSV records may span lines (quoted newlines);
+    blank lines are not records."""
+    strings = [T.StructField(c, T.StringType()) for c in contract.column_names]
+    schema = T.StructType([*strings, T.StructField(CORRUPT, T.StringType())])
+    if fmt == "csv":
+        df = spark.read.csv(
+            uris,
+            header=header,
+            schema=schema,
+            sep=delimiter,
+            encoding=encoding,
+            multiLine=True,
+            mode="PERMISSIVE",
+            columnNameOfCorruptRecord=CORRUPT,
+            enforceSchema=True,
+        )
+    elif fmt == "jsonl":
+        df = spark.read.json(
+            uris, schema=schema, encoding=encoding, mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT
+        )
+    elif fmt == "parquet":
+        df = spark.read.parquet(*uris)
+        missing = [c for c in contract.column_names if c not in df.columns]
+        extra = [c for c in df.columns if c not in contract.column_names]
+        if missing or extra:
+            raise QualityError(
+                f"Parquet files {uris[:3]}: columns do not match contract {contract.name} ({contract.path}): "
+                f"missing {missing}, unexpected {extra}"
+            )
+        df = df.select(*[F.col(c).cast("string").alias(c) for c in contract.column_names])
+    else:
+        raise QualityError(f"unknown raw format {fmt!r}: csv, jsonl or parquet")
     return df.select("*", F.col("_metadata.file_path").alias("_source_file"), F.lit(ds).alias("ds"))
 
 
-def parse_typed(raw: DataFrame, contract: Contract) -> DataFrame:
+def invalid_text(contract: Contract, encoding: str) -> tuple[str, Column, Column]:
+    """The failure of rows holding bytes that did not decode as ``encoding`` (the reader
+    turned them into U+FFFD): ``(name, condition, reason)`` for :func:`evaluate`."""
+    cols = [F.col("_raw").getField(c) for c in contract.column_names]
+    bad = [
+        F.when(c.contains("\ufffd"), F.lit(name)) for c, name in zip(cols, contract.column_names, strict=True)
+    ]
+    names = F.array_compact(F.array(*bad))
+    return (
+        f"valid_{encoding.lower().replace('-', '')}",
+        F.size(names) > 0,
+        F.concat(F.lit(f"bytes that are not valid {encoding} in "), F.array_join(names, ", ")),
+    )
+
+
+def parse_typed(raw: DataFrame, contract: Contract, null_values: tuple[str, ...] | None = None) -> DataFrame:
     """Cast the string columns of ``raw`` to the contract types.
 
     Null markers of the source (e.g. ``NA``, empty) become nulls; the raw
@@ -62,7 +129,10 @@ def parse_typed(raw: DataFrame, contract: Contract) -> DataFrame:
     columns whose non-null raw value did not parse.  Other columns of ``raw``
     (lineage, ``_corrupt_record``) are kept.
     """
-    nulls = list(contract.source.null_values) if contract.source else ["NA", ""]
+    if null_values is not None:
+        nulls = list(null_values)
+    else:
+        nulls = list(contract.source.null_values) if contract.source else ["NA", ""]
     typed, unparsed = [], []
     for col in contract.columns:
         raw_col = F.col(col.name)
@@ -127,12 +197,15 @@ def failure_message(exp: Expectation) -> Column:
     return F.concat(F.lit(f"{exp.column}="), value, F.lit(f" {rule}"))
 
 
-def evaluate(typed: DataFrame, contract: Contract) -> DataFrame:
+def evaluate(
+    typed: DataFrame, contract: Contract, extra: list[tuple[str, Column, Column]] | None = None
+) -> DataFrame:
     """Add ``_failed`` (array of failed expectation names) and ``_reason`` to ``typed``.
 
     Besides the contract's expectations, ``parses:<column>`` fails when a raw
-    value does not parse as its type and ``well_formed_row`` when the line
-    has the wrong number of fields.
+    value does not parse as its type, ``well_formed_row`` when the line
+    has the wrong number of fields, and each ``(name, condition, reason)`` of
+    ``extra`` where its condition holds.
     """
     names: list[Column] = []
     reasons: list[Column] = []
@@ -158,6 +231,9 @@ def evaluate(typed: DataFrame, contract: Contract) -> DataFrame:
         cond = failure_condition(exp)
         names.append(F.when(cond, F.array(F.lit(exp.name))))
         reasons.append(F.when(cond, failure_message(exp)))
+    for name, cond, reason in extra or []:
+        names.append(F.when(cond, F.array(F.lit(name))))
+        reasons.append(F.when(cond, reason))
     failed = F.flatten(F.array(*[F.coalesce(n, F.array().cast("array<string>")) for n in names]))
     reason = F.concat_ws("; ", F.array_compact(F.array(*reasons)))
     return typed.withColumn("_failed", failed).withColumn("_reason", reason)

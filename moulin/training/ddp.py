@@ -15,25 +15,9 @@ from __future__ import annotations
 import io
 import os
 import time
-from dataclasses import asdict, dataclass
 from typing import Any
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 5
-    batch_size: int = 512
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-5
-    early_stopping: bool = True
-    patience: int = 2
-    min_delta: float = 1e-4
-    seed: int = 0
-    # Weight of positive examples in the loss (negatives / positives when balancing).
-    pos_weight: float = 1.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from moulin.training.config import TrainConfig
 
 
 def choose_backend(spark=None, use_gpu: bool | None = None) -> tuple[bool, str]:

@@ -31,9 +31,10 @@ from moulin.training import TrainingError
 from moulin.training import leaderboard as lb
 from moulin.training.artifacts import save_mlp, save_pickle
 from moulin.training.baselines import BoostedTreesBaseline, LogisticBaseline
+from moulin.training.config import TrainConfig
 from moulin.training.contract import SPLITS, FeatureContract
 from moulin.training.data import check_fraction, read_split_pandas, resolve_snapshot
-from moulin.training.ddp import TrainConfig, choose_backend, run_distributed
+from moulin.training.ddp import choose_backend, run_distributed
 from moulin.training.metrics import (
     best_f1_threshold,
     curves,
@@ -102,22 +103,22 @@ def train_and_compare(
     features_uri: str | None = None,
     version: int | None = None,
     run_id: str | None = None,
-    epochs: int = 5,
+    epochs: int = TrainConfig.epochs,
     sample: float | None = None,
     num_processes: int = 2,
     *,
     model_name: str = "flight_delay",
     contract: FeatureContract | str | Path | None = None,
     use_gpu: bool | None = None,
-    batch_size: int = 512,
-    learning_rate: float = 2e-3,
+    batch_size: int = TrainConfig.batch_size,
+    learning_rate: float = TrainConfig.learning_rate,
     early_stopping: bool = True,
-    patience: int = 2,
+    patience: int = TrainConfig.patience,
     hidden: Sequence[int] = (64, 32),
     balance_classes: bool = True,
     correct_probabilities: bool = True,
     bootstrap_resamples: int = 200,
-    seed: int = 0,
+    seed: int = TrainConfig.seed,
     slice_columns: Sequence[str] | None = None,
     leaderboard_uri: str | None = None,
 ) -> dict:

@@ -10,7 +10,7 @@ import pytest
 
 from moulin.contracts import load_contract
 from moulin.delta import DeltaTableStore
-from moulin.flights import stages as S
+from moulin.usecases.flights import stages as S
 from moulin.ingest import LandingError, prepare_flight_drops
 from moulin.storage import WarehouseFS
 

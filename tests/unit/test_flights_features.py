@@ -7,7 +7,7 @@ import datetime as dt
 from pyspark.sql import functions as F
 
 from moulin.contracts import load_contract
-from moulin.flights.features import assign_split, build_features, route_delay_rates
+from moulin.usecases.flights.features import assign_split, build_features, route_delay_rates
 
 
 def _silver(spark, late_in_test: int = 0):

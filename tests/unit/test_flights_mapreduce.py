@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from moulin.flights.mapreduce import (
+from moulin.usecases.flights.mapreduce import (
     STAT_KEYS,
     StatsMismatchError,
     compare_stats,

@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from moulin.errors import MoulinError
-from moulin.pipelines import flights_tasks
+from moulin.usecases.flights import tasks as flights_tasks
 from moulin.pipelines.runner import parse_months, plan, progress_lines
-from moulin.pipelines.submit import JobFailed, parse_result, spark_submit_command, submit_job
+from moulin.jobs.submit import JobFailed, parse_result, spark_submit_command, submit_job
 from moulin.storage import WarehouseFS
 
 

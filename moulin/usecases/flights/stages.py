@@ -20,7 +20,6 @@ Tables (under the warehouse): ``raw/<source>/ds=<ds>/`` (landings),
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +31,13 @@ from moulin.ingest import (
     flight_drop_name,
     land_file,
     prepare_flight_drops,
-    read_manifest,
     source_file,
 )
 from moulin.settings import Settings
+from moulin.sources.spec import SourceSpec
 from moulin.storage import WarehouseFS
 
-PIPELINE = "moulin.flights"
+PIPELINE = "moulin.usecases.flights"
 DIMENSIONS = ("weather", "airlines", "planes", "airports")
 FILE_SOURCES = {"weather": "weather.csv", "airlines": "airlines.csv"}
 SQL_SOURCES = ("planes", "airports")
@@ -186,65 +185,60 @@ def ingest_dimensions(settings: Settings, logical_date: Any, planes_limit: int |
 
 
 # ---------------------------------------------------------------- C2 bronze
-def _landed_files(settings: Settings, source: str, ds: str, fs: WarehouseFS) -> list[str]:
-    manifest = read_manifest(settings, source, ds, fs)
-    if manifest is None or not manifest.get("files"):
-        raise StageError(
-            f"nothing landed for source {source} at ds={ds} "
-            f"({settings.table_uri('raw', source, f'ds={ds}')}): run its ingest stage first"
-        )
-    return [f["uri"] for f in manifest["files"]]
-
-
-def _bronze_source(
-    spark, settings: Settings, source: str, ds: str, write, run_ge: bool, fs: WarehouseFS
-) -> dict:
-    """Gate one landing of ``source`` and write bronze (through ``write``) and quarantine."""
-    from moulin.quality import check_header, quality_gate, read_raw_csv
+def source_spec(source: str) -> SourceSpec:
+    """The source spec of a flights source, from its bronze contract (the use case prepares
+    and lands the drops itself): flights one ``ds`` partition per monthly drop, planes
+    merged by key (incremental extraction), the other dimensions full snapshots."""
+    from moulin.sources.spec import FileOptions
 
     contract = load_contract(f"bronze_{source}")
-    uris = _landed_files(settings, source, ds, fs)
-    for uri in uris:
-        check_header(fs.read_bytes(uri).split(b"\n", 1)[0].decode("utf-8", "replace"), contract, uri)
-    raw = read_raw_csv(spark, uris, contract, ds)
-    result = quality_gate(raw, contract, run_id=f"{PIPELINE}.bronze_{source}.{ds}", ds=ds, run_ge=run_ge)
-    store = _store(spark)
+    assert contract.source is not None
+    if source == "flights":
+        mode = "partition"
+    elif contract.source.incremental_column:
+        mode = "merge"
+    else:
+        mode = "snapshot"
+    return SourceSpec(
+        name=source,
+        kind="file",
+        contract=contract.name,
+        path=contract.path,
+        mode=mode,
+        null_values=contract.source.null_values,
+        file=FileOptions(path="<landed by the flights use case>"),
+    )
+
+
+def _bronze_source(spark, settings: Settings, source: str, ds: str, run_ge: bool, fs: WarehouseFS) -> dict:
+    """Gate one landing of ``source`` into bronze and quarantine (see :mod:`moulin.sources.bronze`)."""
+    from moulin.sources.bronze import NothingLandedError, gate_landing
+
     try:
-        q_uri = settings.table_uri("quarantine", source)
-        q = store.write(
-            result.quarantine,
-            q_uri,
-            mode="overwrite",
-            partition_by=["ds"],
-            replace_where={"ds": ds},
-            app_id=f"{PIPELINE}.quarantine_{source}.{ds}",
-            app_version=app_version(ds),
-            description=f"rows of raw {source} files that failed contract bronze_{source}",
-            owner="moulin-platform",
-        )
-        record = dict(result.record)
-        record["quarantine_version"] = q.version
-        fs.write_bytes(
-            settings.table_uri("quality", "runs", source, f"ds={ds}.json"),
-            json.dumps(record, indent=2, sort_keys=True, default=str).encode() + b"\n",
-        )
-        result.enforce()
-        res = write(result.bronze, table_uri(settings, contract), contract)
-    finally:
-        result.release()
+        out = gate_landing(spark, settings, source_spec(source), ds, run_ge=run_ge, fs=fs, pipeline=PIPELINE)
+    except NothingLandedError as exc:
+        raise StageError(f"{exc} (its ingest stage)") from None
+    print(f"MOULIN-PROGRESS {'':<18} {'':>7}  {out.line()}", flush=True)
     return {
-        "rows_read": record["rows_read"],
-        "rows_bronze": record["rows_bronze"],
-        "rows_quarantined": record["rows_quarantined"],
-        "failures": record["failures"],
-        "committed": res.committed,
-        "version": res.version,
+        "rows_read": out.rows_read,
+        "rows_bronze": out.rows_bronze,
+        "rows_quarantined": out.rows_quarantined,
+        "failures": out.failures,
+        "committed": out.bronze_committed,
+        "version": out.bronze_version,
     }
 
 
-def _overwrite(store, df, settings: Settings, contract: Contract, app_id: str, ds: str, replace_where=None):
+def _overwrite(
+    store, df, settings: Settings, contract: Contract, app_id: str, ds: str, replace_where=None, inputs=None
+):
     """Overwrite ``contract``'s table (only the partitions of ``replace_where`` when
-    given) as the idempotent transaction ``app_id`` at the version of ``ds``."""
+    given) as the idempotent transaction ``app_id`` at the version of ``ds``; the app
+    id carries :func:`moulin.lineage.run_key` of ``inputs`` (the Delta versions read)
+    and the code, so a rerun after either changed writes again."""
+    from moulin.lineage import run_key
+
+    app_id = f"{app_id}.{run_key(app_id, inputs or {})}"
     return store.write(
         df,
         table_uri(settings, contract),
@@ -271,12 +265,7 @@ def bronze_flights(spark, settings: Settings, month: Any, run_ge: bool = True) -
     Returns ``{table, ds, rows_read, rows_bronze, rows_quarantined, failures, committed, version}``.
     """
     ds = month_ds(month)
-    store = _store(spark)
-
-    def write(df, uri, contract):
-        return _overwrite(store, df, settings, contract, f"{PIPELINE}.bronze_flights.{ds}", ds, {"ds": ds})
-
-    out = _bronze_source(spark, settings, "flights", ds, write, run_ge, WarehouseFS(settings))
+    out = _bronze_source(spark, settings, "flights", ds, run_ge, WarehouseFS(settings))
     return {"table": "bronze_flights", "ds": ds, **out}
 
 
@@ -287,24 +276,8 @@ def bronze_dimensions(spark, settings: Settings, logical_date: Any, run_ge: bool
     incremental (merge by ``tailnum``).  Returns ``{ds, tables: {source: counts}}``.
     """
     ds = ds_of(logical_date)
-    store = _store(spark)
     fs = WarehouseFS(settings)
-    out = {}
-    for source in DIMENSIONS:
-
-        def write(df, uri, contract, source=source):
-            if contract.source is not None and contract.source.incremental_column:
-                return store.merge(
-                    df,
-                    uri,
-                    keys=list(contract.keys),
-                    app_id=f"{PIPELINE}.bronze_{source}.{ds}",
-                    app_version=app_version(ds),
-                )
-            return _overwrite(store, df, settings, contract, f"{PIPELINE}.bronze_{source}", ds)
-
-        out[source] = _bronze_source(spark, settings, source, ds, write, run_ge, fs)
-    return {"ds": ds, "tables": out}
+    return {"ds": ds, "tables": {s: _bronze_source(spark, settings, s, ds, run_ge, fs) for s in DIMENSIONS}}
 
 
 # ---------------------------------------------------------------- C3 silver / gold / features
@@ -330,11 +303,15 @@ def validate_table(df, contract: Contract) -> dict:
     return {"rows": rows, "failures": failures}
 
 
-def _read(store, settings: Settings, name: str, filters=None):
+def _read(store, settings: Settings, name: str, filters=None, inputs: dict | None = None):
+    """Read table ``name`` at its latest version, noting that version in ``inputs``."""
     uri = table_uri(settings, name)
     if not store.exists(uri):
         raise StageError(f"table {name} ({uri}) does not exist: run its upstream stage first")
-    return store.read(uri, filters=filters)
+    version = store.version(uri)
+    if inputs is not None:
+        inputs[name] = version
+    return store.read(uri, version=version, filters=filters)
 
 
 def silver_flights(spark, settings: Settings, month: Any) -> dict:
@@ -344,14 +321,17 @@ def silver_flights(spark, settings: Settings, month: Any) -> dict:
     """
     from pyspark.sql import functions as F
 
-    from moulin.flights.transforms import silver_flights as transform
+    from moulin.usecases.flights.transforms import silver_flights as transform
 
     ds = month_ds(month)
     _, mon = month_of(month)
     store = _store(spark)
-    bronze = _read(store, settings, "bronze_flights", {"ds": ds})
+    inputs: dict[str, int] = {}
+    bronze = _read(store, settings, "bronze_flights", {"ds": ds}, inputs)
     silver = transform(
-        bronze, _read(store, settings, "bronze_planes"), _read(store, settings, "bronze_weather")
+        bronze,
+        _read(store, settings, "bronze_planes", inputs=inputs),
+        _read(store, settings, "bronze_weather", inputs=inputs),
     )
     silver = silver.filter(F.col("month") == mon).cache()
     try:
@@ -359,7 +339,7 @@ def silver_flights(spark, settings: Settings, month: Any) -> dict:
         check = validate_table(silver, contract)
         cancelled = silver.filter("cancelled").count()
         res = _overwrite(
-            store, silver, settings, contract, f"{PIPELINE}.silver_flights.{ds}", ds, {"month": mon}
+            store, silver, settings, contract, f"{PIPELINE}.silver_flights.{ds}", ds, {"month": mon}, inputs
         )
     finally:
         silver.unpersist()
@@ -379,12 +359,13 @@ def gold_stats(spark, settings: Settings, month: Any) -> dict:
 
     Returns ``{month, tables: {dim: {rows, committed, version}}}``.
     """
-    from moulin.flights.mapreduce import STAT_KEYS, compare_stats, delay_stats_df, delay_stats_rdd
+    from moulin.usecases.flights.mapreduce import STAT_KEYS, compare_stats, delay_stats_df, delay_stats_rdd
 
     ds = month_ds(month)
     _, mon = month_of(month)
     store = _store(spark)
-    silver = _read(store, settings, "silver_flights", {"month": mon}).cache()
+    inputs: dict[str, int] = {}
+    silver = _read(store, settings, "silver_flights", {"month": mon}, inputs).cache()
     out = {}
     try:
         for dim, name in STATS_TABLES.items():
@@ -396,7 +377,7 @@ def gold_stats(spark, settings: Settings, month: Any) -> dict:
                 validate_table(rdd_stats, contract)
                 stats = rdd_stats.select(*contract.column_names)
                 res = _overwrite(
-                    store, stats, settings, contract, f"{PIPELINE}.{name}.{ds}", ds, {"month": mon}
+                    store, stats, settings, contract, f"{PIPELINE}.{name}.{ds}", ds, {"month": mon}, inputs
                 )
             finally:
                 rdd_stats.unpersist()
@@ -414,18 +395,19 @@ def features(spark, settings: Settings, month: Any) -> dict:
     """
     from pyspark.sql import functions as F
 
-    from moulin.flights.features import build_features
+    from moulin.usecases.flights.features import build_features
 
     ds = month_ds(month)
     _, mon = month_of(month)
     store = _store(spark)
-    silver = _read(store, settings, "silver_flights").filter(F.col("month") <= mon)
+    inputs: dict[str, int] = {}
+    silver = _read(store, settings, "silver_flights", inputs=inputs).filter(F.col("month") <= mon)
     contract = load_contract("flight_features")
     feats = build_features(silver, contract).cache()
     try:
         check = validate_table(feats, contract)
         splits = {r["split"]: int(r["count"]) for r in feats.groupBy("split").count().collect()}
-        res = _overwrite(store, feats, settings, contract, f"{PIPELINE}.flight_features", ds)
+        res = _overwrite(store, feats, settings, contract, f"{PIPELINE}.flight_features", ds, None, inputs)
     finally:
         feats.unpersist()
     return {
@@ -454,11 +436,14 @@ def profile(
     contract = load_contract("table_profiles")
     out = {}
     for name in tables:
-        df = _read(store, settings, name)
+        inputs: dict[str, int] = {}
+        df = _read(store, settings, name, inputs=inputs)
         if name == "silver_flights":
             df = df.filter(F.col("month") <= month_of(month)[1])
         prof = profile_dataframe(df, name).withColumn("ds", F.lit(ds))
         rows = prof.count()
-        res = _overwrite(store, prof, settings, contract, f"{PIPELINE}.profile.{name}", ds, {"table": name})
+        res = _overwrite(
+            store, prof, settings, contract, f"{PIPELINE}.profile.{name}", ds, {"table": name}, inputs
+        )
         out[name] = {"rows": rows, "committed": res.committed, "version": res.version}
     return {"month": month_of(month)[1], "tables": out}

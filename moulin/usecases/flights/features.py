@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from moulin.contracts import Contract, load_contract
-from moulin.flights.transforms import select_contract
+from moulin.usecases.flights.transforms import select_contract
 
 #: Pseudo-count of the route rate's smoothing towards the overall train rate.
 ROUTE_SMOOTHING = 10.0

@@ -2,9 +2,9 @@
 ``dags/dimensions_ingest.py``, ``dags/flights_delay_model.py``).
 
 Each function takes what Airflow hands a task (the logical date ``ds``, the
-run's ``params``, upstream XComs), does its work through :mod:`moulin.flights`
+run's ``params``, upstream XComs), does its work through :mod:`moulin.usecases.flights`
 — landings in-process, Spark stages submitted with ``spark-submit``
-(:mod:`moulin.pipelines.submit`), training in the training environment — and
+(:mod:`moulin.jobs.submit`), training in the training environment — and
 returns a small JSON-able dict with the stage's counts and seconds.  Every
 stage is idempotent (Delta app transactions, no-op re-landings), so Airflow
 retries and reruns of a logical date change nothing.
@@ -17,11 +17,18 @@ import re
 import time
 
 from moulin.errors import MoulinError
-from moulin.pipelines.submit import submit_job
+from moulin.jobs.submit import submit_job
+from moulin.orchestration import data_errors_fail_the_task
 from moulin.pipelines.summary import write_run_summary
 from moulin.settings import Settings, load_settings
 
 PROGRESS = "MOULIN-PROGRESS"
+
+
+def _submit(settings: Settings, stage: str, args: list[str]) -> dict:
+    """Run a registered stage as a Spark job; a data error fails the task without retries."""
+    with data_errors_fail_the_task():
+        return submit_job(settings, stage, args)
 
 
 def _progress(stage: str, seconds: float, detail: str) -> None:
@@ -42,11 +49,12 @@ def _timed(stage: str, result: dict, start: float, detail: str) -> dict:
 # ------------------------------------------------------------------ ingestion
 def land_flights_month(ds: str, params: dict | None, settings: Settings | None = None) -> dict:
     """Land the monthly flights drop of ``ds`` on the warehouse (no-op if already landed)."""
-    from moulin.flights.stages import ingest_flights_month
+    from moulin.usecases.flights.stages import ingest_flights_month
 
     settings = settings or load_settings()
     start = time.monotonic()
-    result = ingest_flights_month(settings, ds, sample=_sample(params))
+    with data_errors_fail_the_task():
+        result = ingest_flights_month(settings, ds, sample=_sample(params))
     return _timed("land flights", result, start, f"{result['ds']}: {result['status']}, {result['rows']} rows")
 
 
@@ -56,7 +64,7 @@ def bronze_flights_month(
     """Quality-gate the landed month into bronze flights + quarantine (Spark job)."""
     settings = settings or load_settings()
     start = time.monotonic()
-    result = submit_job(settings, "bronze_flights", ["--date", landing.get("ds", ds)])
+    result = _submit(settings, "bronze_flights", ["--date", landing.get("ds", ds)])
     return _timed(
         "bronze flights",
         result,
@@ -68,11 +76,12 @@ def bronze_flights_month(
 
 def land_dimensions(ds: str, settings: Settings | None = None) -> dict:
     """Land weather and airlines files; extract planes (incrementally) and airports by SQL."""
-    from moulin.flights.stages import ingest_dimensions
+    from moulin.usecases.flights.stages import ingest_dimensions
 
     settings = settings or load_settings()
     start = time.monotonic()
-    result = ingest_dimensions(settings, ds)
+    with data_errors_fail_the_task():
+        result = ingest_dimensions(settings, ds)
     detail = ", ".join(f"{k} {v['rows']} ({v['status']})" for k, v in result["sources"].items())
     return _timed("land dimensions", result, start, detail)
 
@@ -81,7 +90,7 @@ def bronze_dimensions(ds: str, landing: dict, settings: Settings | None = None) 
     """Quality-gate the dimension landings into bronze tables (Spark job)."""
     settings = settings or load_settings()
     start = time.monotonic()
-    result = submit_job(settings, "bronze_dimensions", ["--date", landing.get("ds", ds)])
+    result = _submit(settings, "bronze_dimensions", ["--date", landing.get("ds", ds)])
     detail = ", ".join(
         f"{k} {v['rows_bronze']}+{v['rows_quarantined']}q" for k, v in result["tables"].items()
     )
@@ -93,7 +102,7 @@ def landed_months(settings: Settings, until_ds: str) -> list[str]:
     """Logical dates of the bronze flights partitions up to ``until_ds`` (sorted)."""
     from deltalake import DeltaTable
 
-    from moulin.flights.stages import table_uri
+    from moulin.usecases.flights.stages import table_uri
 
     uri = table_uri(settings, "bronze_flights")
     try:
@@ -113,7 +122,7 @@ def silver(ds: str, params: dict | None, settings: Settings | None = None) -> di
     settings = settings or load_settings()
     start = time.monotonic()
     months = landed_months(settings, ds)
-    result = submit_job(settings, "silver_flights", ["--date", ",".join(months)])
+    result = _submit(settings, "silver_flights", ["--date", ",".join(months)])
     per_month = result.get("months", [result])
     rows = sum(m["rows"] for m in per_month)
     cancelled = sum(m["cancelled"] for m in per_month)
@@ -125,7 +134,7 @@ def gold_stats(ds: str, upstream: dict, settings: Settings | None = None) -> dic
     """Route, carrier and hour delay statistics (RDD MapReduce, DataFrame cross-check)."""
     settings = settings or load_settings()
     start = time.monotonic()
-    result = submit_job(settings, "gold_stats", ["--date", ",".join(upstream["months"])])
+    result = _submit(settings, "gold_stats", ["--date", ",".join(upstream["months"])])
     per_month = result.get("months", [result])
     rows = {dim: sum(m["tables"][dim]["rows"] for m in per_month) for dim in per_month[0]["tables"]}
     out = {"months": upstream["months"], "rows": rows, "silver": upstream}
@@ -136,7 +145,7 @@ def features(ds: str, upstream: dict, settings: Settings | None = None) -> dict:
     """The feature table (split by date) from all silver months up to ``ds``."""
     settings = settings or load_settings()
     start = time.monotonic()
-    result = submit_job(settings, "features", ["--date", upstream["months"][-1]])
+    result = _submit(settings, "features", ["--date", upstream["months"][-1]])
     result["silver"] = upstream["silver"]
     result["gold"] = {
         "stage": upstream["stage"],
@@ -153,7 +162,7 @@ def profile(ds: str, upstream: dict, settings: Settings | None = None) -> dict:
     """Descriptive statistics of bronze, silver and features into the profile table."""
     settings = settings or load_settings()
     start = time.monotonic()
-    result = submit_job(settings, "profile_tables", ["--date", ds])
+    result = _submit(settings, "profile_tables", ["--date", ds])
     detail = ", ".join(f"{k} {v['rows']} stats" for k, v in result["tables"].items())
     return _timed("profile", result, start, detail)
 
@@ -170,9 +179,11 @@ def train(
     feature snapshot, in the training environment (spark-submit)."""
     settings = settings or load_settings()
     start = time.monotonic()
-    epochs = int((params or {}).get("epochs") or 4)
+    from moulin.usecases.flights.params import PARAMS
+
+    epochs = int((params or {}).get("epochs") or PARAMS.train.epochs)
     args = ["--run-id", safe_run_id(run_id), "--epochs", str(epochs), "--version", str(upstream["version"])]
-    result = submit_job(settings, "train_flights", args, environment="training")
+    result = _submit(settings, "train_flights", args)
     best = max(result["models"].items(), key=lambda kv: kv[1].get("roc_auc") or 0)
     detail = f"{len(result['models'])} models on v{result['version']}, best {best[0]} ROC-AUC {best[1]['roc_auc']:.3f}"
     return _timed("train", result, start, detail)

@@ -1,0 +1,7 @@
+"""One Spark job entry point for every stage: ``spark-submit <moulin/jobs/entry.py> <stage> ...``.
+
+Stages are registered functions (:func:`moulin.jobs.registry.stage`), found in
+:data:`~moulin.jobs.registry.PLATFORM_MODULES` and in each use case's
+``jobs.py`` (:mod:`moulin.usecases`).  :func:`moulin.jobs.submit.submit_job`
+runs one with ``spark-submit`` and returns its result.
+"""

@@ -1,0 +1,114 @@
+"""The registry of stages that the job entry point runs by name.
+
+A stage is a function ``(ctx, args) -> dict`` registered with :func:`stage`:
+``ctx`` gives the settings and, for Spark stages, a session built from the
+profile; ``args`` are its parsed command-line options (``--ds`` for all,
+more through ``arguments``).  The dict it returns is the job's result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from moulin.errors import MoulinError
+from moulin.settings import Settings
+
+Environment = Literal["platform", "training"]
+StageFunction = Callable[["StageContext", argparse.Namespace], dict]
+
+#: Platform modules that register stages (use cases are found in moulin.usecases).
+PLATFORM_MODULES = ("moulin.sources.jobs",)
+
+
+class UnknownStageError(MoulinError):
+    """No stage of that name is registered."""
+
+
+@dataclass
+class StageContext:
+    """What a stage gets besides its arguments: the settings and a lazily built Spark session."""
+
+    settings: Settings
+    stage: str
+    spark_conf: dict[str, str] = field(default_factory=dict)
+    _spark: Any = None
+
+    @property
+    def spark(self):
+        """The Spark session of this job (built on first use from the settings' profile)."""
+        if self._spark is None:
+            from moulin.spark import build_spark_session
+
+            self._spark = build_spark_session(self.settings, f"moulin-{self.stage}", self.spark_conf or None)
+        return self._spark
+
+    def close(self) -> None:
+        """Stop the session if one was built."""
+        if self._spark is not None:
+            self._spark.stop()
+            self._spark = None
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A registered stage."""
+
+    name: str
+    function: StageFunction
+    help: str
+    environment: Environment = "platform"
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None
+
+
+_STAGES: dict[str, Stage] = {}
+
+
+def stage(
+    name: str,
+    environment: Environment = "platform",
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> Callable[[StageFunction], StageFunction]:
+    """Register the decorated function as stage ``name`` (its docstring's first line is its help)."""
+
+    def register(function: StageFunction) -> StageFunction:
+        if name in _STAGES and _STAGES[name].function is not function:
+            raise MoulinError(f"stage {name!r} is registered twice ({_STAGES[name].function.__module__})")
+        doc = (function.__doc__ or name).strip().splitlines()[0]
+        _STAGES[name] = Stage(name, function, doc, environment, arguments)
+        return function
+
+    return register
+
+
+def _load() -> None:
+    import moulin.usecases
+
+    modules = list(PLATFORM_MODULES)
+    for info in pkgutil.iter_modules(moulin.usecases.__path__):
+        if info.ispkg:
+            modules.append(f"moulin.usecases.{info.name}.jobs")
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def stages() -> dict[str, Stage]:
+    """Every registered stage by name."""
+    _load()
+    return dict(sorted(_STAGES.items()))
+
+
+def get_stage(name: str) -> Stage:
+    """The stage called ``name`` (:class:`UnknownStageError` naming the known ones)."""
+    known = stages()
+    if name not in known:
+        raise UnknownStageError(f"unknown stage {name!r}: registered stages are {', '.join(known)}")
+    return known[name]

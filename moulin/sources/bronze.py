@@ -1,0 +1,286 @@
+"""The bronze step of any source: the landed raw files of one logical date, through the
+quality gate, into the bronze table and the source's quarantine.
+
+Row accounting compares three counts from independent places: the records in
+the landing's manifest (counted at landing by Python's readers), the rows Spark
+read, and the rows committed to bronze plus quarantine (from the Delta log's
+file statistics of the commits).  Any difference fails the run with an
+:class:`~moulin.quality.AccountingError`.
+
+Writes are idempotent on what they are computed from (:func:`moulin.lineage.run_key`
+of the landed files' checksums, the landing version, the contract and the
+code): a retry commits nothing, a changed landing (a corrected or added file)
+replaces the ``ds`` partition of bronze and quarantine.  In ``partition`` mode
+keys are checked against the rows already in bronze (other logical dates),
+so the same file landed under a new date is quarantined, not appended twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from moulin.contracts import Contract
+from moulin.errors import MoulinError
+from moulin.ingest.landing import read_manifest
+from moulin.lineage import run_key
+from moulin.quality.rules import QualityError
+from moulin.settings import Settings
+from moulin.sources.spec import SourceSpec, validate_spec
+from moulin.storage import WarehouseFS
+
+
+class NothingLandedError(MoulinError):
+    """No landing for the logical date yet (the ingest step has not run): retry later."""
+
+
+@dataclass(frozen=True)
+class BronzeOutcome:
+    """What one bronze run of a source did, with its accounting."""
+
+    source: str
+    ds: str
+    table: str
+    rows_manifest: int
+    rows_read: int
+    rows_bronze: int
+    rows_quarantined: int
+    bronze_committed: bool
+    quarantine_committed: bool
+    bronze_version: int
+    quarantine_version: int
+    run_key: str
+    failures: dict[str, int] = field(default_factory=dict)
+    passed: bool = True
+    record_uri: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (Airflow XCom, job result)."""
+        return asdict(self)
+
+    def line(self) -> str:
+        """One progress line: the counts and whether each write committed or was already done."""
+
+        def said(done: bool, version: int) -> str:
+            return f"committed v{version}" if done else f"skipped, already done (v{version})"
+
+        return (
+            f"{self.source} ds={self.ds}: manifest {self.rows_manifest} = read {self.rows_read} = "
+            f"bronze {self.rows_bronze} + quarantined {self.rows_quarantined}; "
+            f"bronze {said(self.bronze_committed, self.bronze_version)}, "
+            f"quarantine {said(self.quarantine_committed, self.quarantine_version)}"
+        )
+
+
+def quarantine_uri(settings: Settings, source: str) -> str:
+    """URI of the quarantine table of ``source``."""
+    return settings.table_uri("quarantine", source)
+
+
+def record_uri(settings: Settings, source: str, ds: str) -> str:
+    """URI of the accounting record of one bronze run."""
+    return settings.table_uri("quality", "runs", source, f"ds={ds}.json")
+
+
+def _check_files(spec: SourceSpec, contract: Contract, files: list[dict], fs: WarehouseFS) -> None:
+    """File-level checks before Spark reads anything; each raises naming the file."""
+    from moulin.quality.rules import check_header
+
+    opts = spec.file
+    fmt = spec.raw_format
+    for f in files:
+        uri = f["uri"]
+        if f["size"] == 0 and fmt != "jsonl":
+            raise QualityError(
+                f"{uri} is empty (0 bytes){' and has no header' if fmt == 'csv' else ''}: the drop "
+                f"was cut or not written; land the complete file (on_changed_file: replace)"
+            )
+        if fmt == "csv" and (opts is None or opts.header):
+            encoding = opts.encoding if opts else "utf-8"
+            head = fs.read_bytes(uri)[:65536].split(b"\n", 1)[0].decode(encoding, "replace")
+            check_header(head, contract, uri, opts.delimiter if opts else ",")
+        needs_newline = opts.require_final_newline if opts else True
+        if fmt != "parquet" and needs_newline and f.get("final_newline") is False:
+            raise QualityError(
+                f"{uri} does not end with a line end: its last line may have been cut in transfer "
+                f"(a cut number such as 47.0 -> 4 would load as a wrong value). Land the complete "
+                f"file (on_changed_file: replace), or set file.require_final_newline: false in "
+                f"{spec.path} if this producer never ends files with one."
+            )
+    if not any(int(f["rows"]) for f in files) and not spec.allow_empty:
+        names = ", ".join(f["uri"] for f in files)
+        raise QualityError(
+            f"source {spec.name}: the drop has no data rows ({names}): if an empty drop is normal "
+            f"for this source, set allow_empty: true in {spec.path}; else land the complete file"
+        )
+
+
+def landing_key(spec: SourceSpec, contract: Contract, manifest: dict) -> str:
+    """The idempotency key of the bronze run of a landing (see the module docstring)."""
+    spec_bytes = spec.path.read_bytes() if spec.path.exists() else repr(spec).encode()
+    return run_key(
+        sorted(f["sha256"] for f in manifest["files"]),
+        manifest.get("version", 1),
+        hashlib.sha256(contract.path.read_bytes()).hexdigest(),
+        hashlib.sha256(spec_bytes).hexdigest(),
+    )
+
+
+def gate_landing(
+    spark,
+    settings: Settings,
+    spec: SourceSpec,
+    ds: str,
+    run_ge: bool = True,
+    fs: WarehouseFS | None = None,
+    pipeline: str = "moulin.source",
+) -> BronzeOutcome:
+    """Gate the landing of ``spec`` at ``ds`` into bronze and quarantine (see the module docstring).
+
+    Raises :class:`NothingLandedError` when nothing was landed, a
+    :class:`~moulin.quality.QualityError` naming the file for a file that cannot
+    be read as the contract says, :class:`~moulin.quality.QualityGateError` when
+    more rows failed than the threshold allows (the quarantine and the record
+    are written first) and :class:`~moulin.quality.AccountingError` when the
+    three counts differ.
+    """
+    from pyspark.sql import functions as F
+
+    from moulin.delta import DeltaTableStore
+    from moulin.quality.gate import AccountingError, quality_gate
+    from moulin.quality.rules import invalid_text, read_raw
+
+    contract = validate_spec(spec)
+    fs = fs or WarehouseFS(settings)
+    manifest = read_manifest(settings, spec.name, ds, fs)
+    if manifest is None or not manifest.get("files"):
+        raise NothingLandedError(
+            f"nothing landed for source {spec.name} at ds={ds} "
+            f"({settings.table_uri('raw', spec.name, f'ds={ds}')}): run its landing first"
+        )
+    files = list(manifest["files"])
+    _check_files(spec, contract, files, fs)
+    key = landing_key(spec, contract, manifest)
+    store = DeltaTableStore(spark)
+    bronze_uri = settings.table_uri(contract.table)
+    existing = None
+    if spec.mode == "partition" and contract.keys and store.exists(bronze_uri):
+        existing = store.read(bronze_uri).filter(F.col("ds") != ds).select(*contract.keys, "ds")
+    opts = spec.file
+    encoding = opts.encoding if opts else "utf-8"
+    raw = read_raw(
+        spark,
+        [f["uri"] for f in files],
+        contract,
+        ds,
+        spec.raw_format,
+        encoding=encoding,
+        delimiter=opts.delimiter if opts else ",",
+        header=opts.header if opts else True,
+    )
+    result = quality_gate(
+        raw,
+        contract,
+        run_id=f"{pipeline}.{spec.name}.{ds}.{key}",
+        ds=ds,
+        run_ge=run_ge,
+        null_values=spec.null_values,
+        threshold=spec.quarantine_threshold,
+        extra=[invalid_text(contract, encoding)] if spec.raw_format != "parquet" else [],
+        existing_keys=existing,
+    )
+    try:
+        record = dict(result.record)
+        rows_manifest = sum(int(f["rows"]) for f in files)
+        record.update(rows_manifest=rows_manifest, landing_version=manifest.get("version", 1), run_key=key)
+        if rows_manifest != record["rows_read"]:
+            raise AccountingError(
+                f"source {spec.name} ds={ds}: the landing's manifest counts {rows_manifest} records in "
+                f"{[f['uri'] for f in files]} but Spark read {record['rows_read']}: a record was split "
+                f"or lost by the reader; check the file's quoting, delimiter and encoding in {spec.path}"
+            )
+        q_uri = quarantine_uri(settings, spec.name)
+        q = store.write(
+            result.quarantine,
+            q_uri,
+            mode="overwrite",
+            partition_by=["ds"],
+            replace_where={"ds": ds},
+            app_id=f"{pipeline}.quarantine.{spec.name}.{ds}.{key}",
+            app_version=1,
+            description=f"rows of raw {spec.name} files that failed contract {contract.name}",
+            owner=contract.owner or "moulin-platform",
+            personal_data=["row"] if contract.personal_data else [],
+        )
+        record["quarantine_version"] = q.version
+        uri = record_uri(settings, spec.name, ds)
+        fs.write_bytes(uri, json.dumps(record, indent=2, sort_keys=True, default=str).encode() + b"\n")
+        result.enforce()
+        res = _write_bronze(
+            store, spec, contract, result.bronze, bronze_uri, ds, f"{pipeline}.bronze.{spec.name}.{ds}.{key}"
+        )
+    finally:
+        result.release()
+    rows_q = store.count(q_uri, q.version, {"ds": ds})
+    if spec.mode == "merge":
+        rows_b = (
+            int(res.metrics.get("num_source_rows", record["rows_bronze"]))
+            if res.committed
+            else record["rows_bronze"]
+        )
+    else:
+        rows_b = store.count(bronze_uri, res.version, {"ds": ds} if spec.mode == "partition" else None)
+    if not rows_manifest == record["rows_read"] == rows_b + rows_q:
+        raise AccountingError(
+            f"source {spec.name} ds={ds}: manifest {rows_manifest} records, Spark read {record['rows_read']}, "
+            f"but the commits hold {rows_b} in {bronze_uri} (v{res.version}) + {rows_q} in {q_uri} "
+            f"(v{q.version}): rows were lost or duplicated; do not use this partition, report it"
+        )
+    record.update(
+        rows_committed_bronze=rows_b,
+        rows_committed_quarantine=rows_q,
+        bronze_version=res.version,
+        bronze_committed=res.committed,
+        quarantine_committed=q.committed,
+    )
+    fs.write_bytes(uri, json.dumps(record, indent=2, sort_keys=True, default=str).encode() + b"\n")
+    return BronzeOutcome(
+        source=spec.name,
+        ds=ds,
+        table=contract.name,
+        rows_manifest=rows_manifest,
+        rows_read=record["rows_read"],
+        rows_bronze=rows_b,
+        rows_quarantined=rows_q,
+        bronze_committed=res.committed,
+        quarantine_committed=q.committed,
+        bronze_version=res.version,
+        quarantine_version=q.version,
+        run_key=key,
+        failures=record["failures"],
+        passed=record["passed"],
+        record_uri=uri,
+    )
+
+
+def _write_bronze(store, spec: SourceSpec, contract: Contract, df, uri: str, ds: str, app_id: str):
+    """Write the gated rows as the spec's mode says (one idempotent transaction)."""
+    meta = {
+        "description": contract.description,
+        "owner": contract.owner,
+        "personal_data": list(contract.personal_data),
+    }
+    if spec.mode == "merge":
+        return store.merge(df, uri, keys=list(contract.keys), app_id=app_id, app_version=1)
+    return store.write(
+        df,
+        uri,
+        mode="overwrite",
+        partition_by=list(contract.partition_by) or None,
+        replace_where={"ds": ds} if spec.mode == "partition" else None,
+        app_id=app_id,
+        app_version=1,
+        **meta,
+    )

@@ -1,0 +1,38 @@
+"""Task bodies of the source DAGs built by ``dags/sources.py``: land the drop, then gate
+it into bronze with a Spark job.  Data errors fail the task without retries."""
+
+from __future__ import annotations
+
+import time
+
+from moulin.orchestration import data_errors_fail_the_task
+from moulin.settings import Settings, load_settings
+
+PROGRESS = "MOULIN-PROGRESS"
+
+
+def land(source: str, ds: str, settings: Settings | None = None) -> dict:
+    """Land the drop of ``source`` for ``ds`` (in the task's process)."""
+    from moulin.sources.land import land_source
+    from moulin.sources.spec import load_spec
+
+    settings = settings or load_settings()
+    start = time.monotonic()
+    with data_errors_fail_the_task():
+        result = land_source(settings, load_spec(source), ds, say=lambda line: print(f"{PROGRESS} {line}"))
+    seconds = round(time.monotonic() - start, 1)
+    print(
+        f"{PROGRESS} land {source} {seconds}s ds={ds}: {result['status']}, {result['rows']} rows", flush=True
+    )
+    return {**result, "seconds": seconds}
+
+
+def bronze(source: str, ds: str, settings: Settings | None = None) -> dict:
+    """Gate the landed drop into bronze and quarantine (Spark job ``source_bronze``)."""
+    from moulin.jobs.submit import submit_job
+
+    settings = settings or load_settings()
+    start = time.monotonic()
+    with data_errors_fail_the_task():
+        result = submit_job(settings, "source_bronze", ["--source", source, "--ds", ds])
+    return {**result, "seconds": round(time.monotonic() - start, 1)}

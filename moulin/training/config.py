@@ -1,0 +1,25 @@
+"""Training settings with their defaults: the one place every trainer, job and DAG
+parameter takes them from."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings of a network (defaults for every trainer)."""
+
+    epochs: int = 5
+    batch_size: int = 512
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-5
+    early_stopping: bool = True
+    patience: int = 2
+    min_delta: float = 1e-4
+    seed: int = 0
+    # Weight of positive examples in the loss (negatives / positives when balancing).
+    pos_weight: float = 1.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,163 @@
+"""The Spark stages of the flights use case, registered for the job entry point
+(``spark-submit moulin/jobs/entry.py <stage> --ds ...``, see :mod:`moulin.jobs`).
+
+Month stages take any day of the month as ``--ds``; ``silver_flights`` and
+``gold_stats`` take a comma-separated list of months (one JVM for all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from moulin.jobs.registry import StageContext, stage
+from moulin.usecases.flights.params import PARAMS
+
+
+def _sample(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sample", type=int, default=None, help="keep N flights of the month")
+
+
+def _gate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-ge", dest="run_ge", action="store_false", help="skip Great Expectations")
+
+
+def _planes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--planes-limit", type=int, default=None)
+
+
+def _tables(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tables",
+        default="bronze_flights,silver_flights,flight_features",
+        help="comma-separated contract names of the tables to profile",
+    )
+
+
+def _months(ctx: StageContext, args: argparse.Namespace, function) -> dict:
+    results = [function(ctx.spark, ctx.settings, d) for d in args.ds.split(",") if d]
+    return results[0] if len(results) == 1 else {"months": results}
+
+
+@stage("ingest_flights_month", arguments=_sample)
+def ingest_flights_month(ctx: StageContext, args: argparse.Namespace) -> dict:
+    """Prepare the month's flights drop and land it under raw/flights."""
+    from moulin.usecases.flights import stages
+
+    return stages.ingest_flights_month(ctx.settings, args.ds, sample=args.sample)
+
+
+@stage("ingest_dimensions", arguments=_planes)
+def ingest_dimensions(ctx: StageContext, args: argparse.Namespace) -> dict:
+    """Land weather and airlines; extract planes (incrementally) and airports by SQL."""
+    from moulin.usecases.flights import stages
+
+    return stages.ingest_dimensions(ctx.settings, args.ds, planes_limit=args.planes_limit)
+
+
+@stage("bronze_flights", arguments=_gate)
+def bronze_flights(ctx: StageContext, args: argparse.Namespace) -> dict:
+    """Quality-gate the month's landed flights into bronze and quarantine."""
+    from moulin.usecases.flights import stages
+
+    return stages.bronze_flights(ctx.spark, ctx.settings, args.ds, run_ge=args.run_ge)
+
+
+@stage("bronze_dimensions", arguments=_gate)
+def bronze_dimensions(ctx: StageContext, args: argparse.Namespace) -> dict:
+    """Quality-gate the dimension landings into bronze."""
+    from moulin.usecases.flights import stages
+
+    return stages.bronze_dimensions(ctx.spark, ctx.settings, args.ds, run_ge=args.run_ge)
+
+
+@stage("silver_flights")
+def silver_flights(ctx: StageContext, args: argparse.Namespace) -> dict:
+    """Silver flights of each month of --ds (comma-separated)."""
+    from moulin.usecases.flights import stages
+
+    return _months(ctx, args, stages.silver_flights)
+
+
+@stage("gold_stats")
+def gold_stats(ctx: StageContext, args: argparse.Namespace) -> dict:
+    """Route, carrier and hour delay statistics of each month of --ds."""
+    from moulin.usecases.flights import stages
+
+    return _months(ctx, args, stages.gold_stats)
+
+
+@stage("features")
+def features(ctx: StageContext, args: argparse.Namespace) -> dict:
+    """The feature table from silver flights up to the month of --ds."""
+    from moulin.usecases.flights import stages
+
+    return stages.features(ctx.spark, ctx.settings, args.ds)
+
+
+@stage("profile_tables", arguments=_tables)
+def profile_tables(ctx: StageContext, args: argparse.Namespace) -> dict:
+    """Profile tables into quality/table_profiles."""
+    from moulin.usecases.flights import stages
+
+    tables = tuple(t for t in args.tables.split(",") if t)
+    return stages.profile(ctx.spark, ctx.settings, args.ds, tables=tables)
+
+
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+    d, t = PARAMS, PARAMS.train
+    parser.add_argument("--features-uri", default=None, help="feature table (default: the contract's)")
+    parser.add_argument(
+        "--version", type=int, default=None, help="Delta version to train on (default: latest)"
+    )
+    parser.add_argument("--run-id", default=None)
+    parser.add_argument("--model-name", default=d.model_name)
+    parser.add_argument("--epochs", type=int, default=t.epochs)
+    parser.add_argument("--sample", type=float, default=None, help="fraction of rows kept in every split")
+    parser.add_argument("--num-processes", type=int, default=d.num_processes, help="DDP ranks (Spark tasks)")
+    gpu = parser.add_mutually_exclusive_group()
+    gpu.add_argument("--gpu", dest="use_gpu", action="store_true", default=None, help="NCCL on GPUs")
+    gpu.add_argument("--cpu", dest="use_gpu", action="store_false", help="gloo on CPUs")
+    parser.add_argument("--batch-size", type=int, default=t.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=t.learning_rate)
+    parser.add_argument("--patience", type=int, default=t.patience)
+    parser.add_argument("--no-early-stopping", dest="early_stopping", action="store_false")
+    parser.add_argument(
+        "--no-balance", dest="balance_classes", action="store_false", help="no class weighting"
+    )
+    parser.add_argument("--bootstrap", type=int, default=d.bootstrap, help="bootstrap resamples for the CIs")
+    parser.add_argument("--seed", type=int, default=t.seed)
+
+
+@stage("train_flights", environment="training", arguments=_train_arguments)
+def train_flights(ctx: StageContext, args: argparse.Namespace) -> dict:
+    """Train and compare the flight-delay models on the feature table (training environment)."""
+    import logging
+
+    from moulin.training.run import train_and_compare
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    python = ctx.settings.training_python_path
+    os.environ["PYSPARK_PYTHON"] = python
+    ctx.spark_conf["spark.pyspark.python"] = python
+    summary = train_and_compare(
+        ctx.spark,
+        ctx.settings,
+        features_uri=args.features_uri,
+        version=args.version,
+        run_id=args.run_id,
+        epochs=args.epochs,
+        sample=args.sample,
+        num_processes=args.num_processes,
+        model_name=args.model_name,
+        use_gpu=args.use_gpu,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        early_stopping=args.early_stopping,
+        patience=args.patience,
+        balance_classes=args.balance_classes,
+        bootstrap_resamples=args.bootstrap,
+        seed=args.seed,
+    )
+    summary.pop("leaderboard_rows", None)  # in the leaderboard table and results.json
+    return summary
