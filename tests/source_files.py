@@ -13,7 +13,7 @@ from pathlib import Path
 
 COLUMNS = ["order_id", "customer", "city", "quantity", "unit_price", "discount", "order_date",
            "shipped_at", "express", "status", "note", "rating", "weight_kg"]  # fmt: skip
-NAMES = ["Zoë Dupont, SA", "Łukasz Kowalski", "Renée \"La\" Forêt", "Jürgen Müller", "Ana Peña", "李雷"]
+NAMES = ["Zoë Dupont, SA", "Łukasz Kowalski", 'Renée "La" Forêt', "Jürgen Müller", "Ana Peña", "李雷"]
 CITIES = ["Montréal", "Köln", "São Paulo", "Zürich", "Paris"]
 
 CONTRACT = """\
@@ -112,7 +112,9 @@ def write_contracts(folder: Path, drops: Path, name: str = "orders", kind: str =
     contract = CONTRACT.replace("bronze_orders", f"bronze_{name}").replace("bronze/orders", f"bronze/{name}")
     contract = contract.replace("{name: orders, format: csv}", f"{{name: {name}, format: {fmt}}}")
     (folder / f"bronze_{name}.yaml").write_text(contract)
-    body = f"name: {name}\nkind: {kind}\ncontract: bronze_{name}\nschedule: \"@daily\"\nstart_date: 2024-03-01\n"
+    body = (
+        f'name: {name}\nkind: {kind}\ncontract: bronze_{name}\nschedule: "@daily"\nstart_date: 2024-03-01\n'
+    )
     if kind == "file":
         suffix = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet"}[fmt]
         body += f"file:\n  path: {drops}/{name}_{{ds}}*.{suffix}\n  format: {fmt}\n"

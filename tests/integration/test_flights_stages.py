@@ -10,9 +10,9 @@ import pytest
 
 from moulin.contracts import load_contract
 from moulin.delta import DeltaTableStore
-from moulin.usecases.flights import stages as S
 from moulin.ingest import LandingError, prepare_flight_drops
 from moulin.storage import WarehouseFS
+from moulin.usecases.flights import stages as S
 
 pytestmark = pytest.mark.integration
 

@@ -12,11 +12,27 @@ from moulin.orchestration import DAGS_FOLDER, airflow_env
 
 
 @pytest.fixture(scope="module")
-def dagbag(settings):
+def dagbag(settings, tmp_path_factory):
+    """A real DagBag of the DAG folder, with one source spec of a team's own contracts folder."""
+    from source_files import write_contracts
+
+    contracts = tmp_path_factory.mktemp("contracts")
+    write_contracts(contracts, tmp_path_factory.mktemp("drops"))
     os.environ.update(airflow_env(settings))
+    os.environ["MOULIN_CONTRACTS_DIR"] = str(contracts)
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(DAGS_FOLDER))
+    try:
+        yield DagBag(dag_folder=str(DAGS_FOLDER))
+    finally:
+        del os.environ["MOULIN_CONTRACTS_DIR"]
+
+
+def test_a_source_spec_gets_an_ingest_dag_emitting_the_bronze_asset(dagbag) -> None:
+    dag = dagbag.dags["source_orders"]
+    assert [t.task_id for t in dag.tasks] == ["land", "bronze"]
+    assert dag.schedule == "@daily"
+    assert [o.uri for o in dag.get_task("bronze").outlets] == ["moulin://bronze/orders"]
 
 
 def test_every_dag_file_imports_without_error(dagbag) -> None:

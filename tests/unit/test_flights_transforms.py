@@ -5,7 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 from moulin.contracts import load_contract
-from moulin.usecases.flights.transforms import add_origin_weather, add_plane_age, conform_flights, silver_flights
+from moulin.usecases.flights.transforms import (
+    add_origin_weather,
+    add_plane_age,
+    conform_flights,
+    silver_flights,
+)
 
 BRONZE = (
     "year int, month int, day int, dep_time int, sched_dep_time int, dep_delay double, arr_time int, "

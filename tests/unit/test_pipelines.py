@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from moulin.errors import MoulinError
-from moulin.usecases.flights import tasks as flights_tasks
+from moulin.errors import DataError, MoulinError
+from moulin.jobs.entry import build_parser
+from moulin.jobs.registry import UnknownStageError, stages
+from moulin.jobs.submit import (
+    ENTRY_POINT,
+    JobDataError,
+    JobFailed,
+    parse_result,
+    spark_submit_command,
+    submit_job,
+)
 from moulin.pipelines.runner import parse_months, plan, progress_lines
-from moulin.jobs.submit import JobFailed, parse_result, spark_submit_command, submit_job
 from moulin.storage import WarehouseFS
+from moulin.usecases.flights import tasks as flights_tasks
 
 
 def test_parse_months_and_plan() -> None:
@@ -37,17 +47,36 @@ def test_job_result_line_and_submit_command(settings) -> None:
         parse_result("no result here")
     cmd = spark_submit_command(settings, "features", ["--date", "2013-12-01"])
     assert cmd[0].endswith("spark-submit") and cmd[-2:] == ["--date", "2013-12-01"]
+    assert cmd[cmd.index(str(ENTRY_POINT)) + 1] == "features"
     assert "--profile" in cmd and settings.spark.master in cmd
-    with pytest.raises(JobFailed, match="no Spark job"):
+    train = spark_submit_command(settings, "train_flights", [])
+    assert train[0] == str(Path(settings.training_python_path).with_name("spark-submit"))
+    with pytest.raises(
+        UnknownStageError, match="unknown stage 'no_such_job': registered stages are .*source_bronze"
+    ):
         spark_submit_command(settings, "no_such_job", [])
+
+
+def test_every_registered_stage_parses_its_arguments() -> None:
+    parser = build_parser()
+    for name in stages():
+        args = parser.parse_args(
+            [name, "--ds", "2013-01-01", *(["--source", "x"] if name == "source_bronze" else [])]
+        )
+        assert args.stage == name and args.ds == "2013-01-01"
 
 
 def test_submit_job_runs_a_real_job_and_reports_failures(settings, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("MOULIN_HOME", str(tmp_path))  # a private warehouse for the job
     result = submit_job(settings, "ingest_flights_month", ["--date", "2013-02-01", "--sample", "20"])
     assert result["rows"] == 20 and result["ds"] == "2013-02-01"
-    with pytest.raises(JobFailed, match="code 2"):
-        submit_job(settings, "bronze_flights", ["--date", "2013-07-01"])  # nothing landed for July
+    with pytest.raises(JobFailed, match="code 1") as failed:
+        submit_job(
+            settings, "bronze_flights", ["--date", "2013-07-01"]
+        )  # nothing landed for July: may come later
+    assert not isinstance(failed.value, DataError)
+    with pytest.raises(JobDataError, match="no source spec 'nowhere'"):
+        submit_job(settings, "source_bronze", ["--source", "nowhere", "--ds", "2013-07-01"])
 
 
 def test_safe_run_id_and_totals() -> None:
