@@ -118,3 +118,11 @@ def test_full_extraction_of_airports(settings, tmp_path):
         text.splitlines()[1] == "04G,Lansdowne Airport,41.1304722,-80.6195833,1044.0,-5.0,A,America/New_York"
     )
     assert json.loads(WarehouseFS(settings).read_bytes(landing.manifest_uri))["table"] == "airports"
+
+
+def test_run_key_changes_with_inputs_and_code_only() -> None:
+    from moulin.lineage import code_version, run_key
+
+    assert run_key({"silver": 3}) == run_key({"silver": 3})
+    assert run_key({"silver": 3}) != run_key({"silver": 4})
+    assert code_version().startswith("0.") and "+" in code_version()

@@ -103,3 +103,17 @@ def test_quality_records_sum_monthly_landings_and_check_the_feature_accounting(s
     assert bronze["quarantine_by_reason"] == {"parses:dep_delay": 2}
     feats = next(r for r in records if r["stage"] == "features")
     assert feats["rows_read"] == feats["rows_out"] + feats["rows_rejected"] and feats["passed"]
+
+
+def test_data_errors_fail_the_airflow_task_without_retries_and_others_keep_them() -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from moulin.orchestration import data_errors_fail_the_task
+    from moulin.quality import QualityError
+
+    with pytest.raises(AirflowFailException, match="bad header"):
+        with data_errors_fail_the_task():
+            raise QualityError("bad header")
+    with pytest.raises(JobFailed):
+        with data_errors_fail_the_task():
+            raise JobFailed("executor lost")
