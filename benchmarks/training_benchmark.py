@@ -33,7 +33,7 @@ def main() -> None:
     from moulin.training.synthetic import write_synthetic_table
 
     settings = load_settings("local")
-    contract = FeatureContract.load()
+    contract = FeatureContract.load("flight_features")
     uri = settings.table_uri("gold", "flight_features")
     t = time.time()
     write_synthetic_table(uri, contract, args.rows, seed=1, rows_per_group=args.rows_per_group)
@@ -43,6 +43,7 @@ def main() -> None:
     summary = train_and_compare(
         spark,
         settings,
+        contract="flight_features",
         epochs=args.epochs,
         num_processes=args.processes,
         batch_size=args.batch_size,

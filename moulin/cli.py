@@ -44,8 +44,8 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
 
 
 def _cmd_flights(args: argparse.Namespace) -> int:
-    from moulin.pipelines.runner import parse_months, run_chain
-    from moulin.pipelines.summary import print_run_summary
+    from moulin.usecases.flights.runner import parse_months, run_chain
+    from moulin.usecases.flights.summary import print_run_summary
 
     settings = load_settings(args.run_profile or args.profile)
     print(f"moulin flights: profile {settings.profile}, warehouse {settings.warehouse}")

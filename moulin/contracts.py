@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 
 from moulin.errors import DataError
+from moulin.expectations import EXPECTATION_TYPES, Expectation
 from moulin.settings import REPO_ROOT
 
 SCHEMAS_DIR = REPO_ROOT / "schemas"
@@ -42,7 +43,6 @@ SCHEMAS_DIR = REPO_ROOT / "schemas"
 LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (("_source_file", "string"), ("ds", "string"))
 
 SCALAR_TYPES = ("string", "int", "bigint", "double", "float", "boolean", "date", "timestamp")
-EXPECTATION_TYPES = ("not_null", "unique", "in_set", "between", "regex", "expression")
 LAYERS = ("bronze", "silver", "gold", "quality")
 TOP_LEVEL_FIELDS = {
     "name",
@@ -76,26 +76,6 @@ class ColumnSpec:
     nullable: bool
     role: str | None = None
     description: str = ""
-
-
-@dataclass(frozen=True)
-class Expectation:
-    """One expectation, already expanded (``not_null`` gives one per column)."""
-
-    name: str
-    type: str
-    columns: tuple[str, ...] = ()
-    values: tuple[Any, ...] = ()
-    min: float | None = None
-    max: float | None = None
-    pattern: str | None = None
-    sql: str | None = None
-    description: str = ""
-
-    @property
-    def column(self) -> str | None:
-        """The single column of a one-column expectation."""
-        return self.columns[0] if len(self.columns) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -162,35 +142,14 @@ class Contract:
     def ge_expectations(self) -> list[tuple[Expectation, Any]]:
         """Great Expectations objects for the contract's expectations.
 
-        Returns ``(expectation, gx expectation)`` pairs; ``expression``
-        expectations have no GE twin and are left out.
+        Returns ``(expectation, gx expectation)`` pairs; types without a GE
+        counterpart (``expression``) are left out.
         """
-        import great_expectations as gx
-
         out: list[tuple[Expectation, Any]] = []
         for exp in self.expectations:
-            meta = {"moulin_name": exp.name}
-            if exp.type == "not_null":
-                ge = gx.expectations.ExpectColumnValuesToNotBeNull(column=exp.column, meta=meta)
-            elif exp.type == "unique" and len(exp.columns) == 1:
-                ge = gx.expectations.ExpectColumnValuesToBeUnique(column=exp.column, meta=meta)
-            elif exp.type == "unique":
-                ge = gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=list(exp.columns), meta=meta)
-            elif exp.type == "in_set":
-                ge = gx.expectations.ExpectColumnValuesToBeInSet(
-                    column=exp.column, value_set=list(exp.values), meta=meta
-                )
-            elif exp.type == "between":
-                ge = gx.expectations.ExpectColumnValuesToBeBetween(
-                    column=exp.column, min_value=exp.min, max_value=exp.max, meta=meta
-                )
-            elif exp.type == "regex":
-                ge = gx.expectations.ExpectColumnValuesToMatchRegex(
-                    column=exp.column, regex=exp.pattern, meta=meta
-                )
-            else:
-                continue
-            out.append((exp, ge))
+            ge = EXPECTATION_TYPES[exp.type].ge(exp, {"moulin_name": exp.name})
+            if ge is not None:
+                out.append((exp, ge))
         return out
 
 
@@ -254,14 +213,6 @@ class _Checker:
                 raise self.fail(where, f"unknown column {name!r} (columns: {', '.join(sorted(columns))})")
 
 
-def _number(check: _Checker, value: Any, where: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise check.fail(where, f"expected a number, got {value!r}")
-    return float(value)
-
-
 def _expectations(check: _Checker, raw: Any, columns: set[str], all_columns: set[str]) -> list[Expectation]:
     if raw is None:
         return []
@@ -278,68 +229,7 @@ def _expectations(check: _Checker, raw: Any, columns: set[str], all_columns: set
                 f"{where}.type",
                 f"unknown expectation type {kind!r}: use one of {', '.join(EXPECTATION_TYPES)}",
             )
-        desc = str(item.get("description", ""))
-        name = item.get("name")
-        if kind == "not_null":
-            cols = check.str_list(
-                item.get("columns") or ([item["column"]] if "column" in item else None), f"{where}.columns"
-            )
-            if not cols:
-                raise check.fail(f"{where}.columns", "not_null needs columns")
-            check.known(cols, columns, f"{where}.columns")
-            out += [Expectation(f"not_null:{c}", kind, (c,), description=desc) for c in cols]
-            continue
-        if kind == "unique":
-            cols = check.str_list(item.get("columns"), f"{where}.columns")
-            if not cols:
-                raise check.fail(f"{where}.columns", "unique needs columns")
-            check.known(cols, columns, f"{where}.columns")
-            out.append(Expectation(name or f"unique:{'+'.join(cols)}", kind, cols, description=desc))
-            continue
-        if kind == "expression":
-            sql = item.get("sql")
-            if not isinstance(sql, str) or not sql.strip():
-                raise check.fail(f"{where}.sql", "expression needs a Spark SQL boolean in sql")
-            if not name:
-                raise check.fail(f"{where}.name", "expression needs a name")
-            out.append(Expectation(str(name), kind, (), sql=sql, description=desc))
-            continue
-        column = item.get("column")
-        if not isinstance(column, str):
-            raise check.fail(f"{where}.column", f"{kind} needs one column")
-        check.known((column,), columns, f"{where}.column")
-        if kind == "in_set":
-            values = item.get("values")
-            if not isinstance(values, list) or not values:
-                raise check.fail(f"{where}.values", "in_set needs a non-empty list of values")
-            out.append(
-                Expectation(
-                    name or f"in_set:{column}", kind, (column,), values=tuple(values), description=desc
-                )
-            )
-        elif kind == "between":
-            lo, hi = (
-                _number(check, item.get("min"), f"{where}.min"),
-                _number(check, item.get("max"), f"{where}.max"),
-            )
-            if lo is None and hi is None:
-                raise check.fail(where, "between needs min and/or max")
-            if lo is not None and hi is not None and lo > hi:
-                raise check.fail(where, f"min {lo} is above max {hi}")
-            out.append(
-                Expectation(name or f"between:{column}", kind, (column,), min=lo, max=hi, description=desc)
-            )
-        else:  # regex
-            pattern = item.get("pattern")
-            try:
-                re.compile(pattern)
-            except (TypeError, re.error) as exc:
-                raise check.fail(
-                    f"{where}.pattern", f"invalid regular expression {pattern!r}: {exc}"
-                ) from None
-            out.append(
-                Expectation(name or f"regex:{column}", kind, (column,), pattern=pattern, description=desc)
-            )
+        out += EXPECTATION_TYPES[kind].parse(item, where, check, columns)
     names = [e.name for e in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

@@ -20,16 +20,20 @@ date repairs the watermark from the manifest.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 
 from moulin.ingest.landing import Landing, land_file, landing_dir, read_manifest
-from moulin.ingest.sources import rows_to_csv
 from moulin.settings import Settings
 from moulin.storage import WarehouseFS
 
 STATE = "_state.json"
+#: How a SQL NULL is written in an extracted CSV file.
+NULL_MARKER = "NA"
 
 
 def state_uri(settings: Settings, source: str) -> str:
@@ -122,3 +126,22 @@ def _extract(
     if incremental_column:
         write_watermark(settings, source, incremental_column, after, ds, fs)
     return landing
+
+
+def format_value(value: object) -> str:
+    """A SQL value as CSV text: NULL -> ``NA``, floats in shortest round-trip form."""
+    if value is None:
+        return NULL_MARKER
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def rows_to_csv(header: list[str], rows: Iterable[tuple]) -> bytes:
+    """CSV bytes (``\\n`` line ends, minimal quoting) of ``rows``: byte-stable for equal input."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([format_value(v) for v in row])
+    return buffer.getvalue().encode("utf-8")

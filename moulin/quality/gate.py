@@ -38,6 +38,7 @@ class GateResult:
     quarantine: DataFrame
     record: dict[str, Any] = field(default_factory=dict)
     evaluated: DataFrame | None = None
+    ge_validation: Any = None  # moulin.quality.ge.GeValidation when GE ran
 
     @property
     def passed(self) -> bool:
@@ -160,10 +161,12 @@ def quality_gate(
         "ge": [],
     }
     check_accounting(record)
+    ge_validation = None
     if run_ge:
-        from moulin.quality.ge import run_suite
+        from moulin.quality.ge import validate
 
-        record["ge"] = run_suite(evaluated.select(*contract.column_names), contract)
+        ge_validation = validate(evaluated.select(*contract.column_names), contract, run_id)
+        record["ge"] = ge_validation.results
         mismatches = [
             f"{r['name']}: GE {r['unexpected_count']} vs rows {failures.get(r['name'], 0)}"
             for r in record["ge"]
@@ -174,4 +177,4 @@ def quality_gate(
                 f"table {contract.name} ds={ds}: Great Expectations and the row-level evaluation "
                 f"disagree: {'; '.join(mismatches)}"
             )
-    return GateResult(bronze, quarantine, record, evaluated)
+    return GateResult(bronze, quarantine, record, evaluated, ge_validation)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import DataFrame
@@ -18,11 +19,27 @@ from moulin.contracts import Contract
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 
+@dataclass(frozen=True)
+class GeValidation:
+    """One GE validation: a summary per expectation, GE's own result and its Data Docs page."""
+
+    results: list[dict[str, Any]]
+    result_json: dict[str, Any]
+    data_docs_html: str
+
+
 def run_suite(df: DataFrame, contract: Contract) -> list[dict[str, Any]]:
+    """Validate ``df`` against the GE suite of ``contract`` (see :func:`validate`); the summaries only."""
+    return validate(df, contract).results
+
+
+def validate(df: DataFrame, contract: Contract, run_name: str = "") -> GeValidation:
     """Validate ``df`` against the GE suite of ``contract``.
 
-    Returns one dict per GE expectation: ``name`` (the contract's expectation
-    name), ``ge_type``, ``success``, ``unexpected_count`` and ``element_count``.
+    ``results`` has one dict per GE expectation: ``name`` (the contract's
+    expectation name), ``ge_type``, ``success``, ``unexpected_count`` and
+    ``element_count``; ``result_json`` is GE's validation result and
+    ``data_docs_html`` GE's Data Docs page of it (self-contained HTML).
     """
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -30,7 +47,7 @@ def run_suite(df: DataFrame, contract: Contract) -> list[dict[str, Any]]:
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     pairs = contract.ge_expectations()
     if not pairs:
-        return []
+        return GeValidation([], {}, "")
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_spark(name=f"moulin_{contract.name}")
@@ -54,4 +71,16 @@ def run_suite(df: DataFrame, contract: Contract) -> list[dict[str, Any]]:
                 "element_count": int(item.result.get("element_count") or 0),
             }
         )
-    return sorted(out, key=lambda r: r["name"])
+    return GeValidation(
+        sorted(out, key=lambda r: r["name"]), result.to_json_dict(), _data_docs(result, run_name)
+    )
+
+
+def _data_docs(result, run_name: str) -> str:
+    """GE's Data Docs page (validation results view) of ``result``."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    if run_name:
+        result.meta["run_id"] = {"run_name": run_name}
+    return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))

@@ -9,12 +9,13 @@ failed expectations, empty for good rows) and ``_reason`` (readable text).
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from moulin.contracts import Contract, Expectation
+from moulin.contracts import Contract
 from moulin.errors import DataError
+from moulin.expectations import Expectation, expectation_type
 
 CORRUPT = "_corrupt_record"
 MALFORMED = "well_formed_row"
@@ -147,54 +148,17 @@ def parse_typed(raw: DataFrame, contract: Contract, null_values: tuple[str, ...]
     return raw.select(*typed, *[F.col(c) for c in extra], raw_struct, unparsed_col.alias("_unparsed"))
 
 
-def _fmt(value: float | None) -> str:
-    return "" if value is None else (str(int(value)) if float(value).is_integer() else str(value))
-
-
 def failure_condition(exp: Expectation) -> Column:
-    """A boolean Column that is true on rows failing ``exp`` (nulls pass all but not_null)."""
-    if exp.type == "not_null":
-        return F.col(exp.column).isNull()
-    if exp.type == "unique":
-        # Like Great Expectations, rows whose key columns are all null are ignored.
-        window = Window.partitionBy(*[F.col(c) for c in exp.columns])
-        all_null = F.lit(True)
-        for c in exp.columns:
-            all_null = all_null & F.col(c).isNull()
-        return ~all_null & (F.count(F.lit(1)).over(window) > 1)
-    if exp.type == "expression":
-        return ~F.coalesce(F.expr(exp.sql).cast("boolean"), F.lit(False))
-    col = F.col(exp.column)
-    if exp.type == "in_set":
-        return col.isNotNull() & ~col.isin(list(exp.values))
-    if exp.type == "between":
-        bad = F.lit(False)
-        if exp.min is not None:
-            bad = bad | (col < F.lit(exp.min))
-        if exp.max is not None:
-            bad = bad | (col > F.lit(exp.max))
-        return col.isNotNull() & bad
-    if exp.type == "regex":
-        return col.isNotNull() & ~col.rlike(exp.pattern)
-    raise QualityError(f"unknown expectation type {exp.type!r}")
+    """A boolean Column that is true on rows failing ``exp`` (see :mod:`moulin.expectations`)."""
+    try:
+        return expectation_type(exp.type).condition(exp)
+    except KeyError as exc:
+        raise QualityError(str(exc)) from None
 
 
 def failure_message(exp: Expectation) -> Column:
     """Readable text for a row failing ``exp`` (quotes the offending value)."""
-    if exp.type == "not_null":
-        return F.lit(f"{exp.column} is missing")
-    if exp.type == "unique":
-        return F.lit(f"key ({', '.join(exp.columns)}) is not unique")
-    if exp.type == "expression":
-        return F.lit(f"{exp.name} does not hold ({exp.sql})")
-    value = F.coalesce(F.col(exp.column).cast("string"), F.lit("null"))
-    if exp.type == "in_set":
-        rule = f"not in {list(exp.values)}"
-    elif exp.type == "between":
-        rule = f"not between {_fmt(exp.min) or '-inf'} and {_fmt(exp.max) or '+inf'}"
-    else:
-        rule = f"does not match {exp.pattern}"
-    return F.concat(F.lit(f"{exp.column}="), value, F.lit(f" {rule}"))
+    return expectation_type(exp.type).message(exp)
 
 
 def evaluate(

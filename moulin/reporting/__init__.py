@@ -1,16 +1,9 @@
-"""The decision-maker report of a pipeline run (issue 4, stage C9).
+"""The pieces of a decision-maker report: its typed inputs (:class:`ReportInputs`,
+filled from plain dicts and a pandas frame), HTML building blocks
+(:mod:`moulin.reporting.html`), charts (:mod:`moulin.reporting.plots`) and the
+nouns a use case gives them (:class:`~moulin.reporting.wording.Wording`).  A
+use case writes its report's text (e.g. ``moulin/usecases/flights/report.py``)."""
 
-One self-contained HTML file per run: the question, the data and its quality,
-the profile, the model comparison, what the best model is good and bad at, the
-limits, and a technical appendix.  The pipeline fills :class:`ReportInputs`
-from plain dicts and a pandas frame; :func:`render_report` turns them into HTML
-and :func:`build_report` also writes the file to the warehouse::
-
-    inputs = ReportInputs.from_dicts(run=..., quality=..., profile=..., models=..., stage_timings=...)
-    uri = build_report(settings, inputs)
-"""
-
-from moulin.reporting.build import build_report, render_report, report_uri
 from moulin.reporting.inputs import (
     Metric,
     ModelResult,
@@ -33,7 +26,4 @@ __all__ = [
     "SliceMetric",
     "StageTiming",
     "TrainingResults",
-    "build_report",
-    "render_report",
-    "report_uri",
 ]

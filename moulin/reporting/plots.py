@@ -15,6 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from moulin.reporting.inputs import ModelResult, SliceMetric
+from moulin.reporting.wording import GENERIC, Wording
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 GREY = "#9aa0a6"
@@ -51,7 +52,9 @@ def model_colors(models: Sequence[ModelResult]) -> dict[str, str]:
     return {m.model: PALETTE[i % len(PALETTE)] for i, m in enumerate(models)}
 
 
-def roc_pr_plot(models: Sequence[ModelResult], base_rate: float | None) -> str | None:
+def roc_pr_plot(
+    models: Sequence[ModelResult], base_rate: float | None, words: Wording = GENERIC
+) -> str | None:
     """ROC and precision-recall curves of all models side by side."""
     with_roc = [m for m in models if m.curves.roc]
     with_pr = [m for m in models if m.curves.pr]
@@ -73,13 +76,17 @@ def roc_pr_plot(models: Sequence[ModelResult], base_rate: float | None) -> str |
                 m.curves.pr["recall"], m.curves.pr["precision"], color=colors[m.model], lw=lw, label=label
             )
     ax_roc.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1, label="random guess")
-    ax_roc.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="False positive rate (on-time flights flagged)")
-    ax_roc.set_ylabel("True positive rate (late flights caught)")
+    ax_roc.set(
+        xlim=(0, 1), ylim=(0, 1.01), xlabel=f"False positive rate ({words.negative} {words.rows} flagged)"
+    )
+    ax_roc.set_ylabel(f"True positive rate ({words.positive} {words.rows} caught)")
     ax_roc.set_title("ROC curve", loc="left", fontsize=11)
     if base_rate is not None:
-        ax_pr.axhline(base_rate, ls="--", color=GREY, lw=1, label=f"random guess ({base_rate:.0%} late)")
-    ax_pr.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="Recall (share of late flights caught)")
-    ax_pr.set_ylabel("Precision (flagged flights that were late)")
+        ax_pr.axhline(
+            base_rate, ls="--", color=GREY, lw=1, label=f"random guess ({base_rate:.0%} {words.positive})"
+        )
+    ax_pr.set(xlim=(0, 1), ylim=(0, 1.01), xlabel=f"Recall (share of {words.positive} {words.rows} caught)")
+    ax_pr.set_ylabel(f"Precision (flagged {words.rows} that were {words.positive})")
     ax_pr.set_title("Precision-recall curve", loc="left", fontsize=11)
     for ax, present in ((ax_roc, with_roc), (ax_pr, with_pr)):
         _style(ax)
@@ -90,8 +97,8 @@ def roc_pr_plot(models: Sequence[ModelResult], base_rate: float | None) -> str |
     return _to_data_uri(fig)
 
 
-def calibration_plot(models: Sequence[ModelResult]) -> str | None:
-    """Reliability diagram: predicted probability against observed late share, per bin."""
+def calibration_plot(models: Sequence[ModelResult], words: Wording = GENERIC) -> str | None:
+    """Reliability diagram: predicted probability against the observed positive share, per bin."""
     with_cal = [m for m in models if m.curves.calibration]
     if not with_cal:
         return None
@@ -119,7 +126,7 @@ def calibration_plot(models: Sequence[ModelResult]) -> str | None:
     ax.plot([0, lim], [0, lim], ls="--", color=GREY, lw=1, label="perfectly calibrated")
     ax.set(xlim=(0, lim), ylim=(0, lim))
     ax.set_xlabel("Predicted probability of a 15+ min delay")
-    ax.set_ylabel("Observed share of late flights")
+    ax.set_ylabel(f"Observed share of {words.positive} {words.rows}")
     ax.set_title("Calibration (reliability)", loc="left", fontsize=11)
     _style(ax)
     ax.legend(fontsize=8, loc="upper left", frameon=False)
@@ -163,7 +170,11 @@ def _compact_formatter():
 
 
 def slice_plot(
-    dimension: str, slices: Sequence[SliceMetric], overall_auc: float | None, min_rows: int
+    dimension: str,
+    slices: Sequence[SliceMetric],
+    overall_auc: float | None,
+    min_rows: int,
+    words: Wording = GENERIC,
 ) -> str | None:
     """Horizontal bars: ROC AUC of the best model per slice value; small slices in grey."""
     rows = [s for s in slices if s.roc_auc is not None]
@@ -180,12 +191,14 @@ def slice_plot(
     low = min(0.5, min(s.roc_auc for s in rows) - 0.02)
     ax.set_xlim(max(0.0, math.floor(low * 20) / 20), 1.0)
     if overall_auc is not None:
-        ax.axvline(overall_auc, color="#d62728", lw=1.2, ls="--", label=f"all flights ({overall_auc:.3f})")
+        ax.axvline(
+            overall_auc, color="#d62728", lw=1.2, ls="--", label=f"all {words.rows} ({overall_auc:.3f})"
+        )
         ax.legend(fontsize=8, loc="lower right", frameon=False)
     ax.set_xlabel("ROC AUC (higher is better)", fontsize=9)
     title = f"By {dimension}"
     if any(small):
-        title += f"  (grey: fewer than {min_rows:,} flights)"
+        title += f"  (grey: fewer than {min_rows:,} {words.rows})"
     ax.set_title(_label(title, 80), loc="left", fontsize=10)
     ax.tick_params(axis="x", labelsize=8)
     _style(ax)

@@ -55,6 +55,7 @@ class BronzeOutcome:
     failures: dict[str, int] = field(default_factory=dict)
     passed: bool = True
     record_uri: str = ""
+    data_docs_uri: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able dict (Airflow XCom, job result)."""
@@ -115,6 +116,17 @@ def _check_files(spec: SourceSpec, contract: Contract, files: list[dict], fs: Wa
             f"source {spec.name}: the drop has no data rows ({names}): if an empty drop is normal "
             f"for this source, set allow_empty: true in {spec.path}; else land the complete file"
         )
+
+
+def _store_ge(settings: Settings, fs: WarehouseFS, source: str, ds: str, validation) -> dict[str, str]:
+    """Store GE's validation result and its Data Docs page on the warehouse; returns their URIs."""
+    if validation is None or not validation.result_json:
+        return {}
+    base = settings.table_uri("quality", "ge", source)
+    result_uri, docs_uri = f"{base}/ds={ds}.json", f"{base}/ds={ds}.html"
+    fs.write_bytes(result_uri, json.dumps(validation.result_json, indent=1, default=str).encode() + b"\n")
+    fs.write_bytes(docs_uri, validation.data_docs_html.encode())
+    return {"ge_result_uri": result_uri, "data_docs_uri": docs_uri}
 
 
 def landing_key(spec: SourceSpec, contract: Contract, manifest: dict) -> str:
@@ -215,6 +227,7 @@ def gate_landing(
             personal_data=["row"] if contract.personal_data else [],
         )
         record["quarantine_version"] = q.version
+        record.update(_store_ge(settings, fs, spec.name, ds, result.ge_validation))
         uri = record_uri(settings, spec.name, ds)
         fs.write_bytes(uri, json.dumps(record, indent=2, sort_keys=True, default=str).encode() + b"\n")
         result.enforce()
@@ -262,6 +275,7 @@ def gate_landing(
         failures=record["failures"],
         passed=record["passed"],
         record_uri=uri,
+        data_docs_uri=record.get("data_docs_uri", ""),
     )
 
 

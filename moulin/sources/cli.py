@@ -49,6 +49,8 @@ def run_source(
         _say("", start, f"quarantined {count}: {name}")
     print(f"accounting: manifest {outcome.rows_manifest} = read {outcome.rows_read} = bronze "
           f"{outcome.rows_bronze} + quarantined {outcome.rows_quarantined}; record {outcome.record_uri}")  # fmt: skip
+    if outcome.data_docs_uri:
+        print(f"Great Expectations Data Docs: {outcome.data_docs_uri}")
     return outcome.as_dict()
 
 

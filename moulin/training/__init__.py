@@ -1,13 +1,14 @@
-"""Training of the flight-delay models (issue 4, stages C6/C8).
+"""Training and comparing models on a feature table described by its contract.
 
 Runs in the training environment (``.venv-train``: petastorm, torch, pyarrow 14)
 on the driver and on the Spark executors.  Modules:
 
-* :mod:`~moulin.training.contract` -- column roles from ``schemas/flight_features.yaml``;
+* :mod:`~moulin.training.config` -- optimisation defaults (:class:`TrainConfig`);
+* :mod:`~moulin.training.contract` -- column roles from the feature table's contract;
 * :mod:`~moulin.training.data` -- the Delta snapshot (version pinned) as files per
   split, read with petastorm (torch batches) or pyarrow (pandas);
 * :mod:`~moulin.training.preprocessing` -- vocabularies, imputation, scaling, fitted on train;
-* :mod:`~moulin.training.model` -- the MLP with embeddings;
+* :mod:`~moulin.training.model` -- networks registered by name (the MLP with embeddings);
 * :mod:`~moulin.training.ddp` -- the DistributedDataParallel loop run by TorchDistributor;
 * :mod:`~moulin.training.baselines` -- logistic regression and gradient-boosted trees;
 * :mod:`~moulin.training.metrics` -- test metrics with bootstrap intervals, slices;

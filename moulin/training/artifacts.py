@@ -1,28 +1,32 @@
-"""Model files in the warehouse: the MLP (weights + preprocessing + config +
-the Delta version it was trained on) and the pickled baselines."""
+"""Model files in the warehouse: the network (its registered name, weights,
+preprocessing, config and the Delta version it was trained on) and the pickled
+baselines."""
 
 from __future__ import annotations
 
 import io
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from moulin.storage import WarehouseFS
 from moulin.training import TrainingError
-from moulin.training.model import FlightMLP, MLPConfig, predict_proba
+from moulin.training.model import build_network, predict_proba
 from moulin.training.preprocessing import Preprocessor
 
-MLP_FORMAT = "moulin.flight-mlp/1"
+MLP_FORMAT = "moulin.tabular-net/1"
+#: Older files, written before networks were registered by name (always the MLP).
+LEGACY_FORMATS = ("moulin.flight-mlp/1",)
 
 
 @dataclass
 class TrainedMLP:
     """A loaded MLP and everything needed to score raw feature rows."""
 
-    model: FlightMLP
+    model: Any  # torch.nn.Module built by moulin.training.model.build_network
     preprocessor: Preprocessor
     meta: dict
 
@@ -58,10 +62,12 @@ def load_mlp(uri: str, settings) -> TrainedMLP:
 
     data = WarehouseFS(settings).read_bytes(uri)
     payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    if payload.get("format") != MLP_FORMAT:
+    if payload.get("format") not in (MLP_FORMAT, *LEGACY_FORMATS):
         raise TrainingError(f"{uri} is not a moulin MLP (format {payload.get('format')!r})")
     pre = Preprocessor.from_dict(payload["preprocessor"])
-    model = FlightMLP(pre.cardinalities, pre.n_numeric, MLPConfig.from_dict(payload["model_config"]))
+    model = build_network(
+        payload.get("network", "mlp"), pre.cardinalities, pre.n_numeric, payload["model_config"]
+    )
     model.load_state_dict(payload["state_dict"])
     model.eval()
     meta = {k: v for k, v in payload.items() if k not in ("state_dict", "preprocessor")}

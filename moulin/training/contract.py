@@ -7,10 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from moulin.settings import REPO_ROOT
 from moulin.training import TrainingError
 
-DEFAULT_CONTRACT = REPO_ROOT / "schemas" / "flight_features.yaml"
 SPLITS = ("train", "validation", "test")
 
 
@@ -40,8 +38,18 @@ class FeatureContract:
         return [self.key, self.label, *self.feature_columns]
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> FeatureContract:
-        path = Path(path) if path else DEFAULT_CONTRACT
+    def load(cls, contract: str | Path) -> FeatureContract:
+        """The feature contract called ``contract`` (found like any contract) or in file ``contract``."""
+        from moulin.contracts import ContractError, find_contract_file
+
+        text = str(contract)
+        if text.endswith((".yaml", ".yml")) or isinstance(contract, Path):
+            path = Path(contract)
+        else:
+            try:
+                path = find_contract_file(text)
+            except ContractError as exc:
+                raise TrainingError(str(exc)) from None
         try:
             doc = yaml.safe_load(path.read_text())
         except OSError as exc:

@@ -104,7 +104,7 @@ def train_worker(job: dict) -> dict:
 
     from moulin.storage import WarehouseFS
     from moulin.training.data import iter_petastorm_frames, petastorm_urls
-    from moulin.training.model import FlightMLP, MLPConfig
+    from moulin.training.model import build_network
     from moulin.training.preprocessing import Preprocessor
 
     backend = job["backend"]
@@ -138,9 +138,8 @@ def train_worker(job: dict) -> dict:
             )
         )
         torch.manual_seed(cfg.seed)
-        model = FlightMLP(pre.cardinalities, pre.n_numeric, MLPConfig.from_dict(job["model_config"])).to(
-            device
-        )
+        network = job.get("network", "mlp")
+        model = build_network(network, pre.cardinalities, pre.n_numeric, job["model_config"]).to(device)
         ddp_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         pos_weight = torch.tensor(cfg.pos_weight, device=device)

@@ -1,9 +1,18 @@
-"""The MLP: one embedding per categorical column, concatenated with the numeric
-inputs, then fully connected layers to one logit (binary classification)."""
+"""Tabular networks for the trainer, behind one small interface.
+
+A network is built from the feature contract's column roles (the cardinality
+of each categorical column and the number of numeric inputs) and a config
+dict, takes ``forward(categorical, numeric)`` and returns one logit per row
+(binary classification); it is saved and loaded as its ``state_dict`` with its
+registered name and config.  Register a new one with :func:`network`; the
+trainer (``ddp.py``, ``run.py``, ``artifacts.py``) builds it by name.
+
+The built-in ``mlp``: one embedding per categorical column, concatenated with
+the numeric inputs, then fully connected layers to one logit."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -33,7 +42,9 @@ def embedding_dim(cardinality: int, cap: int) -> int:
     return max(1, min(cap, round(1.6 * cardinality**0.56)))
 
 
-class FlightMLP(nn.Module):
+class TabularMLP(nn.Module):
+    """Embeddings of the categorical columns + numeric inputs -> fully connected layers -> one logit."""
+
     def __init__(self, cardinalities: Sequence[int], n_numeric: int, config: MLPConfig | None = None):
         super().__init__()
         config = config or MLPConfig()
@@ -55,6 +66,32 @@ class FlightMLP(nn.Module):
         parts = [emb(categorical[:, j]) for j, emb in enumerate(self.embeddings)]
         parts.append(numeric)
         return self.body(torch.cat(parts, dim=1)).squeeze(-1)
+
+
+NetworkBuilder = Callable[[Sequence[int], int, dict], nn.Module]
+NETWORKS: dict[str, NetworkBuilder] = {}
+
+
+def network(name: str) -> Callable[[NetworkBuilder], NetworkBuilder]:
+    """Register ``builder(cardinalities, n_numeric, config) -> nn.Module`` as network ``name``."""
+
+    def register(builder: NetworkBuilder) -> NetworkBuilder:
+        NETWORKS[name] = builder
+        return builder
+
+    return register
+
+
+def build_network(name: str, cardinalities: Sequence[int], n_numeric: int, config: dict) -> nn.Module:
+    """The registered network ``name`` for these inputs (ValueError naming the known ones)."""
+    if name not in NETWORKS:
+        raise ValueError(f"unknown network {name!r}: registered networks are {', '.join(sorted(NETWORKS))}")
+    return NETWORKS[name](cardinalities, n_numeric, config)
+
+
+@network("mlp")
+def _mlp(cardinalities: Sequence[int], n_numeric: int, config: dict) -> nn.Module:
+    return TabularMLP(cardinalities, n_numeric, MLPConfig.from_dict(config))
 
 
 @torch.no_grad()

@@ -44,7 +44,7 @@ from moulin.training.metrics import (
     slice_metrics,
     undo_class_weighting,
 )
-from moulin.training.model import FlightMLP, MLPConfig, predict_proba
+from moulin.training.model import MLPConfig, build_network, predict_proba
 from moulin.training.preprocessing import Preprocessor
 
 log = logging.getLogger("moulin.training")
@@ -107,7 +107,7 @@ def train_and_compare(
     sample: float | None = None,
     num_processes: int = 2,
     *,
-    model_name: str = "flight_delay",
+    model_name: str = "model",
     contract: FeatureContract | str | Path | None = None,
     use_gpu: bool | None = None,
     batch_size: int = TrainConfig.batch_size,
@@ -115,6 +115,8 @@ def train_and_compare(
     early_stopping: bool = True,
     patience: int = TrainConfig.patience,
     hidden: Sequence[int] = (64, 32),
+    network: str = "mlp",
+    model_config: dict | None = None,
     balance_classes: bool = True,
     correct_probabilities: bool = True,
     bootstrap_resamples: int = 200,
@@ -139,6 +141,8 @@ def train_and_compare(
     if epochs < 1:
         raise TrainingError(f"epochs must be >= 1, got {epochs}")
     sample = check_fraction(sample)
+    if contract is None:
+        raise TrainingError("train_and_compare needs the feature contract (its name or file)")
     contract = contract if isinstance(contract, FeatureContract) else FeatureContract.load(contract)
     if features_uri is None:
         parts = contract.table.split("/") if contract.table else ["gold", contract.name]
@@ -192,14 +196,19 @@ def train_and_compare(
         seed=seed,
         pos_weight=float(pos_weight),
     )
-    model_cfg = MLPConfig(hidden=tuple(int(h) for h in hidden))
+    model_cfg = (
+        model_config
+        if model_config is not None
+        else MLPConfig(hidden=tuple(int(h) for h in hidden)).to_dict()
+    )
     job = {
         "backend": backend,
         "train_files": list(snap.files["train"]),
         "validation_files": list(snap.files["validation"]),
         "columns": {"key": contract.key, "label": contract.label},
         "preprocessor": pre.to_dict(),
-        "model_config": model_cfg.to_dict(),
+        "network": network,
+        "model_config": model_cfg,
         "train_config": train_cfg.to_dict(),
         "sample": sample,
         "checkpoint_dir": f"{model_dir}/mlp/checkpoints",
@@ -211,16 +220,17 @@ def train_and_compare(
     import torch
 
     state = torch.load(io.BytesIO(out["state_dict"]), map_location="cpu", weights_only=True)
-    mlp = FlightMLP(pre.cardinalities, pre.n_numeric, model_cfg)
+    mlp = build_network(network, pre.cardinalities, pre.n_numeric, model_cfg)
     mlp.load_state_dict(state)
     mlp_uri = f"{model_dir}/mlp/model.pt"
     mlp_params = {
-        **model_cfg.to_dict(),
+        "network": network,
+        **model_cfg,
         **train_cfg.to_dict(),
         "num_processes": num_processes,
         "backend": backend,
         "use_gpu": use_gpu,
-        "embedding_dims": [e.embedding_dim for e in mlp.embeddings],
+        "embedding_dims": [e.embedding_dim for e in getattr(mlp, "embeddings", [])],
     }
     # Class weighting inflates the fitted odds by pos_weight: map every model's
     # probabilities back to the data's balance (monotone: AUCs unchanged).
@@ -300,7 +310,8 @@ def train_and_compare(
         pre,
         {
             **common,
-            "model_config": model_cfg.to_dict(),
+            "network": network,
+            "model_config": model_cfg,
             "train_config": train_cfg.to_dict(),
             "threshold": float(info["mlp"]["threshold"]),
             "probability_pos_weight": correction,

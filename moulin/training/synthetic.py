@@ -12,6 +12,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from moulin.training import TrainingError
 from moulin.training.contract import FeatureContract
 
 LEVELS = (8, 3, 20, 12, 5)
@@ -44,14 +45,18 @@ def synthetic_features(
         data[col] = values
     y = (rng.random(n_rows) < 1 / (1 + np.exp(-logit))).astype(np.int64)
     data[contract.label] = y
-    start = date(2013, 1, 1)
+    rule = contract.split_rule or {}
+    if not rule.get("train_until") or not rule.get("validation_until"):
+        raise TrainingError(
+            f"feature contract {contract.name} has no split rule (split.train_until/validation_until)"
+        )
+    train_until = date.fromisoformat(str(rule["train_until"]))
+    val_until = date.fromisoformat(str(rule["validation_until"]))
+    start = date(train_until.year, 1, 1)  # a year of dates around the split bounds
     days = rng.integers(0, 365, size=n_rows)
     dates = [start + timedelta(days=int(d)) for d in days]
     if contract.time:
         data[contract.time] = dates
-    rule = contract.split_rule or {}
-    train_until = date.fromisoformat(str(rule.get("train_until", "2013-08-31")))
-    val_until = date.fromisoformat(str(rule.get("validation_until", "2013-10-31")))
     data[contract.split] = np.array(
         ["train" if d <= train_until else "validation" if d <= val_until else "test" for d in dates],
         dtype=object,

@@ -15,8 +15,8 @@ import pytest
 
 from moulin.delta import DeltaTableStore
 from moulin.orchestration import airflow_command
-from moulin.pipelines.summary import read_run_summary
 from moulin.storage import WarehouseFS
+from moulin.usecases.flights.summary import read_run_summary
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,10 @@ import pytest
 
 from moulin.contracts import load_contract
 from moulin.delta import DeltaTableStore
-from moulin.ingest import LandingError, prepare_flight_drops
+from moulin.ingest import LandingError
 from moulin.storage import WarehouseFS
 from moulin.usecases.flights import stages as S
+from moulin.usecases.flights.sources import prepare_flight_drops
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,10 @@ import pytest
 
 import moulin.ingest.landing as landing_module
 import moulin.ingest.sql as sql_module
-from moulin.ingest import build_source_database, extract_table, land_file, read_manifest, read_watermark
+from moulin.ingest import extract_table, land_file, read_manifest, read_watermark
 from moulin.settings import Settings
 from moulin.storage import LockTimeoutError, WarehouseFS
+from moulin.usecases.flights.sources import build_source_database
 
 pytestmark = pytest.mark.integration
 

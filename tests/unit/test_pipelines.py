@@ -19,9 +19,9 @@ from moulin.jobs.submit import (
     spark_submit_command,
     submit_job,
 )
-from moulin.pipelines.runner import parse_months, plan, progress_lines
 from moulin.storage import WarehouseFS
 from moulin.usecases.flights import tasks as flights_tasks
+from moulin.usecases.flights.runner import parse_months, plan, progress_lines
 
 
 def test_parse_months_and_plan() -> None:

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from moulin.reporting import ReportInputError, ReportInputs, build_report, render_report, report_uri
+from moulin.reporting import ReportInputError, ReportInputs
+from moulin.usecases.flights.report import build_report, render_report, report_uri
 
 CARRIERS = {  # carrier: test flights (roughly the Nov-Dec 2013 mix)
     "UA": 9800,

@@ -143,6 +143,7 @@ def train_flights(ctx: StageContext, args: argparse.Namespace) -> dict:
     summary = train_and_compare(
         ctx.spark,
         ctx.settings,
+        contract=PARAMS.features_contract,
         features_uri=args.features_uri,
         version=args.version,
         run_id=args.run_id,
@@ -158,6 +159,7 @@ def train_flights(ctx: StageContext, args: argparse.Namespace) -> dict:
         balance_classes=args.balance_classes,
         bootstrap_resamples=args.bootstrap,
         seed=args.seed,
+        network=PARAMS.network,
     )
     summary.pop("leaderboard_rows", None)  # in the leaderboard table and results.json
     return summary

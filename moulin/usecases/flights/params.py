@@ -19,6 +19,9 @@ class FlightsParams:
     sample_per_month: int = 0
     #: Optimisation of the MLP (fewer epochs than the platform default: early stopping rarely waits longer).
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=4))
+    #: The feature table's contract (column roles) and the network trained on it.
+    features_contract: str = "flight_features"
+    network: str = "mlp"
     num_processes: int = 2
     model_name: str = "flight_delay"
     bootstrap: int = 200

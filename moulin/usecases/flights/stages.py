@@ -25,17 +25,16 @@ from typing import Any
 
 from moulin.contracts import Contract, load_contract
 from moulin.errors import MoulinError
-from moulin.ingest import (
-    build_source_database,
-    extract_table,
-    flight_drop_name,
-    land_file,
-    prepare_flight_drops,
-    source_file,
-)
+from moulin.ingest import extract_table, land_file
 from moulin.settings import Settings
 from moulin.sources.spec import SourceSpec
 from moulin.storage import WarehouseFS
+from moulin.usecases.flights.sources import (
+    build_source_database,
+    flight_drop_name,
+    prepare_flight_drops,
+    source_file,
+)
 
 PIPELINE = "moulin.usecases.flights"
 DIMENSIONS = ("weather", "airlines", "planes", "airports")

@@ -19,8 +19,8 @@ import time
 from moulin.errors import MoulinError
 from moulin.jobs.submit import submit_job
 from moulin.orchestration import data_errors_fail_the_task
-from moulin.pipelines.summary import write_run_summary
 from moulin.settings import Settings, load_settings
+from moulin.usecases.flights.summary import write_run_summary
 
 PROGRESS = "MOULIN-PROGRESS"
 
@@ -254,8 +254,9 @@ def report(
 ) -> dict:
     """Build the decision report of this run and the run summary the main command prints."""
     from moulin.delta import DeltaTableStore
-    from moulin.reporting import ReportInputs, build_report
+    from moulin.reporting import ReportInputs
     from moulin.storage import WarehouseFS
+    from moulin.usecases.flights.report import build_report
 
     settings = settings or load_settings()
     start = time.monotonic()

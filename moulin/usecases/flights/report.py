@@ -1,4 +1,4 @@
-"""Render the decision-maker report and write it to the warehouse.
+"""The flights decision report: its wording, rendered with moulin.reporting and written to the warehouse.
 
 :func:`render_report` is pure (inputs in, HTML out); :func:`build_report`
 renders, writes ``reports/flights/<run_id>.html`` atomically and returns its URI.
@@ -43,6 +43,7 @@ from moulin.reporting.inputs import (
     SliceMetric,
     parse_detail,
 )
+from moulin.reporting.wording import Wording
 from moulin.settings import Settings
 from moulin.storage import WarehouseFS
 
@@ -54,6 +55,8 @@ HIGH_ECE = 0.05  # probabilities off by more than 5 points on average
 HIGH_MISSING = 0.05  # columns with more than 5% missing values
 MAX_HISTOGRAMS = 6
 KEY_STAT_METRICS = ("count", "missing", "distinct", "min", "p50", "max", "mean", "std")
+
+WORDS = Wording(rows="flights", positive="late", negative="on-time")
 
 
 def report_uri(settings: Settings, run_id: str) -> str:
@@ -605,7 +608,7 @@ def _models(inputs: ReportInputs, ranked: list[ModelResult]) -> Markup:
         glossary,
         tag("h3", "How well each model separates late from on-time flights"),
         figure(
-            plots.roc_pr_plot(ranked, tr.base_rate),
+            plots.roc_pr_plot(ranked, tr.base_rate, WORDS),
             "ROC and precision-recall curves",
             "Left: higher and further left is better. Right: higher is better; the dashed line is guessing.",
         ),
@@ -613,7 +616,7 @@ def _models(inputs: ReportInputs, ranked: list[ModelResult]) -> Markup:
         Markup(
             '<div class="grid2"><div>'
             + figure(
-                plots.calibration_plot(ranked),
+                plots.calibration_plot(ranked, WORDS),
                 "Calibration plot",
                 "Points on the dashed diagonal: a predicted risk of 30% comes true for about 30% of flights.",
             )
@@ -716,7 +719,7 @@ def _slices(inputs: ReportInputs, best: ModelResult | None) -> Markup:
         )
         if not eligible:
             tables = para(f"No group with at least {min_rows:,} flights and a ROC AUC.", "na")
-        plot = figure(plots.slice_plot(label, slices, overall, min_rows), f"ROC AUC by {label}")
+        plot = figure(plots.slice_plot(label, slices, overall, min_rows, WORDS), f"ROC AUC by {label}")
         parts.append(Markup(f'<div class="grid2"><div>{tables}{small_note}</div><div>{plot}</div></div>'))
     return section("slices", title, *parts)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import io
 import os
 import sqlite3
 import zipfile
@@ -176,22 +175,3 @@ def build_source_database(
             f"INSERT OR REPLACE INTO airports ({','.join(airports_header)}) VALUES ({marks})", airports
         )
     return db_path
-
-
-def format_value(value: object) -> str:
-    """A SQL value as CSV text: NULL -> ``NA``, floats in shortest round-trip form."""
-    if value is None:
-        return NULL_MARKER
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def rows_to_csv(header: list[str], rows: Iterable[tuple]) -> bytes:
-    """CSV bytes (``\\n`` line ends, minimal quoting) of ``rows``: byte-stable for equal input."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([format_value(v) for v in row])
-    return buffer.getvalue().encode("utf-8")

@@ -1,1 +1,0 @@
-"""Use-case pipelines: the task bodies of the DAGs and the main-command runner."""
