@@ -103,6 +103,14 @@ def test_csv_source_lands_and_gates_typed_rows_and_a_retry_changes_nothing(
     assert got[multi["order_id"]]["note"] == "line one\nline two"
     record = json.loads(WarehouseFS(src_settings).read_bytes(out.record_uri))
     assert record["rows_committed_bronze"] == 118 and record["rows_manifest"] == 120
+    fs = WarehouseFS(src_settings)
+    ge = json.loads(fs.read_bytes(record["ge_result_uri"]))
+    assert ge["success"] is False and {r["expectation_config"]["type"] for r in ge["results"]} >= {
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_be_unique",
+    }
+    docs = fs.read_bytes(out.data_docs_uri).decode()
+    assert docs.lstrip().lower().startswith("<!doctype html") and "bronze_orders_contract" in docs
     again = run(spark, src_settings, spec)
     assert not again.bronze_committed and not again.quarantine_committed
     assert "skipped, already done" in again.line()
@@ -366,19 +374,51 @@ def test_a_source_on_hdfs(spark, hdfs_settings, hdfs_cluster, contracts, drops, 
     assert out.rows_bronze == 50 and settings.table_uri("x").startswith("hdfs://")
 
 
-def test_the_source_dag_runs_under_airflow_and_fills_bronze(settings, contracts, drops):
+def _sqlite_orders(path: Path, rows: list[dict]) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"CREATE TABLE orders ({', '.join(COLUMNS)})")
+        conn.executemany(
+            f"INSERT INTO orders VALUES ({','.join('?' * len(COLUMNS))})",
+            [[r[c] if r[c] != "" else None for c in COLUMNS] for r in rows],
+        )
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "sql", "http"])
+def test_the_source_dag_runs_under_airflow_and_fills_bronze(kind, settings, contracts, drops, monkeypatch):
     """The DAG built from the spec, in a real DagBag, run by `airflow dags test` (Spark job included)."""
     from moulin.orchestration import airflow_command, ensure_airflow_db
 
-    spec = onboard(contracts, drops, "dag_orders")
+    name = f"dag_{kind}"
     rows = order_rows(40, seed=21)
-    rows[7]["quantity"] = "-"
-    (drops / f"dag_orders_{DS}.csv").write_bytes(to_csv(rows))
+    rows[7]["quantity"] = "-" if kind == "csv" else "-1"  # fails parses:quantity / between:quantity
+    server = None
+    if kind == "csv":
+        spec = onboard(contracts, drops, name)
+        (drops / f"{name}_{DS}.csv").write_bytes(to_csv(rows))
+    elif kind == "jsonl":
+        spec = onboard(contracts, drops, name, fmt="jsonl")
+        (drops / f"{name}_{DS}.jsonl").write_bytes(to_jsonl(rows))
+    elif kind == "sql":
+        _sqlite_orders(drops / "shop.db", rows)
+        extra = f"sql:\n  url: sqlite:///{drops / 'shop.db'}\n  table: orders\n  watermark: order_id\n"
+        spec = onboard(contracts, drops, name, kind="sql", extra=extra)
+    else:
+        records = [json.loads(line) for line in to_jsonl(rows).decode().splitlines()]
+        _Api.pages, _Api.failures, _Api.requests = {1: records[:25], 2: records[25:]}, {2: [503]}, []
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        monkeypatch.setenv("AIRFLOW_CONN_DAG_API", f"http://127.0.0.1:{server.server_port}")
+        extra = "http:\n  connection: dag_api\n  endpoint: /v1/orders\n  backoff_s: 0.05\n"
+        spec = onboard(contracts, drops, name, kind="http", extra=extra)
     ensure_airflow_db(settings)
-    result = airflow_command(settings, "dags", "test", spec.dag_id, DS, check=False)
+    try:
+        result = airflow_command(settings, "dags", "test", spec.dag_id, DS, check=False)
+    finally:
+        if server is not None:
+            server.shutdown()
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "manifest 40 = read 40 = bronze 39 + quarantined 1" in output
     store = DeltaTableStore(None)
-    assert store.count(settings.table_uri("bronze", "dag_orders")) == 39
-    assert store.count(settings.table_uri("quarantine", "dag_orders")) == 1
+    assert store.count(settings.table_uri("bronze", name)) == 39
+    assert store.count(settings.table_uri("quarantine", name)) == 1
