@@ -63,7 +63,7 @@ def test_version_rows_and_leaderboard(run, settings, synthetic_table):
 
 
 def test_files_checkpoints_and_results_json(run, settings):
-    model_dir = settings.table_uri("models", "flight_delay", "test-run-1")
+    model_dir = settings.table_uri("models", "model", "test-run-1")
     assert run["paths"]["model_dir"] == model_dir
     checkpoints = run["paths"]["checkpoints"]
     assert [Path(c).name for c in checkpoints] == ["epoch-001.pt", "epoch-002.pt"]

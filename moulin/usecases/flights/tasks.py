@@ -23,6 +23,7 @@ from moulin.settings import Settings, load_settings
 from moulin.usecases.flights.summary import write_run_summary
 
 PROGRESS = "MOULIN-PROGRESS"
+SOURCES = ("flights", "weather", "planes", "airports", "airlines")
 
 
 def _submit(settings: Settings, stage: str, args: list[str]) -> dict:
@@ -38,6 +39,18 @@ def _progress(stage: str, seconds: float, detail: str) -> None:
 def _sample(params: dict | None) -> int | None:
     value = int((params or {}).get("sample_per_month") or 0)
     return value if value > 0 else None
+
+
+def _written(results: list[dict]) -> str:
+    """Whether the writes of a stage committed or were skipped as already done."""
+    done = [r.get("committed") for r in results if "committed" in r]
+    if not done:
+        return ""
+    if all(done):
+        return "; committed"
+    if not any(done):
+        return "; skipped, already done"
+    return f"; {sum(1 for d in done if d)} committed, {sum(1 for d in done if not d)} skipped (already done)"
 
 
 def _timed(stage: str, result: dict, start: float, detail: str) -> dict:
@@ -70,7 +83,7 @@ def bronze_flights_month(
         result,
         start,
         f"{result['ds']}: read {result['rows_read']} = bronze {result['rows_bronze']} "
-        f"+ quarantined {result['rows_quarantined']}",
+        f"+ quarantined {result['rows_quarantined']}{_written([result])}",
     )
 
 
@@ -94,7 +107,7 @@ def bronze_dimensions(ds: str, landing: dict, settings: Settings | None = None) 
     detail = ", ".join(
         f"{k} {v['rows_bronze']}+{v['rows_quarantined']}q" for k, v in result["tables"].items()
     )
-    return _timed("bronze dimensions", result, start, detail)
+    return _timed("bronze dimensions", result, start, detail + _written(list(result["tables"].values())))
 
 
 # ------------------------------------------------------------------ use case
@@ -127,7 +140,8 @@ def silver(ds: str, params: dict | None, settings: Settings | None = None) -> di
     rows = sum(m["rows"] for m in per_month)
     cancelled = sum(m["cancelled"] for m in per_month)
     out = {"months": months, "rows": rows, "cancelled": cancelled, "per_month": per_month}
-    return _timed("silver", out, start, f"{len(months)} months, {rows} flights, {cancelled} cancelled")
+    detail = f"{len(months)} months, {rows} flights, {cancelled} cancelled{_written(per_month)}"
+    return _timed("silver", out, start, detail)
 
 
 def gold_stats(ds: str, upstream: dict, settings: Settings | None = None) -> dict:
@@ -138,7 +152,10 @@ def gold_stats(ds: str, upstream: dict, settings: Settings | None = None) -> dic
     per_month = result.get("months", [result])
     rows = {dim: sum(m["tables"][dim]["rows"] for m in per_month) for dim in per_month[0]["tables"]}
     out = {"months": upstream["months"], "rows": rows, "silver": upstream}
-    return _timed("gold stats", out, start, ", ".join(f"{k} {v} keys" for k, v in rows.items()))
+    writes = [t for m in per_month for t in m["tables"].values()]
+    return _timed(
+        "gold stats", out, start, ", ".join(f"{k} {v} keys" for k, v in rows.items()) + _written(writes)
+    )
 
 
 def features(ds: str, upstream: dict, settings: Settings | None = None) -> dict:
@@ -155,7 +172,7 @@ def features(ds: str, upstream: dict, settings: Settings | None = None) -> dict:
     detail = f"{result['rows']} rows, v{result['version']}, " + ", ".join(
         f"{k} {v}" for k, v in result["splits"].items()
     )
-    return _timed("features", result, start, detail)
+    return _timed("features", result, start, detail + _written([result]))
 
 
 def profile(ds: str, upstream: dict, settings: Settings | None = None) -> dict:
@@ -164,7 +181,7 @@ def profile(ds: str, upstream: dict, settings: Settings | None = None) -> dict:
     start = time.monotonic()
     result = _submit(settings, "profile_tables", ["--date", ds])
     detail = ", ".join(f"{k} {v['rows']} stats" for k, v in result["tables"].items())
-    return _timed("profile", result, start, detail)
+    return _timed("profile", result, start, detail + _written(list(result["tables"].values())))
 
 
 def safe_run_id(run_id: str) -> str:
@@ -197,7 +214,7 @@ def quality_records(settings: Settings, features_result: dict) -> list[dict]:
 
     fs = WarehouseFS(settings)
     records = []
-    for source in ("flights", "weather", "planes", "airports", "airlines"):
+    for source in SOURCES:
         runs = [
             json.loads(fs.read_bytes(f.uri))
             for f in fs.list(settings.table_uri("quality", "runs", source))
@@ -317,9 +334,27 @@ def report(
             for name, m in trained["models"].items()
         ],  # fmt: skip
         "stages": timings,
+        "data_docs": data_docs(settings),
     }
     write_run_summary(settings, summary)
     return _timed("report", {"report_uri": report_uri}, start, report_uri)
+
+
+def data_docs(settings: Settings) -> dict[str, str]:
+    """The Great Expectations Data Docs page of the latest gate run of each source."""
+    from moulin.storage import WarehouseFS
+
+    fs = WarehouseFS(settings)
+    out = {}
+    for source in SOURCES:
+        runs = sorted(
+            f.uri for f in fs.list(settings.table_uri("quality", "runs", source)) if f.uri.endswith(".json")
+        )
+        if runs:
+            uri = json.loads(fs.read_bytes(runs[-1])).get("data_docs_uri")
+            if uri:
+                out[source] = uri
+    return out
 
 
 def _total(rows) -> int | None:
