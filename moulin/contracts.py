@@ -354,17 +354,22 @@ def parse_contract(data: Any, path: Path) -> Contract:
     )
 
 
+def read_yaml_file(path: Path, what: str, error: type[Exception]) -> tuple[Any, str]:
+    """``(data, text)`` of YAML file ``path``; ``error`` names ``what`` and the file on failure."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise error(f"{what} {path}: cannot read the file: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text), text
+    except yaml.YAMLError as exc:
+        raise error(f"{what} {path}: invalid YAML: {exc}") from None
+
+
 def load_contract_file(path: Path) -> Contract:
     """Load and validate one contract file."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ContractError(f"contract {path}: cannot read the file: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ContractError(f"contract {path}: invalid YAML: {exc}") from None
+    data, _ = read_yaml_file(path, "contract", ContractError)
     return parse_contract(data, path)
 
 

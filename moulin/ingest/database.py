@@ -19,8 +19,8 @@ from typing import Any
 
 from moulin.errors import DataError
 from moulin.ingest.counting import count_jsonl_rows
-from moulin.ingest.landing import Landing, land_file, landing_dir, read_manifest
-from moulin.ingest.sql import read_watermark, state_uri, write_watermark
+from moulin.ingest.landing import Landing, land_file
+from moulin.ingest.sql import landed_already, read_watermark, state_uri, write_watermark
 from moulin.settings import Settings
 from moulin.storage import WarehouseFS
 
@@ -99,14 +99,9 @@ def extract_to_landing(
 def _extract(settings, source, ds, url, columns, staging_dir, table, query, watermark, fs) -> Landing:
     import sqlalchemy as sa
 
-    manifest = read_manifest(settings, source, ds, fs)
-    if manifest is not None:
-        after = manifest.get("watermark_after")
-        if watermark and after is not None and (read_watermark(settings, source, fs) or -1) < after:
-            write_watermark(settings, source, watermark, after, ds, fs)
-        return Landing(
-            source, ds, "unchanged", f"{landing_dir(settings, source, ds)}/_manifest.json", manifest
-        )
+    done = landed_already(settings, source, ds, watermark, fs)
+    if done is not None:
+        return done
     before = read_watermark(settings, source, fs) if watermark else None
     try:
         engine = sa.create_engine(url)

@@ -57,6 +57,20 @@ def write_watermark(
     fs.write_bytes(state_uri(settings, source), json.dumps(state, indent=2, sort_keys=True).encode() + b"\n")
 
 
+def landed_already(
+    settings: Settings, source: str, ds: str, watermark_column: str | None, fs: WarehouseFS
+) -> Landing | None:
+    """The landing of ``ds`` if there is one (then the watermark is repaired from its
+    manifest when a run stopped between its landing and its watermark write)."""
+    manifest = read_manifest(settings, source, ds, fs)
+    if manifest is None:
+        return None
+    after = manifest.get("watermark_after")
+    if watermark_column and after is not None and (read_watermark(settings, source, fs) or -1) < after:
+        write_watermark(settings, source, watermark_column, after, ds, fs)
+    return Landing(source, ds, "unchanged", f"{landing_dir(settings, source, ds)}/_manifest.json", manifest)
+
+
 def extract_table(
     settings: Settings,
     db_path: Path,
@@ -94,14 +108,9 @@ def _extract(
     fs: WarehouseFS,
 ) -> Landing:
     """The body of :func:`extract_table` (under the state lock when incremental)."""
-    manifest = read_manifest(settings, source, ds, fs)
-    if manifest is not None:
-        after = manifest.get("watermark_after")
-        if incremental_column and after is not None and (read_watermark(settings, source, fs) or -1) < after:
-            write_watermark(settings, source, incremental_column, after, ds, fs)
-        return Landing(
-            source, ds, "unchanged", f"{landing_dir(settings, source, ds)}/_manifest.json", manifest
-        )
+    done = landed_already(settings, source, ds, incremental_column, fs)
+    if done is not None:
+        return done
     cols = ", ".join(columns)
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
         if incremental_column:

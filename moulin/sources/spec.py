@@ -321,15 +321,10 @@ def parse_spec(data: Any, path: Path, text: str = "") -> SourceSpec:
 
 def load_spec_file(path: Path) -> SourceSpec:
     """Load and validate one spec file (the bronze contract is checked by :func:`validate_spec`)."""
+    from moulin.contracts import read_yaml_file
+
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SourceSpecError(f"source spec {path}: cannot read the file: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SourceSpecError(f"source spec {path}: invalid YAML: {exc}") from None
+    data, text = read_yaml_file(path, "source spec", SourceSpecError)
     return parse_spec(data, path, text)
 
 
