@@ -62,7 +62,10 @@ def main() -> None:
         for variant in times:
             day += 1
             ds = f"2024-04-{day:02d}"
-            (drops / f"orders_{ds}.csv").write_bytes(data)
+            # new keys every day: the gate checks them against the rows already in bronze
+            (drops / f"orders_{ds}.csv").write_bytes(
+                to_csv(order_rows(args.rows, start_id=day * args.rows, seed=day))
+            )
             land_source(settings, spec, ds)
             start = time.perf_counter()
             if variant == "plain job":

@@ -17,7 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from moulin.contracts import LINEAGE_COLUMNS, Contract
-from moulin.quality.rules import CORRUPT, QualityError, evaluate, failure_counts, parse_typed
+from moulin.quality.rules import CORRUPT, MALFORMED, QualityError, evaluate, parse_typed
 
 QUARANTINE_COLUMNS = ["table", "ds", "source_file", "row", "failed_expectations", "reason", "run_id"]
 
@@ -63,6 +63,15 @@ class GateResult:
         """Free the cached evaluation."""
         if self.evaluated is not None:
             self.evaluated.unpersist()
+
+
+def _failure_names(contract: Contract, evaluated: DataFrame, extra) -> list[str]:
+    """Every failure name a row of ``evaluated`` can carry (see :func:`~moulin.quality.rules.evaluate`)."""
+    names = [MALFORMED] if CORRUPT in evaluated.columns else []
+    if "_unparsed" in evaluated.columns:
+        names += [f"parses:{c.name}" for c in contract.columns if c.type != "string"]
+    names += [e.name for e in contract.expectations] + [name for name, _, _ in extra or []]
+    return sorted(set(names))
 
 
 def check_accounting(record: dict[str, Any]) -> None:
@@ -141,10 +150,20 @@ def quality_gate(
         F.col("_reason").alias("reason"),
         F.lit(run_id).alias("run_id"),
     )
-    rows_read = evaluated.count()
-    rows_bronze = bronze.count()
-    rows_quarantined = quarantine.count()
-    failures = failure_counts(evaluated)
+    # One pass over the cached rows for every count (each count() would be a job of its own).
+    names = _failure_names(contract, evaluated, extra)
+    totals = evaluated.agg(
+        F.count(F.lit(1)).alias("read"),
+        F.sum(F.when(good, 1).otherwise(0)).alias("good"),
+        F.sum(F.when(~good, 1).otherwise(0)).alias("bad"),
+        *[F.sum(F.array_contains("_failed", n).cast("int")).alias(f"n{i}") for i, n in enumerate(names)],
+    ).first()
+    rows_read, rows_bronze, rows_quarantined = (
+        int(totals["read"]),
+        int(totals["good"] or 0),
+        int(totals["bad"] or 0),
+    )
+    failures = {n: int(totals[f"n{i}"]) for i, n in enumerate(names) if totals[f"n{i}"]}
     share = rows_quarantined / rows_read if rows_read else 0.0
     record: dict[str, Any] = {
         "table": contract.name,
