@@ -84,3 +84,33 @@ def _data_docs(result, run_name: str) -> str:
     if run_name:
         result.meta["run_id"] = {"run_name": run_name}
     return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
+
+
+def store_validation(settings, name: str, key: str, validation: GeValidation, fs=None) -> dict[str, str]:
+    """Write GE's validation result and its Data Docs page to
+    ``quality/ge/<name>/<key>.json`` and ``.html``; returns their URIs (empty when GE did not run)."""
+    import json
+
+    from moulin.storage import WarehouseFS
+
+    if validation is None or not validation.result_json:
+        return {}
+    fs = fs or WarehouseFS(settings)
+    base = settings.table_uri("quality", "ge", name)
+    result_uri, docs_uri = f"{base}/{key}.json", f"{base}/{key}.html"
+    fs.write_bytes(result_uri, json.dumps(validation.result_json, indent=1, default=str).encode() + b"\n")
+    fs.write_bytes(docs_uri, validation.data_docs_html.encode())
+    return {"ge_result_uri": result_uri, "data_docs_uri": docs_uri}
+
+
+def latest_data_docs(settings, fs=None) -> dict[str, str]:
+    """The newest Data Docs page of every table or source under ``quality/ge/``, by name."""
+    from moulin.storage import WarehouseFS
+
+    fs = fs or WarehouseFS(settings)
+    out = {}
+    for folder in fs.list(settings.table_uri("quality", "ge")):
+        pages = [f for f in fs.list(folder.uri) if f.uri.endswith(".html")]
+        if pages:
+            out[folder.uri.rstrip("/").rsplit("/", 1)[-1]] = max(pages, key=lambda f: f.uri).uri
+    return dict(sorted(out.items()))

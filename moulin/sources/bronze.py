@@ -118,17 +118,6 @@ def _check_files(spec: SourceSpec, contract: Contract, files: list[dict], fs: Wa
         )
 
 
-def _store_ge(settings: Settings, fs: WarehouseFS, source: str, ds: str, validation) -> dict[str, str]:
-    """Store GE's validation result and its Data Docs page on the warehouse; returns their URIs."""
-    if validation is None or not validation.result_json:
-        return {}
-    base = settings.table_uri("quality", "ge", source)
-    result_uri, docs_uri = f"{base}/ds={ds}.json", f"{base}/ds={ds}.html"
-    fs.write_bytes(result_uri, json.dumps(validation.result_json, indent=1, default=str).encode() + b"\n")
-    fs.write_bytes(docs_uri, validation.data_docs_html.encode())
-    return {"ge_result_uri": result_uri, "data_docs_uri": docs_uri}
-
-
 def landing_key(spec: SourceSpec, contract: Contract, manifest: dict) -> str:
     """The idempotency key of the bronze run of a landing (see the module docstring)."""
     spec_bytes = spec.path.read_bytes() if spec.path.exists() else repr(spec).encode()
@@ -162,6 +151,7 @@ def gate_landing(
 
     from moulin.delta import DeltaTableStore
     from moulin.quality.gate import AccountingError, quality_gate
+    from moulin.quality.ge import store_validation
     from moulin.quality.rules import invalid_text, read_raw
 
     contract = validate_spec(spec)
@@ -227,7 +217,7 @@ def gate_landing(
             personal_data=["row"] if contract.personal_data else [],
         )
         record["quarantine_version"] = q.version
-        record.update(_store_ge(settings, fs, spec.name, ds, result.ge_validation))
+        record.update(store_validation(settings, spec.name, f"ds={ds}", result.ge_validation, fs))
         uri = record_uri(settings, spec.name, ds)
         fs.write_bytes(uri, json.dumps(record, indent=2, sort_keys=True, default=str).encode() + b"\n")
         result.enforce()

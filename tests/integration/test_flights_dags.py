@@ -46,7 +46,8 @@ def test_chain_completes_with_progress_per_stage(chain_run) -> None:
     for stage in ("land flights", "bronze flights", "land dimensions", "bronze dimensions", "silver",
                   "gold stats", "features", "profile", "train", "report"):  # fmt: skip
         assert f"  {stage} " in out, f"no progress line for {stage}"
-    assert "report:" in out and "leaderboard:" in out and "data docs:   flights" in out
+    assert "report:" in out and "leaderboard:" in out and "data docs:   flights " in out
+    assert "data docs:   silver_flights " in out and "data docs:   flight_features " in out
 
 
 def test_row_accounting_and_quarantine_reasons(chain_run, e2e_settings, spark) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 from moulin.contracts import Contract, load_contract
 from moulin.errors import MoulinError
 from moulin.ingest import extract_table, land_file
+from moulin.quality.tables import check_table
 from moulin.settings import Settings
 from moulin.sources.spec import SourceSpec
 from moulin.storage import WarehouseFS
@@ -280,28 +281,6 @@ def bronze_dimensions(spark, settings: Settings, logical_date: Any, run_ge: bool
 
 
 # ---------------------------------------------------------------- C3 silver / gold / features
-def validate_table(df, contract: Contract) -> dict:
-    """Row-level check of a derived table against its contract (no quarantine: any
-    failure above the threshold raises).  Returns ``{rows, failures}``."""
-    from pyspark.sql import functions as F
-
-    from moulin.quality.gate import QualityGateError
-    from moulin.quality.rules import evaluate, failure_counts
-
-    evaluated = evaluate(df, contract).cache()
-    try:
-        rows = evaluated.count()
-        failed = evaluated.filter(F.size("_failed") > 0).count()
-        failures = failure_counts(evaluated) if failed else {}
-    finally:
-        evaluated.unpersist()
-    if rows and failed / rows > contract.quarantine_threshold:
-        raise QualityGateError(
-            f"table {contract.name}: {failed} of {rows} rows break its contract ({contract.path}): {failures}"
-        )
-    return {"rows": rows, "failures": failures}
-
-
 def _read(store, settings: Settings, name: str, filters=None, inputs: dict | None = None):
     """Read table ``name`` at its latest version, noting that version in ``inputs``."""
     uri = table_uri(settings, name)
@@ -335,7 +314,7 @@ def silver_flights(spark, settings: Settings, month: Any) -> dict:
     silver = silver.filter(F.col("month") == mon).cache()
     try:
         contract = load_contract("silver_flights")
-        check = validate_table(silver, contract)
+        check = check_table(silver, contract, settings, f"month={mon:02d}")
         cancelled = silver.filter("cancelled").count()
         res = _overwrite(
             store, silver, settings, contract, f"{PIPELINE}.silver_flights.{ds}", ds, {"month": mon}, inputs
@@ -349,6 +328,7 @@ def silver_flights(spark, settings: Settings, month: Any) -> dict:
         "cancelled": cancelled,
         "committed": res.committed,
         "version": res.version,
+        "data_docs_uri": check.get("data_docs_uri"),
     }
 
 
@@ -373,14 +353,19 @@ def gold_stats(spark, settings: Settings, month: Any) -> dict:
             try:
                 compared = compare_stats(rdd_stats, delay_stats_df(silver, keys), keys)
                 contract = load_contract(name)
-                validate_table(rdd_stats, contract)
+                checked = check_table(rdd_stats, contract, settings, f"month={mon:02d}")
                 stats = rdd_stats.select(*contract.column_names)
                 res = _overwrite(
                     store, stats, settings, contract, f"{PIPELINE}.{name}.{ds}", ds, {"month": mon}, inputs
                 )
             finally:
                 rdd_stats.unpersist()
-            out[dim] = {"rows": compared, "committed": res.committed, "version": res.version}
+            out[dim] = {
+                "rows": compared,
+                "committed": res.committed,
+                "version": res.version,
+                "data_docs_uri": checked.get("data_docs_uri"),
+            }
     finally:
         silver.unpersist()
     return {"month": mon, "tables": out}
@@ -404,7 +389,7 @@ def features(spark, settings: Settings, month: Any) -> dict:
     contract = load_contract("flight_features")
     feats = build_features(silver, contract).cache()
     try:
-        check = validate_table(feats, contract)
+        check = check_table(feats, contract, settings, f"until_month={mon:02d}")
         splits = {r["split"]: int(r["count"]) for r in feats.groupBy("split").count().collect()}
         res = _overwrite(store, feats, settings, contract, f"{PIPELINE}.flight_features", ds, None, inputs)
     finally:
@@ -416,6 +401,7 @@ def features(spark, settings: Settings, month: Any) -> dict:
         "splits": dict(sorted(splits.items())),
         "committed": res.committed,
         "version": res.version,
+        "data_docs_uri": check.get("data_docs_uri"),
     }
 
 

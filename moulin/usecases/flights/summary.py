@@ -48,4 +48,4 @@ def print_run_summary(settings: Settings, steps: list[dict], say=print) -> None:
     say(f"leaderboard: {summary.get('leaderboard_uri')}")
     say(f"report:      {summary.get('report_uri')}")
     for source, uri in (summary.get("data_docs") or {}).items():
-        say(f"data docs:   {source:<10} {uri}")
+        say(f"data docs:   {source:<24} {uri}")

@@ -271,6 +271,7 @@ def report(
 ) -> dict:
     """Build the decision report of this run and the run summary the main command prints."""
     from moulin.delta import DeltaTableStore
+    from moulin.quality.ge import latest_data_docs
     from moulin.reporting import ReportInputs
     from moulin.storage import WarehouseFS
     from moulin.usecases.flights.report import build_report
@@ -334,27 +335,10 @@ def report(
             for name, m in trained["models"].items()
         ],  # fmt: skip
         "stages": timings,
-        "data_docs": data_docs(settings),
+        "data_docs": latest_data_docs(settings),
     }
     write_run_summary(settings, summary)
     return _timed("report", {"report_uri": report_uri}, start, report_uri)
-
-
-def data_docs(settings: Settings) -> dict[str, str]:
-    """The Great Expectations Data Docs page of the latest gate run of each source."""
-    from moulin.storage import WarehouseFS
-
-    fs = WarehouseFS(settings)
-    out = {}
-    for source in SOURCES:
-        runs = sorted(
-            f.uri for f in fs.list(settings.table_uri("quality", "runs", source)) if f.uri.endswith(".json")
-        )
-        if runs:
-            uri = json.loads(fs.read_bytes(runs[-1])).get("data_docs_uri")
-            if uri:
-                out[source] = uri
-    return out
 
 
 def _total(rows) -> int | None:
