@@ -79,8 +79,9 @@ class ColumnSpec:
 
 
 @dataclass(frozen=True)
-class SourceSpec:
-    """Where a bronze table's raw data comes from."""
+class RawSource:
+    """Where a bronze table's raw data comes from (the contract's ``source:``; how it is
+    ingested is a source spec, :mod:`moulin.sources.spec`)."""
 
     name: str
     format: str = "csv"
@@ -106,13 +107,22 @@ class Contract:
     partition_by: tuple[str, ...] = ()
     personal_data: tuple[str, ...] = ()
     personal_data_note: str = ""
-    source: SourceSpec | None = None
+    source: RawSource | None = None
     split: dict[str, Any] = field(default_factory=dict)
 
     @property
     def column_names(self) -> list[str]:
         """Names of the contract's columns, in order (without lineage columns)."""
         return [c.name for c in self.columns]
+
+    @property
+    def delta_metadata(self) -> dict[str, Any]:
+        """The table's description, owner and personal-data columns, as Delta writes take them."""
+        return {
+            "description": self.description,
+            "owner": self.owner,
+            "personal_data": list(self.personal_data),
+        }
 
     def column(self, name: str) -> ColumnSpec:
         """The column called ``name`` (ContractError if absent)."""
@@ -317,7 +327,7 @@ def parse_contract(data: Any, path: Path) -> Contract:
             raise check.fail(
                 "source.format", f"unsupported raw format {src.get('format')!r}: csv, jsonl or parquet"
             )
-        source = SourceSpec(
+        source = RawSource(
             name=src["name"],
             format=src.get("format", "csv"),
             null_values=tuple(str(v) for v in src.get("null_values", ["NA", ""])),

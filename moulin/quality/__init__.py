@@ -5,7 +5,6 @@ from moulin.quality.gate import (
     AccountingError,
     GateResult,
     QualityGateError,
-    check_accounting,
     quality_gate,
 )
 from moulin.quality.rules import QualityError, check_header, evaluate, parse_typed, read_raw_csv
@@ -16,7 +15,6 @@ __all__ = [
     "GateResult",
     "QualityError",
     "QualityGateError",
-    "check_accounting",
     "check_header",
     "evaluate",
     "parse_typed",

@@ -1,8 +1,10 @@
 """The bronze quality gate: typed rows that pass the contract go to bronze, the others to quarantine.
 
-Every run returns an accounting record and checks that
-``rows_read == rows_bronze + rows_quarantined`` (:class:`AccountingError`
-otherwise).  The run fails (:class:`QualityGateError`, from
+Every run returns an accounting record (rows read, bronze, quarantined, per
+failure); the counts come from one pass over the evaluated rows, so the check
+that no row was lost compares them with independent counts (the landing's
+manifest and the Delta commits, :mod:`moulin.sources.bronze`, which raises
+:class:`AccountingError`).  The run fails (:class:`QualityGateError`, from
 :meth:`GateResult.enforce`) only when the failed share exceeds the contract's
 ``quarantine_threshold``: callers write the quarantine first, then enforce.
 """
@@ -17,7 +19,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from moulin.contracts import LINEAGE_COLUMNS, Contract
-from moulin.quality.rules import CORRUPT, MALFORMED, QualityError, evaluate, parse_typed
+from moulin.quality.rules import CORRUPT, QualityError, evaluate, parse_typed, tally
 
 QUARANTINE_COLUMNS = ["table", "ds", "source_file", "row", "failed_expectations", "reason", "run_id"]
 
@@ -63,24 +65,6 @@ class GateResult:
         """Free the cached evaluation."""
         if self.evaluated is not None:
             self.evaluated.unpersist()
-
-
-def _failure_names(contract: Contract, evaluated: DataFrame, extra) -> list[str]:
-    """Every failure name a row of ``evaluated`` can carry (see :func:`~moulin.quality.rules.evaluate`)."""
-    names = [MALFORMED] if CORRUPT in evaluated.columns else []
-    if "_unparsed" in evaluated.columns:
-        names += [f"parses:{c.name}" for c in contract.columns if c.type != "string"]
-    names += [e.name for e in contract.expectations] + [name for name, _, _ in extra or []]
-    return sorted(set(names))
-
-
-def check_accounting(record: dict[str, Any]) -> None:
-    """Raise AccountingError unless rows read = rows in bronze + rows quarantined."""
-    if record["rows_read"] != record["rows_bronze"] + record["rows_quarantined"]:
-        raise AccountingError(
-            f"table {record['table']} ds={record['ds']}: read {record['rows_read']} rows but wrote "
-            f"{record['rows_bronze']} to bronze and {record['rows_quarantined']} to quarantine"
-        )
 
 
 def quality_gate(
@@ -150,20 +134,9 @@ def quality_gate(
         F.col("_reason").alias("reason"),
         F.lit(run_id).alias("run_id"),
     )
-    # One pass over the cached rows for every count (each count() would be a job of its own).
-    names = _failure_names(contract, evaluated, extra)
-    totals = evaluated.agg(
-        F.count(F.lit(1)).alias("read"),
-        F.sum(F.when(good, 1).otherwise(0)).alias("good"),
-        F.sum(F.when(~good, 1).otherwise(0)).alias("bad"),
-        *[F.sum(F.array_contains("_failed", n).cast("int")).alias(f"n{i}") for i, n in enumerate(names)],
-    ).first()
-    rows_read, rows_bronze, rows_quarantined = (
-        int(totals["read"]),
-        int(totals["good"] or 0),
-        int(totals["bad"] or 0),
-    )
-    failures = {n: int(totals[f"n{i}"]) for i, n in enumerate(names) if totals[f"n{i}"]}
+    counts = tally(evaluated, contract, [name for name, _, _ in extra])
+    rows_read, rows_quarantined, failures = counts["rows"], counts["failed"], counts["failures"]
+    rows_bronze = rows_read - rows_quarantined
     share = rows_quarantined / rows_read if rows_read else 0.0
     record: dict[str, Any] = {
         "table": contract.name,
@@ -179,7 +152,6 @@ def quality_gate(
         "failures": failures,
         "ge": [],
     }
-    check_accounting(record)
     ge_validation = None
     if run_ge:
         from moulin.quality.ge import validate

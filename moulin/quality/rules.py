@@ -203,7 +203,20 @@ def evaluate(
     return typed.withColumn("_failed", failed).withColumn("_reason", reason)
 
 
-def failure_counts(evaluated: DataFrame) -> dict[str, int]:
-    """Number of rows failing each expectation name in an evaluated DataFrame."""
-    rows = evaluated.select(F.explode("_failed").alias("name")).groupBy("name").count().collect()
-    return {r["name"]: int(r["count"]) for r in sorted(rows, key=lambda r: r["name"])}
+def tally(evaluated: DataFrame, contract: Contract, extra_names: list[str] | None = None) -> dict:
+    """Counts of an evaluated DataFrame in one pass: ``rows``, ``failed`` (rows with any
+    failure) and ``failures`` (rows failing each expectation name that occurs)."""
+    names = [MALFORMED] if CORRUPT in evaluated.columns else []
+    if "_unparsed" in evaluated.columns:
+        names += [f"parses:{c.name}" for c in contract.columns if c.type != "string"]
+    names = sorted({*names, *(e.name for e in contract.expectations), *(extra_names or [])})
+    totals = evaluated.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.sum((F.size("_failed") > 0).cast("int")).alias("failed"),
+        *[F.sum(F.array_contains("_failed", n).cast("int")).alias(f"n{i}") for i, n in enumerate(names)],
+    ).first()
+    return {
+        "rows": int(totals["rows"]),
+        "failed": int(totals["failed"] or 0),
+        "failures": {n: int(totals[f"n{i}"]) for i, n in enumerate(names) if totals[f"n{i}"]},
+    }

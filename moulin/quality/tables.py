@@ -23,17 +23,14 @@ def check_table(
     Raises :class:`~moulin.quality.QualityGateError` when the failed share is above
     the contract's ``quarantine_threshold``.
     """
-    from pyspark.sql import functions as F
-
     from moulin.quality.gate import QualityGateError
-    from moulin.quality.rules import evaluate, failure_counts
+    from moulin.quality.rules import evaluate, tally
 
     evaluated = evaluate(df, contract).cache()
     docs: dict[str, str] = {}
     try:
-        rows = evaluated.count()
-        failed = evaluated.filter(F.size("_failed") > 0).count()
-        failures = failure_counts(evaluated) if failed else {}
+        counts = tally(evaluated, contract)
+        rows, failed, failures = counts["rows"], counts["failed"], counts["failures"]
         if run_ge and settings is not None:
             from moulin.quality.ge import store_validation, validate
 

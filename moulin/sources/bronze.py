@@ -271,11 +271,6 @@ def gate_landing(
 
 def _write_bronze(store, spec: SourceSpec, contract: Contract, df, uri: str, ds: str, app_id: str):
     """Write the gated rows as the spec's mode says (one idempotent transaction)."""
-    meta = {
-        "description": contract.description,
-        "owner": contract.owner,
-        "personal_data": list(contract.personal_data),
-    }
     if spec.mode == "merge":
         return store.merge(df, uri, keys=list(contract.keys), app_id=app_id, app_version=1)
     return store.write(
@@ -286,5 +281,5 @@ def _write_bronze(store, spec: SourceSpec, contract: Contract, df, uri: str, ds:
         replace_where={"ds": ds} if spec.mode == "partition" else None,
         app_id=app_id,
         app_version=1,
-        **meta,
+        **contract.delta_metadata,
     )

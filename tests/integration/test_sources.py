@@ -20,7 +20,7 @@ from source_files import COLUMNS, order_rows, to_csv, to_jsonl, write_contracts
 
 from moulin.delta import DeltaTableStore
 from moulin.ingest.landing import LandingError
-from moulin.quality import QualityError, QualityGateError
+from moulin.quality import AccountingError, QualityError, QualityGateError
 from moulin.sources.bronze import gate_landing
 from moulin.sources.land import land_source
 from moulin.sources.spec import load_spec_file
@@ -353,6 +353,26 @@ def test_a_changed_file_is_refused_or_replaces_the_landing_with_a_new_version(
     )
     assert manifest["version"] == 2 and manifest["files"][0]["uri"].endswith(f"/v2/fixed_{DS}.csv")
     assert WarehouseFS(src_settings).exists(manifest["superseded"][0]["uri"])  # the old file kept in raw
+
+
+def test_a_manifest_that_disagrees_with_what_spark_read_fails_before_any_write(
+    spark, src_settings, contracts, drops
+):
+    """The counts are independent: a landing whose manifest counts another number of
+    records than Spark reads (here: the manifest altered on disk) stops the run."""
+    spec = onboard(contracts, drops, "miscount")
+    (drops / f"miscount_{DS}.csv").write_bytes(to_csv(order_rows(15, seed=20)))
+    land_source(src_settings, spec, DS)
+    fs = WarehouseFS(src_settings)
+    uri = src_settings.table_uri("raw", "miscount", f"ds={DS}", "_manifest.json")
+    manifest = json.loads(fs.read_bytes(uri))
+    manifest["files"][0]["rows"] = 16
+    fs.write_bytes(uri, json.dumps(manifest).encode())
+    with pytest.raises(AccountingError, match="manifest counts 16 records .* but Spark read 15"):
+        gate_landing(spark, src_settings, spec, DS)
+    store = DeltaTableStore(None)
+    assert not store.exists(src_settings.table_uri("bronze", "miscount"))
+    assert not store.exists(src_settings.table_uri("quarantine", "miscount"))
 
 
 def test_backfilling_an_earlier_date_after_a_later_one_writes(spark, src_settings, contracts, drops):

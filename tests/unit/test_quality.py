@@ -9,10 +9,8 @@ import pytest
 
 from moulin.contracts import load_contract, parse_contract
 from moulin.quality import (
-    AccountingError,
     QualityError,
     QualityGateError,
-    check_accounting,
     check_header,
     quality_gate,
     read_raw_csv,
@@ -112,12 +110,6 @@ def test_threshold_fails_the_run_with_a_clear_error(spark, contract):
     assert "bronze_tiny" in message and "7 of 10" in message and "quarantine_threshold 10.00%" in message
     assert "unique:id (2)" in message
     result.release()
-
-
-def test_accounting_check_raises_on_lost_rows():
-    check_accounting({"table": "t", "ds": "d", "rows_read": 3, "rows_bronze": 2, "rows_quarantined": 1})
-    with pytest.raises(AccountingError, match="read 3 rows but wrote 2 to bronze and 0 to quarantine"):
-        check_accounting({"table": "t", "ds": "d", "rows_read": 3, "rows_bronze": 2, "rows_quarantined": 0})
 
 
 def test_csv_malformed_lines_and_header(spark, tmp_path, contract):

@@ -247,16 +247,8 @@ def _overwrite(
         replace_where=replace_where,
         app_id=app_id,
         app_version=app_version(ds),
-        **_meta(contract),
+        **contract.delta_metadata,
     )
-
-
-def _meta(contract: Contract) -> dict:
-    return {
-        "description": contract.description,
-        "owner": contract.owner,
-        "personal_data": list(contract.personal_data),
-    }
 
 
 def bronze_flights(spark, settings: Settings, month: Any, run_ge: bool = True) -> dict:
