@@ -71,6 +71,22 @@ def _cmd_table(args: argparse.Namespace) -> int:
     return table_cli(args, load_settings(args.profile))
 
 
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    from moulin.jobs.server import process_alive, servers, stop_servers
+
+    settings = load_settings(args.profile)
+    if args.action == "stop":
+        print(f"stopped {stop_servers(settings)} job server(s)")
+        return 0
+    found = servers(settings)
+    for info in found:
+        state = "running" if process_alive(info.pid) else "gone (stale address file)"
+        print(f"{info.name}  pid {info.pid}  port {info.port}  {state}  log {info.log}")
+    if not found:
+        print("no job server")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``moulin`` (all sub-commands)."""
     parser = argparse.ArgumentParser(prog="moulin", description=__doc__)
@@ -114,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", default="utf-8", help="infer: text encoding")
     p.add_argument("--out", help="infer: write <out>/bronze_<name>.yaml and <out>/sources/<name>.yaml")
     p.set_defaults(func=_cmd_source)
+
+    p = sub.add_parser("jobs", help="the job servers that run platform stages (list, stop)")
+    p.add_argument("action", choices=("list", "stop"))
+    p.set_defaults(func=_cmd_jobs)
 
     p = sub.add_parser("table", help="inspect a Delta table")
     p.add_argument("action", choices=("show", "history", "count", "schema", "describe"))

@@ -79,6 +79,11 @@ class SparkSettings:
     driver_memory: str = "4g"
     shuffle_partitions: int = 8
     ui_enabled: bool = False
+    # Run platform stages on a long-lived job server (one Spark application for
+    # many stages, see moulin.jobs.server) instead of one spark-submit each; it
+    # stops after job_server_idle_s without work.  Off for the cluster profile.
+    job_server: bool = True
+    job_server_idle_s: int = 600
     # Spark standalone cluster started by `moulin cluster up --spark`.
     standalone_host: str = "127.0.0.1"
     standalone_port: int = 7077
@@ -170,7 +175,7 @@ def _profile_defaults(profile: str) -> dict[str, Any]:
         conf = os.environ.get("HADOOP_CONF_DIR")
         return {
             "hadoop_conf_dir": Path(conf) if conf else None,
-            "spark": {"master": os.environ.get("SPARK_MASTER", "yarn")},
+            "spark": {"master": os.environ.get("SPARK_MASTER", "yarn"), "job_server": False},
         }
     raise SettingsError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
 

@@ -36,12 +36,22 @@ def moulin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "MOULIN_SPARK_MASTER": "local[2]",
         "MOULIN_SPARK_DRIVER_MEMORY": "3g",
         "MOULIN_SPARK_SHUFFLE_PARTITIONS": "4",
+        "MOULIN_SPARK_JOB_SERVER_IDLE_S": "120",
     }
     for key in [k for k in os.environ if k.startswith("MOULIN_") and k not in env]:
         if key not in ("MOULIN_TEST_HOME",):
             del os.environ[key]
     os.environ.update(env)
     return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_job_servers(moulin_env: dict[str, str]):
+    """Stop the job servers that the session's stages started (moulin.jobs.server)."""
+    yield
+    from moulin.jobs.server import stop_servers
+
+    stop_servers(load_settings("local"))
 
 
 @pytest.fixture(scope="session")

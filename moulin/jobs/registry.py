@@ -31,16 +31,24 @@ class UnknownStageError(MoulinError):
 
 @dataclass
 class StageContext:
-    """What a stage gets besides its arguments: the settings and a lazily built Spark session."""
+    """What a stage gets besides its arguments: the settings and a Spark session.
+
+    ``session`` is a session owned by someone else (the job server's), used as is;
+    without it one is built on first use from the settings' profile and stopped
+    by :meth:`close`.
+    """
 
     settings: Settings
     stage: str
     spark_conf: dict[str, str] = field(default_factory=dict)
+    session: Any = None
     _spark: Any = None
 
     @property
     def spark(self):
-        """The Spark session of this job (built on first use from the settings' profile)."""
+        """The Spark session of this job."""
+        if self.session is not None:
+            return self.session
         if self._spark is None:
             from moulin.spark import build_spark_session
 

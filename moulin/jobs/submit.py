@@ -5,6 +5,11 @@ caller gets that dict back.  The job's progress lines are relayed while it
 runs (the Airflow task log shows them as they come).  Stages of the training
 environment (petastorm, torch) run with that environment's ``spark-submit``
 and Python on the driver and the executors.
+
+With ``spark.job_server`` on (the ``local`` and ``hdfs-local`` profiles), stages
+of the platform environment run on a long-lived job server instead
+(:mod:`moulin.jobs.server`): the same stage call and the same errors, without a
+new JVM and Spark application per stage.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from moulin.errors import DATA_ERROR_EXIT_CODE, DataError, MoulinError
@@ -90,6 +96,8 @@ def submit_job(
     from moulin.jobs.registry import get_stage
 
     environment = environment or get_stage(stage).environment
+    if environment == "platform" and settings.spark.job_server:
+        return _run_on_server(settings, stage, args, timeout_s)
     command = spark_submit_command(settings, stage, args, environment)
     env = dict(os.environ)
     # spark-submit finds its pyspark through PYSPARK_PYTHON (else `python3` on PATH).
@@ -105,6 +113,7 @@ def submit_job(
         for line in proc.stderr:
             tail.append(line.rstrip("\n"))
 
+    relay = _relay(tail)
     reader = threading.Thread(target=drain_stderr, daemon=True)
     reader.start()
     timer = threading.Timer(timeout_s, proc.kill)
@@ -114,9 +123,7 @@ def submit_job(
         for line in proc.stdout:
             line = line.rstrip("\n")
             stdout.append(line)
-            tail.append(line)
-            if line.startswith(("MOULIN-", "moulin")) and not line.startswith(RESULT_MARK):
-                print(line, flush=True)
+            relay(line)
         code = proc.wait()
         reader.join(timeout=10)
     finally:
@@ -127,3 +134,32 @@ def submit_job(
             raise JobDataError(f"Spark job {stage} ({environment}) failed on its data:\n{text}")
         raise JobFailed(f"Spark job {stage} ({environment}) failed with code {code}:\n{text}")
     return parse_result("\n".join(stdout))
+
+
+def _relay(tail: collections.deque[str]) -> Callable[[str], None]:
+    def relay(line: str) -> None:
+        tail.append(line)
+        if line.startswith(("MOULIN-", "moulin")) and not line.startswith(RESULT_MARK):
+            print(line, flush=True)
+
+    return relay
+
+
+def _run_on_server(settings: Settings, stage: str, args: list[str], timeout_s: int) -> dict:
+    """Run a platform stage on the job server of this environment (see :mod:`moulin.jobs.server`)."""
+    from moulin.jobs.server import run_stage
+    from moulin.settings import load_settings
+
+    # The stage sees the settings a spark-submitted job would load: the profile plus MOULIN_* variables.
+    job_settings = load_settings(settings.profile)
+    tail: collections.deque[str] = collections.deque(maxlen=40)
+    try:
+        done = run_stage(job_settings, stage, args, timeout_s, _relay(tail))
+    except MoulinError as exc:
+        raise JobFailed(f"Spark job {stage} (platform, job server) failed: {exc}") from None
+    if done["done"] == "ok":
+        return done["result"]
+    text = "\n".join([*tail, done.get("message", "")])
+    if done["done"] == "data_error":
+        raise JobDataError(f"Spark job {stage} (platform, job server) failed on its data:\n{text}")
+    raise JobFailed(f"Spark job {stage} (platform, job server) failed:\n{text}")

@@ -68,6 +68,7 @@ def test_every_registered_stage_parses_its_arguments() -> None:
 
 def test_submit_job_runs_a_real_job_and_reports_failures(settings, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("MOULIN_HOME", str(tmp_path))  # a private warehouse for the job
+    settings = replace(settings, spark=replace(settings.spark, job_server=False))  # spark-submit per job
     result = submit_job(settings, "ingest_flights_month", ["--date", "2013-02-01", "--sample", "20"])
     assert result["rows"] == 20 and result["ds"] == "2013-02-01"
     with pytest.raises(JobFailed, match="code 1") as failed:

@@ -80,6 +80,17 @@ def run_chain(
     log_dir = settings.home / "logs" / "flights"
     log_dir.mkdir(parents=True, exist_ok=True)
     steps = plan(months)
+    try:
+        return _run_steps(settings, conf, steps, log_dir, say)
+    finally:
+        from moulin.jobs.server import stop_servers
+
+        stop_servers(settings)  # the chain's job server: its JVM is not needed any more
+
+
+def _run_steps(
+    settings: Settings, conf: dict, steps: list[DagStep], log_dir, say: Callable[[str], None]
+) -> list[dict]:
     results = []
     for number, step in enumerate(steps, 1):
         start = time.monotonic()
