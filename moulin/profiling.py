@@ -116,11 +116,20 @@ def profile_dataframe(
 ) -> DataFrame:
     """Profile ``df`` into the long format described in the module docstring.
 
-    One aggregation pass gives counts, distinct estimates, min/max/mean/std,
-    quantiles and correlations; histograms take one more job, top
-    values one more.  Rows come out in a stable order.
+    ``df`` is cached while it is profiled.  One aggregation pass gives counts,
+    distinct estimates, min/max/mean/std and quantiles; the correlation matrix
+    (:func:`correlation_matrix`) one more; histograms one more, top values
+    one more.  Rows come out in a stable order.
     """
     numeric, other = _profiled_columns(df)
+    df = df.persist()
+    try:
+        return _profile(df, table, numeric, other, bins, top, correlations)
+    finally:
+        df.unpersist()
+
+
+def _profile(df, table, numeric, other, bins, top, correlations) -> DataFrame:
     aggs = [F.count(F.lit(1)).alias("__rows")]
     for c in [*numeric, *other]:
         aggs += [F.count(F.col(c)).alias(f"{c}__count"), F.approx_count_distinct(c).alias(f"{c}__distinct")]
@@ -130,18 +139,10 @@ def profile_dataframe(
         aggs += [F.avg(x).alias(f"{c}__mean"), F.stddev_samp(x).alias(f"{c}__std")]
         aggs.append(F.percentile_approx(x, list(QUANTILES), 10000).alias(f"{c}__q"))
     pairs = [(a, b) for i, a in enumerate(numeric) for b in numeric[i + 1 :]] if correlations else []
-    for i, (a, b) in enumerate(pairs):
-        # F.corr divides by zero (ANSI error) on a constant column, and a constant
-        # like 2013 leaves a rounding-noise deviation (1e-13): null for both.
-        x, y = F.col(a).cast("double"), F.col(b).cast("double")
-        both = x.isNotNull() & y.isNotNull()  # pairwise-complete rows, as F.corr
-        xb, yb = F.when(both, x), F.when(both, y)
-        sx, sy = F.stddev_pop(xb), F.stddev_pop(yb)
-        constant = (F.min(xb) == F.max(xb)) | (F.min(yb) == F.max(yb))
-        corr = F.when(~constant, F.try_divide(F.covar_pop(x, y), sx * sy))
-        aggs.append(corr.alias(f"__corr{i}"))
     stats = df.agg(*aggs).first().asDict()
     rows_total = int(stats["__rows"])
+    means = [_num(stats[f"{c}__mean"]) or 0.0 for c in numeric]
+    corr = correlation_matrix(df, numeric, means) if pairs else {}
     bounds = {
         c: (float(stats[f"{c}__min"]), float(stats[f"{c}__max"]))
         for c in numeric
@@ -179,6 +180,77 @@ def profile_dataframe(
             ]
             values = tops[c]
             out.append((table, c, "top_values", "", float(len(values)), json.dumps(values)))
-    for i, (a, b) in enumerate(pairs):
-        out.append((table, a, "corr", b, _num(stats[f"__corr{i}"]), None))
+    for a, b in pairs:
+        out.append((table, a, "corr", b, corr[(a, b)], None))
     return df.sparkSession.createDataFrame(out, PROFILE_SCHEMA)
+
+
+def _comoments(batches, k: int, shift: list[float]):
+    """Per Arrow batch: the pairwise-complete sums of every pair of the k columns (see correlation_matrix)."""
+    import numpy as np
+    import pyarrow as pa
+
+    total = np.zeros((7, k, k))
+    total[5], total[6] = np.inf, -np.inf
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        # Nulls come out of to_numpy as NaN; is_valid tells them from a real NaN value.
+        present = np.stack([batch.column(i).is_valid().to_numpy(zero_copy_only=False) for i in range(k)], 1)
+        raw = np.stack([batch.column(i).to_numpy(zero_copy_only=False) for i in range(k)], 1).astype(
+            "float64"
+        )
+        m = present.astype("float64")
+        x = np.where(present, raw - np.asarray(shift), 0.0)
+        total[0] += m.T @ m  # rows where both columns are present
+        total[1] += x.T @ m  # [i, j]: sum of x_i over the rows where x_j is present too
+        total[2] += (x * x).T @ m  # sum of x_i squared, likewise
+        total[3] += x.T @ x  # sum of x_i * x_j
+        for j in range(k):  # [i, j]: min and max of x_i where x_j is present too
+            both = present & present[:, [j]]
+            total[5][:, j] = np.fmin(total[5][:, j], np.where(both, raw, np.inf).min(axis=0))
+            total[6][:, j] = np.fmax(total[6][:, j], np.where(both, raw, -np.inf).max(axis=0))
+    yield pa.RecordBatch.from_arrays([pa.array([total.tobytes()], pa.binary())], ["m"])
+
+
+def correlation_matrix(
+    df: DataFrame, columns: list[str], shift: list[float]
+) -> dict[tuple[str, str], float | None]:
+    """Pearson correlation of every pair of ``columns`` over the rows where both are present.
+
+    One pass (``mapInArrow``): every partition sums, for all pairs at once with
+    matrix products, the counts, sums, sums of squares and cross products of
+    the values minus ``shift`` (the columns' means: shifting keeps the sums
+    small, so the differences below lose no precision), and the min and max of
+    each column where the other is present.  A pair gets None when a column is
+    constant on their common rows (Spark's ``corr`` would divide by zero, or
+    return rounding noise) or they share no row; otherwise
+    ``covar_pop / (stddev_pop * stddev_pop)`` as Spark's ``corr``.
+    """
+    import numpy as np
+
+    k = len(columns)
+    selected = df.select(*[F.col(c).cast("double").alias(f"c{i}") for i, c in enumerate(columns)])
+    schema = T.StructType([T.StructField("m", T.BinaryType())])
+    parts = selected.mapInArrow(lambda batches: _comoments(batches, k, shift), schema).collect()
+    total = np.zeros((7, k, k))
+    total[5], total[6] = np.inf, -np.inf
+    for row in parts:
+        part = np.frombuffer(row["m"], dtype="float64").reshape(7, k, k)
+        total[:4] += part[:4]
+        total[5], total[6] = np.fmin(total[5], part[5]), np.fmax(total[6], part[6])
+    n, sx, sxx, sxy, lo, hi = total[0], total[1], total[2], total[3], total[5], total[6]
+    out: dict[tuple[str, str], float | None] = {}
+    for i in range(k):
+        for j in range(i + 1, k):
+            rows = n[i, j]
+            constant = lo[i, j] == hi[i, j] or lo[j, i] == hi[j, i]
+            if rows == 0 or constant:
+                out[(columns[i], columns[j])] = None
+                continue
+            mean_i, mean_j = sx[i, j] / rows, sx[j, i] / rows
+            cov = sxy[i, j] / rows - mean_i * mean_j
+            var_i, var_j = sxx[i, j] / rows - mean_i**2, sxx[j, i] / rows - mean_j**2
+            denominator = np.sqrt(var_i) * np.sqrt(var_j) if var_i > 0 and var_j > 0 else 0.0
+            out[(columns[i], columns[j])] = float(cov / denominator) if denominator else None
+    return out

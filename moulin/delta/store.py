@@ -66,6 +66,7 @@ from moulin.delta.predicates import (
 from moulin.delta.results import CompactionPolicy, TableMetadata, WriteResult
 from moulin.delta.schema import reconcile, spark_to_delta
 from moulin.delta.stats import file_stats, read_file_metadata, stats_json
+from moulin.jobs.phases import phase
 
 STAGING_DIR = "_staging"
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
@@ -233,51 +234,53 @@ class DeltaTableStore:
         out_df = df.select(*[f"`{f.name}`" for f in target.fields if f.name in present])
         if snap is not None:
             check_writer_features(uri, snap.table, mode)
-        staged = self._stage(out_df, uri, partition_by, types)
-        since = snap.version if snap is not None else -1
-        version: int | None = None
-        try:
-            self._fault("staged", uri)
-            if preds:
-                self._check_replace_where(staged, preds, partition_by, types, replace_where)
-            self._check_not_null(uri, out_df, target, staged, partition_by)
-            self._check_empty_partition_strings(uri, out_df, target, staged, partition_by)
-            self._move(staged, fs)
-            self._fault("moved", uri)
-            info = {**(commit_info or {}), WRITE_ID_KEY: staged.write_id}
-            if preds:
-                info["moulin.replaceWhere"] = json.dumps([[c, o, str(v)] for c, o, v in preds])
-            if self.before_commit_hook is not None:
-                self.before_commit_hook(uri, mode)
-            self._fault("before_commit", uri)
-            landed = self._commit(
-                uri,
-                snap,
-                staged,
-                mode,
-                target,
-                partition_by,
-                preds,
-                app_id,
-                app_version,
-                description,
-                info,
-                schema_overwrite=schema_mode == "overwrite",
-            )
-            if landed is None:  # an idempotent retry that lost a race to its twin
-                self._discard_unless_committed(staged, fs, since, None)
-            else:
-                version = self._version_of(uri, staged.write_id, since)
-        except BaseException as exc:
-            version = self._settle(staged, fs, since, exc)
-        finally:
-            self._drop_staging(staged, fs)
-        if version is None:
-            return WriteResult(uri, self._snapshot(uri).version, False, 0, 0)
-        self._fault("before_metadata", uri)
-        version = self._apply_metadata(uri, description, owner, personal_data, target) or version
-        version = self._auto_compact(uri, partition_by, staged.partition_values) or version
-        return WriteResult(uri, version, True, len(staged.moved), staged.num_rows)
+        with phase("write"):  # Spark computes the frame and writes its Parquet files
+            staged = self._stage(out_df, uri, partition_by, types)
+        with phase("commit"):
+            since = snap.version if snap is not None else -1
+            version: int | None = None
+            try:
+                self._fault("staged", uri)
+                if preds:
+                    self._check_replace_where(staged, preds, partition_by, types, replace_where)
+                self._check_not_null(uri, out_df, target, staged, partition_by)
+                self._check_empty_partition_strings(uri, out_df, target, staged, partition_by)
+                self._move(staged, fs)
+                self._fault("moved", uri)
+                info = {**(commit_info or {}), WRITE_ID_KEY: staged.write_id}
+                if preds:
+                    info["moulin.replaceWhere"] = json.dumps([[c, o, str(v)] for c, o, v in preds])
+                if self.before_commit_hook is not None:
+                    self.before_commit_hook(uri, mode)
+                self._fault("before_commit", uri)
+                landed = self._commit(
+                    uri,
+                    snap,
+                    staged,
+                    mode,
+                    target,
+                    partition_by,
+                    preds,
+                    app_id,
+                    app_version,
+                    description,
+                    info,
+                    schema_overwrite=schema_mode == "overwrite",
+                )
+                if landed is None:  # an idempotent retry that lost a race to its twin
+                    self._discard_unless_committed(staged, fs, since, None)
+                else:
+                    version = self._version_of(uri, staged.write_id, since)
+            except BaseException as exc:
+                version = self._settle(staged, fs, since, exc)
+            finally:
+                self._drop_staging(staged, fs)
+            if version is None:
+                return WriteResult(uri, self._snapshot(uri).version, False, 0, 0)
+            self._fault("before_metadata", uri)
+            version = self._apply_metadata(uri, description, owner, personal_data, target) or version
+            version = self._auto_compact(uri, partition_by, staged.partition_values) or version
+            return WriteResult(uri, version, True, len(staged.moved), staged.num_rows)
 
     def _auto_compact(self, uri: str, partition_by: list[str], written: list[dict]) -> int | None:
         """Compact the written partitions that hold too many small files; the new version or None.

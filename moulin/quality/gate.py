@@ -19,6 +19,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from moulin.contracts import LINEAGE_COLUMNS, Contract
+from moulin.jobs.phases import phase
 from moulin.quality.rules import CORRUPT, QualityError, evaluate, parse_typed, tally
 
 QUARANTINE_COLUMNS = ["table", "ds", "source_file", "row", "failed_expectations", "reason", "run_id"]
@@ -134,6 +135,12 @@ def quality_gate(
         F.col("_reason").alias("reason"),
         F.lit(run_id).alias("run_id"),
     )
+    with phase("validate"):
+        return _validated(evaluated, bronze, quarantine, contract, extra, ds, run_id, threshold, run_ge)
+
+
+def _validated(evaluated, bronze, quarantine, contract, extra, ds, run_id, threshold, run_ge) -> GateResult:
+    """The gate's counts (one pass over the cached rows) and, with ``run_ge``, GE's."""
     counts = tally(evaluated, contract, [name for name, _, _ in extra])
     rows_read, rows_quarantined, failures = counts["rows"], counts["failed"], counts["failures"]
     rows_bronze = rows_read - rows_quarantined

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from moulin.contracts import Contract
+from moulin.jobs.phases import phase
 from moulin.settings import Settings
 
 
@@ -23,6 +24,11 @@ def check_table(
     Raises :class:`~moulin.quality.QualityGateError` when the failed share is above
     the contract's ``quarantine_threshold``.
     """
+    with phase("validate"):
+        return _check_table(df, contract, settings, key, run_ge)
+
+
+def _check_table(df, contract: Contract, settings: Settings | None, key: str, run_ge: bool) -> dict[str, Any]:
     from moulin.quality.gate import QualityGateError
     from moulin.quality.rules import evaluate, tally
 

@@ -47,3 +47,35 @@ def test_constant_column_among_many_rows_has_null_correlation(spark):
     df = spark.range(5000).selectExpr("cast(id % 12 as int) as month", "2013 as year")
     rows = {(r["column"], r["metric"], r["detail_key"]): r for r in profile_dataframe(df, "t").collect()}
     assert rows[("month", "corr", "year")]["value"] is None
+
+
+def test_correlation_matrix_matches_spark_corr_on_pairwise_complete_rows(spark):
+    import random
+
+    from pyspark.sql import functions as F
+
+    from moulin.profiling import correlation_matrix
+
+    rng = random.Random(7)
+    rows = []
+    for _ in range(3000):
+        base = rng.gauss(0, 1)
+        rows.append(
+            (
+                None if rng.random() < 0.1 else 2013.0 + base,  # large mean: precision of the shifted sums
+                None if rng.random() < 0.2 else 1e6 + 50 * base + rng.gauss(0, 30),
+                None if rng.random() < 0.05 else rng.randint(-5, 5),
+                7,  # constant: no correlation
+            )
+        )
+    df = spark.createDataFrame(rows, "a double, b double, c int, k int").repartition(3)
+    columns = ["a", "b", "c", "k"]
+    means = [df.agg(F.avg(c)).first()[0] for c in columns]
+    ours = correlation_matrix(df, columns, means)
+    for (x, y), value in ours.items():
+        if "k" in (x, y):
+            assert value is None
+            continue
+        expected = df.filter(F.col(x).isNotNull() & F.col(y).isNotNull()).agg(F.corr(x, y)).first()[0]
+        assert value == pytest.approx(expected, rel=1e-9, abs=1e-12), (x, y)
+    assert correlation_matrix(df.limit(0), columns, means) == {p: None for p in ours}
