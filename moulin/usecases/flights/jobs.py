@@ -34,8 +34,11 @@ def _tables(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _months(ctx: StageContext, args: argparse.Namespace, function) -> dict:
-    results = [function(ctx.spark, ctx.settings, d) for d in args.ds.split(",") if d]
+def _month_list(args: argparse.Namespace) -> list[str]:
+    return [d for d in (args.ds or "").split(",") if d]
+
+
+def _months(results: list[dict]) -> dict:
     return results[0] if len(results) == 1 else {"months": results}
 
 
@@ -76,7 +79,7 @@ def silver_flights(ctx: StageContext, args: argparse.Namespace) -> dict:
     """Silver flights of each month of --ds (comma-separated)."""
     from moulin.usecases.flights import stages
 
-    return _months(ctx, args, stages.silver_flights)
+    return _months(stages.silver_flights(ctx.spark, ctx.settings, _month_list(args)))
 
 
 @stage("gold_stats")
@@ -84,7 +87,7 @@ def gold_stats(ctx: StageContext, args: argparse.Namespace) -> dict:
     """Route, carrier and hour delay statistics of each month of --ds."""
     from moulin.usecases.flights import stages
 
-    return _months(ctx, args, stages.gold_stats)
+    return _months(stages.gold_stats(ctx.spark, ctx.settings, _month_list(args)))
 
 
 @stage("features")

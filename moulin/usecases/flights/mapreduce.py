@@ -1,4 +1,4 @@
-"""Gold delay statistics as an explicit MapReduce on the RDD API, cross-checked with DataFrames.
+"""Gold delay statistics as an explicit MapReduce on the RDD API.
 
 The RDD pipeline spells out each MapReduce phase:
 
@@ -8,8 +8,9 @@ The RDD pipeline spells out each MapReduce phase:
 3. **shuffle**: ``partitionBy`` hash-partitions the partial values by key;
 4. **reduce**: ``mapPartitions`` merges the partials of each key and derives the statistics.
 
-:func:`delay_stats_df` computes the same with ``groupBy().agg()``;
-:func:`compare_stats` raises :class:`StatsMismatchError` if the two differ.
+:func:`delay_stats_df` computes the same with ``groupBy().agg()`` and
+:func:`compare_stats` raises :class:`StatsMismatchError` if the two differ: the
+tests cross-check the MapReduce with them; the gold stage computes it once.
 """
 
 from __future__ import annotations

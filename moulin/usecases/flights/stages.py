@@ -284,83 +284,121 @@ def _read(store, settings: Settings, name: str, filters=None, inputs: dict | Non
     return store.read(uri, version=version, filters=filters)
 
 
-def silver_flights(spark, settings: Settings, month: Any) -> dict:
-    """Bronze flights of the month + bronze planes and weather -> ``silver/flights`` (partition ``month``).
+def _months_key(months: list[int]) -> str:
+    """The Data Docs key of a check over ``months`` (``month=03`` or ``months=01-12``)."""
+    if len(months) == 1:
+        return f"month={months[0]:02d}"
+    return f"months={min(months):02d}-{max(months):02d}"
 
-    Returns ``{table, month, rows, cancelled, committed, version}``.
+
+def silver_flights(spark, settings: Settings, months: list[Any]) -> list[dict]:
+    """Bronze flights of each month + bronze planes and weather -> ``silver/flights``
+    (partition ``month``): one pass and one contract check for all ``months``, then
+    one idempotent overwrite per month partition.
+
+    Returns per month ``{table, month, rows, cancelled, committed, version, data_docs_uri}``.
     """
     from pyspark.sql import functions as F
 
     from moulin.usecases.flights.transforms import silver_flights as transform
 
-    ds = month_ds(month)
-    _, mon = month_of(month)
+    days = [month_ds(m) for m in months]
+    mons = [month_of(m)[1] for m in months]
     store = _store(spark)
     inputs: dict[str, int] = {}
-    bronze = _read(store, settings, "bronze_flights", {"ds": ds}, inputs)
+    bronze = _read(store, settings, "bronze_flights", [("ds", "in", days)], inputs)
+    # A drop's flights of another month are not that drop's (as when months ran one by one).
+    bronze = bronze.filter(F.col("month") == F.month(F.to_date(F.col("ds"))))
     silver = transform(
         bronze,
         _read(store, settings, "bronze_planes", inputs=inputs),
         _read(store, settings, "bronze_weather", inputs=inputs),
     )
-    silver = silver.filter(F.col("month") == mon).cache()
+    silver = silver.filter(F.col("month").isin(mons)).cache()
+    out = []
     try:
         contract = load_contract("silver_flights")
-        check = check_table(silver, contract, settings, f"month={mon:02d}")
-        cancelled = silver.filter("cancelled").count()
-        res = _overwrite(
-            store, silver, settings, contract, f"{PIPELINE}.silver_flights.{ds}", ds, {"month": mon}, inputs
-        )
+        check = check_table(silver, contract, settings, _months_key(mons))
+        per_month = {
+            r["month"]: (int(r["rows"]), int(r["cancelled"] or 0))
+            for r in silver.groupBy("month")
+            .agg(F.count(F.lit(1)).alias("rows"), F.sum(F.col("cancelled").cast("int")).alias("cancelled"))
+            .collect()
+        }
+        for ds, mon in zip(days, mons, strict=True):
+            res = _overwrite(
+                store,
+                silver.filter(F.col("month") == mon),
+                settings,
+                contract,
+                f"{PIPELINE}.silver_flights.{ds}",
+                ds,
+                {"month": mon},
+                inputs,
+            )
+            rows, cancelled = per_month.get(mon, (0, 0))
+            out.append(
+                {
+                    "table": "silver_flights",
+                    "month": mon,
+                    "rows": rows,
+                    "cancelled": cancelled,
+                    "committed": res.committed,
+                    "version": res.version,
+                    "data_docs_uri": check.get("data_docs_uri"),
+                }
+            )
     finally:
         silver.unpersist()
-    return {
-        "table": "silver_flights",
-        "month": mon,
-        "rows": check["rows"],
-        "cancelled": cancelled,
-        "committed": res.committed,
-        "version": res.version,
-        "data_docs_uri": check.get("data_docs_uri"),
-    }
+    return out
 
 
-def gold_stats(spark, settings: Settings, month: Any) -> dict:
-    """Route, carrier and hour delay statistics of the month (RDD MapReduce, checked against
-    DataFrames) into ``gold/<dim>_delay_stats`` (partition ``month``).
+def gold_stats(spark, settings: Settings, months: list[Any]) -> list[dict]:
+    """Route, carrier and hour delay statistics of ``months`` (an explicit RDD MapReduce,
+    one pass and one contract check per statistics table for all months) into
+    ``gold/<dim>_delay_stats``, one idempotent overwrite per month partition.
 
-    Returns ``{month, tables: {dim: {rows, committed, version}}}``.
+    Returns per month ``{month, tables: {dim: {rows, committed, version, data_docs_uri}}}``.
     """
-    from moulin.usecases.flights.mapreduce import STAT_KEYS, compare_stats, delay_stats_df, delay_stats_rdd
+    from pyspark.sql import functions as F
 
-    ds = month_ds(month)
-    _, mon = month_of(month)
+    from moulin.usecases.flights.mapreduce import STAT_KEYS, delay_stats_rdd
+
+    days = [month_ds(m) for m in months]
+    mons = [month_of(m)[1] for m in months]
     store = _store(spark)
     inputs: dict[str, int] = {}
-    silver = _read(store, settings, "silver_flights", {"month": mon}, inputs).cache()
-    out = {}
+    silver = _read(store, settings, "silver_flights", [("month", "in", mons)], inputs).cache()
+    out: dict[int, dict] = {mon: {"month": mon, "tables": {}} for mon in mons}
     try:
         for dim, name in STATS_TABLES.items():
-            keys = STAT_KEYS[dim]
-            rdd_stats = delay_stats_rdd(silver, keys).cache()
+            contract = load_contract(name)
+            stats = delay_stats_rdd(silver, STAT_KEYS[dim]).select(*contract.column_names).cache()
             try:
-                compared = compare_stats(rdd_stats, delay_stats_df(silver, keys), keys)
-                contract = load_contract(name)
-                checked = check_table(rdd_stats, contract, settings, f"month={mon:02d}")
-                stats = rdd_stats.select(*contract.column_names)
-                res = _overwrite(
-                    store, stats, settings, contract, f"{PIPELINE}.{name}.{ds}", ds, {"month": mon}, inputs
-                )
+                checked = check_table(stats, contract, settings, _months_key(mons))
+                keys = {r["month"]: int(r["count"]) for r in stats.groupBy("month").count().collect()}
+                for ds, mon in zip(days, mons, strict=True):
+                    res = _overwrite(
+                        store,
+                        stats.filter(F.col("month") == mon),
+                        settings,
+                        contract,
+                        f"{PIPELINE}.{name}.{ds}",
+                        ds,
+                        {"month": mon},
+                        inputs,
+                    )
+                    out[mon]["tables"][dim] = {
+                        "rows": keys.get(mon, 0),
+                        "committed": res.committed,
+                        "version": res.version,
+                        "data_docs_uri": checked.get("data_docs_uri"),
+                    }
             finally:
-                rdd_stats.unpersist()
-            out[dim] = {
-                "rows": compared,
-                "committed": res.committed,
-                "version": res.version,
-                "data_docs_uri": checked.get("data_docs_uri"),
-            }
+                stats.unpersist()
     finally:
         silver.unpersist()
-    return {"month": mon, "tables": out}
+    return [out[mon] for mon in mons]
 
 
 def features(spark, settings: Settings, month: Any) -> dict:
