@@ -291,10 +291,27 @@ def _months_key(months: list[int]) -> str:
     return f"months={min(months):02d}-{max(months):02d}"
 
 
+def _overwrite_months(store, df, settings, contract, name: str, days: list[str], mons: list[int], inputs):
+    """Replace the month partitions ``mons`` of ``contract``'s table with ``df`` in one
+    idempotent commit (the files are those that a write per month would make)."""
+    from pyspark.sql import functions as F
+
+    return _overwrite(
+        store,
+        df.filter(F.col("month").isin(mons)),
+        settings,
+        contract,
+        f"{PIPELINE}.{name}.{_months_key(mons)}",
+        max(days),
+        [("month", "in", mons)],
+        inputs,
+    )
+
+
 def silver_flights(spark, settings: Settings, months: list[Any]) -> list[dict]:
     """Bronze flights of each month + bronze planes and weather -> ``silver/flights``
-    (partition ``month``): one pass and one contract check for all ``months``, then
-    one idempotent overwrite per month partition.
+    (partition ``month``): one pass, one contract check and one idempotent commit
+    replacing the month partitions, for all ``months``.
 
     Returns per month ``{table, month, rows, cancelled, committed, version, data_docs_uri}``.
     """
@@ -325,17 +342,8 @@ def silver_flights(spark, settings: Settings, months: list[Any]) -> list[dict]:
             .agg(F.count(F.lit(1)).alias("rows"), F.sum(F.col("cancelled").cast("int")).alias("cancelled"))
             .collect()
         }
-        for ds, mon in zip(days, mons, strict=True):
-            res = _overwrite(
-                store,
-                silver.filter(F.col("month") == mon),
-                settings,
-                contract,
-                f"{PIPELINE}.silver_flights.{ds}",
-                ds,
-                {"month": mon},
-                inputs,
-            )
+        res = _overwrite_months(store, silver, settings, contract, "silver_flights", days, mons, inputs)
+        for mon in mons:
             rows, cancelled = per_month.get(mon, (0, 0))
             out.append(
                 {
@@ -355,12 +363,11 @@ def silver_flights(spark, settings: Settings, months: list[Any]) -> list[dict]:
 
 def gold_stats(spark, settings: Settings, months: list[Any]) -> list[dict]:
     """Route, carrier and hour delay statistics of ``months`` (an explicit RDD MapReduce,
-    one pass and one contract check per statistics table for all months) into
-    ``gold/<dim>_delay_stats``, one idempotent overwrite per month partition.
+    one pass, one contract check and one commit per statistics table for all months)
+    into ``gold/<dim>_delay_stats`` (partition ``month``).
 
     Returns per month ``{month, tables: {dim: {rows, committed, version, data_docs_uri}}}``.
     """
-    from pyspark.sql import functions as F
 
     from moulin.usecases.flights.mapreduce import STAT_KEYS, delay_stats_rdd
 
@@ -377,17 +384,8 @@ def gold_stats(spark, settings: Settings, months: list[Any]) -> list[dict]:
             try:
                 checked = check_table(stats, contract, settings, _months_key(mons))
                 keys = {r["month"]: int(r["count"]) for r in stats.groupBy("month").count().collect()}
-                for ds, mon in zip(days, mons, strict=True):
-                    res = _overwrite(
-                        store,
-                        stats.filter(F.col("month") == mon),
-                        settings,
-                        contract,
-                        f"{PIPELINE}.{name}.{ds}",
-                        ds,
-                        {"month": mon},
-                        inputs,
-                    )
+                res = _overwrite_months(store, stats, settings, contract, name, days, mons, inputs)
+                for mon in mons:
                     out[mon]["tables"][dim] = {
                         "rows": keys.get(mon, 0),
                         "committed": res.committed,
