@@ -119,6 +119,9 @@ class Settings:
     # Folder of a team's table contracts and source specs (sources/*.yaml); it is
     # searched before the contracts shipped with moulin.  Empty: only those.
     contracts_dir: Path | None = None
+    # Great Expectations validates frames of up to this many rows with its pandas
+    # engine on the driver (faster for small frames: see quality.ge.validate); 0: always Spark.
+    ge_local_max_rows: int = 200_000
     hdfs: HdfsSettings = field(default_factory=HdfsSettings)
     spark: SparkSettings = field(default_factory=SparkSettings)
 

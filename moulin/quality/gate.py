@@ -78,6 +78,7 @@ def quality_gate(
     threshold: float | None = None,
     extra: list[tuple[str, Column, Column]] | None = None,
     existing_keys: DataFrame | None = None,
+    ge_local_max_rows: int = 0,
 ) -> GateResult:
     """Split raw string rows (from :func:`~moulin.quality.rules.read_raw_csv`) into bronze and quarantine.
 
@@ -95,6 +96,8 @@ def quality_gate(
     reason)``; ``existing_keys`` (the table's keys already stored, with the
     ``ds`` that holds each) fails rows whose key is already in the table
     (``unique_in_table:<keys>``), so a file landed twice is caught across runs.
+    GE runs on the driver with pandas up to ``ge_local_max_rows`` rows
+    (:func:`moulin.quality.ge.validate`).
     """
     threshold = contract.quarantine_threshold if threshold is None else threshold
     for name, _ in LINEAGE_COLUMNS:
@@ -136,10 +139,14 @@ def quality_gate(
         F.lit(run_id).alias("run_id"),
     )
     with phase("validate"):
-        return _validated(evaluated, bronze, quarantine, contract, extra, ds, run_id, threshold, run_ge)
+        return _validated(
+            evaluated, bronze, quarantine, contract, extra, ds, run_id, threshold, run_ge, ge_local_max_rows
+        )
 
 
-def _validated(evaluated, bronze, quarantine, contract, extra, ds, run_id, threshold, run_ge) -> GateResult:
+def _validated(
+    evaluated, bronze, quarantine, contract, extra, ds, run_id, threshold, run_ge, ge_local_max_rows
+) -> GateResult:
     """The gate's counts (one pass over the cached rows) and, with ``run_ge``, GE's."""
     counts = tally(evaluated, contract, [name for name, _, _ in extra])
     rows_read, rows_quarantined, failures = counts["rows"], counts["failed"], counts["failures"]
@@ -163,7 +170,9 @@ def _validated(evaluated, bronze, quarantine, contract, extra, ds, run_id, thres
     if run_ge:
         from moulin.quality.ge import validate
 
-        ge_validation = validate(evaluated.select(*contract.column_names), contract, run_id)
+        ge_validation = validate(
+            evaluated.select(*contract.column_names), contract, run_id, rows_read, ge_local_max_rows
+        )
         record["ge"] = ge_validation.results
         mismatches = [
             f"{r['name']}: GE {r['unexpected_count']} vs rows {failures.get(r['name'], 0)}"

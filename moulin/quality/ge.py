@@ -37,13 +37,22 @@ def run_suite(df: DataFrame, contract: Contract) -> list[dict[str, Any]]:
     return validate(df, contract).results
 
 
-def validate(df: DataFrame, contract: Contract, run_name: str = "") -> GeValidation:
+def validate(
+    df: DataFrame, contract: Contract, run_name: str = "", rows: int | None = None, local_max_rows: int = 0
+) -> GeValidation:
     """Validate ``df`` against the GE suite of ``contract``.
 
     ``results`` has one dict per GE expectation: ``name`` (the contract's
     expectation name), ``ge_type``, ``success``, ``unexpected_count`` and
     ``element_count``; ``result_json`` is GE's validation result and
     ``data_docs_html`` GE's Data Docs page of it (self-contained HTML).
+
+    When the caller knows ``rows`` and it is at most ``local_max_rows``, GE runs
+    with its pandas engine on a copy of ``df`` on the driver (an Arrow
+    transfer): GE's Spark engine spends seconds per validation building and
+    running one query per metric, whatever the size; above that size it runs on
+    Spark.  Both engines count the same rows (the callers compare GE's counts
+    with their own and stop on any difference).
     """
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -54,14 +63,20 @@ def validate(df: DataFrame, contract: Contract, run_name: str = "") -> GeValidat
         return GeValidation([], {}, "")
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_spark(name=f"moulin_{contract.name}")
+    local = rows is not None and rows <= local_max_rows
+    if local:
+        source = context.data_sources.add_pandas(name=f"moulin_{contract.name}")
+        data = df.toPandas()
+    else:
+        source = context.data_sources.add_spark(name=f"moulin_{contract.name}")
+        data = df
     asset = source.add_dataframe_asset(name=contract.name)
     batch_definition = asset.add_batch_definition_whole_dataframe("whole")
     suite = gx.ExpectationSuite(name=f"{contract.name}_contract")
     for _, expectation in pairs:
         suite.add_expectation(expectation)
     suite = context.suites.add(suite)
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": data})
     result = batch.validate(suite, result_format=RESULT_FORMAT)
     out = []
     for item in result.results:

@@ -41,7 +41,11 @@ def _check_table(df, contract: Contract, settings: Settings | None, key: str, ru
             from moulin.quality.ge import store_validation, validate
 
             validation = validate(
-                evaluated.select(*contract.column_names), contract, f"{contract.name}.{key}"
+                evaluated.select(*contract.column_names),
+                contract,
+                f"{contract.name}.{key}",
+                rows=rows,
+                local_max_rows=settings.ge_local_max_rows,
             )
             docs = store_validation(settings, contract.name, key, validation)
     finally:

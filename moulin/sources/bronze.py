@@ -192,6 +192,7 @@ def gate_landing(
         threshold=spec.quarantine_threshold,
         extra=[invalid_text(contract, encoding)] if spec.raw_format != "parquet" else [],
         existing_keys=existing,
+        ge_local_max_rows=settings.ge_local_max_rows,
     )
     try:
         record = dict(result.record)

@@ -141,13 +141,36 @@ def test_great_expectations_agrees_with_row_level(spark, contract):
     result.release()
 
 
-def test_real_weather_contract_quarantines_the_sensor_error(spark):
-    contract = load_contract("bronze_weather")
-    header = contract.column_names
+def test_great_expectations_counts_the_same_on_pandas_and_spark(spark, contract):
+    from moulin.quality.ge import validate
+
+    on_spark = quality_gate(_raw(spark), contract, run_id="run-5", ds="2013-01-01", ge_local_max_rows=0)
+    local = quality_gate(_raw(spark), contract, run_id="run-6", ds="2013-01-01", ge_local_max_rows=10)
+    assert local.record["ge"] == on_spark.record["ge"]
+    assert local.ge_validation.result_json != on_spark.ge_validation.result_json  # each names its engine
+    on_spark.release()
+    local.release()
+    # A real contract (timestamps, bounds, sets) on rows that break some of it, both engines.
+    weather = load_contract("bronze_weather")
+    gated = quality_gate(_weather_raw(spark, weather), weather, "w", "2013-01-01", run_ge=False)
+    frame = gated.evaluated.select(*weather.column_names)
+    spark_results = validate(frame, weather).results
+    assert any(r["unexpected_count"] for r in spark_results)
+    assert validate(frame, weather, rows=3, local_max_rows=3).results == spark_results
+    gated.release()
+
+
+def _weather_raw(spark, contract):
     good = ["EWR", "2013", "2", "12", "3", "39.98", "33.98", "79.0", "240", "8.05546", "NA", "0", "1030", "10",
             "2013-02-12T08:00:00Z"]  # fmt: skip
     bad = [*good[:9], "1048.36058", *good[10:14], "2013-02-12T09:00:00Z"]
-    df = spark.createDataFrame([good, bad], ", ".join(f"{c} string" for c in header))
+    other = ["XXX", *good[1:5], "NA", *good[6:14], "2013-02-12T10:00:00Z"]
+    return spark.createDataFrame([good, bad, other], ", ".join(f"{c} string" for c in contract.column_names))
+
+
+def test_real_weather_contract_quarantines_the_sensor_error(spark):
+    contract = load_contract("bronze_weather")
+    df = _weather_raw(spark, contract).limit(2)
     result = quality_gate(df, contract, run_id="w", ds="2013-01-01", run_ge=False)
     (row,) = result.quarantine.collect()
     assert row["failed_expectations"] == ["between:wind_speed"]
