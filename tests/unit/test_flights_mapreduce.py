@@ -1,4 +1,4 @@
-"""Gold delay statistics: RDD MapReduce against hand-computed values and the DataFrame twin."""
+"""Gold delay statistics: the MapReduce against hand-computed values and the DataFrame twin."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from moulin.usecases.flights.mapreduce import (
     StatsMismatchError,
     compare_stats,
     delay_stats_df,
-    delay_stats_rdd,
+    delay_stats_mapreduce,
 )
 
 SILVER = "month int, origin string, dest string, carrier string, sched_dep_hour int, cancelled boolean, dep_delay double"
@@ -30,7 +30,7 @@ def _silver(spark):
 def test_route_stats_by_mapreduce(spark):
     stats = {
         (r["month"], r["origin"], r["dest"]): r
-        for r in delay_stats_rdd(_silver(spark), STAT_KEYS["route"]).collect()
+        for r in delay_stats_mapreduce(_silver(spark), STAT_KEYS["route"]).collect()
     }
     r = stats[(1, "EWR", "IAH")]
     assert (r["n_flights"], r["n_cancelled"], r["n_departed"], r["n_delayed_15"]) == (3, 1, 2, 1)
@@ -44,15 +44,15 @@ def test_route_stats_by_mapreduce(spark):
 
 
 @pytest.mark.parametrize("dim", ["route", "carrier", "hour"])
-def test_rdd_and_dataframe_agree(spark, dim):
+def test_mapreduce_and_dataframe_agree(spark, dim):
     silver = _silver(spark)
     keys = STAT_KEYS[dim]
-    assert compare_stats(delay_stats_rdd(silver, keys), delay_stats_df(silver, keys), keys) >= 3
+    assert compare_stats(delay_stats_mapreduce(silver, keys), delay_stats_df(silver, keys), keys) >= 3
 
 
 def test_compare_raises_on_difference(spark):
     silver = _silver(spark)
     keys = STAT_KEYS["carrier"]
     wrong = delay_stats_df(silver.filter("dep_delay IS NULL OR dep_delay < 20"), keys)
-    with pytest.raises(StatsMismatchError, match="carrier.*RDD .* vs DataFrame"):
-        compare_stats(delay_stats_rdd(silver, keys), wrong, keys)
+    with pytest.raises(StatsMismatchError, match="carrier.*MapReduce .* vs DataFrame"):
+        compare_stats(delay_stats_mapreduce(silver, keys), wrong, keys)

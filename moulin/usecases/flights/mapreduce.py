@@ -1,12 +1,14 @@
-"""Gold delay statistics as an explicit MapReduce on the RDD API.
+"""Gold delay statistics as an explicit MapReduce over Arrow batches.
 
-The RDD pipeline spells out each MapReduce phase:
+Each MapReduce phase is spelled out, on columnar partitions (pandas frames of
+Arrow record batches) rather than one pickled Python row at a time:
 
-1. **map**: each flight -> ``(key, (1, cancelled, departed, delayed_15, delay, delay², max delay))``;
-2. **combine**: ``mapPartitions`` folds each partition into one partial value per key
-   (a map-side combiner, so only one record per key and partition is shuffled);
-3. **shuffle**: ``partitionBy`` hash-partitions the partial values by key;
-4. **reduce**: ``mapPartitions`` merges the partials of each key and derives the statistics.
+1. **map**: every flight of a batch -> ``(key, 1, cancelled, departed, delayed_15, delay, delay², delay)``,
+   vectorised;
+2. **combine**: each partition folds its mapped rows into one partial value per
+   key (a map-side combiner, so only one record per key and partition is shuffled);
+3. **shuffle**: ``repartition`` hash-partitions the partial values by key;
+4. **reduce**: each partition merges the partials of its keys and derives the statistics.
 
 :func:`delay_stats_df` computes the same with ``groupBy().agg()`` and
 :func:`compare_stats` raises :class:`StatsMismatchError` if the two differ: the
@@ -16,7 +18,7 @@ tests cross-check the MapReduce with them; the gold stage computes it once.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -41,79 +43,118 @@ STAT_COLUMNS = [
     ("std_dep_delay", T.DoubleType()),
     ("max_dep_delay", T.DoubleType()),
 ]
-
-Partial = tuple[int, int, int, int, float, float, float | None]
+#: The partial value of a key: counts, sum and sum of squares of the delays, max delay.
+PARTIAL_COLUMNS = [
+    ("n", T.LongType()),
+    ("cancelled", T.LongType()),
+    ("departed", T.LongType()),
+    ("delayed", T.LongType()),
+    ("s", T.DoubleType()),
+    ("ss", T.DoubleType()),
+    ("mx", T.DoubleType()),
+]
+_MERGE = {
+    "n": "sum",
+    "cancelled": "sum",
+    "departed": "sum",
+    "delayed": "sum",
+    "s": "sum",
+    "ss": "sum",
+    "mx": "max",
+}
 
 
 class StatsMismatchError(MoulinError):
-    """The RDD MapReduce and the DataFrame aggregation disagree."""
+    """The MapReduce and the DataFrame aggregation disagree."""
 
 
-def _map(row, keys: list[str]) -> tuple[tuple, Partial]:
-    """Mapper: one flight -> (key, partial value)."""
-    cancelled = bool(row["cancelled"])
-    delay = row["dep_delay"]
-    departed = not cancelled and delay is not None
-    d = float(delay) if departed else 0.0
-    delayed = 1 if departed and d >= 15 else 0
-    return (
-        tuple(row[k] for k in keys),
-        (1, int(cancelled), int(departed), delayed, d, d * d, d if departed else None),
+def _map(frame, keys: list[str]):
+    """Mapper: the flights of a batch -> one (key, partial value) row each."""
+    cancelled = frame["cancelled"].fillna(False).astype(bool)
+    delay = frame["dep_delay"].astype("float64")
+    departed = ~cancelled & delay.notna()
+    d = delay.where(departed, 0.0)
+    out = frame[keys].copy()
+    out["n"] = 1
+    out["cancelled"] = cancelled.astype("int64")
+    out["departed"] = departed.astype("int64")
+    out["delayed"] = (departed & (d >= 15)).astype("int64")
+    out["s"] = d
+    out["ss"] = d * d
+    out["mx"] = delay.where(departed)
+    return out
+
+
+def _fold(frames: list, keys: list[str]):
+    """Merge partial values by key (the combiner and the first step of the reducer)."""
+    import pandas as pd
+
+    if not frames:
+        return None
+    both = pd.concat(frames, ignore_index=True)
+    return both.groupby(keys, dropna=False, sort=False).agg(_MERGE).reset_index()
+
+
+def _batches(frame, schema: T.StructType):
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    if frame is None or frame.empty:
+        return
+    yield pa.RecordBatch.from_pandas(
+        frame[schema.fieldNames()], schema=to_arrow_schema(schema), preserve_index=False
     )
 
 
-def _merge(a: Partial, b: Partial) -> Partial:
-    if a[6] is None:
-        mx = b[6]
-    elif b[6] is None:
-        mx = a[6]
-    else:
-        mx = max(a[6], b[6])
-    return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3], a[4] + b[4], a[5] + b[5], mx)
-
-
-def _combine(pairs: Iterable[tuple[tuple, Partial]]) -> Iterator[tuple[tuple, Partial]]:
+def _combine(batches: Iterator, keys: list[str], schema: T.StructType) -> Iterator:
     """Map-side combiner: one partial value per key and partition."""
-    acc: dict[tuple, Partial] = {}
-    for key, value in pairs:
-        acc[key] = _merge(acc[key], value) if key in acc else value
-    return iter(acc.items())
+    yield from _batches(_fold([_map(b.to_pandas(), keys) for b in batches], keys), schema)
 
 
-def _finish(key: tuple, p: Partial) -> tuple:
-    n, cancelled, departed, delayed, s, ss, mx = p
-    mean = s / departed if departed else None
-    std = math.sqrt(max(ss / departed - mean * mean, 0.0)) if departed else None
-    rate = delayed / departed if departed else None
-    return (*key, n, cancelled, departed, delayed, rate, s, mean, std, mx)
-
-
-def _reduce(pairs: Iterable[tuple[tuple, Partial]]) -> Iterator[tuple]:
+def _reduce(batches: Iterator, keys: list[str], schema: T.StructType) -> Iterator:
     """Reducer: merge the shuffled partials of each key, then derive the statistics."""
-    for key, value in _combine(pairs):
-        yield _finish(key, value)
+    import numpy as np
+
+    p = _fold([b.to_pandas() for b in batches], keys)
+    if p is None or p.empty:
+        return
+    departed = p["departed"].astype("float64")
+    has = p["departed"] > 0
+    mean = (p["s"] / departed).where(has)
+    p["n_flights"], p["n_cancelled"], p["n_departed"], p["n_delayed_15"] = (
+        p["n"],
+        p["cancelled"],
+        p["departed"],
+        p["delayed"],
+    )
+    p["delay_rate"] = (p["delayed"] / departed).where(has)
+    p["sum_dep_delay"] = p["s"]
+    p["mean_dep_delay"] = mean
+    p["std_dep_delay"] = np.sqrt(np.maximum(p["ss"] / departed - mean * mean, 0.0)).where(has)
+    p["max_dep_delay"] = p["mx"].where(has)
+    yield from _batches(p, schema)
 
 
-def _schema(silver: DataFrame, keys: list[str]) -> T.StructType:
+def _schema(silver: DataFrame, keys: list[str], columns) -> T.StructType:
     key_fields = [T.StructField(k, silver.schema[k].dataType, False) for k in keys]
-    return T.StructType(key_fields + [T.StructField(n, t, True) for n, t in STAT_COLUMNS])
+    return T.StructType(key_fields + [T.StructField(n, t, True) for n, t in columns])
 
 
-def delay_stats_rdd(silver: DataFrame, keys: list[str], num_partitions: int | None = None) -> DataFrame:
-    """Delay statistics per ``keys`` computed with an explicit RDD MapReduce (see module doc)."""
+def delay_stats_mapreduce(silver: DataFrame, keys: list[str], num_partitions: int | None = None) -> DataFrame:
+    """Delay statistics per ``keys`` computed with the explicit MapReduce of the module doc."""
     spark = silver.sparkSession
     parts = num_partitions or int(spark.conf.get("spark.sql.shuffle.partitions"))
     key_names = list(keys)
-    rows = silver.select(*key_names, "cancelled", "dep_delay").rdd
-    mapped = rows.map(lambda r: _map(r, key_names))
-    combined = mapped.mapPartitions(_combine)
-    shuffled = combined.partitionBy(parts)
-    reduced = shuffled.mapPartitions(_reduce)
-    return spark.createDataFrame(reduced, _schema(silver, key_names))
+    partial_schema = _schema(silver, key_names, PARTIAL_COLUMNS)
+    out_schema = _schema(silver, key_names, STAT_COLUMNS)
+    rows = silver.select(*key_names, "cancelled", "dep_delay")
+    combined = rows.mapInArrow(lambda it: _combine(it, key_names, partial_schema), partial_schema)
+    shuffled = combined.repartition(parts, *key_names)
+    return shuffled.mapInArrow(lambda it: _reduce(it, key_names, out_schema), out_schema)
 
 
 def delay_stats_df(silver: DataFrame, keys: list[str]) -> DataFrame:
-    """The same statistics as :func:`delay_stats_rdd`, with a DataFrame aggregation."""
+    """The same statistics as :func:`delay_stats_mapreduce`, with a DataFrame aggregation."""
     departed = ~F.col("cancelled") & F.col("dep_delay").isNotNull()
     delay = F.when(departed, F.col("dep_delay").cast("double"))
     agg = silver.groupBy(*keys).agg(
@@ -140,21 +181,23 @@ def _close(a: object, b: object, tol: float) -> bool:
     return a == b
 
 
-def compare_stats(rdd_stats: DataFrame, df_stats: DataFrame, keys: list[str], tol: float = 1e-9) -> int:
+def compare_stats(mr_stats: DataFrame, df_stats: DataFrame, keys: list[str], tol: float = 1e-9) -> int:
     """Raise StatsMismatchError unless both statistics tables hold the same keys and values.
 
     Counts must be equal; floating values equal within ``tol`` (relative and
     absolute; summation order differs).  Returns the number of keys compared.
     """
-    left = {tuple(r[k] for k in keys): r.asDict() for r in rdd_stats.collect()}
+    left = {tuple(r[k] for k in keys): r.asDict() for r in mr_stats.collect()}
     right = {tuple(r[k] for k in keys): r.asDict() for r in df_stats.collect()}
     problems = []
     for key in sorted(set(left) ^ set(right), key=str)[:5]:
-        problems.append(f"key {key} only in {'RDD' if key in left else 'DataFrame'} result")
+        problems.append(f"key {key} only in {'MapReduce' if key in left else 'DataFrame'} result")
     for key in sorted(set(left) & set(right), key=str):
         for name, _ in STAT_COLUMNS:
             if not _close(left[key][name], right[key][name], tol):
-                problems.append(f"key {key} {name}: RDD {left[key][name]} vs DataFrame {right[key][name]}")
+                problems.append(
+                    f"key {key} {name}: MapReduce {left[key][name]} vs DataFrame {right[key][name]}"
+                )
     if problems:
         raise StatsMismatchError(
             f"delay statistics by {keys}: MapReduce and DataFrame results differ ({len(problems)} problems): "

@@ -362,14 +362,14 @@ def silver_flights(spark, settings: Settings, months: list[Any]) -> list[dict]:
 
 
 def gold_stats(spark, settings: Settings, months: list[Any]) -> list[dict]:
-    """Route, carrier and hour delay statistics of ``months`` (an explicit RDD MapReduce,
+    """Route, carrier and hour delay statistics of ``months`` (an explicit MapReduce on Arrow batches,
     one pass, one contract check and one commit per statistics table for all months)
     into ``gold/<dim>_delay_stats`` (partition ``month``).
 
     Returns per month ``{month, tables: {dim: {rows, committed, version, data_docs_uri}}}``.
     """
 
-    from moulin.usecases.flights.mapreduce import STAT_KEYS, delay_stats_rdd
+    from moulin.usecases.flights.mapreduce import STAT_KEYS, delay_stats_mapreduce
 
     days = [month_ds(m) for m in months]
     mons = [month_of(m)[1] for m in months]
@@ -380,7 +380,7 @@ def gold_stats(spark, settings: Settings, months: list[Any]) -> list[dict]:
     try:
         for dim, name in STATS_TABLES.items():
             contract = load_contract(name)
-            stats = delay_stats_rdd(silver, STAT_KEYS[dim]).select(*contract.column_names).cache()
+            stats = delay_stats_mapreduce(silver, STAT_KEYS[dim]).select(*contract.column_names).cache()
             try:
                 checked = check_table(stats, contract, settings, _months_key(mons))
                 keys = {r["month"]: int(r["count"]) for r in stats.groupBy("month").count().collect()}

@@ -145,7 +145,7 @@ def silver(ds: str, params: dict | None, settings: Settings | None = None) -> di
 
 
 def gold_stats(ds: str, upstream: dict, settings: Settings | None = None) -> dict:
-    """Route, carrier and hour delay statistics (RDD MapReduce) of every month up to ``ds``."""
+    """Route, carrier and hour delay statistics (MapReduce on Arrow batches) of every month up to ``ds``."""
     settings = settings or load_settings()
     start = time.monotonic()
     result = _submit(settings, "gold_stats", ["--date", ",".join(upstream["months"])])
