@@ -118,3 +118,18 @@ def test_data_errors_fail_the_airflow_task_without_retries_and_others_keep_them(
     with pytest.raises(JobFailed):
         with data_errors_fail_the_task():
             raise JobFailed("executor lost")
+
+
+def test_dag_runs_in_one_process_stop_at_the_first_failure(settings, tmp_path) -> None:
+    from moulin.orchestration import DagTest, ensure_airflow_db, run_dag_tests
+
+    ensure_airflow_db(settings)
+    said: list[str] = []
+    runs = [DagTest("platform_health", "2013-01-01", "health"), DagTest("no_such_dag", "2013-01-01")]
+    with pytest.raises(
+        MoulinError, match=r"DAG run no_such_dag @ 2013-01-01 failed .*no_such_dag-2013-01-01.log"
+    ):
+        run_dag_tests(settings, runs, tmp_path, said.append)
+    assert said[0].startswith("[1/2] health (platform_health @ 2013-01-01)") and "done in" in said[1]
+    assert (tmp_path / "platform_health-2013-01-01.log").read_text()
+    assert "could not be found" in (tmp_path / "no_such_dag-2013-01-01.log").read_text()

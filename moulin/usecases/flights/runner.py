@@ -1,5 +1,6 @@
-"""The main command: run the flights chain through real Airflow (`airflow dags test`),
-one DAG run per monthly drop, then the reference data, then the use case.
+"""The main command: run the flights chain through real Airflow (DAG runs as `airflow dags
+test` runs them, all in one process: :func:`moulin.orchestration.run_dag_tests`), one
+DAG run per monthly drop, then the reference data, then the use case.
 
 Progress: one line per DAG run and one per stage (tasks print lines starting with
 ``MOULIN-PROGRESS``, which the runner relays); full Airflow logs go to
@@ -8,14 +9,12 @@ Progress: one line per DAG run and one per stage (tasks print lines starting wit
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
 from moulin.errors import MoulinError
-from moulin.orchestration import ensure_airflow_db, stream_airflow_command
+from moulin.orchestration import DagTest, ensure_airflow_db, run_dag_tests
 from moulin.settings import Settings
 
 PROGRESS_MARK = "MOULIN-PROGRESS "
@@ -91,34 +90,10 @@ def run_chain(
 def _run_steps(
     settings: Settings, conf: dict, steps: list[DagStep], log_dir, say: Callable[[str], None]
 ) -> list[dict]:
-    results = []
-    for number, step in enumerate(steps, 1):
-        start = time.monotonic()
-        say(f"[{number}/{len(steps)}] {step.label} ({step.dag_id} @ {step.logical_date}) ...")
-        log_path = log_dir / f"{step.dag_id}-{step.logical_date}.log"
-        errors: list[str] = []
+    runs = [DagTest(s.dag_id, s.logical_date, s.label, conf) for s in steps]
 
-        def relay(line: str, errors: list[str] = errors) -> None:
-            found = progress_lines(line)
-            if found:
-                say(f"      {found[0]}")
-            elif "rror" in line:
-                errors.append(line)
+    def relay(line: str) -> str | None:
+        found = progress_lines(line)
+        return f"      {found[0]}" if found else None
 
-        code = stream_airflow_command(
-            settings,
-            ["dags", "test", step.dag_id, step.logical_date, "-c", json.dumps(conf)],
-            log_path,
-            relay,
-        )
-        seconds = time.monotonic() - start
-        if code != 0:
-            raise MoulinError(
-                f"DAG run {step.dag_id} @ {step.logical_date} failed after {seconds:.0f}s; "
-                f"full log: {log_path}\n" + "\n".join(errors[-8:])
-            )
-        say(f"      done in {seconds:.0f}s")
-        results.append(
-            {"dag_id": step.dag_id, "logical_date": step.logical_date, "seconds": round(seconds, 1)}
-        )
-    return results
+    return run_dag_tests(settings, runs, log_dir, say, relay)
