@@ -162,6 +162,7 @@ def duckdb_run(spark, settings, out: Path) -> dict[str, float]:
     con.execute(FEATURES_SQL.format(train=split["train_until"], validation=split["validation_until"],
                                     m=ROUTE_SMOOTHING, out=out))  # fmt: skip
     seconds["features"] = time.perf_counter() - start
+    seconds["silver_rows"] = con.execute("SELECT count(*) FROM silver").fetchone()[0]
     con.close()
     return seconds
 
@@ -224,6 +225,8 @@ def main() -> None:
         engines["spark local[2]"][k] = (rows, spark_run(spark, target))
         print(f"      spark local[2] {engines['spark local[2]'][k][1]}", flush=True)
         duck = duckdb_run(spark, target, work / f"duckdb-{k}x")
+        if duck.pop("silver_rows") != rows:  # a left join per flight: as many silver rows as bronze
+            raise SystemExit(f"DuckDB's silver has not {rows:,} rows: its SQL does not match the stages")
         engines["duckdb"][k] = (rows, duck)
         print(f"      duckdb {duck}", flush=True)
     spark.stop()
