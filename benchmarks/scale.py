@@ -246,7 +246,10 @@ def cluster_runs(work: Path, source, factors: list[int]) -> dict[int, tuple[int,
     ports = next(
         list(range(b, b + 4)) for b in range(41000, 48000, 50) if all(port_free(p) for p in range(b, b + 4))
     )
-    env = {**free_hdfs_port_env(), "MOULIN_HOME": str(work / "cluster")}
+    dist = source.dist_dir or source.home / "dist"
+    if not (dist / "hadoop-2.7.3").exists():
+        dist = Path.home() / ".moulin" / "dist"  # where bin/setup puts the Hadoop jars
+    env = {**free_hdfs_port_env(), "MOULIN_HOME": str(work / "cluster"), "MOULIN_DIST_DIR": str(dist)}
     os.environ.update(env)
     settings = load_settings("hdfs-local")
     settings = replace(
