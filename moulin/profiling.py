@@ -190,8 +190,8 @@ def _comoments(batches, k: int, shift: list[float]):
     import numpy as np
     import pyarrow as pa
 
-    total = np.zeros((7, k, k))
-    total[5], total[6] = np.inf, -np.inf
+    total = np.zeros((6, k, k))  # n, sum x, sum x², sum xy, min, max
+    total[4], total[5] = np.inf, -np.inf
     for batch in batches:
         if batch.num_rows == 0:
             continue
@@ -208,8 +208,8 @@ def _comoments(batches, k: int, shift: list[float]):
         total[3] += x.T @ x  # sum of x_i * x_j
         for j in range(k):  # [i, j]: min and max of x_i where x_j is present too
             both = present & present[:, [j]]
-            total[5][:, j] = np.fmin(total[5][:, j], np.where(both, raw, np.inf).min(axis=0))
-            total[6][:, j] = np.fmax(total[6][:, j], np.where(both, raw, -np.inf).max(axis=0))
+            total[4][:, j] = np.fmin(total[4][:, j], np.where(both, raw, np.inf).min(axis=0))
+            total[5][:, j] = np.fmax(total[5][:, j], np.where(both, raw, -np.inf).max(axis=0))
     yield pa.RecordBatch.from_arrays([pa.array([total.tobytes()], pa.binary())], ["m"])
 
 
@@ -233,13 +233,13 @@ def correlation_matrix(
     selected = df.select(*[F.col(c).cast("double").alias(f"c{i}") for i, c in enumerate(columns)])
     schema = T.StructType([T.StructField("m", T.BinaryType())])
     parts = selected.mapInArrow(lambda batches: _comoments(batches, k, shift), schema).collect()
-    total = np.zeros((7, k, k))
-    total[5], total[6] = np.inf, -np.inf
+    total = np.zeros((6, k, k))
+    total[4], total[5] = np.inf, -np.inf
     for row in parts:
-        part = np.frombuffer(row["m"], dtype="float64").reshape(7, k, k)
+        part = np.frombuffer(row["m"], dtype="float64").reshape(6, k, k)
         total[:4] += part[:4]
-        total[5], total[6] = np.fmin(total[5], part[5]), np.fmax(total[6], part[6])
-    n, sx, sxx, sxy, lo, hi = total[0], total[1], total[2], total[3], total[5], total[6]
+        total[4], total[5] = np.fmin(total[4], part[4]), np.fmax(total[5], part[5])
+    n, sx, sxx, sxy, lo, hi = total
     out: dict[tuple[str, str], float | None] = {}
     for i in range(k):
         for j in range(i + 1, k):

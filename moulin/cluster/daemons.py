@@ -52,7 +52,7 @@ class DaemonSet:
             pid = int(path.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid, daemon.marker) else None
+        return pid if process_alive(pid, daemon.marker) else None
 
     def start(self, daemon: Daemon) -> tuple[int, bool]:
         """Start ``daemon`` unless it runs; return (pid, started_now)."""
@@ -91,9 +91,9 @@ class DaemonSet:
             return False
         _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and _alive(pid, daemon.marker):
+        while time.monotonic() < deadline and process_alive(pid, daemon.marker):
             time.sleep(0.2)
-        if _alive(pid, daemon.marker):
+        if process_alive(pid, daemon.marker):
             _signal_group(pid, signal.SIGKILL)
             time.sleep(0.5)
         return True
@@ -109,7 +109,8 @@ def _signal_group(pid: int, sig: int) -> None:
             pass
 
 
-def _alive(pid: int, marker: str) -> bool:
+def process_alive(pid: int, marker: str) -> bool:
+    """Whether ``pid`` runs (not a zombie) and its command line holds ``marker`` (not a reused pid)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         stat = Path(f"/proc/{pid}/stat").read_text()

@@ -84,18 +84,17 @@ def _read_info(path: Path) -> ServerInfo | None:
         return None
 
 
+#: What a job server's command line holds (a pid reused by another program is not ours).
+SERVER_MARKER = "moulin.jobs.server"
+
+
 def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (reaping it first when it is an exited child of ours)."""
+    """Whether job server ``pid`` runs (reaping it first when it is an exited child of ours)."""
+    from moulin.cluster.daemons import process_alive as running
+
     with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our child, exited: reaped, not a zombie
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        os.waitpid(pid, os.WNOHANG)  # our child that exited: reaped, so it leaves no zombie
+    return running(pid, SERVER_MARKER)
 
 
 def _exchange(info: ServerInfo, request: dict, timeout_s: float) -> Iterator[dict]:
