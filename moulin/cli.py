@@ -66,9 +66,12 @@ def _cmd_source(args: argparse.Namespace) -> int:
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
+    from moulin.spark import act_as_hdfs_user
     from moulin.table_cli import table_cli
 
-    return table_cli(args, load_settings(args.profile))
+    settings = load_settings(args.profile)
+    act_as_hdfs_user(settings)
+    return table_cli(args, settings)
 
 
 def _cmd_jobs(args: argparse.Namespace) -> int:
@@ -84,6 +87,25 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
         print(f"{info.name}  pid {info.pid}  port {info.port}  {state}  log {info.log}")
     if not found:
         print("no job server")
+    return 0
+
+
+def _cmd_mail(args: argparse.Namespace) -> int:
+    settings = load_settings(args.profile)
+    if args.action == "prepare":
+        from moulin.usecases.mail.corpus import prepare_drops
+
+        for ds, counts in prepare_drops(settings, args.limit or None).items():
+            print(f"drop {ds}: " + ", ".join(f"{box}.mbox {n} messages" for box, n in counts.items()))
+        return 0
+    from moulin.spark import build_spark_session
+    from moulin.usecases.mail.runner import run_mail
+
+    if settings.profile == "hdfs-local":
+        from moulin.cluster.local import LocalCluster
+
+        LocalCluster(settings, log=lambda m: print(f"  cluster: {m}")).up()
+    run_mail(build_spark_session(settings, "moulin-mail"), settings, args.limit or None)
     return 0
 
 
@@ -130,6 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", default="utf-8", help="infer: text encoding")
     p.add_argument("--out", help="infer: write <out>/bronze_<name>.yaml and <out>/sources/<name>.yaml")
     p.set_defaults(func=_cmd_source)
+
+    p = sub.add_parser("mail", help="the e-mail use case: prepare the drops, run the chain")
+    p.add_argument("action", choices=("prepare", "run"))
+    p.add_argument("--limit", type=int, default=0, help="messages per corpus group (0: all)")
+    p.set_defaults(func=_cmd_mail)
+
+    from moulin.privacy.cli import add_parser as add_privacy
+
+    add_privacy(sub)
 
     p = sub.add_parser("jobs", help="the job servers that run platform stages (list, stop)")
     p.add_argument("action", choices=("list", "stop"))

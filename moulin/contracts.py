@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import yaml
 
@@ -59,12 +59,55 @@ TOP_LEVEL_FIELDS = {
     "columns",
     "expectations",
     "quarantine_threshold",
+    "privacy",
 }
 REQUIRED_FIELDS = ("name", "layer", "table", "columns", "quarantine_threshold")
 
 
 class ContractError(DataError, ValueError):
     """A contract file is missing, unreadable or invalid; the message names file and field."""
+
+
+#: Kinds of personal data a column may hold (GDPR): a direct identifier (an address,
+#: a name), a quasi-identifier (an IP address, a date of birth) or free text that may
+#: hold identifiers.
+PersonalCategory = Literal["direct_identifier", "quasi_identifier", "free_text"]
+#: What moulin does with a personal column: ``pseudonymise`` at bronze (keyed
+#: HMAC-SHA256 per purpose; each element of a ``", "``-separated list), ``mask`` e-mail
+#: addresses and IP addresses in free text at bronze, ``pseudonymised`` / ``masked``
+#: (a derived table holding values treated upstream), ``keep`` (stored as read).
+Treatment = Literal["pseudonymise", "mask", "pseudonymised", "masked", "keep"]
+PERSONAL_CATEGORIES: tuple[str, ...] = get_args(PersonalCategory)
+TREATMENTS: tuple[str, ...] = get_args(Treatment)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PART = r"(?:[a-z0-9_]+|<[a-z_]+>)"  # <source>: a template filled per source
+_TABLE_PATH = re.compile(rf"{_PART}(?:/{_PART})*")
+
+
+@dataclass(frozen=True)
+class PersonalColumn:
+    """How a column holds personal data and what moulin does with it."""
+
+    category: PersonalCategory
+    treatment: Treatment
+    purpose: str
+
+    @property
+    def pseudonymous(self) -> bool:
+        """True when the stored values are keyed pseudonyms."""
+        return self.treatment in ("pseudonymise", "pseudonymised")
+
+
+@dataclass(frozen=True)
+class PrivacyPolicy:
+    """A table's record of processing: why it holds personal data, for how long, for whom."""
+
+    purpose: str
+    legal_basis: str
+    retention_days: int | None = None
+    retention_column: str = "ds"
+    recipients: tuple[str, ...] = ()
+    subject_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,6 +119,7 @@ class ColumnSpec:
     nullable: bool
     role: str | None = None
     description: str = ""
+    personal: PersonalColumn | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +153,12 @@ class Contract:
     personal_data_note: str = ""
     source: RawSource | None = None
     split: dict[str, Any] = field(default_factory=dict)
+    privacy: PrivacyPolicy | None = None
+
+    @property
+    def personal_columns(self) -> dict[str, PersonalColumn]:
+        """The columns that declare how they hold personal data, by name."""
+        return {c.name: c.personal for c in self.columns if c.personal is not None}
 
     @property
     def column_names(self) -> list[str]:
@@ -293,9 +343,20 @@ def parse_contract(data: Any, path: Path) -> Contract:
             )
         if not isinstance(col.get("nullable"), bool):
             raise check.fail(f"{where}.nullable", f"column {col['name']!r}: nullable must be true or false")
+        if not _IDENTIFIER.fullmatch(col["name"]):
+            raise check.fail(
+                f"{where}.name",
+                f"column name {col['name']!r} is not a plain identifier (letters, digits and _, "
+                "not starting with a digit): it reaches SQL and paths",
+            )
         columns.append(
             ColumnSpec(
-                col["name"], col["type"], col["nullable"], col.get("role"), str(col.get("description", ""))
+                col["name"],
+                col["type"],
+                col["nullable"],
+                col.get("role"),
+                str(col.get("description", "")),
+                _personal(check, col.get("personal"), f"{where}.personal"),
             )
         )
     names = [c.name for c in columns]
@@ -310,6 +371,16 @@ def parse_contract(data: Any, path: Path) -> Contract:
     check.known(partition_by, all_columns, "partition_by")
     personal = check.str_list(data.get("personal_data"), "personal_data")
     check.known(personal, colset, "personal_data")
+    personal = personal + tuple(c.name for c in columns if c.personal is not None and c.name not in personal)
+    if not _TABLE_PATH.fullmatch(str(data["table"])):
+        raise check.fail(
+            "table",
+            f"{data['table']!r} is not a table path under the warehouse: lower-case letters, digits "
+            "and _ in /-separated parts (no '..', no leading /)",
+        )
+    privacy = _privacy(check, data.get("privacy"), colset | {n for n, _ in LINEAGE_COLUMNS})
+    if privacy is None and any(c.personal is not None for c in columns):
+        raise check.fail("privacy", "columns declare personal data: give the table's purpose and legal_basis")
     threshold = data["quarantine_threshold"]
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
         raise check.fail("quarantine_threshold", f"expected a share between 0 and 1, got {threshold!r}")
@@ -323,9 +394,9 @@ def parse_contract(data: Any, path: Path) -> Contract:
         )
         if unknown_src:
             raise check.fail(f"source.{unknown_src[0]}", "unknown field")
-        if src.get("format", "csv") not in ("csv", "jsonl", "parquet"):
+        if src.get("format", "csv") not in ("csv", "jsonl", "parquet", "mbox"):
             raise check.fail(
-                "source.format", f"unsupported raw format {src.get('format')!r}: csv, jsonl or parquet"
+                "source.format", f"unsupported raw format {src.get('format')!r}: csv, jsonl, parquet or mbox"
             )
         source = RawSource(
             name=src["name"],
@@ -361,6 +432,69 @@ def parse_contract(data: Any, path: Path) -> Contract:
         personal_data_note=str(data.get("personal_data_note", "")).strip(),
         source=source,
         split=dict(split),
+        privacy=privacy,
+    )
+
+
+def _personal(check: _Checker, raw: Any, where: str) -> PersonalColumn | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise check.fail(where, "expected a mapping with category, treatment and purpose")
+    unknown = sorted(set(raw) - {"category", "treatment", "purpose"})
+    if unknown:
+        raise check.fail(f"{where}.{unknown[0]}", "unknown field (allowed: category, treatment, purpose)")
+    category = raw.get("category")
+    if category not in PERSONAL_CATEGORIES:
+        raise check.fail(f"{where}.category", f"{category!r} is not one of {', '.join(PERSONAL_CATEGORIES)}")
+    treatment = raw.get("treatment", "keep")
+    if treatment not in TREATMENTS:
+        raise check.fail(f"{where}.treatment", f"{treatment!r} is not one of {', '.join(TREATMENTS)}")
+    purpose = raw.get("purpose")
+    if not isinstance(purpose, str) or not _IDENTIFIER.fullmatch(purpose):
+        raise check.fail(
+            f"{where}.purpose",
+            f"{purpose!r}: name the purpose as an identifier (pseudonyms are derived per purpose)",
+        )
+    return PersonalColumn(category, treatment, purpose)
+
+
+def _privacy(check: _Checker, raw: Any, columns: set[str]) -> PrivacyPolicy | None:
+    if raw is None:
+        return None
+    allowed = {
+        "purpose",
+        "legal_basis",
+        "retention_days",
+        "retention_column",
+        "recipients",
+        "subject_columns",
+    }
+    if not isinstance(raw, dict):
+        raise check.fail("privacy", f"expected a mapping ({', '.join(sorted(allowed))})")
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise check.fail(f"privacy.{unknown[0]}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
+    for name in ("purpose", "legal_basis"):
+        if not isinstance(raw.get(name), str) or not raw[name].strip():
+            raise check.fail(f"privacy.{name}", "missing required text")
+    days = raw.get("retention_days")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
+        raise check.fail("privacy.retention_days", f"expected a whole number of days >= 1, got {days!r}")
+    column = str(raw.get("retention_column", "ds"))
+    check.known((column,), columns, "privacy.retention_column")
+    subjects = check.str_list(raw.get("subject_columns"), "privacy.subject_columns")
+    check.known(subjects, columns, "privacy.subject_columns")
+    recipients = raw.get("recipients") or []
+    if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
+        raise check.fail("privacy.recipients", "expected a list of texts")
+    return PrivacyPolicy(
+        purpose=raw["purpose"].strip(),
+        legal_basis=raw["legal_basis"].strip(),
+        retention_days=days,
+        retention_column=column,
+        recipients=tuple(recipients),
+        subject_columns=subjects,
     )
 
 

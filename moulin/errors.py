@@ -13,3 +13,9 @@ class DataError(MoulinError):
 
 #: Exit code of a job that failed on a :class:`DataError` (other failures exit with 1).
 DATA_ERROR_EXIT_CODE = 3
+
+
+class UnsafeNameError(DataError, ValueError):
+    """A name that reaches SQL text or a warehouse path (a table, a column, a run id,
+    a model name, a path part) is not of the allowed form; the message names the
+    thing and says what is allowed (see :mod:`moulin.identifiers`)."""

@@ -17,7 +17,9 @@ error naming the variable.
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -38,6 +40,10 @@ class SettingsError(MoulinError, ValueError):
     """A profile or an environment override is invalid."""
 
 
+# A user or group name in HDFS settings.
+_ACCOUNT = re.compile(r"[A-Za-z0-9._@][A-Za-z0-9._@-]*")
+
+
 @dataclass(frozen=True)
 class HdfsSettings:
     """The local HDFS cluster started by ``moulin cluster up`` (profile ``hdfs-local``)."""
@@ -54,6 +60,32 @@ class HdfsSettings:
     # How long `cluster up` waits for all DataNodes to report live.
     start_timeout_s: int = 120
     heap_mb: int = 512
+    # Access (see moulin.privacy.access).  The HDFS user moulin acts as: WebHDFS
+    # (user.name), Spark's JVM and deltalake (both through HADOOP_USER_NAME, which
+    # moulin exports).  Empty: the operating-system user running moulin.  The
+    # NameNode's superuser is the OS user that started it (`moulin cluster up`).
+    user: str = ""
+    # Members of this group are HDFS superusers too (dfs.permissions.superusergroup).
+    superuser_group: str = "supergroup"
+    # Groups of users on the local NameNode (hadoop.user.group.static.mapping.overrides,
+    # "user=group1,group2;user2=group3"; a user listed with no group has none).  A
+    # real cluster resolves groups through unix or LDAP instead.  Defaults:
+    #   moulin   - the service account of the pipelines: every zone group;
+    #   engineer - a data engineer: raw, quarantine and the curated layers;
+    #   analyst  - an analyst: the curated layers only;
+    #   dpo      - the data-protection officer: personal-data tables, ops, curated layers;
+    #   outsider - an authenticated user of no group (reads nothing in the zones).
+    group_mapping: str = (
+        "moulin=moulin-services,data-engineering,analysts,privacy;"
+        "engineer=data-engineering,analysts;"
+        "analyst=analysts;"
+        "dpo=privacy,analysts;"
+        "outsider="
+    )
+    # Permission mask of what moulin's Spark (profiles other than local) and the local
+    # cluster's clients create (fs.permissions.umask-mode): 027 gives new folders 750 and
+    # new files 640 (group reads, others nothing).  Empty: the cluster's own (Hadoop: 022).
+    umask: str = "027"
 
     @property
     def namenode_uri(self) -> str:
@@ -64,6 +96,20 @@ class HdfsSettings:
     def webhdfs_url(self) -> str:
         """The NameNode's HTTP address, which serves WebHDFS and JMX."""
         return f"http://{self.host}:{self.namenode_http_port}"
+
+    def groups(self) -> dict[str, tuple[str, ...]]:
+        """``group_mapping`` parsed: user -> groups (SettingsError if malformed)."""
+        result: dict[str, tuple[str, ...]] = {}
+        for entry in filter(None, (e.strip() for e in self.group_mapping.split(";"))):
+            user, sep, groups = entry.partition("=")
+            names = tuple(g.strip() for g in groups.split(",") if g.strip())
+            if not sep or not user.strip() or any(not _ACCOUNT.fullmatch(n) for n in (user.strip(), *names)):
+                raise SettingsError(
+                    f"MOULIN_HDFS_GROUP_MAPPING: {entry!r} is not 'user=group1,group2' "
+                    "(names of letters, digits, '.', '_', '-', '@')"
+                )
+            result[user.strip()] = names
+        return result
 
     def datanode_ports(self, index: int) -> tuple[int, int, int]:
         """(data transfer, http, ipc) ports of DataNode ``index`` (0-based)."""
@@ -131,6 +177,11 @@ class Settings:
         return (self.dist_dir or self.home / "dist") / "hadoop-2.7.3"
 
     @property
+    def datasets_dir(self) -> Path:
+        """Folder of the data packages installed by ``bin/setup`` (e.g. the e-mail corpus)."""
+        return (self.dist_dir or self.home / "dist") / "datasets"
+
+    @property
     def cluster_dir(self) -> Path:
         """Data, logs, configs and pid files of the local cluster."""
         return self.home / "cluster"
@@ -149,6 +200,20 @@ class Settings:
         return (self.home / "warehouse").resolve().as_uri()
 
     @property
+    def hdfs_user(self) -> str:
+        """The HDFS user moulin acts as: ``hdfs.user``, else the operating-system user."""
+        if self.hdfs.user:
+            if not _ACCOUNT.fullmatch(self.hdfs.user):
+                raise SettingsError(f"MOULIN_HDFS_USER={self.hdfs.user!r} is not a valid user name")
+            return self.hdfs.user
+        try:
+            return getpass.getuser()
+        except Exception:  # noqa: BLE001 - no login name and no passwd entry (containers)
+            raise SettingsError(
+                "cannot tell the operating-system user running moulin: set MOULIN_HDFS_USER"
+            ) from None
+
+    @property
     def training_python_path(self) -> str:
         """Interpreter of the training environment (falls back to this one)."""
         if self.training_python:
@@ -165,8 +230,20 @@ class Settings:
         return (Path(self.contracts_dir), own)
 
     def table_uri(self, *parts: str) -> str:
-        """URI of a table (or any object) under the warehouse root."""
-        return "/".join([self.warehouse, *[p.strip("/") for p in parts]])
+        """URI of a table (or any object) under the warehouse root.
+
+        A part may hold ``/`` between folder names (``"gold/flight_features"``); slashes
+        at its ends are dropped.  Every folder name is checked by
+        :func:`moulin.identifiers.check_path_part` (no ``..``, ``.``, empty names,
+        backslashes or control characters), so no part can leave the warehouse:
+        :class:`moulin.errors.UnsafeNameError` otherwise.
+        """
+        from moulin.identifiers import check_relative_path
+
+        cleaned = [
+            check_relative_path(p.strip("/") if isinstance(p, str) else p, "warehouse path") for p in parts
+        ]
+        return "/".join([self.warehouse, *cleaned])
 
 
 def _profile_defaults(profile: str) -> dict[str, Any]:

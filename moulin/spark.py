@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from moulin.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+#: Under simple authentication, Hadoop's Java client (UserGroupInformation, read
+#: once per JVM) and delta-rs's HDFS client (hdfs-native) act as this user.
+HADOOP_USER_VAR = "HADOOP_USER_NAME"
+
+
+def act_as_hdfs_user(
+    settings: Settings, env: MutableMapping[str, str] | None = None
+) -> MutableMapping[str, str]:
+    """Set ``HADOOP_USER_NAME`` to ``settings.hdfs_user`` in ``env`` and return it.
+
+    Default ``env``: this process's environment, so that a JVM started afterwards
+    (Spark) and deltalake act as the configured HDFS user; pass a child's
+    environment (spark-submit, job server) to make it act as that user too.
+    """
+    env = os.environ if env is None else env
+    env[HADOOP_USER_VAR] = settings.hdfs_user
+    return env
 
 
 def spark_conf(settings: Settings, app_name: str = "moulin") -> dict[str, str]:
@@ -32,7 +53,12 @@ def spark_conf(settings: Settings, app_name: str = "moulin") -> dict[str, str]:
         "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.pyspark.python": sys.executable,
+        # Executors act as the driver's user anyway (SPARK_USER); this covers
+        # Hadoop clients they start themselves.
+        f"spark.executorEnv.{HADOOP_USER_VAR}": settings.hdfs_user,
     }
+    if settings.profile != "local" and settings.hdfs.umask:
+        conf["spark.hadoop.fs.permissions.umask-mode"] = settings.hdfs.umask
     if settings.profile == "hdfs-local":
         conf["spark.hadoop.fs.defaultFS"] = settings.hdfs.namenode_uri
         conf["spark.hadoop.dfs.replication"] = str(settings.hdfs.replication)
@@ -53,10 +79,16 @@ def build_spark_session(
     Sessions use UTC, Arrow, adaptive execution and the profile's file system.
     For the ``cluster`` profile, ``HADOOP_CONF_DIR`` from the settings is exported
     so that Spark finds the cluster's Hadoop client configuration.
+
+    ``HADOOP_USER_NAME`` is set to ``settings.hdfs_user`` in this process before
+    the JVM starts, so Spark and deltalake act as that HDFS user (under simple
+    authentication; Kerberos ignores it).  A JVM keeps the user it started with:
+    a session already running as another user is returned with a warning.
     """
     from pyspark.sql import SparkSession
 
     settings = settings or load_settings()
+    act_as_hdfs_user(settings)
     if settings.hadoop_conf_dir:
         os.environ.setdefault("HADOOP_CONF_DIR", str(settings.hadoop_conf_dir))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -67,4 +99,13 @@ def build_spark_session(
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
+    user = session.sparkContext.sparkUser()
+    if user != settings.hdfs_user:
+        log.warning(
+            "this Spark session acts as HDFS user %r, not %r: its JVM was started before "
+            "(or SPARK_USER is set); start a new process to act as %r",
+            user,
+            settings.hdfs_user,
+            settings.hdfs_user,
+        )
     return session

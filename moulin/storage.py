@@ -186,7 +186,8 @@ class WarehouseFS:
         if self._client is None:
             from hdfs import InsecureClient
 
-            self._client = InsecureClient(self.settings.hdfs.webhdfs_url, user=os.environ.get("USER", "root"))
+            # Simple authentication: WebHDFS's user.name is the user moulin acts as.
+            self._client = InsecureClient(self.settings.hdfs.webhdfs_url, user=self.settings.hdfs_user)
         return self._client
 
     @staticmethod
@@ -448,6 +449,10 @@ class WarehouseFS:
             raise
         except Exception as exc:  # OSError; hdfs raises HdfsError
             error = exc
+        if getattr(error, "exception", None) == "AccessControlException":  # no recovery can help
+            raise StorageError(
+                f"cannot read {uri} as HDFS user {self.settings.hdfs_user!r}: {error}"
+            ) from error
         if not self._present(kind, path) and self.recover(uri):
             try:
                 return self._read(kind, path, uri)

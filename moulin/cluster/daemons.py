@@ -64,6 +64,9 @@ class DaemonSet:
         self.pid_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
+        # Hadoop daemons run as the OS user that starts them (the NameNode's is the
+        # HDFS superuser), never as the user moulin's clients act as.
+        env.pop("HADOOP_USER_NAME", None)
         env.update(daemon.env or {})
         with open(self.log_file(daemon.name), "ab") as log:
             proc = subprocess.Popen(

@@ -104,6 +104,11 @@ class LocalCluster:
             "dn_http_port": ports[1],
             "dn_ipc_port": ports[2],
             "user": getpass.getuser(),
+            "superuser_group": self.hdfs.superuser_group,
+            "group_mapping": ";".join(
+                f"{user}={','.join(groups)}" for user, groups in self.hdfs.groups().items()
+            ),
+            "umask": self.hdfs.umask or "022",  # Hadoop's default
         }
         for template in ("core-site.xml", "hdfs-site.xml"):
             text = string.Template((INFRA_HADOOP / template).read_text()).substitute(values)
@@ -272,6 +277,7 @@ class LocalCluster:
             "datanode-0",
         )
         self._wait(lambda: not self._safemode(), "NameNode to leave safe mode", "namenode")
+        self.prepare_warehouse()
         if with_spark:
             self._start(self.spark_master())
             sp = self.settings.spark
@@ -288,6 +294,39 @@ class LocalCluster:
                 "spark-worker-0",
             )
         return self.status()
+
+    def prepare_warehouse(self) -> bool:
+        """With ``hdfs.user`` set (moulin acting as a user that is not the superuser), create
+        the warehouse root on this cluster owned by that user, acting as the OS user (the
+        NameNode's superuser); True if it did anything.  Only the root is handed over:
+        give existing data to that user with ``moulin.privacy.access.apply_permissions``
+        run as the superuser.
+        """
+        from urllib.parse import urlparse
+
+        from hdfs import InsecureClient
+        from hdfs.util import HdfsError
+
+        user = self.hdfs.user
+        if not user or not self.settings.warehouse.startswith(self.hdfs.namenode_uri + "/"):
+            return False
+        path = "/" + urlparse(self.settings.warehouse).path.strip("/")
+        client = InsecureClient(self.hdfs.webhdfs_url, user=getpass.getuser())
+        try:
+            status = client.status(path, strict=False)
+            if status is not None and status["owner"] == user:
+                return False
+            if status is None:
+                client.makedirs(path, permission="755")
+            client.set_owner(path, owner=user)
+        except HdfsError as exc:  # the NameNode runs as another OS user
+            self.log(
+                f"warning: could not give the warehouse {self.settings.warehouse} to HDFS user {user} "
+                f"({' '.join(str(exc).split())[:300]}): do it as the HDFS superuser"
+            )
+            return False
+        self.log(f"warehouse {self.settings.warehouse} is owned by HDFS user {user}")
+        return True
 
     def down(self, spark_only: bool = False) -> list[str]:
         """Stop every daemon this cluster started (per its pid files), or only the
@@ -319,6 +358,8 @@ class LocalCluster:
             raise ClusterError(f"unknown daemon role {role!r}: choose one of {', '.join(daemons)}")
         command = daemons[role]().command()
         self.log(f"exec {role}: {' '.join(command[:3])} ...")
+        # A daemon runs as the OS user (the NameNode's is the HDFS superuser).
+        os.environ.pop("HADOOP_USER_NAME", None)
         os.execv(command[0], command)
 
     def stop_datanode(self, index: int) -> None:

@@ -86,11 +86,13 @@ def compact(
     types = {f.name: f.dataType.typeName() for f in snap.schema.fields}
     names = [f"`{f.name}`" for f in snap.schema.fields]
     compaction_id = uuid.uuid4().hex
+    from moulin.delta.store import personal_columns
+
     staged: list[StagedWrite] = []
     try:
         for group in bins:
             df = store.read_files(snap, group).select(*names).coalesce(1)
-            one = store._stage(df, uri, partition_by, types)
+            one = store._stage(df, uri, partition_by, types, set(personal_columns(snap)))
             staged.append(one)
             store._move(one, fs)
         version = _commit(store, uri, snap, bins, staged, compaction_id, operation, target_size)

@@ -234,8 +234,9 @@ class DeltaTableStore:
         out_df = df.select(*[f"`{f.name}`" for f in target.fields if f.name in present])
         if snap is not None:
             check_writer_features(uri, snap.table, mode)
+        private = set(personal_data or []) | set(personal_columns(snap) if snap is not None else [])
         with phase("write"):  # Spark computes the frame and writes its Parquet files
-            staged = self._stage(out_df, uri, partition_by, types)
+            staged = self._stage(out_df, uri, partition_by, types, private)
         with phase("commit"):
             since = snap.version if snap is not None else -1
             version: int | None = None
@@ -545,8 +546,19 @@ class DeltaTableStore:
                 f"(columns: {', '.join(sorted(names))})"
             )
 
-    def _stage(self, df, uri: str, partition_by: list[str], types: dict[str, str]) -> StagedWrite:
-        """Spark writes the data files into a fresh staging folder; read their footers."""
+    def _stage(
+        self,
+        df,
+        uri: str,
+        partition_by: list[str],
+        types: dict[str, str],
+        private: set[str] | frozenset = frozenset(),
+    ) -> StagedWrite:
+        """Spark writes the data files into a fresh staging folder; read their footers.
+
+        Columns in ``private`` (personal data) get no minimum or maximum in the Delta
+        log: the log outlives deleted files (an erased value must not survive in
+        an old commit's statistics); their null counts are kept."""
         write_id = uuid.uuid4().hex
         staged = StagedWrite(uri, f"{uri}/{STAGING_DIR}/{write_id}", write_id)
         fs = self._fs_of(uri)
@@ -573,7 +585,11 @@ class DeltaTableStore:
             meta = read_file_metadata(fs, st.uri, st.size)
             staged.files.append(st)
             staged.partition_values.append(pvs)
-            staged.stats.append(file_stats(meta, data_types))
+            stats = file_stats(meta, data_types)
+            for bound in ("minValues", "maxValues"):
+                for name in private:
+                    stats.get(bound, {}).pop(name, None)
+            staged.stats.append(stats)
         return staged
 
     def _check_replace_where(self, staged, preds, partition_by, types, replace_where) -> None:
@@ -945,6 +961,7 @@ class DeltaTableStore:
         self._need_spark("read")
         uri = normalize_uri(table_uri)
         snap = self._snapshot(uri, version, timestamp)
+        _audit_read(snap)
         preds = normalize_filters(uri, filters, snap.type_names)
         df = self.read_files(snap, snap.select(preds))
         types = snap.type_names
@@ -1008,6 +1025,7 @@ class DeltaTableStore:
         """The table as a ``pyarrow.Table`` (small reads: all in memory), read by deltalake."""
         uri = normalize_uri(table_uri)
         snap = self._snapshot(uri, version)
+        _audit_read(snap, columns)
         preds = normalize_filters(uri, filters, snap.type_names)
         if columns is not None:
             unknown = [c for c in columns if c not in snap.type_names]
@@ -1056,10 +1074,7 @@ class DeltaTableStore:
     def _metadata_of(self, snap: Snapshot) -> TableMetadata:
         uri = snap.uri
         conf = snap.configuration
-        try:
-            personal = json.loads(conf.get(PERSONAL_DATA_KEY, "[]"))
-        except ValueError:
-            personal = [c for c in conf.get(PERSONAL_DATA_KEY, "").split(",") if c]
+        personal = personal_columns(snap)
         files = snap.files()
         rows = (
             sum(int(f.num_records) for f in files) if all(f.num_records is not None for f in files) else None
@@ -1109,6 +1124,25 @@ class DeltaTableStore:
 
         uri = normalize_uri(table_uri)
         return vacuum(uri, self._fs_of(uri), retention_hours, force, dry_run)
+
+
+def _audit_read(snap: Snapshot, columns: list[str] | None = None) -> None:
+    """Record a read of a table holding personal data in the audit trail."""
+    personal = personal_columns(snap)
+    read = personal if columns is None else [c for c in columns if c in personal]
+    if read:
+        from moulin.privacy.audit import record
+
+        record("read", snap.uri, snap.version, read)
+
+
+def personal_columns(snap: Snapshot) -> list[str]:
+    """The personal-data columns recorded in a table's Delta metadata."""
+    raw = snap.configuration.get(PERSONAL_DATA_KEY, "[]")
+    try:
+        return list(json.loads(raw))
+    except ValueError:
+        return [c for c in raw.split(",") if c]
 
 
 def _needs_protocol_upgrade(fields) -> bool:

@@ -36,14 +36,18 @@ def count_parquet_rows(data: bytes) -> int:
 
 
 def row_counter(fmt: str, encoding: str = "utf-8", delimiter: str = ",", header: bool = True) -> RowCounter:
-    """The counter of raw format ``fmt`` (``csv``, ``jsonl`` or ``parquet``)."""
+    """The counter of raw format ``fmt`` (``csv``, ``jsonl``, ``parquet`` or ``mbox``)."""
     if fmt == "csv":
         return partial(count_csv_rows, encoding=encoding, delimiter=delimiter, header=header)
     if fmt == "jsonl":
         return partial(count_jsonl_rows, encoding=encoding)
     if fmt == "parquet":
         return count_parquet_rows
-    raise ValueError(f"unknown raw format {fmt!r}: csv, jsonl or parquet")
+    if fmt == "mbox":
+        from moulin.ingest.mail import count_mbox_messages
+
+        return count_mbox_messages
+    raise ValueError(f"unknown raw format {fmt!r}: csv, jsonl, parquet or mbox")
 
 
 def decode_error(data: bytes, encoding: str) -> str | None:

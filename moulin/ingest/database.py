@@ -4,8 +4,12 @@ A full extraction reads everything; with a watermark column only the rows
 above the stored watermark (``raw/<source>/_state.json``, shared with
 :mod:`moulin.ingest.sql`) are read, under the state file's lock, and the
 watermark advances after the landing.  A logical date already landed is a
-no-op that queries nothing.  Identifiers are quoted by SQLAlchemy, never
-pasted into the query text.
+no-op that queries nothing.  Table, column and watermark names must be plain
+SQL identifiers (:func:`moulin.identifiers.check_identifier`; ``schema.table``
+for a table in another schema), checked before anything connects, and are then
+quoted by SQLAlchemy (the dialect's identifier preparer), never pasted into the
+query text.  A spec's ``sql.query`` is SQL written by the spec's author and runs
+as written.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from moulin.errors import DataError
+from moulin.identifiers import check_identifier, check_path_part
 from moulin.ingest.counting import count_jsonl_rows
 from moulin.ingest.landing import Landing, land_file
 from moulin.ingest.sql import landed_already, read_watermark, state_uri, write_watermark
@@ -53,9 +58,10 @@ def _select(engine, table: str | None, query: str | None, columns: list[str], wa
 
     if query is not None:
         return sa.text(query), {}
+    schema, _, name = table.rpartition(".")
     meta = sa.MetaData()
     try:
-        tbl = sa.Table(table, meta, autoload_with=engine)
+        tbl = sa.Table(name, meta, schema=schema or None, autoload_with=engine)
     except sa.exc.NoSuchTableError:
         raise ExtractionError(
             f"SQL table {table!r} does not exist in {engine.url!r}: check sql.table"
@@ -88,12 +94,35 @@ def extract_to_landing(
     fs: WarehouseFS | None = None,
 ) -> Landing:
     """Extract ``table`` (its ``columns``) or ``query`` from the database at ``url`` and
-    land it for ``ds`` as ``<source>_<ds>.jsonl``."""
+    land it for ``ds`` as ``<source>_<ds>.jsonl``.
+
+    ``table``, ``columns`` and ``watermark`` must be plain SQL identifiers
+    (``schema.table`` allowed): :class:`moulin.errors.UnsafeNameError` names the
+    source and the field otherwise.
+    """
+    check_source_names(source, ds, columns, table, watermark, query)
     fs = fs or WarehouseFS(settings)
     if watermark is None:
         return _extract(settings, source, ds, url, columns, staging_dir, table, query, None, fs)
     with fs.lock(state_uri(settings, source)):
         return _extract(settings, source, ds, url, columns, staging_dir, table, query, watermark, fs)
+
+
+def check_source_names(
+    source: str, ds: str, columns: list[str], table: str | None, watermark: str | None, query: str | None
+) -> None:
+    """Refuse a source name or logical date that is not a safe folder name and a table,
+    column or watermark that is not a plain SQL identifier, naming the source and the field."""
+    check_path_part(source, "SQL source name")
+    check_path_part(ds, f"SQL source {source!r}: logical date")
+    if (table is None) == (query is None):
+        raise ExtractionError(f"source {source}: give either sql.table or sql.query")
+    if table is not None:
+        check_identifier(table, f"source {source}: field sql.table", qualified=True)
+        for column in columns:
+            check_identifier(column, f"source {source}: column (of its bronze contract)")
+    if watermark is not None:
+        check_identifier(watermark, f"source {source}: field sql.watermark")
 
 
 def _extract(settings, source, ds, url, columns, staging_dir, table, query, watermark, fs) -> Landing:

@@ -27,6 +27,8 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from moulin.errors import DataError
+from moulin.identifiers import check_identifier, check_path_part, quote_identifier
 from moulin.ingest.landing import Landing, land_file, landing_dir, read_manifest
 from moulin.settings import Settings
 from moulin.storage import WarehouseFS
@@ -87,13 +89,36 @@ def extract_table(
     With ``incremental_column`` only rows above the stored watermark are read,
     and the watermark advances after the landing (it is repaired from the
     manifest if a run stopped in between); the whole run holds the lock of the
-    source's state file.
+    source's state file.  ``table``, ``columns`` and ``incremental_column`` must be
+    plain SQL identifiers (:class:`moulin.errors.UnsafeNameError` otherwise).
     """
+    check_sql_names(source, table, columns, incremental_column)
+    check_path_part(ds, f"SQL source {source!r}: logical date")
     fs = fs or WarehouseFS(settings)
     if incremental_column is None:
         return _extract(settings, db_path, source, table, columns, ds, staging_dir, None, fs)
     with fs.lock(state_uri(settings, source)):
         return _extract(settings, db_path, source, table, columns, ds, staging_dir, incremental_column, fs)
+
+
+def check_sql_names(source: str, table: str, columns: list[str], incremental_column: str | None) -> None:
+    """Refuse (:class:`moulin.errors.UnsafeNameError`) a source name that is not a safe
+    folder name, and a table, column or incremental column that is not a plain SQL
+    identifier: they are written into the query text."""
+    check_path_part(source, "SQL source name")
+    check_identifier(table, f"SQL source {source!r}: table", qualified=True)
+    if not columns:
+        raise DataError(f"SQL source {source!r}: no columns to extract")
+    for column in columns:
+        check_identifier(column, f"SQL source {source!r}: column")
+    if incremental_column is not None:
+        check_identifier(incremental_column, f"SQL source {source!r}: incremental column")
+
+
+def _sqlite_preparer():
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.dialect().identifier_preparer
 
 
 def _extract(
@@ -111,17 +136,21 @@ def _extract(
     done = landed_already(settings, source, ds, incremental_column, fs)
     if done is not None:
         return done
-    cols = ", ".join(columns)
+    preparer = _sqlite_preparer()
+    quoted = [quote_identifier(c, preparer, f"SQL source {source!r}: column") for c in columns]
+    cols = ", ".join(quoted)
+    from_table = quote_identifier(table, preparer, f"SQL source {source!r}: table", qualified=True)
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
         if incremental_column:
+            inc = quote_identifier(incremental_column, preparer, f"SQL source {source!r}: incremental column")
             before = read_watermark(settings, source, fs)
-            query = f"SELECT {cols}, {incremental_column} FROM {table} WHERE {incremental_column} > ? ORDER BY {incremental_column}"
+            query = f"SELECT {cols}, {inc} FROM {from_table} WHERE {inc} > ? ORDER BY {inc}"
             rows = conn.execute(query, (before if before is not None else -1,)).fetchall()
             after = max((r[-1] for r in rows), default=before)
             rows = [r[:-1] for r in rows]
         else:
             before = after = None
-            query = f"SELECT {cols} FROM {table} ORDER BY {columns[0]}"
+            query = f"SELECT {cols} FROM {from_table} ORDER BY {quoted[0]}"
             rows = conn.execute(query).fetchall()
     staging_dir.mkdir(parents=True, exist_ok=True)
     local = staging_dir / f"{source}_{ds}.csv"

@@ -22,7 +22,7 @@ Environment = Literal["platform", "training"]
 StageFunction = Callable[["StageContext", argparse.Namespace], dict]
 
 #: Platform modules that register stages (use cases are found in moulin.usecases).
-PLATFORM_MODULES = ("moulin.sources.jobs",)
+PLATFORM_MODULES = ("moulin.sources.jobs", "moulin.privacy.jobs")
 
 
 class UnknownStageError(MoulinError):

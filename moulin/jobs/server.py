@@ -43,6 +43,7 @@ from pathlib import Path
 
 from moulin.errors import DataError, MoulinError
 from moulin.settings import Settings, describe, load_settings
+from moulin.spark import act_as_hdfs_user
 
 #: Environment variables that change what a job does (part of a server's name).
 ENV_PREFIXES = ("MOULIN_", "SPARK_", "PYSPARK_", "HADOOP_", "JAVA_")
@@ -69,7 +70,8 @@ def server_name(settings: Settings, env: dict[str, str] | None = None) -> str:
     """The digest naming the server that runs jobs of ``settings`` in this environment."""
     from moulin.lineage import code_version
 
-    env = dict(os.environ if env is None else env)
+    # The child gets HADOOP_USER_NAME from ensure_server: count it the same on both sides.
+    env = act_as_hdfs_user(settings, dict(os.environ if env is None else env))
     relevant = {k: v for k, v in sorted(env.items()) if k.startswith(ENV_PREFIXES) and k != "MOULIN_PROFILE"}
     text = json.dumps(
         [describe(settings), code_version(), sys.executable, relevant], sort_keys=True, default=str
@@ -153,6 +155,7 @@ def ensure_server(settings: Settings) -> ServerInfo:
             return info
         info_path.unlink(missing_ok=True)
         env = dict(os.environ, MOULIN_PROFILE=settings.profile, PYTHONUNBUFFERED="1")
+        act_as_hdfs_user(settings, env)  # its Spark JVM and deltalake act as the HDFS user
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "moulin.jobs.server", "--profile", settings.profile, "--name", name],

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from moulin.errors import DATA_ERROR_EXIT_CODE, DataError, MoulinError
 from moulin.settings import Settings
+from moulin.spark import act_as_hdfs_user
 
 RESULT_MARK = "MOULIN-RESULT "
 ENTRY_POINT = Path(__file__).resolve().with_name("entry.py")
@@ -104,6 +105,7 @@ def submit_job(
     env["PYSPARK_PYTHON"] = env["PYSPARK_DRIVER_PYTHON"] = job_python(settings, environment)
     env["MOULIN_PROFILE"] = settings.profile
     env["PYTHONUNBUFFERED"] = "1"
+    act_as_hdfs_user(settings, env)  # read by the driver JVM (and deltalake) at start
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     tail: collections.deque[str] = collections.deque(maxlen=40)
     stdout: list[str] = []

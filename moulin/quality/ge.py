@@ -64,9 +64,16 @@ def validate(
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     local = rows is not None and rows <= local_max_rows
+    data = None
+    if local:
+        import pyarrow as pa
+
+        try:
+            data = df.toPandas()
+        except pa.ArrowInvalid:  # e.g. a timestamp outside pandas' range (year 102): Spark handles it
+            local = False
     if local:
         source = context.data_sources.add_pandas(name=f"moulin_{contract.name}")
-        data = df.toPandas()
     else:
         source = context.data_sources.add_spark(name=f"moulin_{contract.name}")
         data = df

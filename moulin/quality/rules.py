@@ -92,6 +92,8 @@ def read_raw(
         df = spark.read.json(
             uris, schema=schema, encoding=encoding, mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT
         )
+    elif fmt == "mbox":
+        df = _read_mbox(spark, uris, contract)
     elif fmt == "parquet":
         df = spark.read.parquet(*uris)
         missing = [c for c in contract.column_names if c not in df.columns]
@@ -103,8 +105,53 @@ def read_raw(
             )
         df = df.select(*[F.col(c).cast("string").alias(c) for c in contract.column_names])
     else:
-        raise QualityError(f"unknown raw format {fmt!r}: csv, jsonl or parquet")
-    return df.select("*", F.col("_metadata.file_path").alias("_source_file"), F.lit(ds).alias("ds"))
+        raise QualityError(f"unknown raw format {fmt!r}: csv, jsonl, parquet or mbox")
+    source = F.col("_source_file") if fmt == "mbox" else F.col("_metadata.file_path")
+    return df.select(
+        *[c for c in df.columns if c != "_source_file"], source.alias("_source_file"), F.lit(ds).alias("ds")
+    )
+
+
+def _read_mbox(spark: SparkSession, uris: list[str], contract: Contract) -> DataFrame:
+    """Mailbox files as one record per message (:mod:`moulin.ingest.mail`); a message
+    that does not parse keeps only ``_corrupt_record`` (its reason)."""
+    from moulin.ingest.mail import MAIL_FIELDS
+
+    unknown = [c for c in contract.column_names if c not in MAIL_FIELDS]
+    if unknown:
+        raise QualityError(
+            f"contract {contract.name} ({contract.path}) names column(s) {unknown} that mail records do not "
+            f"have: an mbox source's columns are among {', '.join(MAIL_FIELDS)}"
+        )
+    names = contract.column_names
+    schema = T.StructType(
+        [
+            *(T.StructField(c, T.StringType()) for c in names),
+            T.StructField(CORRUPT, T.StringType()),
+            T.StructField("_source_file", T.StringType()),
+        ]
+    )
+
+    def explode(batches):
+        import pandas as pd
+
+        from moulin.ingest.mail import parse_message, split_mbox
+
+        for pdf in batches:
+            rows = []
+            for path, content in zip(pdf["path"], pdf["content"], strict=True):
+                for i, raw in enumerate(split_mbox(bytes(content))):
+                    try:
+                        fields = parse_message(raw)
+                        rows.append(
+                            {**{c: fields.get(c) for c in names}, CORRUPT: None, "_source_file": path}
+                        )
+                    except Exception as exc:  # noqa: BLE001 - any parse failure is the record's reason
+                        rows.append({CORRUPT: f"message {i + 1}: {exc}"[:500], "_source_file": path})
+            yield pd.DataFrame(rows, columns=[f.name for f in schema.fields])
+
+    files = spark.read.format("binaryFile").load(uris).select("path", "content")
+    return files.mapInPandas(explode, schema)
 
 
 def invalid_text(contract: Contract, encoding: str) -> tuple[str, Column, Column]:

@@ -26,6 +26,8 @@ from moulin.contracts import Contract
 from moulin.errors import MoulinError
 from moulin.ingest.landing import read_manifest
 from moulin.lineage import run_key
+from moulin.privacy.keys import load_key
+from moulin.privacy.pseudonyms import apply_treatments, treated_columns
 from moulin.quality.rules import QualityError
 from moulin.settings import Settings
 from moulin.sources.spec import SourceSpec, validate_spec
@@ -118,15 +120,17 @@ def _check_files(spec: SourceSpec, contract: Contract, files: list[dict], fs: Wa
         )
 
 
-def landing_key(spec: SourceSpec, contract: Contract, manifest: dict) -> str:
-    """The idempotency key of the bronze run of a landing (see the module docstring)."""
+def landing_key(spec: SourceSpec, contract: Contract, manifest: dict, key_id: str = "") -> str:
+    """The idempotency key of the bronze run of a landing (see the module docstring);
+    ``key_id`` names the pseudonym key, so a rotated key pseudonymises again."""
     spec_bytes = spec.path.read_bytes() if spec.path.exists() else repr(spec).encode()
-    return run_key(
+    parts = [
         sorted(f["sha256"] for f in manifest["files"]),
         manifest.get("version", 1),
         hashlib.sha256(contract.path.read_bytes()).hexdigest(),
         hashlib.sha256(spec_bytes).hexdigest(),
-    )
+    ]
+    return run_key(*parts, key_id) if key_id else run_key(*parts)
 
 
 def gate_landing(
@@ -164,7 +168,8 @@ def gate_landing(
         )
     files = list(manifest["files"])
     _check_files(spec, contract, files, fs)
-    key = landing_key(spec, contract, manifest)
+    pkey = load_key(settings) if treated_columns(contract) else None
+    key = landing_key(spec, contract, manifest, pkey.key_id if pkey else "")
     store = DeltaTableStore(spark)
     bronze_uri = settings.table_uri(contract.table)
     existing = None
@@ -190,7 +195,8 @@ def gate_landing(
         run_ge=run_ge,
         null_values=spec.null_values,
         threshold=spec.quarantine_threshold,
-        extra=[invalid_text(contract, encoding)] if spec.raw_format != "parquet" else [],
+        # mail declares its charsets per part (bytes that lie about theirs are replaced)
+        extra=[invalid_text(contract, encoding)] if spec.raw_format in ("csv", "jsonl") else [],
         existing_keys=existing,
         ge_local_max_rows=settings.ge_local_max_rows,
     )
@@ -222,8 +228,12 @@ def gate_landing(
         uri = record_uri(settings, spec.name, ds)
         fs.write_bytes(uri, json.dumps(record, indent=2, sort_keys=True, default=str).encode() + b"\n")
         result.enforce()
+        bronze_df = result.bronze
+        if pkey is not None:
+            bronze_df = apply_treatments(bronze_df, contract, pkey)
+            record["pseudonym_key_id"] = pkey.key_id
         res = _write_bronze(
-            store, spec, contract, result.bronze, bronze_uri, ds, f"{pipeline}.bronze.{spec.name}.{ds}.{key}"
+            store, spec, contract, bronze_df, bronze_uri, ds, f"{pipeline}.bronze.{spec.name}.{ds}.{key}"
         )
     finally:
         result.release()

@@ -52,7 +52,7 @@ def land_source(
     landings: list[Landing] = []
     if spec.file is not None:
         opts = spec.file
-        pattern = opts.pattern(ds, spec.path.parent)
+        pattern = opts.pattern(ds, spec.path.parent, settings.home)
         paths = sorted(Path(p) for p in glob.glob(pattern) if Path(p).is_file())
         if not paths:
             raise DropNotFoundError(

@@ -16,8 +16,8 @@ names::
     allow_empty: false         # a drop without rows is an error unless true
     on_changed_file: refuse    # refuse | replace (a corrected file gets a new landing version)
     file:
-      path: /data/drops/customers_{ds}.csv   # glob; {ds} {ds_nodash}; relative to this file
-      format: csv              # csv | jsonl | parquet
+      path: /data/drops/customers_{ds}.csv   # glob; {ds} {ds_nodash} {home}; relative to this file
+      format: csv              # csv | jsonl | parquet | mbox (e-mail, moulin.ingest.mail)
       encoding: utf-8
       delimiter: ","
       header: true
@@ -52,9 +52,10 @@ from typing import Any, Literal, get_args
 import yaml
 
 from moulin.errors import DataError
+from moulin.identifiers import UnsafeNameError, check_identifier
 
 SourceKind = Literal["file", "sql", "http"]
-RawFormat = Literal["csv", "jsonl", "parquet"]
+RawFormat = Literal["csv", "jsonl", "parquet", "mbox"]
 WriteMode = Literal["partition", "snapshot", "merge"]
 OnChangedFile = Literal["refuse", "replace"]
 
@@ -76,9 +77,12 @@ class FileOptions:
     header: bool = True
     require_final_newline: bool = True
 
-    def pattern(self, ds: str, base: Path) -> str:
-        """The glob of the drop of logical date ``ds`` (relative paths from ``base``)."""
+    def pattern(self, ds: str, base: Path, home: Path | None = None) -> str:
+        """The glob of the drop of logical date ``ds`` (relative paths from ``base``;
+        ``{home}`` is moulin's home folder)."""
         text = self.path.replace("{ds}", ds).replace("{ds_nodash}", ds.replace("-", ""))
+        if home is not None:
+            text = text.replace("{home}", str(home))
         path = Path(text).expanduser()
         return str(path if path.is_absolute() else base / path)
 
@@ -248,6 +252,12 @@ def _options(check: _Check, data: Any, kind: str) -> Any:
             )
         if bool(values.get("table")) == bool(values.get("query")):
             raise check.fail("sql", "give either table or query")
+        for name, qualified in (("table", True), ("watermark", False)):
+            if values.get(name):
+                try:
+                    check_identifier(values[name], f"sql.{name}", qualified=qualified)
+                except UnsafeNameError as exc:
+                    raise check.fail(f"sql.{name}", str(exc)) from None
     else:
         for name in ("connection", "endpoint"):
             if not values.get(name):

@@ -1,13 +1,14 @@
 """One training run: the feature table's snapshot -> MLP (DDP) + baselines ->
 test metrics -> model files, results JSON and leaderboard rows.
 
-Layout under ``settings.table_uri("models", model_name, run_id)``::
+Layout under ``settings.table_uri("models", model_name, run_id)`` (both safe folder
+names, :func:`moulin.identifiers.check_path_part`)::
 
     mlp/model.pt                  weights + preprocessing + config + Delta version (torch)
     mlp/model.json                the same without weights, readable
     mlp/checkpoints/epoch-NNN.pt  one per epoch (weights, optimizer, epoch metrics)
-    logreg/model.joblib           {"model": estimator, "preprocessor": dict}
-    hist_gbt/model.joblib
+    logreg/model.skops            {"model": estimator, "preprocessor": dict, ...} (skops, no pickle)
+    hist_gbt/model.skops
     results.json                  metrics, curves, reliability tables, slices
 """
 
@@ -25,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from moulin.identifiers import check_path_part
 from moulin.settings import Settings
 from moulin.storage import WarehouseFS
 from moulin.training import TrainingError
 from moulin.training import leaderboard as lb
-from moulin.training.artifacts import save_mlp, save_pickle
+from moulin.training.artifacts import baseline_uri, model_dir_uri, save_baseline, save_mlp
 from moulin.training.baselines import BoostedTreesBaseline, LogisticBaseline
 from moulin.training.config import TrainConfig
 from moulin.training.contract import SPLITS, FeatureContract
@@ -141,6 +143,9 @@ def train_and_compare(
     if epochs < 1:
         raise TrainingError(f"epochs must be >= 1, got {epochs}")
     sample = check_fraction(sample)
+    check_path_part(model_name, "model name")
+    if run_id is not None:
+        check_path_part(run_id, "run id")
     if contract is None:
         raise TrainingError("train_and_compare needs the feature contract (its name or file)")
     contract = contract if isinstance(contract, FeatureContract) else FeatureContract.load(contract)
@@ -150,7 +155,7 @@ def train_and_compare(
     leaderboard_uri = leaderboard_uri or settings.table_uri("gold", "model_leaderboard")
     created_at = datetime.now(UTC)
     run_id = run_id or new_run_id(created_at)
-    model_dir = settings.table_uri("models", model_name, run_id)
+    model_dir = model_dir_uri(settings, model_name, run_id)
     fs = WarehouseFS(settings)
     started = time.time()
 
@@ -268,7 +273,7 @@ def train_and_compare(
         t = time.time()
         baseline.fit(*encoded["train"], labels["train"])
         seconds = time.time() - t
-        uri = f"{model_dir}/{baseline.name}/model.joblib"
+        uri = baseline_uri(model_dir, baseline.name)
         fitted[baseline.name] = baseline
         predictions[baseline.name] = {
             s: undo_class_weighting(baseline.predict_proba(*encoded[s]), correction)
@@ -320,7 +325,7 @@ def train_and_compare(
         },
     )
     for name, baseline in fitted.items():
-        save_pickle(
+        save_baseline(
             fs,
             info[name]["model_uri"],
             {

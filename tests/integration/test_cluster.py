@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 def _client(settings) -> InsecureClient:
-    return InsecureClient(settings.hdfs.webhdfs_url, user="root")
+    return InsecureClient(settings.hdfs.webhdfs_url, user=settings.hdfs_user)
 
 
 def test_cluster_reports_three_live_datanodes(hdfs_cluster: LocalCluster) -> None:

@@ -70,10 +70,11 @@ def test_files_checkpoints_and_results_json(run, settings):
     for uri in [
         *checkpoints,
         run["paths"]["mlp_model"],
-        f"{model_dir}/logreg/model.joblib",
-        f"{model_dir}/hist_gbt/model.joblib",
+        f"{model_dir}/logreg/model.skops",
+        f"{model_dir}/hist_gbt/model.skops",
     ]:
         assert _path(uri).is_file(), uri
+    assert not list(_path(model_dir).rglob("*.joblib"))
 
     def no_nan(token):
         raise AssertionError(f"non-standard JSON constant {token}")
@@ -106,6 +107,30 @@ def test_files_checkpoints_and_results_json(run, settings):
     parsed = inputs.TrainingResults.from_dict(results)
     assert parsed.features_version == run["version"] and len(parsed.models) == 3
     assert parsed.best is not None and parsed.best.curves.roc and parsed.best.slices["origin"]
+
+
+def test_reloaded_baselines_give_the_same_predictions(run, settings, synthetic_table, contract):
+    from moulin.training.artifacts import load_baseline
+    from moulin.training.baselines import BoostedTreesBaseline, LogisticBaseline
+    from moulin.training.data import read_split_pandas, resolve_snapshot
+    from moulin.training.metrics import roc_auc, undo_class_weighting
+    from moulin.training.preprocessing import Preprocessor
+
+    snap = resolve_snapshot(synthetic_table["uri"], contract.split, run["version"])
+    test = read_split_pandas(snap.files["test"], contract.read_columns)
+    for name in ("logreg", "hist_gbt"):
+        uri = run["models"][name]["model_uri"]
+        assert uri.endswith(f"/{name}/model.skops")
+        saved = load_baseline(uri, settings)
+        assert saved["features_version"] == synthetic_table["version"] and saved["run_id"] == "test-run-1"
+        pre = Preprocessor.from_dict(saved["preprocessor"])
+        cat, num = pre.transform(test)
+        if name == "logreg":
+            x = LogisticBaseline(pre).features(cat, num)
+        else:
+            x = BoostedTreesBaseline.features(cat, num)
+        p = undo_class_weighting(saved["model"].predict_proba(x)[:, 1], saved["probability_pos_weight"])
+        assert roc_auc(test[contract.label], p) == pytest.approx(run["models"][name]["roc_auc"], abs=1e-12)
 
 
 def test_reloaded_model_gives_the_same_predictions(run, settings, synthetic_table, contract):

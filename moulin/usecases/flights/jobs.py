@@ -137,8 +137,13 @@ def train_flights(ctx: StageContext, args: argparse.Namespace) -> dict:
     """Train and compare the flight-delay models on the feature table (training environment)."""
     import logging
 
+    from moulin.identifiers import check_path_part
     from moulin.training.run import train_and_compare
 
+    # Both name the model folder (models/<model name>/<run id>): one safe folder name each.
+    check_path_part(args.model_name, "--model-name")
+    if args.run_id is not None:
+        check_path_part(args.run_id, "--run-id")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     python = ctx.settings.training_python_path
     os.environ["PYSPARK_PYTHON"] = python

@@ -17,6 +17,7 @@ import re
 import time
 
 from moulin.errors import MoulinError
+from moulin.identifiers import check_path_part
 from moulin.jobs.submit import submit_job
 from moulin.orchestration import data_errors_fail_the_task
 from moulin.settings import Settings, load_settings
@@ -185,8 +186,10 @@ def profile(ds: str, upstream: dict, settings: Settings | None = None) -> dict:
 
 
 def safe_run_id(run_id: str) -> str:
-    """An Airflow run id made safe for file names (HDFS refuses ':')."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
+    """An Airflow run id made safe for file names (HDFS refuses ':'): other characters than
+    letters, digits, ``.``, ``_`` and ``-`` become ``_`` and leading dots go (never ``.``
+    or ``..``), so it is one folder name (:func:`moulin.identifiers.check_path_part`)."""
+    return check_path_part(re.sub(r"[^A-Za-z0-9._-]", "_", run_id).lstrip(".") or "run", "run id")
 
 
 def train(

@@ -1,0 +1,38 @@
+"""The mail use case, run when bronze mail is updated: silver (labelled, split,
+pseudonymised) → spam filters trained and compared."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Asset, dag, task
+
+BRONZE_MAIL = Asset("moulin://bronze/mail")
+
+
+@dag(
+    dag_id="mail_spam_filter",
+    schedule=BRONZE_MAIL,
+    start_date=datetime(2002, 10, 10),
+    catchup=False,
+    max_active_runs=1,
+    tags=["moulin", "mail", "personal-data"],
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
+)
+def mail_spam_filter():
+    @task(outlets=[Asset("moulin://silver/mail_messages")])
+    def silver() -> dict:
+        from moulin.usecases.mail import tasks
+
+        return tasks.silver()
+
+    @task
+    def train(upstream: dict) -> dict:
+        from moulin.usecases.mail import tasks
+
+        return tasks.train(upstream)
+
+    train(silver())
+
+
+mail_spam_filter()

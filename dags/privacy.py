@@ -1,0 +1,37 @@
+"""Personal data: retention applied daily (a dry run unless the run's params say
+otherwise), and the record of processing activities regenerated."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Param, dag, task
+
+
+@dag(
+    dag_id="privacy_retention",
+    schedule="@daily",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    params={"dry_run": Param(True, type="boolean", description="only say what would be deleted")},
+    tags=["moulin", "privacy"],
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+)
+def privacy_retention():
+    @task
+    def retention(ds=None, params=None) -> dict:
+        from moulin.privacy import tasks
+
+        return tasks.retention(ds, bool((params or {}).get("dry_run", True)))
+
+    @task
+    def register(upstream: dict) -> str:
+        from moulin.privacy import tasks
+
+        return tasks.register()
+
+    register(retention())
+
+
+privacy_retention()

@@ -1,0 +1,110 @@
+"""The audit trail of personal data: who read or changed which personal-data table,
+when, at which version.  One row per event, appended to the Delta table
+``ops/audit`` (under the warehouse of the settings in the environment).
+
+Reads through moulin's readers (:class:`moulin.delta.DeltaTableStore` ``read``,
+``to_arrow``, ``to_pandas``, ``moulin table show``) of a table whose Delta
+metadata lists personal-data columns append a ``read`` row; erasures append
+``erase`` rows.  A read whose audit row cannot be written fails: no read of
+personal data goes unrecorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+
+from moulin.errors import MoulinError
+from moulin.settings import Settings, load_settings
+
+AUDIT_TABLE = ("ops", "audit")
+#: Set to skip recording (the audit trail's own maintenance); never set by moulin's jobs.
+_SUPPRESS = "_MOULIN_AUDIT_SUPPRESSED"
+
+
+class AuditError(MoulinError):
+    """An audit row could not be written: the access it records was refused."""
+
+
+def audit_uri(settings: Settings) -> str:
+    """URI of the audit table."""
+    return settings.table_uri(*AUDIT_TABLE)
+
+
+def actor() -> str:
+    """Who acts: the operating-system user, and the Airflow task when run by one."""
+    who = getpass.getuser()
+    task = os.environ.get("AIRFLOW_CTX_DAG_ID")
+    if task:
+        who += f" (airflow {task}.{os.environ.get('AIRFLOW_CTX_TASK_ID', '?')})"
+    return who
+
+
+def record(
+    action: str,
+    table_uri: str,
+    version: int | None,
+    columns: list[str] | None = None,
+    detail: dict | None = None,
+    settings: Settings | None = None,
+) -> None:
+    """Append one audit row (raises :class:`AuditError` when it cannot be written)."""
+    if os.environ.get(_SUPPRESS):
+        return
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from moulin.spark import act_as_hdfs_user
+
+    settings = settings or load_settings()
+    act_as_hdfs_user(settings)
+    hdfs_user = settings.hdfs_user
+    row = {
+        "at": dt.datetime.now(dt.UTC),
+        "actor": actor(),
+        "hdfs_user": hdfs_user,
+        "action": action,
+        "table_uri": table_uri,
+        "version": version,
+        "columns": ",".join(columns or []),
+        "detail": json.dumps(detail or {}, sort_keys=True, default=str),
+    }
+    schema = pa.schema(
+        [
+            ("at", pa.timestamp("us", tz="UTC")),
+            ("actor", pa.string()),
+            ("hdfs_user", pa.string()),
+            ("action", pa.string()),
+            ("table_uri", pa.string()),
+            ("version", pa.int64()),
+            ("columns", pa.string()),
+            ("detail", pa.string()),
+        ]
+    )
+    uri = audit_uri(settings)
+    for attempt in range(5):
+        try:
+            write_deltalake(uri, pa.Table.from_pylist([row], schema=schema), mode="append")
+            return
+        except Exception as exc:  # noqa: BLE001 - a concurrent append: retry; else refuse
+            if attempt == 4:
+                raise AuditError(
+                    f"cannot append to the audit table {uri} ({' '.join(str(exc).split())[:200]}): "
+                    f"the {action} of {table_uri} is refused; check the warehouse and retry"
+                ) from None
+            import time
+
+            time.sleep(0.2 * (attempt + 1))
+
+
+def read_audit(settings: Settings) -> list[dict]:
+    """The audit rows, oldest first."""
+    from deltalake import DeltaTable
+
+    uri = audit_uri(settings)
+    if not DeltaTable.is_deltatable(uri):
+        return []
+    rows = DeltaTable(uri).to_pyarrow_table().to_pylist()
+    return sorted(rows, key=lambda r: r["at"])

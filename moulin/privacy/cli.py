@@ -1,0 +1,103 @@
+"""``moulin privacy ...``: the key, erasure, requests, retention, the register, the
+audit trail and HDFS access zones from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+
+from moulin.settings import Settings
+
+
+def add_parser(sub) -> None:
+    """Register ``moulin privacy`` and its actions."""
+    p = sub.add_parser(
+        "privacy", help="personal data: key, erase, requests, retention, register, audit, access"
+    )
+    p.add_argument(
+        "action",
+        choices=("key", "rotate-key", "erase", "requests", "retention", "register", "audit", "permissions"),
+    )
+    p.add_argument("--subject", action="append", help="erase: the subject's e-mail address (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="retention: say what would be deleted")
+    p.add_argument("--today", help="retention: the date to count from (YYYY-MM-DD; default today)")
+    p.add_argument("--out", help="register: also write the HTML to this local file")
+    p.add_argument("--limit", type=int, default=50, help="audit: newest rows to show")
+    p.add_argument("--owner", help="permissions: owner to set (default: the user moulin acts as)")
+    p.add_argument("--as-user", help="permissions: HDFS user to act as (the superuser or the owner)")
+    p.set_defaults(func=_run)
+
+
+def _spark(settings: Settings, name: str):
+    from moulin.spark import build_spark_session
+
+    return build_spark_session(settings, f"moulin-privacy-{name}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from moulin.errors import MoulinError
+    from moulin.settings import load_settings
+    from moulin.spark import act_as_hdfs_user
+
+    settings = load_settings(args.profile)
+    act_as_hdfs_user(settings)
+    action = args.action
+    if action == "key":
+        from moulin.privacy.keys import load_key
+
+        print(load_key(settings))
+    elif action == "rotate-key":
+        from moulin.privacy.rotation import rotate_key
+
+        out = rotate_key(_spark(settings, "rotate"), settings, print)
+        print(f"rotated to key {out['key_id']}; {len(out['regated'])} landing(s) pseudonymised again")
+    elif action == "erase":
+        from moulin.privacy.erasure import erase_subject
+
+        if not args.subject:
+            raise MoulinError("erase needs --subject <address>")
+        spark = _spark(settings, "erase")
+        for subject in args.subject:
+            report = erase_subject(spark, settings, subject, print)
+            rows = sum(t.rows_erased for t in report.tables)
+            state = (
+                "nothing to erase (recorded as a no-op)"
+                if report.noop
+                else f"{rows} row(s), {len(report.raw_files)} raw file(s) erased"
+            )
+            print(f"{report.request_id}: {state}; proof: {report.proof_after['files_scanned']} files, "
+                  f"{report.proof_after['bytes_scanned']} bytes scanned, hits {report.proof_before['hits']} -> "
+                  f"{report.proof_after['hits']} in {report.seconds} s")  # fmt: skip
+    elif action == "requests":
+        from moulin.privacy.erasure import read_requests
+
+        for row in read_requests(settings):
+            print(json.dumps(row, default=str))
+    elif action == "retention":
+        from moulin.privacy.retention import apply_retention
+
+        today = dt.date.fromisoformat(args.today) if args.today else None
+        spark = None if args.dry_run else _spark(settings, "retention")
+        apply_retention(spark, settings, today, dry_run=args.dry_run, say=print)
+    elif action == "register":
+        from moulin.privacy.register import register_html, write_register
+
+        uri = write_register(settings)
+        if args.out:
+            Path(args.out).write_text(register_html(settings))
+        print(f"record of processing activities: {uri}" + (f" and {args.out}" if args.out else ""))
+    elif action == "audit":
+        from moulin.privacy.audit import read_audit
+
+        for row in read_audit(settings)[-args.limit :]:
+            print(json.dumps(row, default=str))
+    else:
+        from moulin.privacy.access import apply_permissions
+        from moulin.privacy.erasure import personal_tables
+
+        # a personal source's quarantine stays with data engineering (who fix its rows)
+        personal = [t.uri for t in personal_tables(settings) if t.contract is not None]
+        apply_permissions(settings, personal, say=print, owner=args.owner, as_user=args.as_user)
+    return 0

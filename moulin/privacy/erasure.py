@@ -1,0 +1,342 @@
+"""Erasure of a data subject (GDPR art. 17), proven on disk.
+
+``erase_subject`` finds the subject's rows in every table whose contract
+declares personal data (through the contract's ``privacy.subject_columns``:
+pseudonymised columns are matched by the subject's pseudonym of their purpose,
+clear ones by the address) and in the quarantine of every personal-data source
+(its raw-row JSON, by the address); it rewrites the partitions holding them
+without those rows (one Delta commit per table) and vacuums the table with a
+zero retention, so no older version keeps them.  Raw files holding the address
+are rewritten as a new landing version (mailbox files lose the subject's
+messages; any other mention is replaced by ``<erased>``) and every older copy
+is deleted.  Then every file under the warehouse and moulin's local logs is
+scanned for the address and the pseudonyms (:mod:`moulin.privacy.scan`).
+
+The request, the tables and files touched and the proof's figures go to the
+Delta table ``ops/privacy_requests``, which names the subject by a pseudonym of
+its own purpose (``privacy_requests``), never by the address.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moulin.contracts import Contract, load_all_contracts
+from moulin.errors import MoulinError
+from moulin.privacy.keys import PseudonymKey, load_key
+from moulin.privacy.pseudonyms import normalise, pseudonym
+from moulin.privacy.scan import scan
+from moulin.settings import Settings
+from moulin.storage import WarehouseFS
+
+REQUESTS_TABLE = ("ops", "privacy_requests")
+REQUEST_PURPOSE = "privacy_requests"
+ERASED = b"<erased>"
+
+
+class ErasureIncompleteError(MoulinError):
+    """The scan after an erasure still found the subject: the message names the files."""
+
+
+@dataclass
+class TableErasure:
+    """What the erasure did to one table."""
+
+    table: str
+    uri: str
+    rows_before: int
+    rows_erased: int
+    version_before: int
+    version_after: int
+    partitions: list[str] = field(default_factory=list)
+    files_vacuumed: int = 0
+
+
+@dataclass
+class ErasureReport:
+    """One erasure request and its proof."""
+
+    request_id: str
+    subject: str  # the pseudonym of the request's purpose, never the address
+    tables: list[TableErasure]
+    raw_files: list[dict[str, Any]]
+    proof_before: dict[str, Any]
+    proof_after: dict[str, Any]
+    noop: bool
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PersonalTable:
+    """A table that may hold a subject: its URI and how to find the subject's rows."""
+
+    name: str
+    uri: str
+    contract: Contract | None  # None: a quarantine table (raw-row JSON)
+    source: str = ""
+
+
+def personal_tables(settings: Settings) -> list[PersonalTable]:
+    """Every table declared to hold personal data with subject columns, and the
+    quarantine of every source whose bronze contract does."""
+    out = []
+    for name, contract in sorted(load_all_contracts().items()):
+        if contract.privacy is None or not contract.privacy.subject_columns or "<" in contract.table:
+            continue
+        out.append(PersonalTable(name, settings.table_uri(contract.table), contract))
+        if contract.layer == "bronze" and contract.source is not None:
+            src = contract.source.name
+            out.append(PersonalTable(f"quarantine_{src}", settings.table_uri("quarantine", src), None, src))
+    return out
+
+
+def subject_needles(address: str, key: PseudonymKey) -> dict[str, str]:
+    """What identifies the subject on disk: the address and its pseudonym for every
+    purpose of a pseudonymised column."""
+    purposes = {
+        p.purpose
+        for c in load_all_contracts().values()
+        for p in c.personal_columns.values()
+        if p.pseudonymous
+    }
+    needles = {"address": normalise(address)}
+    needles.update({f"pseudonym:{purpose}": pseudonym(address, purpose, key) for purpose in sorted(purposes)})
+    return needles
+
+
+def _condition(table: PersonalTable, address: str, key: PseudonymKey):
+    """The Spark condition selecting the subject's rows of ``table``."""
+    from pyspark.sql import functions as F
+
+    clear = normalise(address)
+    if table.contract is None:
+        return F.lower(F.col("row")).contains(clear)
+    assert table.contract.privacy is not None
+    conds = []
+    for name in table.contract.privacy.subject_columns:
+        spec = table.contract.personal_columns.get(name)
+        value = pseudonym(address, spec.purpose, key) if spec is not None and spec.pseudonymous else clear
+        values = F.split(F.lower(F.coalesce(F.col(name), F.lit(""))), ", ")
+        conds.append(F.array_contains(values, value.lower()))
+    out = conds[0]
+    for cond in conds[1:]:
+        out = out | cond
+    return out
+
+
+def _erase_table(spark, table: PersonalTable, address: str, key: PseudonymKey, say) -> TableErasure | None:
+    from pyspark.sql import functions as F
+
+    from moulin.delta import DeltaTableStore
+
+    store = DeltaTableStore(spark)
+    if not store.exists(table.uri):
+        return None
+    before = store.version(table.uri)
+    df = store.read(table.uri, version=before)
+    cond = _condition(table, address, key)
+    snap_parts = store.metadata(table.uri).partition_by
+    hits = df.filter(cond)
+    if snap_parts:
+        parts = sorted({r[0] for r in hits.select(snap_parts[0]).distinct().collect()})
+        found = hits.count()
+    else:
+        parts, found = [], hits.count()
+    rows_before = store.count(table.uri, before)
+    if not found:
+        return TableErasure(table.name, table.uri, rows_before, 0, before, before)
+    keep = df.filter(~F.coalesce(cond, F.lit(False)))
+    if snap_parts:
+        keep = keep.filter(F.col(snap_parts[0]).isin(parts))
+        where: Any = [(snap_parts[0], "in", parts)]
+    else:
+        where = None
+    res = store.write(
+        keep, table.uri, mode="overwrite", replace_where=where, commit_info={"moulin.operation": "erasure"}
+    )
+    vacuumed = store.vacuum(table.uri, retention_hours=0, force=True)
+    say(f"{table.name}: {found} row(s) erased in {len(parts) or 'all'} partition(s), v{before} -> v{res.version}, "
+        f"{len(vacuumed)} file(s) vacuumed")  # fmt: skip
+    return TableErasure(table.name, table.uri, rows_before, found, before, res.version, parts, len(vacuumed))
+
+
+def _rewrite_mbox(data: bytes, address: bytes) -> tuple[bytes, int]:
+    """A mailbox without the subject's messages (sender or recipient), other mentions
+    replaced; returns (bytes, messages removed)."""
+    from moulin.ingest.mail import parse_message, split_mbox, write_mbox
+
+    kept, removed = [], 0
+    for raw in split_mbox(data):
+        try:
+            fields = parse_message(raw)
+        except Exception:  # noqa: BLE001 - not parseable: it went to quarantine; keep it masked
+            fields = {}
+        people = [fields.get("from_address") or "", *(fields.get("to_addresses") or "").split(", ")]
+        if address.decode() in (p.strip().lower() for p in people):
+            removed += 1
+            continue
+        kept.append(raw)
+    return _mask(write_mbox(kept), address), removed
+
+
+def _mask(data: bytes, address: bytes) -> bytes:
+    return re.sub(re.escape(address), ERASED, data, flags=re.IGNORECASE)
+
+
+def _erase_raw(settings: Settings, source: str, address: str, say) -> list[dict[str, Any]]:
+    """Rewrite the landed files of ``source`` holding ``address``; delete older copies."""
+    from moulin.ingest.counting import row_counter
+    from moulin.ingest.landing import MANIFEST, land_file, landing_dir
+    from moulin.sources.spec import load_spec
+
+    fs = WarehouseFS(settings)
+    spec = load_spec(source)
+    needle = normalise(address).encode()
+    opts = spec.file
+    fmt = spec.raw_format
+    counter = row_counter(fmt, opts.encoding if opts else "utf-8", opts.delimiter if opts else ",",
+                          opts.header if opts else True)  # fmt: skip
+    done: list[dict[str, Any]] = []
+    root = settings.table_uri("raw", source)
+    for folder in fs.list(root):
+        if not folder.is_dir or not folder.uri.rsplit("/", 1)[-1].startswith("ds="):
+            continue
+        ds = folder.uri.rsplit("/", 1)[-1][3:]
+        manifest_uri = f"{landing_dir(settings, source, ds)}/{MANIFEST}"
+        if not fs.exists(manifest_uri):
+            continue
+        manifest = json.loads(fs.read_bytes(manifest_uri))
+        for entry in list(manifest.get("files", [])):
+            data = fs.read_bytes(entry["uri"])
+            if needle not in data.lower():
+                continue
+            new, removed = _rewrite_mbox(data, needle) if fmt == "mbox" else (_mask(data, needle), 0)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / entry["file"]
+                path.write_bytes(new)
+                landing = land_file(settings, source, ds, path, fs=fs, count_rows=counter,
+                                    encoding=None if fmt == "parquet" else (opts.encoding if opts else "utf-8"),
+                                    on_changed="replace")  # fmt: skip
+            fs.delete(entry["uri"])
+            done.append({"ds": ds, "file": entry["file"], "old_uri": entry["uri"],
+                         "new_uri": landing.files[-1]["uri"] if landing.files else "",
+                         "landing_version": landing.manifest.get("version"), "records_removed": removed})  # fmt: skip
+            say(f"raw {entry['uri']}: rewritten as landing v{landing.manifest.get('version')}, "
+                f"{removed} record(s) removed, old file deleted")  # fmt: skip
+        # older copies (superseded landings) that still hold the subject
+        manifest = json.loads(fs.read_bytes(manifest_uri))
+        changed = False
+        for old in manifest.get("superseded", []):
+            if old.get("removed") or not fs.exists(old["uri"]):
+                if not old.get("removed"):
+                    old["removed"], changed = "erasure", True
+                continue
+            fs.delete(old["uri"])
+            old["removed"], changed = "erasure", True
+        if changed:
+            with fs.lock(manifest_uri):
+                fs.write_bytes(manifest_uri, json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
+    return done
+
+
+def local_log_dirs(settings: Settings) -> list[Path]:
+    """moulin's local log folders (job servers, runs) searched by the proof."""
+    return [d for d in (settings.home / "run", settings.home / "logs") if d.is_dir()]
+
+
+def erase_subject(
+    spark, settings: Settings, address: str, say: Callable[[str], None] = lambda line: None
+) -> ErasureReport:
+    """Erase ``address`` everywhere (see the module docstring); raises
+    :class:`ErasureIncompleteError` when the scan afterwards still finds it."""
+    from moulin.privacy import audit
+
+    if "@" not in address or len(address) > 320 or any(c.isspace() for c in address.strip()):
+        raise MoulinError(f"{address!r} is not an e-mail address: give the subject's address")
+    start = time.monotonic()
+    key = load_key(settings)
+    needles = subject_needles(address, key)
+    request_id = (
+        f"erase-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{pseudonym(address, REQUEST_PURPOSE, key)[3:11]}"
+    )
+    before = scan(settings, needles, local_log_dirs(settings))
+    say(f"before: {before.files} files, {before.bytes} bytes scanned, {len(before.hits)} hit(s)")
+    tables: list[TableErasure] = []
+    raw: list[dict[str, Any]] = []
+    for table in personal_tables(settings):
+        done = _erase_table(spark, table, address, key, say)
+        if done is None:
+            continue
+        tables.append(done)
+        if done.rows_erased:
+            audit.record("erase", done.uri, done.version_after, detail={"request_id": request_id,
+                         "rows": done.rows_erased, "from_version": done.version_before}, settings=settings)  # fmt: skip
+    sources = sorted({t.contract.source.name for t in personal_tables(settings)
+                      if t.contract is not None and t.contract.layer == "bronze" and t.contract.source})  # fmt: skip
+    for source in sources:
+        raw.extend(_erase_raw(settings, source, address, say))
+    after = scan(settings, needles, local_log_dirs(settings))
+    say(f"after: {after.files} files, {after.bytes} bytes scanned, {len(after.hits)} hit(s)")
+    noop = not raw and not any(t.rows_erased for t in tables)
+    report = ErasureReport(
+        request_id=request_id,
+        subject=pseudonym(address, REQUEST_PURPOSE, key),
+        tables=tables,
+        raw_files=raw,
+        proof_before=before.as_dict(),
+        proof_after=after.as_dict(),
+        noop=noop,
+        seconds=round(time.monotonic() - start, 2),
+    )
+    _record_request(settings, report)
+    if after.hits:
+        raise ErasureIncompleteError(
+            f"erasure {request_id}: the subject is still found in {len(after.hits)} place(s), e.g. "
+            f"{sorted({u for u, _ in after.hits})[:3]}: those files are outside the tables and raw "
+            "landings moulin erases; remove them and rerun the erasure"
+        )
+    return report
+
+
+def _record_request(settings: Settings, report: ErasureReport) -> None:
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    row = {
+        "request_id": report.request_id,
+        "kind": "erasure",
+        "subject_pseudonym": report.subject,
+        "finished_at": dt.datetime.now(dt.UTC),
+        "noop": report.noop,
+        "rows_erased": sum(t.rows_erased for t in report.tables),
+        "tables": json.dumps([asdict(t) for t in report.tables], default=str),
+        "raw_files": json.dumps(report.raw_files, default=str),
+        "files_scanned": report.proof_after["files_scanned"],
+        "bytes_scanned": report.proof_after["bytes_scanned"],
+        "hits_before": report.proof_before["hits"],
+        "hits_after": report.proof_after["hits"],
+        "seconds": report.seconds,
+    }
+    write_deltalake(settings.table_uri(*REQUESTS_TABLE), pa.Table.from_pylist([row]), mode="append")
+
+
+def read_requests(settings: Settings) -> list[dict]:
+    """The recorded privacy requests, oldest first."""
+    from deltalake import DeltaTable
+
+    uri = settings.table_uri(*REQUESTS_TABLE)
+    if not DeltaTable.is_deltatable(uri):
+        return []
+    return sorted(DeltaTable(uri).to_pyarrow_table().to_pylist(), key=lambda r: r["finished_at"])

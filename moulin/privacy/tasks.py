@@ -1,0 +1,32 @@
+"""Task bodies of the privacy DAGs (``dags/privacy.py``)."""
+
+from __future__ import annotations
+
+from moulin.orchestration import data_errors_fail_the_task
+from moulin.settings import Settings, load_settings
+
+
+def retention(ds: str | None, dry_run: bool, settings: Settings | None = None) -> dict:
+    """Apply every contract's retention as of ``ds`` (Spark job ``privacy_retention``)."""
+    import datetime as dt
+
+    from moulin.jobs.submit import submit_job
+
+    settings = settings or load_settings()
+    args = ["--ds", ds or dt.date.today().isoformat()] + (["--dry-run"] if dry_run else [])
+    with data_errors_fail_the_task():
+        result = submit_job(settings, "privacy_retention", args)
+    for action in result["actions"]:
+        verb = "would delete" if dry_run else "deleted"
+        print(
+            f"MOULIN-PROGRESS retention {action['target']}: {verb} {len(action['expired'])} partition(s)",
+            flush=True,
+        )
+    return result
+
+
+def register(settings: Settings | None = None) -> str:
+    """Regenerate the record of processing activities; returns its URI."""
+    from moulin.privacy.register import write_register
+
+    return write_register(settings or load_settings())

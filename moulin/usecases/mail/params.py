@@ -1,0 +1,24 @@
+"""Parameters of the mail use case: one place for its defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MailParams:
+    """Defaults of the mail use case (CLI options and the DAG derive from them)."""
+
+    #: Seed of the stored train / validation / test split (by message).
+    split_seed: int = 13
+    #: Shares of train and validation (the rest is test).
+    train_share: float = 0.7
+    validation_share: float = 0.15
+    #: Inverse regularisation strengths tried for the spam filter; chosen on validation.
+    c_grid: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0)
+    #: Vocabulary size of the TF-IDF features.
+    max_features: int = 50_000
+
+
+PARAMS = MailParams()
+PIPELINE = "moulin.mail"

@@ -1,0 +1,162 @@
+"""The e-mail source end to end on the real HDFS (real Spark, Delta, the quality gate):
+pseudonyms at bronze, a spam filter on pseudonymised data, erasure proven by a scan
+of every file, key rotation and retention."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from moulin.delta import DeltaTableStore
+from moulin.ingest.mail import parse_message, split_mbox
+from moulin.privacy.keys import key_file, load_key
+from moulin.privacy.pseudonyms import EMAIL, pseudonym
+
+LIMIT = 60  # messages per corpus group: 300 messages in two drops
+QUARANTINED_SUBJECT = "weseloh@bibsam.kb.se"  # a spam whose Date has an offset of -19:00
+
+
+@pytest.fixture(scope="module")
+def mail(spark, hdfs_settings, hdfs_warehouse, tmp_path_factory):
+    from moulin.usecases.mail.runner import run_mail
+
+    home = tmp_path_factory.mktemp("mail-home")
+    settings = replace(hdfs_settings, home=home, warehouse_uri=f"{hdfs_warehouse}/mail-privacy")
+    out = run_mail(spark, settings, limit=LIMIT, say=print)
+    return settings, out
+
+
+def _bronze(settings):
+    return DeltaTableStore().to_pandas(settings.table_uri("bronze", "mail"))
+
+
+def _senders(settings, ds: str, box: str) -> collections.Counter:
+    data = (settings.home / "drops" / "mail" / ds / f"{box}.mbox").read_bytes()
+    senders = (parse_message(m)["from_address"] for m in split_mbox(data))
+    return collections.Counter(s.lower() for s in senders if s and "@" in s)
+
+
+def test_every_message_is_accounted_for(mail) -> None:
+    settings, out = mail
+    assert [b["ds"] for b in out["bronze"]] == ["2002-10-10", "2003-02-28"]
+    for b in out["bronze"]:
+        assert b["rows_manifest"] == b["rows_read"] == b["rows_bronze"] + b["rows_quarantined"]
+    assert [b["rows_manifest"] for b in out["bronze"]] == [3 * LIMIT, 2 * LIMIT]
+    assert sum(b["rows_quarantined"] for b in out["bronze"]) >= 1
+    assert out["silver"]["rows"] == sum(b["rows_bronze"] for b in out["bronze"])
+
+
+def test_bronze_holds_pseudonyms_and_masked_text_only(mail) -> None:
+    settings, _ = mail
+    bronze = _bronze(settings)
+    for column in ("from_address", "from_name", "to_addresses", "received_ips", "message_id"):
+        values = [v for cell in bronze[column].dropna() for v in cell.split(", ")]
+        assert values and all(v.startswith("ps_") and len(v) == 35 for v in values), column
+    for column in ("subject", "body"):
+        assert not any(EMAIL.search(t) for t in bronze[column].dropna()), column
+    top, n = _senders(settings, "2002-10-10", "ham").most_common(1)[0]
+    key = load_key(settings)
+    assert (bronze["from_address"] == pseudonym(top, "spam_filtering", key)).sum() == n
+
+
+def test_the_spam_filter_learns_from_pseudonymised_data(mail) -> None:
+    settings, out = mail
+    metrics = out["model"]
+    assert metrics["chosen_on"].startswith("validation")
+    for model in metrics["models"].values():
+        assert model["test_accuracy"] >= 0.85 and model["test_roc_auc"] >= 0.9
+    from moulin.storage import WarehouseFS
+
+    assert json.loads(WarehouseFS(settings).read_bytes(metrics["metrics_uri"]))["models"] == metrics["models"]
+
+
+def test_erasure_of_three_subjects_is_proven_on_disk(mail, spark) -> None:
+    from moulin.privacy.erasure import erase_subject, read_requests
+
+    settings, _ = mail
+    store = DeltaTableStore(spark)
+    ham_sender = _senders(settings, "2002-10-10", "ham").most_common(1)[0][0]
+    spam_sender = _senders(settings, "2003-02-28", "spam").most_common(1)[0][0]
+    subjects = [ham_sender, QUARANTINED_SUBJECT, spam_sender]
+    tables = {name: settings.table_uri(*name.split("/")) for name in ("bronze/mail", "silver/mail_messages", "quarantine/mail")}  # fmt: skip
+    counts = {name: store.count(uri) for name, uri in tables.items()}
+    bronze_version = store.version(tables["bronze/mail"])
+    erased = collections.Counter()
+    for subject in subjects:
+        report = erase_subject(spark, settings, subject, print)
+        assert not report.noop
+        assert report.proof_before["hits"] >= 1 and report.proof_after["hits"] == 0  # the scan can fail
+        assert report.proof_after["files_scanned"] > 20 and report.proof_after["bytes_scanned"] > 100_000
+        assert report.raw_files, f"{subject}: no raw file rewritten"
+        for t in report.tables:
+            erased[t.uri] += t.rows_erased
+        print(f"{subject}: {report.proof_after} in {report.seconds} s")
+    assert erased[tables["quarantine/mail"]] >= 1
+    for name, uri in tables.items():  # every other row is still there
+        assert store.count(uri) == counts[name] - erased[uri], name
+    with pytest.raises(Exception):  # noqa: B017 - the files of the old version are gone (Spark or Delta error)
+        store.read(tables["bronze/mail"], version=bronze_version).count()
+    again = erase_subject(spark, settings, ham_sender, print)
+    assert again.noop and again.proof_after["hits"] == 0
+    requests = read_requests(settings)
+    assert [r["noop"] for r in requests] == [False, False, False, True]
+    key = load_key(settings)
+    assert requests[0]["subject_pseudonym"] == pseudonym(ham_sender, "privacy_requests", key)
+    assert ham_sender not in json.dumps(requests, default=str)
+
+
+def test_no_secret_reaches_a_log_or_a_table(mail) -> None:
+    from moulin.privacy.scan import scan
+
+    settings, _ = mail
+    key = load_key(settings)
+    needles = {"key": key.secret.hex(), "subkey": key.for_purpose("spam_filtering").hex()}
+    assert not scan(settings, needles).hits  # every file of the warehouse
+    for path in Path(settings.home).rglob("*"):
+        if path.is_file() and path != key_file(settings):
+            text = path.read_bytes()
+            assert all(n.encode() not in text for n in needles.values()), path
+    for path in Path(os.environ["MOULIN_HOME"]).rglob("*.log"):  # the session's job servers
+        assert all(n.encode() not in path.read_bytes() for n in needles.values()), path
+
+
+def test_key_rotation_pseudonymises_bronze_again(mail, spark) -> None:
+    from moulin.privacy.rotation import rotate_key
+
+    settings, _ = mail
+    before = _bronze(settings).sort_values(["ds", "body"])
+    old = load_key(settings)
+    out = rotate_key(spark, settings, print)
+    after = _bronze(settings).sort_values(["ds", "body"])
+    assert out["previous_key_id"] == old.key_id != out["key_id"] == load_key(settings).key_id
+    assert len(after) == len(before)
+    # the same messages (the erasure's raw rewrite turned mentions into <erased>, bronze masks them as <email>)
+    assert sorted(after["body"].str.replace("<erased>", "<email>")) == sorted(before["body"])
+    assert not set(after["from_address"].dropna()) & set(before["from_address"].dropna())
+    assert not key_file(settings).with_name("pseudonym.key.previous").exists()
+    assert out["rebuild"] == ["silver_mail"]
+
+
+def test_retention_deletes_expired_drops(mail, spark) -> None:
+    import datetime as dt
+
+    from moulin.privacy.retention import apply_retention
+    from moulin.storage import WarehouseFS
+
+    settings, _ = mail
+    store = DeltaTableStore(spark)
+    today = dt.date(2002, 12, 1) + dt.timedelta(days=9125)  # the first drop is past 9125 days, the second not
+    dry = apply_retention(spark, settings, today, dry_run=True, say=print)
+    expired = {a["target"].split("/mail-privacy/")[1]: a["expired"] for a in dry}
+    assert expired["bronze/mail"] == expired["raw/mail"] == expired["silver/mail_messages"] == ["2002-10-10"]
+    assert {v for v in _bronze(settings)["ds"]} == {"2002-10-10", "2003-02-28"}  # dry run: nothing deleted
+    done = apply_retention(spark, settings, today, say=print)
+    assert all(a["version"] is not None for a in done if a["kind"] == "table" and a["expired"])
+    assert {v for v in _bronze(settings)["ds"]} == {"2003-02-28"}
+    assert not WarehouseFS(settings).exists(settings.table_uri("raw", "mail", "ds=2002-10-10"))
+    assert store.count(settings.table_uri("quarantine", "mail"), partition={"ds": "2002-10-10"}) == 0
