@@ -1,5 +1,5 @@
 """The mail use case, run when bronze mail is updated: silver (labelled, split,
-pseudonymised) → spam filters trained and compared."""
+pseudonymised) → spam filters trained and compared, and the analysts' views rebuilt."""
 
 from __future__ import annotations
 
@@ -32,7 +32,15 @@ def mail_spam_filter():
 
         return tasks.train(upstream)
 
-    train(silver())
+    @task
+    def views(upstream: dict) -> dict:
+        from moulin.usecases.mail import tasks
+
+        return tasks.views(upstream)
+
+    written = silver()
+    train(written)
+    views(written)
 
 
 mail_spam_filter()

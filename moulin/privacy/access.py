@@ -9,7 +9,7 @@ one group and one mode:
 * ``raw`` (landed files, as received): group ``data-engineering``, 750;
 * ``quarantine`` (rows refused at bronze): group ``data-engineering``, 750;
 * curated -- ``bronze``, ``silver``, ``gold``, ``features``, ``reports``,
-  ``models``: group ``analysts``, 750;
+  ``models``, ``views`` (analysts' views of personal tables): group ``analysts``, 750;
 * ops -- ``ops`` (audit trail, privacy requests, register), ``quality``
   (results may quote rows), ``runs``, ``_health``: group ``privacy``, 750;
 * personal -- the tables holding personal data, in any layer (given by the
@@ -85,7 +85,7 @@ ZONES: tuple[Zone, ...] = (
     Zone("quarantine", ("quarantine",), "data-engineering", description="rows refused at bronze"),
     Zone(
         "curated",
-        ("bronze", "silver", "gold", "features", "reports", "models"),
+        ("bronze", "silver", "gold", "features", "reports", "models", "views"),
         "analysts",
         description="the curated layers and what is built from them",
     ),

@@ -18,7 +18,17 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "action",
-        choices=("key", "rotate-key", "erase", "requests", "retention", "register", "audit", "permissions"),
+        choices=(
+            "key",
+            "rotate-key",
+            "erase",
+            "requests",
+            "retention",
+            "register",
+            "audit",
+            "permissions",
+            "views",
+        ),
     )
     p.add_argument("--subject", action="append", help="erase: the subject's e-mail address (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="retention: say what would be deleted")
@@ -88,6 +98,10 @@ def _run(args: argparse.Namespace) -> int:
         if args.out:
             Path(args.out).write_text(register_html(settings))
         print(f"record of processing activities: {uri}" + (f" and {args.out}" if args.out else ""))
+    elif action == "views":
+        from moulin.privacy.views import build_views
+
+        build_views(_spark(settings, "views"), settings, print)
     elif action == "audit":
         from moulin.privacy.audit import read_audit
 

@@ -283,6 +283,11 @@ def erase_subject(
         if done.rows_erased:
             audit.record("erase", done.uri, done.version_after, detail={"request_id": request_id,
                          "rows": done.rows_erased, "from_version": done.version_before}, settings=settings)  # fmt: skip
+    if tables and any(t.rows_erased for t in tables):
+        from moulin.privacy.views import refresh_views_after_erasure
+
+        vacuumed = refresh_views_after_erasure(spark, settings, say)
+        say(f"analysts' views rebuilt, {vacuumed} old file(s) vacuumed")
     sources = sorted({t.contract.source.name for t in personal_tables(settings)
                       if t.contract is not None and t.contract.layer == "bronze" and t.contract.source})  # fmt: skip
     for source in sources:

@@ -42,3 +42,14 @@ def privacy_erase(ctx: StageContext, args: argparse.Namespace) -> dict:
         ctx.spark, ctx.settings, args.subject, say=lambda line: print(f"MOULIN-PROGRESS {line}", flush=True)
     )
     return report.as_dict()
+
+
+@stage("privacy_views")
+def privacy_views(ctx: StageContext, args: argparse.Namespace) -> dict:
+    """Rebuild the analysts' views of the personal-data tables (pseudonyms and masked text only)."""
+    from moulin.privacy.views import build_views
+
+    views = build_views(
+        ctx.spark, ctx.settings, say=lambda line: print(f"MOULIN-PROGRESS {line}", flush=True)
+    )
+    return {"views": views}

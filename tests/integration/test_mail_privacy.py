@@ -75,6 +75,19 @@ def test_the_spam_filter_learns_from_pseudonymised_data(mail) -> None:
     assert json.loads(WarehouseFS(settings).read_bytes(metrics["metrics_uri"]))["models"] == metrics["models"]
 
 
+def test_analysts_views_show_pseudonyms_only(mail, spark) -> None:
+    from moulin.privacy.views import build_views
+
+    settings, _ = mail
+    views = {v["view"].rsplit("/", 1)[1]: v for v in build_views(spark, settings, print)}
+    assert set(views) == {"bronze_mail", "silver_mail_messages"}
+    assert views["bronze_mail"]["hidden"] == ["sent_at"]  # a quasi-identifier kept in clear
+    view = DeltaTableStore().to_pandas(views["bronze_mail"]["view"])
+    assert "sent_at" not in view.columns and len(view) == len(_bronze(settings))
+    assert view["from_address"].dropna().str.startswith("ps_").all()
+    assert build_views(spark, settings)[0]["version"] == views["bronze_mail"]["version"]  # idempotent
+
+
 def test_erasure_of_three_subjects_is_proven_on_disk(mail, spark) -> None:
     from moulin.privacy.erasure import erase_subject, read_requests
 

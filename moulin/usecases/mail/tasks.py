@@ -26,3 +26,11 @@ def train(upstream: dict, settings: Settings | None = None) -> dict:
             flush=True,
         )
     return metrics
+
+
+def views(upstream: dict, settings: Settings | None = None) -> dict:
+    """Rebuild the analysts' views once silver is written (Spark job ``privacy_views``)."""
+    from moulin.jobs.submit import submit_job
+
+    with data_errors_fail_the_task():
+        return submit_job(settings or load_settings(), "privacy_views", [])
