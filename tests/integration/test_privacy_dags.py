@@ -38,11 +38,9 @@ def test_mail_dags_run_to_the_filters_and_retention_deletes_the_old_drop(setting
     assert WarehouseFS(settings).exists(settings.table_uri("ops", "register", "record_of_processing.html"))
     assert any(r["action"] == "read" and r["table_uri"].endswith("bronze/mail") for r in read_audit(settings))
 
+    next_day = (dt.date.fromisoformat(retention_day) + dt.timedelta(days=1)).isoformat()  # a new DAG run
     run_dag_tests(
-        settings,
-        [DagTest("privacy_retention", retention_day, conf={"dry_run": False})],
-        tmp_path,
-        said.append,
+        settings, [DagTest("privacy_retention", next_day, conf={"dry_run": False})], tmp_path, said.append
     )
     assert set(store.to_pandas(settings.table_uri("bronze", "mail"))["ds"]) == {"2003-02-28"}
     assert any(r["action"] == "retention" for r in read_audit(settings))
