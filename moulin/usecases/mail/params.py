@@ -16,6 +16,8 @@ class MailParams:
     validation_share: float = 0.15
     #: Inverse regularisation strengths tried for the spam filter; chosen on validation.
     c_grid: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0)
+    #: Weights of the sender block (pseudonym + recipient count) beside the text; chosen on validation.
+    sender_weights: tuple[float, ...] = (0.1, 0.3, 1.0)
     #: Vocabulary size of the TF-IDF features.
     max_features: int = 50_000
 

@@ -40,7 +40,8 @@ def run_mail(
         f"({'committed' if silver['committed'] else 'already done'})")  # fmt: skip
     model = train_spam_filter(settings)
     for name, m in model["models"].items():
-        say(f"spam filter [{name}]: C={m['C']} (validation F1 {m['validation_f1']}), test accuracy "
+        say(f"spam filter [{name}]: C={m['C']} {m.get('sender_weight', '')} (validation F1 {m['validation_f1']}), test accuracy "
             f"{m['test_accuracy']}, F1 {m['test_f1_spam']}, ROC-AUC {m['test_roc_auc']}")  # fmt: skip
+    say(f"recommended on validation: {model['recommended']}")
     say(f"mail chain done in {time.monotonic() - start:.0f} s")
     return {"drops": drops, "bronze": bronze, "silver": silver, "model": model}

@@ -21,14 +21,15 @@ class MailboxNameError(DataError):
 
 def to_silver(bronze, seed: int = PARAMS.split_seed):
     """Bronze messages -> silver rows: the label from the mailbox file, the number of
-    recipients, a split seeded by message; display names and relay IPs dropped."""
+    recipients, a split seeded by content (subject and masked body); display names
+    and relay IPs dropped."""
     from pyspark.sql import functions as F
 
     box = F.regexp_extract(F.col("_source_file"), r"([^/]+)$", 1)
     label = F.coalesce(*[F.when(box.endswith(name), F.lit(value)) for name, value in LABELS.items()])
-    bucket = (
-        F.pmod(F.xxhash64(F.coalesce("message_id", "body"), F.col("ds"), F.lit(seed)), F.lit(1000)) / 1000.0
-    )
+    # by content, not by pseudonym: the split survives a key rotation, and copies of one
+    # message (same subject and body) fall in the same split
+    bucket = F.pmod(F.xxhash64("subject", "body", F.lit(seed)), F.lit(1000)) / 1000.0
     split = (
         F.when(bucket < PARAMS.train_share, "train")
         .when(bucket < PARAMS.train_share + PARAMS.validation_share, "validation")
@@ -119,7 +120,8 @@ def _sender_tokens(frame) -> Any:
 
 def train_spam_filter(settings: Settings, version: int | None = None) -> dict[str, Any]:
     """Train TF-IDF + logistic regression spam filters on the pseudonymised silver table:
-    text only, and text + the sender's pseudonym; C chosen on validation, test reported
+    text only, and text + the sender's pseudonym and recipient count (the block's
+    weight and C chosen on validation, as is the recommended filter); test reported
     once.  Writes ``models/mail/spam_filter/metrics.json``; returns the metrics."""
     import numpy as np
     from scipy.sparse import hstack
@@ -140,30 +142,34 @@ def train_spam_filter(settings: Settings, version: int | None = None) -> dict[st
     if empty:
         raise DataError(f"{uri} v{version}: split(s) {empty} lack rows of both labels: land more messages")
     y = {s: (f["label"] == "spam").to_numpy(int) for s, f in parts.items()}
+    words = TfidfVectorizer(max_features=PARAMS.max_features, sublinear_tf=True, min_df=2)
+    text = {"train": words.fit_transform(_text(parts["train"]))}
+    for s in ("validation", "test"):
+        text[s] = words.transform(_text(parts[s]))
+    senders = TfidfVectorizer(token_pattern=r"\S+", lowercase=False)
+    who = {"train": senders.fit_transform(_sender_tokens(parts["train"]))}
+    for s in ("validation", "test"):
+        who[s] = senders.transform(_sender_tokens(parts[s]))
+    variants = {"text": [(0.0, text)]}
+    variants["text+sender_pseudonym"] = [
+        (w, {s: hstack([text[s], w * who[s]]).tocsr() for s in text}) for w in PARAMS.sender_weights
+    ]
     results: dict[str, Any] = {}
-    for variant in ("text", "text+sender_pseudonym"):
-        words = TfidfVectorizer(max_features=PARAMS.max_features, sublinear_tf=True, min_df=2)
-        feats = {"train": words.fit_transform(_text(parts["train"]))}
-        for s in ("validation", "test"):
-            feats[s] = words.transform(_text(parts[s]))
-        if variant != "text":
-            senders = TfidfVectorizer(token_pattern=r"\S+", lowercase=False)
-            extra = {"train": senders.fit_transform(_sender_tokens(parts["train"]))}
-            for s in ("validation", "test"):
-                extra[s] = senders.transform(_sender_tokens(parts[s]))
-            feats = {s: hstack([feats[s], extra[s]]).tocsr() for s in feats}
+    for variant, candidates in variants.items():
         best = None
-        for c in PARAMS.c_grid:
-            model = LogisticRegression(C=c, max_iter=2000).fit(feats["train"], y["train"])
-            score = f1_score(y["validation"], model.predict(feats["validation"]))
-            if best is None or score > best[0]:
-                best = (score, c, model)
+        for weight, feats in candidates:
+            for c in PARAMS.c_grid:
+                model = LogisticRegression(C=c, max_iter=2000).fit(feats["train"], y["train"])
+                score = f1_score(y["validation"], model.predict(feats["validation"]))
+                if best is None or score > best[0]:
+                    best = (score, c, weight, model, feats)
         assert best is not None
-        score, c, model = best
+        score, c, weight, model, feats = best
         proba = model.predict_proba(feats["test"])[:, 1]
         pred = (proba >= 0.5).astype(int)
         results[variant] = {
             "C": c,
+            **({"sender_weight": weight} if variant != "text" else {}),
             "validation_f1": round(float(score), 4),
             "test_accuracy": round(float(accuracy_score(y["test"], pred)), 4),
             "test_f1_spam": round(float(f1_score(y["test"], pred)), 4),
@@ -176,6 +182,7 @@ def train_spam_filter(settings: Settings, version: int | None = None) -> dict[st
         "spam_share_test": round(float(np.mean(y["test"])), 4),
         "models": results,
         "chosen_on": "validation F1 (spam)",
+        "recommended": max(results, key=lambda name: results[name]["validation_f1"]),
     }
     out = settings.table_uri("models", "mail", "spam_filter", "metrics.json")
     WarehouseFS(settings).write_bytes(out, json.dumps(metrics, indent=2).encode() + b"\n")
