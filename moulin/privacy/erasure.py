@@ -252,8 +252,9 @@ def _erase_raw(settings: Settings, source: str, address: str, say) -> list[dict[
 
 
 def local_log_dirs(settings: Settings) -> list[Path]:
-    """moulin's local log folders (job servers, runs) searched by the proof."""
-    return [d for d in (settings.home / "run", settings.home / "logs") if d.is_dir()]
+    """moulin's local log folders searched by the proof: job servers, DAG runs, Airflow's task logs."""
+    folders = (settings.home / "run", settings.home / "logs", settings.home / "airflow" / "logs")
+    return [d for d in folders if d.is_dir()]
 
 
 def erase_subject(

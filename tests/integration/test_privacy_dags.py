@@ -37,6 +37,15 @@ def test_mail_dags_run_to_the_filters_and_retention_deletes_the_old_drop(setting
     assert set(bronze["ds"]) == {"2002-10-10", "2003-02-28"}  # the dry run deleted nothing
     assert WarehouseFS(settings).exists(settings.table_uri("ops", "register", "record_of_processing.html"))
     assert any(r["action"] == "read" and r["table_uri"].endswith("bronze/mail") for r in read_audit(settings))
+    from moulin.cli import run
+
+    before = len(read_audit(settings))
+    assert run(["table", "show", "views/bronze_mail", "--limit", "1"]) == 0  # an analyst's read, audited
+    shown = read_audit(settings)[before:]
+    assert [r["action"] for r in shown] == ["read"] and shown[0]["table_uri"].endswith("views/bronze_mail")
+    assert (
+        run(["table", "count", "bronze/mail"]) == 0 and len(read_audit(settings)) == before + 1
+    )  # no values read
 
     next_day = (dt.date.fromisoformat(retention_day) + dt.timedelta(days=1)).isoformat()  # a new DAG run
     run_dag_tests(
