@@ -16,11 +16,16 @@ on the driver and on the Spark executors.  Modules:
 * :mod:`~moulin.training.run` -- :func:`train_and_compare`, one training run end to end.
 """
 
-from moulin.errors import MoulinError
+from moulin.errors import DataError, MoulinError
 
 
 class TrainingError(MoulinError):
     """A training run cannot proceed; the message says what to fix."""
 
 
-__all__ = ["TrainingError"]
+class TrainingDataError(TrainingError, DataError):
+    """The feature table cannot be trained on as it is (a split is empty, the table is
+    not partitioned by its split): a retry on the same snapshot fails the same way."""
+
+
+__all__ = ["TrainingDataError", "TrainingError"]

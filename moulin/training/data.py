@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pandas as pd
 
-from moulin.training import TrainingError
+from moulin.training import TrainingDataError, TrainingError
 from moulin.training.contract import SPLITS
 
 
@@ -68,7 +68,7 @@ def resolve_snapshot(table_uri: str, split_column: str, version: int | None = No
     del table
     part_col = f"partition.{split_column}"
     if part_col not in actions.column_names:
-        raise TrainingError(
+        raise TrainingDataError(
             f"feature table {table_uri} (version {resolved}) is not partitioned by {split_column!r}: "
             f"the contract says it should be"
         )
@@ -82,7 +82,7 @@ def resolve_snapshot(table_uri: str, split_column: str, version: int | None = No
         rows[split] = rows.get(split, 0) + int(counts[i] or 0) if counts else rows.get(split, 0)
     missing = [s for s in SPLITS if not files.get(s)]
     if missing:
-        raise TrainingError(
+        raise TrainingDataError(
             f"feature table {table_uri} (version {resolved}) has no data for split(s) {missing}"
         )
     return FeatureSnapshot(

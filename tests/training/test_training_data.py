@@ -40,6 +40,22 @@ def test_missing_version_is_a_clear_error(synthetic_table, contract):
         resolve_snapshot(synthetic_table["uri"], contract.split, version=99)
 
 
+def test_a_missing_split_is_a_data_error_not_retried(tmp_path, contract):
+    """A table without validation rows (e.g. months 1, 2 and 11 only) fails the job as a
+    data error (exit code 3: the task fails at once), not as a transient failure."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from moulin.errors import DataError
+    from moulin.training.data import resolve_snapshot
+
+    uri = str(tmp_path / "features")
+    frame = pa.table({"x": [1, 2], contract.split: ["train", "test"]})
+    write_deltalake(uri, frame, partition_by=[contract.split])
+    with pytest.raises(DataError, match=r"no data for split\(s\) \['validation'\]"):
+        resolve_snapshot(uri, contract.split)
+
+
 def test_petastorm_shards_are_disjoint_and_complete(synthetic_table, contract):
     from moulin.training import TrainingError
     from moulin.training.data import (
