@@ -20,8 +20,6 @@ from moulin.errors import MoulinError
 from moulin.settings import Settings, load_settings
 
 AUDIT_TABLE = ("ops", "audit")
-#: Set to skip recording (the audit trail's own maintenance); never set by moulin's jobs.
-_SUPPRESS = "_MOULIN_AUDIT_SUPPRESSED"
 
 
 class AuditError(MoulinError):
@@ -51,10 +49,7 @@ def record(
     settings: Settings | None = None,
 ) -> None:
     """Append one audit row (raises :class:`AuditError` when it cannot be written)."""
-    if os.environ.get(_SUPPRESS):
-        return
     import pyarrow as pa
-    from deltalake import write_deltalake
 
     from moulin.spark import act_as_hdfs_user
 
@@ -83,28 +78,40 @@ def record(
             ("detail", pa.string()),
         ]
     )
-    uri = audit_uri(settings)
+    append_row(audit_uri(settings), row, f"the {action} of {table_uri}", schema)
+
+
+def append_row(uri: str, row: dict, what: str, schema=None) -> None:
+    """Append one row to the Delta table ``uri`` (created on first use), retrying a
+    concurrent append; :class:`AuditError` naming ``what`` was refused when it cannot."""
+    import time
+
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    table = pa.Table.from_pylist([row], schema=schema)
     for attempt in range(5):
         try:
-            write_deltalake(uri, pa.Table.from_pylist([row], schema=schema), mode="append")
+            write_deltalake(uri, table, mode="append")
             return
         except Exception as exc:  # noqa: BLE001 - a concurrent append: retry; else refuse
             if attempt == 4:
                 raise AuditError(
-                    f"cannot append to the audit table {uri} ({' '.join(str(exc).split())[:200]}): "
-                    f"the {action} of {table_uri} is refused; check the warehouse and retry"
+                    f"cannot append to {uri} ({' '.join(str(exc).split())[:200]}): {what} is refused; "
+                    "check the warehouse and retry"
                 ) from None
-            import time
-
             time.sleep(0.2 * (attempt + 1))
+
+
+def read_rows(uri: str, order_by: str) -> list[dict]:
+    """The rows of the Delta table ``uri`` ordered by ``order_by`` (none if it does not exist)."""
+    from deltalake import DeltaTable
+
+    if not DeltaTable.is_deltatable(uri):
+        return []
+    return sorted(DeltaTable(uri).to_pyarrow_table().to_pylist(), key=lambda r: r[order_by])
 
 
 def read_audit(settings: Settings) -> list[dict]:
     """The audit rows, oldest first."""
-    from deltalake import DeltaTable
-
-    uri = audit_uri(settings)
-    if not DeltaTable.is_deltatable(uri):
-        return []
-    rows = DeltaTable(uri).to_pyarrow_table().to_pylist()
-    return sorted(rows, key=lambda r: r["at"])
+    return read_rows(audit_uri(settings), "at")

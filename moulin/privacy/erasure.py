@@ -31,6 +31,7 @@ from typing import Any
 
 from moulin.contracts import Contract, load_all_contracts
 from moulin.errors import MoulinError
+from moulin.privacy.audit import append_row, read_rows
 from moulin.privacy.keys import PseudonymKey, load_key
 from moulin.privacy.pseudonyms import normalise, pseudonym
 from moulin.privacy.scan import scan
@@ -166,6 +167,12 @@ def _erase_table(spark, table: PersonalTable, address: str, key: PseudonymKey, s
     res = store.write(
         keep, table.uri, mode="overwrite", replace_where=where, commit_info={"moulin.operation": "erasure"}
     )
+    rows_after = store.count(table.uri, res.version)  # from the Delta log, not from the frames above
+    if rows_after != rows_before - found:
+        raise ErasureIncompleteError(
+            f"{table.uri}: v{before} held {rows_before} rows and {found} were the subject's, but v{res.version} "
+            f"holds {rows_after}: not vacuumed (both versions kept); report it and do not use v{res.version}"
+        )
     vacuumed = store.vacuum(table.uri, retention_hours=0, force=True)
     say(f"{table.name}: {found} row(s) erased in {len(parts) or 'all'} partition(s), v{before} -> v{res.version}, "
         f"{len(vacuumed)} file(s) vacuumed")  # fmt: skip
@@ -235,18 +242,17 @@ def _erase_raw(settings: Settings, source: str, address: str, say) -> list[dict[
                          "landing_version": landing.manifest.get("version"), "records_removed": removed})  # fmt: skip
             say(f"raw {entry['uri']}: rewritten as landing v{landing.manifest.get('version')}, "
                 f"{removed} record(s) removed, old file deleted")  # fmt: skip
-        # older copies (superseded landings) that still hold the subject
-        manifest = json.loads(fs.read_bytes(manifest_uri))
-        changed = False
-        for old in manifest.get("superseded", []):
-            if old.get("removed") or not fs.exists(old["uri"]):
-                if not old.get("removed"):
-                    old["removed"], changed = "erasure", True
-                continue
-            fs.delete(old["uri"])
-            old["removed"], changed = "erasure", True
-        if changed:
-            with fs.lock(manifest_uri):
+        # older copies (superseded landings) that still hold the subject: deleted, marked in the manifest
+        with fs.lock(manifest_uri):
+            manifest = json.loads(fs.read_bytes(manifest_uri))
+            changed = False
+            for old in manifest.get("superseded", []):
+                if old.get("removed"):
+                    continue
+                if fs.exists(old["uri"]):
+                    fs.delete(old["uri"])
+                old["removed"], changed = "erasure", True
+            if changed:
                 fs.write_bytes(manifest_uri, json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
     return done
 
@@ -317,9 +323,6 @@ def erase_subject(
 
 
 def _record_request(settings: Settings, report: ErasureReport) -> None:
-    import pyarrow as pa
-    from deltalake import write_deltalake
-
     row = {
         "request_id": report.request_id,
         "kind": "erasure",
@@ -335,14 +338,9 @@ def _record_request(settings: Settings, report: ErasureReport) -> None:
         "hits_after": report.proof_after["hits"],
         "seconds": report.seconds,
     }
-    write_deltalake(settings.table_uri(*REQUESTS_TABLE), pa.Table.from_pylist([row]), mode="append")
+    append_row(settings.table_uri(*REQUESTS_TABLE), row, f"the privacy request {report.request_id}")
 
 
 def read_requests(settings: Settings) -> list[dict]:
     """The recorded privacy requests, oldest first."""
-    from deltalake import DeltaTable
-
-    uri = settings.table_uri(*REQUESTS_TABLE)
-    if not DeltaTable.is_deltatable(uri):
-        return []
-    return sorted(DeltaTable(uri).to_pyarrow_table().to_pylist(), key=lambda r: r["finished_at"])
+    return read_rows(settings.table_uri(*REQUESTS_TABLE), "finished_at")

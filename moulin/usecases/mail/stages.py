@@ -74,6 +74,7 @@ def silver_mail(spark, settings: Settings) -> dict[str, Any]:
             f"mailbox file(s) {unknown[:3]} in {bronze_uri} are named neither spam.mbox nor ham.mbox: "
             "the label comes from the mailbox name; land them under one of those names"
         )
+    bronze_rows = store.count(bronze_uri, version)  # from the Delta log's file statistics
     silver = to_silver(bronze).cache()
     try:
         checked = check_table(silver, contract, settings, f"bronze_v{version}")
@@ -82,9 +83,10 @@ def silver_mail(spark, settings: Settings) -> dict[str, Any]:
             for r in silver.groupBy("label", "split").count().collect()
         }
         key = run_key(bronze_uri, version, PARAMS.split_seed)
+        silver_uri = settings.table_uri(contract.table)
         res = store.write(
             silver,
-            settings.table_uri(contract.table),
+            silver_uri,
             mode="overwrite",
             partition_by=list(contract.partition_by),
             app_id=f"{PIPELINE}.silver_mail.{key}",
@@ -94,12 +96,16 @@ def silver_mail(spark, settings: Settings) -> dict[str, Any]:
     finally:
         silver.unpersist()
     rows = sum(counts.values())
-    if rows != checked["rows"]:
-        raise DataError(f"silver_mail: {rows} rows counted by label but {checked['rows']} checked")
+    committed = store.count(silver_uri, res.version)
+    if not bronze_rows == rows == committed:
+        raise DataError(
+            f"silver_mail: bronze {bronze_uri} v{version} holds {bronze_rows} messages, Spark labelled {rows}, "
+            f"but {silver_uri} v{res.version} holds {committed}: rows were lost or duplicated; do not use it"
+        )
     return {
         "table": contract.table,
         "bronze_version": version,
-        "rows": rows,
+        "rows": committed,
         "by_label_split": {f"{label}/{split}": n for (label, split), n in sorted(counts.items())},
         "version": res.version,
         "committed": res.committed,
