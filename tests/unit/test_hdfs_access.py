@@ -76,27 +76,33 @@ def test_cluster_configs_enable_permissions(tmp_path: Path) -> None:
 
 def test_daemons_run_as_the_os_user(tmp_path: Path, monkeypatch) -> None:
     """HADOOP_USER_NAME exported for moulin's clients never reaches the daemons (the
-    NameNode's user is the HDFS superuser)."""
+    NameNode's user is the HDFS superuser): a real daemon process writes its environment."""
+    import sys
+    import time
+
     from moulin.cluster import daemons
 
-    seen: dict[str, str] = {}
-
-    class FakeProcess:
-        pid = 424242
-        returncode = None
-
-        def __init__(self, command, env, **kwargs) -> None:
-            seen.update(env)
-
-        def poll(self):
-            return None
-
+    seen = tmp_path / "env.txt"
     monkeypatch.setenv("HADOOP_USER_NAME", "moulin")
-    monkeypatch.setattr(daemons.subprocess, "Popen", FakeProcess)
-    monkeypatch.setattr(daemons.time, "sleep", lambda _: None)
-    daemon = daemons.Daemon(name="probe", command=lambda: ["true"], ports=(), marker="probe")
-    daemons.DaemonSet(tmp_path).start(daemon)
-    assert "HADOOP_USER_NAME" not in seen and "PATH" in seen
+    marker = f"probe-{tmp_path.name}"
+    script = "import os, sys, time; open(sys.argv[1], 'w').write('\\n'.join(f'{k}=' for k in os.environ)); time.sleep(30)"
+    daemon = daemons.Daemon(
+        name="probe",
+        command=lambda: [sys.executable, "-c", script, str(seen), marker],
+        ports=(),
+        marker=marker,
+    )
+    group = daemons.DaemonSet(tmp_path)
+    group.start(daemon)
+    try:
+        for _ in range(50):
+            if seen.exists() and "PATH=" in seen.read_text():
+                break
+            time.sleep(0.1)
+        env = seen.read_text()
+    finally:
+        group.stop(daemon)
+    assert "PATH=" in env and "HADOOP_USER_NAME" not in env
 
 
 def test_zone_declaration() -> None:
