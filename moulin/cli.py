@@ -109,6 +109,29 @@ def _cmd_mail(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fashion(args: argparse.Namespace) -> int:
+    settings = load_settings(args.profile)
+    if args.action == "prepare":
+        from moulin.usecases.fashion.corpus import prepare_drop
+
+        counts = prepare_drop(settings, args.limit or None)
+        print("drop: " + ", ".join(f"{name} {n:,} images" for name, n in counts.items()))
+        return 0
+    from moulin.spark import build_spark_session
+    from moulin.usecases.fashion.runner import run_fashion
+
+    if settings.profile == "hdfs-local":
+        from moulin.cluster.local import LocalCluster
+
+        LocalCluster(settings, log=lambda m: print(f"  cluster: {m}")).up()
+    models = tuple(m for m in args.models.split(",") if m)
+    run_fashion(
+        build_spark_session(settings, "moulin-fashion"), settings, args.limit or None, args.sample, models,
+        args.epochs_scale,
+    )  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``moulin`` (all sub-commands)."""
     parser = argparse.ArgumentParser(prog="moulin", description=__doc__)
@@ -157,6 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("prepare", "run"))
     p.add_argument("--limit", type=int, default=0, help="messages per corpus group (0: all)")
     p.set_defaults(func=_cmd_mail)
+
+    from moulin.usecases.fashion.params import PARAMS as FASHION
+
+    p = sub.add_parser("fashion", help="the image use case: prepare the drop, run the chain to the report")
+    p.add_argument("action", choices=("prepare", "run"))
+    p.add_argument("--limit", type=int, default=0, help="images per official set (0: all)")
+    p.add_argument("--sample", type=float, default=None, help="fraction of images kept per split in training")
+    p.add_argument("--models", default=",".join(FASHION.models), help="comma-separated models to train")
+    p.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every network's epochs")
+    p.set_defaults(func=_cmd_fashion)
 
     from moulin.privacy.cli import add_parser as add_privacy
 

@@ -35,6 +35,7 @@ import yaml
 
 from moulin.errors import DataError
 from moulin.expectations import EXPECTATION_TYPES, Expectation
+from moulin.ingest.formats import RAW_FORMATS, formats_text
 from moulin.settings import REPO_ROOT
 
 SCHEMAS_DIR = REPO_ROOT / "schemas"
@@ -42,7 +43,7 @@ SCHEMAS_DIR = REPO_ROOT / "schemas"
 #: Columns added to every bronze table by the loader (not present in raw files).
 LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (("_source_file", "string"), ("ds", "string"))
 
-SCALAR_TYPES = ("string", "int", "bigint", "double", "float", "boolean", "date", "timestamp")
+SCALAR_TYPES = ("string", "int", "bigint", "double", "float", "boolean", "date", "timestamp", "binary")
 LAYERS = ("bronze", "silver", "gold", "quality")
 TOP_LEVEL_FIELDS = {
     "name",
@@ -226,6 +227,7 @@ def spark_type(name: str):
         "boolean": T.BooleanType(),
         "date": T.DateType(),
         "timestamp": T.TimestampType(),
+        "binary": T.BinaryType(),
     }
     match = re.fullmatch(r"array<(\w+)>", name.strip())
     if match and match.group(1) in scalars:
@@ -394,9 +396,9 @@ def parse_contract(data: Any, path: Path) -> Contract:
         )
         if unknown_src:
             raise check.fail(f"source.{unknown_src[0]}", "unknown field")
-        if src.get("format", "csv") not in ("csv", "jsonl", "parquet", "mbox"):
+        if src.get("format", "csv") not in RAW_FORMATS:
             raise check.fail(
-                "source.format", f"unsupported raw format {src.get('format')!r}: csv, jsonl, parquet or mbox"
+                "source.format", f"unsupported raw format {src.get('format')!r}: {formats_text()}"
             )
         source = RawSource(
             name=src["name"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from moulin.errors import MoulinError
+from moulin.identifiers import check_path_part
 from moulin.settings import REPO_ROOT, Settings
 
 DAGS_FOLDER = REPO_ROOT / "dags"
@@ -172,3 +174,10 @@ def data_errors_fail_the_task() -> Iterator[None]:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(str(exc)) from exc
+
+
+def safe_run_id(run_id: str) -> str:
+    """An Airflow run id made safe for file names (HDFS refuses ':'): other characters than
+    letters, digits, ``.``, ``_`` and ``-`` become ``_`` and leading dots go (never ``.``
+    or ``..``), so it is one folder name (:func:`moulin.identifiers.check_path_part`)."""
+    return check_path_part(re.sub(r"[^A-Za-z0-9._-]", "_", run_id).lstrip(".") or "run", "run id")

@@ -168,6 +168,9 @@ class Settings:
     # Great Expectations validates frames of up to this many rows with its pandas
     # engine on the driver (faster for small frames: see quality.ge.validate); 0: always Spark.
     ge_local_max_rows: int = 200_000
+    # Where the operating system's packages install shared data (Debian's
+    # dataset-* packages under datasets/, their documentation under doc/).
+    system_share_dir: Path = Path("/usr/share")
     hdfs: HdfsSettings = field(default_factory=HdfsSettings)
     spark: SparkSettings = field(default_factory=SparkSettings)
 
@@ -180,6 +183,16 @@ class Settings:
     def datasets_dir(self) -> Path:
         """Folder of the data packages installed by ``bin/setup`` (e.g. the e-mail corpus)."""
         return (self.dist_dir or self.home / "dist") / "datasets"
+
+    @property
+    def system_datasets_dir(self) -> Path:
+        """Folder of data sets installed as operating-system packages (e.g. Fashion-MNIST)."""
+        return self.system_share_dir / "datasets"
+
+    @property
+    def system_docs_dir(self) -> Path:
+        """Documentation of operating-system packages (a data set's README)."""
+        return self.system_share_dir / "doc"
 
     @property
     def cluster_dir(self) -> Path:

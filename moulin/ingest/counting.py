@@ -13,6 +13,8 @@ import io
 from collections.abc import Callable
 from functools import partial
 
+from moulin.ingest.formats import formats_text
+
 RowCounter = Callable[[bytes], int]
 
 
@@ -36,7 +38,7 @@ def count_parquet_rows(data: bytes) -> int:
 
 
 def row_counter(fmt: str, encoding: str = "utf-8", delimiter: str = ",", header: bool = True) -> RowCounter:
-    """The counter of raw format ``fmt`` (``csv``, ``jsonl``, ``parquet`` or ``mbox``)."""
+    """The counter of raw format ``fmt`` (:data:`moulin.ingest.formats.RAW_FORMATS`)."""
     if fmt == "csv":
         return partial(count_csv_rows, encoding=encoding, delimiter=delimiter, header=header)
     if fmt == "jsonl":
@@ -47,7 +49,11 @@ def row_counter(fmt: str, encoding: str = "utf-8", delimiter: str = ",", header:
         from moulin.ingest.mail import count_mbox_messages
 
         return count_mbox_messages
-    raise ValueError(f"unknown raw format {fmt!r}: csv, jsonl, parquet or mbox")
+    if fmt == "idx":
+        from moulin.ingest.idx import count_idx_records
+
+        return count_idx_records
+    raise ValueError(f"unknown raw format {fmt!r}: {formats_text()}")
 
 
 def decode_error(data: bytes, encoding: str) -> str | None:

@@ -16,8 +16,11 @@ from pyspark.sql import types as T
 from moulin.contracts import Contract
 from moulin.errors import DataError
 from moulin.expectations import Expectation, expectation_type
+from moulin.ingest.formats import formats_text
 
 CORRUPT = "_corrupt_record"
+#: why a record of a record-format reader (mbox, idx) is corrupt, when it says
+CORRUPT_REASON = "_corrupt_reason"
 MALFORMED = "well_formed_row"
 
 
@@ -94,6 +97,8 @@ def read_raw(
         )
     elif fmt == "mbox":
         df = _read_mbox(spark, uris, contract)
+    elif fmt == "idx":
+        df = _read_idx(spark, uris, contract)
     elif fmt == "parquet":
         df = spark.read.parquet(*uris)
         missing = [c for c in contract.column_names if c not in df.columns]
@@ -105,8 +110,8 @@ def read_raw(
             )
         df = df.select(*[F.col(c).cast("string").alias(c) for c in contract.column_names])
     else:
-        raise QualityError(f"unknown raw format {fmt!r}: csv, jsonl, parquet or mbox")
-    source = F.col("_source_file") if fmt == "mbox" else F.col("_metadata.file_path")
+        raise QualityError(f"unknown raw format {fmt!r}: {formats_text()}")
+    source = F.col("_source_file") if fmt in ("mbox", "idx") else F.col("_metadata.file_path")
     return df.select(
         *[c for c in df.columns if c != "_source_file"], source.alias("_source_file"), F.lit(ds).alias("ds")
     )
@@ -128,6 +133,7 @@ def _read_mbox(spark: SparkSession, uris: list[str], contract: Contract) -> Data
         [
             *(T.StructField(c, T.StringType()) for c in names),
             T.StructField(CORRUPT, T.StringType()),
+            T.StructField(CORRUPT_REASON, T.StringType()),
             T.StructField("_source_file", T.StringType()),
         ]
     )
@@ -144,14 +150,75 @@ def _read_mbox(spark: SparkSession, uris: list[str], contract: Contract) -> Data
                     try:
                         fields = parse_message(raw)
                         rows.append(
-                            {**{c: fields.get(c) for c in names}, CORRUPT: None, "_source_file": path}
+                            {
+                                **{c: fields.get(c) for c in names},
+                                CORRUPT: None,
+                                CORRUPT_REASON: None,
+                                "_source_file": path,
+                            }
                         )
                     except Exception as exc:  # noqa: BLE001 - any parse failure is the record's reason
-                        rows.append({CORRUPT: f"message {i + 1}: {exc}"[:500], "_source_file": path})
+                        reason = f"message {i + 1}: {exc}"[:500]
+                        rows.append({CORRUPT: reason, CORRUPT_REASON: reason, "_source_file": path})
             yield pd.DataFrame(rows, columns=[f.name for f in schema.fields])
 
     files = spark.read.format("binaryFile").load(uris).select("path", "content")
     return files.mapInPandas(explode, schema)
+
+
+def _read_idx(spark: SparkSession, uris: list[str], contract: Contract) -> DataFrame:
+    """IDX image files as one record per image (:mod:`moulin.ingest.idx`), labelled
+    from the labels file of the same prefix; an image cut short or without a label
+    keeps only ``_corrupt_record`` (its reason)."""
+    from moulin.ingest.idx import IDX_FIELDS
+
+    unknown = [c for c in contract.column_names if c not in IDX_FIELDS]
+    if unknown:
+        raise QualityError(
+            f"contract {contract.name} ({contract.path}) names column(s) {unknown} that image records do not "
+            f"have: an idx source's columns are among {', '.join(IDX_FIELDS)}"
+        )
+    names = contract.column_names
+    fields = [*names, CORRUPT, CORRUPT_REASON, "_source_file"]
+    schema = T.StructType([T.StructField(c, T.StringType()) for c in fields])
+
+    def pair(pdf):
+        import pandas as pd
+
+        from moulin.ingest.idx import idx_records
+
+        roles = dict(zip(pdf["role"], zip(pdf["path"], pdf["content"], strict=True), strict=True))
+        if "images" not in roles:
+            path = roles["labels"][0]
+            return pd.DataFrame(
+                [{CORRUPT: f"{path}: labels without their images file", CORRUPT_REASON: f"{path}: labels without "
+                  "their images file", "_source_file": path}],
+                columns=fields,
+            )  # fmt: skip
+        images_path, images = roles["images"]
+        labels_path, labels = roles.get("labels", (None, None))
+        rows = []
+        for record in idx_records(
+            bytes(images), bytes(labels) if labels is not None else None, images_path, labels_path
+        ):
+            if CORRUPT in record:
+                record = {CORRUPT: record[CORRUPT], CORRUPT_REASON: record[CORRUPT]}
+            rows.append({**{c: record.get(c) for c in fields}, "_source_file": images_path})
+        return pd.DataFrame(rows, columns=fields)
+
+    from moulin.ingest.idx import IdxFormatError, file_role
+
+    paths = [r["path"] for r in spark.read.format("binaryFile").load(uris).select("path").collect()]
+    try:
+        prefixes = {p: file_role(p) for p in paths}
+    except IdxFormatError as exc:
+        raise QualityError(str(exc)) from None
+    roles = spark.createDataFrame(
+        [(p, prefix, role) for p, (prefix, role) in prefixes.items()],
+        "path string, prefix string, role string",
+    )
+    files = spark.read.format("binaryFile").load(uris).select("path", "content").join(roles, "path")
+    return files.groupBy("prefix").applyInPandas(pair, schema)
 
 
 def invalid_text(contract: Contract, encoding: str) -> tuple[str, Column, Column]:
@@ -185,7 +252,12 @@ def parse_typed(raw: DataFrame, contract: Contract, null_values: tuple[str, ...]
     for col in contract.columns:
         raw_col = F.col(col.name)
         is_null = raw_col.isNull() | raw_col.isin(nulls)
-        value = raw_col if col.type == "string" else raw_col.try_cast(col.type)
+        if col.type == "string":
+            value = raw_col
+        elif col.type == "binary":  # binary arrives as base64 text (JSON lines, image records)
+            value = F.try_to_binary(raw_col, F.lit("base64"))
+        else:
+            value = raw_col.try_cast(col.type)
         typed.append(F.when(is_null, F.lit(None).cast(col.type)).otherwise(value).alias(col.name))
         if col.type != "string":
             unparsed.append(F.when(~is_null & value.isNull(), F.lit(col.name)))
@@ -225,7 +297,13 @@ def evaluate(
     if has_corrupt:
         names.append(F.when(F.col(CORRUPT).isNotNull(), F.array(F.lit(MALFORMED))))
         reasons.append(
-            F.when(F.col(CORRUPT).isNotNull(), F.lit(f"line does not have {len(contract.columns)} fields"))
+            F.when(
+                F.col(CORRUPT).isNotNull(),
+                F.coalesce(
+                    F.col(CORRUPT_REASON) if CORRUPT_REASON in typed.columns else F.lit(None).cast("string"),
+                    F.lit(f"line does not have {len(contract.columns)} fields"),
+                ),
+            )
         )
     if has_unparsed:
         names.append(F.transform(F.col("_unparsed"), lambda c: F.concat(F.lit("parses:"), c)))

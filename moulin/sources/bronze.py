@@ -24,6 +24,7 @@ from typing import Any
 
 from moulin.contracts import Contract
 from moulin.errors import MoulinError
+from moulin.ingest.formats import LINE_FORMATS
 from moulin.ingest.landing import read_manifest
 from moulin.lineage import run_key
 from moulin.privacy.keys import load_key
@@ -105,7 +106,7 @@ def _check_files(spec: SourceSpec, contract: Contract, files: list[dict], fs: Wa
             head = fs.read_bytes(uri)[:65536].split(b"\n", 1)[0].decode(encoding, "replace")
             check_header(head, contract, uri, opts.delimiter if opts else ",")
         needs_newline = opts.require_final_newline if opts else True
-        if fmt != "parquet" and needs_newline and f.get("final_newline") is False:
+        if fmt in LINE_FORMATS and needs_newline and f.get("final_newline") is False:
             raise QualityError(
                 f"{uri} does not end with a line end: its last line may have been cut in transfer "
                 f"(a cut number such as 47.0 -> 4 would load as a wrong value). Land the complete "

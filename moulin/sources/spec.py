@@ -17,7 +17,7 @@ names::
     on_changed_file: refuse    # refuse | replace (a corrected file gets a new landing version)
     file:
       path: /data/drops/customers_{ds}.csv   # glob; {ds} {ds_nodash} {home}; relative to this file
-      format: csv              # csv | jsonl | parquet | mbox (e-mail, moulin.ingest.mail)
+      format: csv              # csv | jsonl | parquet | mbox (e-mail, moulin.ingest.mail) | idx (images, moulin.ingest.idx)
       encoding: utf-8
       delimiter: ","
       header: true
@@ -53,9 +53,9 @@ import yaml
 
 from moulin.errors import DataError
 from moulin.identifiers import UnsafeNameError, check_identifier
+from moulin.ingest.formats import RawFormat
 
 SourceKind = Literal["file", "sql", "http"]
-RawFormat = Literal["csv", "jsonl", "parquet", "mbox"]
 WriteMode = Literal["partition", "snapshot", "merge"]
 OnChangedFile = Literal["refuse", "replace"]
 

@@ -20,6 +20,10 @@ class TrainConfig:
     seed: int = 0
     # Weight of positive examples in the loss (negatives / positives when balancing).
     pos_weight: float = 1.0
+    # Rows per forward pass when scoring the validation split.
+    eval_batch_size: int = 2048
+    # Learning rate over the epochs: constant, or cosine decay to zero at the last epoch.
+    schedule: str = "constant"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -33,6 +33,7 @@ from moulin.training import TrainingError
 from moulin.training import leaderboard as lb
 from moulin.training.artifacts import baseline_uri, model_dir_uri, save_baseline, save_mlp
 from moulin.training.baselines import BoostedTreesBaseline, LogisticBaseline
+from moulin.training.batches import TabularCodec
 from moulin.training.config import TrainConfig
 from moulin.training.contract import SPLITS, FeatureContract
 from moulin.training.data import check_fraction, read_split_pandas, resolve_snapshot
@@ -210,8 +211,8 @@ def train_and_compare(
         "backend": backend,
         "train_files": list(snap.files["train"]),
         "validation_files": list(snap.files["validation"]),
-        "columns": {"key": contract.key, "label": contract.label},
-        "preprocessor": pre.to_dict(),
+        "inputs": TabularCodec(pre, contract.key, contract.label).to_dict(),
+        "task": "binary",
         "network": network,
         "model_config": model_cfg,
         "train_config": train_cfg.to_dict(),
@@ -261,6 +262,7 @@ def train_and_compare(
                 "backend",
                 "device",
                 "checkpoints",
+                "resumed_from_epoch",
             )
         },
     }

@@ -234,7 +234,7 @@ def test_database_extraction_reads_reserved_and_schema_qualified_names(settings,
 
 # ------------------------------------------------------------------ run ids of the flights use case
 def test_airflow_run_ids_become_one_safe_folder_name() -> None:
-    from moulin.usecases.flights.tasks import safe_run_id
+    from moulin.orchestration import safe_run_id
 
     assert safe_run_id("manual__2026-11-25T21:36:34+00:00") == "manual__2026-11-25T21_36_34_00_00"
     assert safe_run_id("..") == "run"

@@ -19,6 +19,7 @@ from moulin.jobs.submit import (
     spark_submit_command,
     submit_job,
 )
+from moulin.orchestration import safe_run_id
 from moulin.storage import WarehouseFS
 from moulin.usecases.flights import tasks as flights_tasks
 from moulin.usecases.flights.runner import parse_months, plan, progress_lines
@@ -80,9 +81,7 @@ def test_submit_job_runs_a_real_job_and_reports_failures(settings, tmp_path, mon
 
 
 def test_safe_run_id_and_totals() -> None:
-    assert (
-        flights_tasks.safe_run_id("manual__2026-11-25T21:36:34+00:00") == "manual__2026-11-25T21_36_34_00_00"
-    )
+    assert safe_run_id("manual__2026-11-25T21:36:34+00:00") == "manual__2026-11-25T21_36_34_00_00"
     assert flights_tasks._total({"train": 2, "test": 3}) == 5
     assert flights_tasks._total(None) is None
 

@@ -13,13 +13,11 @@ retries and reruns of a logical date change nothing.
 from __future__ import annotations
 
 import json
-import re
 import time
 
 from moulin.errors import MoulinError
-from moulin.identifiers import check_path_part
 from moulin.jobs.submit import submit_job
-from moulin.orchestration import data_errors_fail_the_task
+from moulin.orchestration import data_errors_fail_the_task, safe_run_id
 from moulin.settings import Settings, load_settings
 from moulin.usecases.flights.summary import write_run_summary
 
@@ -183,13 +181,6 @@ def profile(ds: str, upstream: dict, settings: Settings | None = None) -> dict:
     result = _submit(settings, "profile_tables", ["--date", ds])
     detail = ", ".join(f"{k} {v['rows']} stats" for k, v in result["tables"].items())
     return _timed("profile", result, start, detail + _written(list(result["tables"].values())))
-
-
-def safe_run_id(run_id: str) -> str:
-    """An Airflow run id made safe for file names (HDFS refuses ':'): other characters than
-    letters, digits, ``.``, ``_`` and ``-`` become ``_`` and leading dots go (never ``.``
-    or ``..``), so it is one folder name (:func:`moulin.identifiers.check_path_part`)."""
-    return check_path_part(re.sub(r"[^A-Za-z0-9._-]", "_", run_id).lstrip(".") or "run", "run id")
 
 
 def train(
