@@ -109,26 +109,26 @@ def _cmd_mail(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_fashion(args: argparse.Namespace) -> int:
-    settings = load_settings(args.profile)
-    if args.action == "prepare":
-        from moulin.usecases.fashion.corpus import prepare_drop
+def _cmd_classifier(args: argparse.Namespace) -> int:
+    """``moulin fashion|sentiment prepare|run``: the drop, or the whole chain to the report."""
+    import importlib
 
-        counts = prepare_drop(settings, args.limit or None)
-        print("drop: " + ", ".join(f"{name} {n:,} images" for name, n in counts.items()))
+    settings = load_settings(args.profile)
+    corpus = importlib.import_module(f"moulin.usecases.{args.use_case}.corpus")
+    if args.action == "prepare":
+        print(f"drop: {corpus.prepare_drop(settings, args.limit or None)}")
         return 0
     from moulin.spark import build_spark_session
-    from moulin.usecases.fashion.runner import run_fashion
 
+    runner = importlib.import_module(f"moulin.usecases.{args.use_case}.runner")
     if settings.profile == "hdfs-local":
         from moulin.cluster.local import LocalCluster
 
         LocalCluster(settings, log=lambda m: print(f"  cluster: {m}")).up()
     models = tuple(m for m in args.models.split(",") if m)
-    run_fashion(
-        build_spark_session(settings, "moulin-fashion"), settings, args.limit or None, args.sample, models,
-        args.epochs_scale,
-    )  # fmt: skip
+    run = getattr(runner, f"run_{args.use_case}")
+    spark = build_spark_session(settings, f"moulin-{args.use_case}")
+    run(spark, settings, args.limit or None, args.sample, models, args.epochs_scale)
     return 0
 
 
@@ -182,14 +182,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_mail)
 
     from moulin.usecases.fashion.params import PARAMS as FASHION
+    from moulin.usecases.sentiment.params import PARAMS as SENTIMENT
 
-    p = sub.add_parser("fashion", help="the image use case: prepare the drop, run the chain to the report")
-    p.add_argument("action", choices=("prepare", "run"))
-    p.add_argument("--limit", type=int, default=0, help="images per official set (0: all)")
-    p.add_argument("--sample", type=float, default=None, help="fraction of images kept per split in training")
-    p.add_argument("--models", default=",".join(FASHION.models), help="comma-separated models to train")
-    p.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every network's epochs")
-    p.set_defaults(func=_cmd_fashion)
+    for name, params, what, unit in (
+        ("fashion", FASHION, "the image use case", "images per official set"),
+        ("sentiment", SENTIMENT, "the text use case", "posts"),
+    ):
+        p = sub.add_parser(name, help=f"{what}: prepare the drop, run the chain to the report")
+        p.add_argument("action", choices=("prepare", "run"))
+        p.add_argument("--limit", type=int, default=0, help=f"{unit} in the drop (0: all)")
+        p.add_argument(
+            "--sample", type=float, default=None, help="fraction of rows kept per split in training"
+        )
+        p.add_argument("--models", default=",".join(params.models), help="comma-separated models to train")
+        p.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every network's epochs")
+        p.set_defaults(func=_cmd_classifier, use_case=name)
 
     from moulin.privacy.cli import add_parser as add_privacy
 

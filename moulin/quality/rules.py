@@ -63,6 +63,33 @@ def read_raw_csv(spark: SparkSession, uris: str | list[str], contract: Contract,
     return read_raw(spark, uris if isinstance(uris, list) else [uris], contract, ds)
 
 
+_SPARK_CHARSETS = {
+    "iso8859-1": "iso-8859-1",
+    "ascii": "us-ascii",
+    "utf-8": "utf-8",
+    "utf-16": "utf-16",
+    "utf-16-be": "utf-16be",
+    "utf-16-le": "utf-16le",
+    "utf-32": "utf-32",
+}
+
+
+def spark_charset(encoding: str) -> str:
+    """The name Spark's CSV and JSON readers accept for ``encoding`` (``latin-1`` ->
+    ``iso-8859-1``); an encoding Spark cannot read is a :class:`QualityError`."""
+    import codecs
+
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise QualityError(f"unknown text encoding {encoding!r}") from None
+    if name not in _SPARK_CHARSETS:
+        raise QualityError(
+            f"Spark's CSV and JSON readers cannot read {encoding!r}: use one of {', '.join(sorted(_SPARK_CHARSETS.values()))}"
+        )
+    return _SPARK_CHARSETS[name]
+
+
 def read_raw(
     spark: SparkSession,
     uris: list[str],
@@ -85,7 +112,8 @@ def read_raw(
             header=header,
             schema=schema,
             sep=delimiter,
-            encoding=encoding,
+            encoding=spark_charset(encoding),
+            escape='"',  # RFC 4180: a quote inside a quoted field is doubled (as Python's csv reads it)
             multiLine=True,
             mode="PERMISSIVE",
             columnNameOfCorruptRecord=CORRUPT,
@@ -93,7 +121,11 @@ def read_raw(
         )
     elif fmt == "jsonl":
         df = spark.read.json(
-            uris, schema=schema, encoding=encoding, mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT
+            uris,
+            schema=schema,
+            encoding=spark_charset(encoding),
+            mode="PERMISSIVE",
+            columnNameOfCorruptRecord=CORRUPT,
         )
     elif fmt == "mbox":
         df = _read_mbox(spark, uris, contract)

@@ -287,6 +287,10 @@ class TrainingResults:
     # Ranking metric of the leaderboard; the best model is the first.
     rank_by: str = "roc_auc"
     best_model: str | None = None
+    # Paired comparisons of the models on the same test rows (moulin.training.classification).
+    comparisons: tuple[dict, ...] = ()
+    # How best_model was chosen: {"split": "validation", "metric": ...}.
+    selection: dict | None = None
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any] | None, rank_by: str = "roc_auc") -> TrainingResults:
@@ -316,7 +320,21 @@ class TrainingResults:
             models=models,
             rank_by=rank_by,
             best_model=None if best is None else str(best),
+            comparisons=tuple(dict(c) for c in obj.get("comparisons") or () if isinstance(c, Mapping)),
+            selection=dict(obj["selection"]) if isinstance(obj.get("selection"), Mapping) else None,
         )
+
+    def comparison(self, a: str, b: str) -> dict | None:
+        """The paired comparison of models ``a`` and ``b`` (oriented so ``a`` is first), if any."""
+        for c in self.comparisons:
+            if (c.get("a"), c.get("b")) == (a, b):
+                return c
+            if (c.get("a"), c.get("b")) == (b, a):
+                flipped = {"a": a, "b": b, "difference": -(c.get("difference") or 0.0),
+                           "ci_low": -(c.get("ci_high") or 0.0), "ci_high": -(c.get("ci_low") or 0.0)}  # fmt: skip
+                better = {"a": "b", "b": "a"}.get(c.get("better") or "", None)
+                return {**c, **flipped, "better": better}
+        return None
 
     def ranked(self) -> list[ModelResult]:
         """Models best first: by ``rank_by`` (missing values last); ``best_model`` if given goes first."""

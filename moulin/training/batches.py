@@ -138,7 +138,7 @@ class ImageCodec:
 
 
 def codec_from_dict(data: dict) -> Codec:
-    """The codec a job describes (``kind``: tabular or image)."""
+    """The codec a job describes (``kind``: tabular, image or text)."""
     data = dict(data)
     kind = data.pop("kind")
     if kind == "tabular":
@@ -147,7 +147,22 @@ def codec_from_dict(data: dict) -> Codec:
         return TabularCodec(Preprocessor.from_dict(data["preprocessor"]), data["key"], data["label"])
     if kind == "image":
         return ImageCodec(**data)
-    raise ValueError(f"unknown input kind {kind!r}: tabular or image")
+    if kind == "text":
+        from moulin.training.text import TextCodec
+
+        return TextCodec(**data)
+    raise ValueError(f"unknown input kind {kind!r}: tabular, image or text")
+
+
+def _join(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """Row-wise concatenation; 2-D arrays of different widths (token ids and masks of a
+    text codec, padded per frame) are right-padded with 0 to the widest first."""
+    if len(arrays) == 1:
+        return arrays[0]
+    if arrays[0].ndim == 2 and len({a.shape[1] for a in arrays}) > 1:
+        width = max(a.shape[1] for a in arrays)
+        arrays = [np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in arrays]
+    return np.concatenate(arrays)
 
 
 def minibatches(
@@ -166,7 +181,7 @@ def minibatches(
     buffered = 0
 
     def emit(arrays: list[tuple[np.ndarray, ...]]) -> tuple:
-        joined = [np.concatenate(col) if len(col) > 1 else col[0] for col in zip(*arrays, strict=True)]
+        joined = [_join(col) for col in zip(*arrays, strict=True)]
         return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in joined)
 
     for frame in frames:
@@ -177,7 +192,7 @@ def minibatches(
         parts.append((*codec.inputs(frame, rng), codec.targets(frame)))
         buffered += len(frame)
         while buffered >= batch_size:
-            joined = [np.concatenate(col) if len(col) > 1 else col[0] for col in zip(*parts, strict=True)]
+            joined = [_join(col) for col in zip(*parts, strict=True)]
             head = tuple(a[:batch_size] for a in joined)
             tail = tuple(a[batch_size:] for a in joined)
             yield emit([head])

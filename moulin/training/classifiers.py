@@ -53,6 +53,9 @@ class NetworkSpec:
     model_config: dict
     phases: tuple[Phase, ...]
     train: TrainConfig = field(default_factory=TrainConfig)
+    #: Share of the train split this network trains on (by a hash of the key; None: all),
+    #: for networks too slow for the whole split on the machine at hand.
+    train_fraction: float | None = None
 
     def scaled(self, factor: float) -> NetworkSpec:
         """The same network with every phase's epochs multiplied by ``factor`` (at least 1)."""
@@ -145,6 +148,7 @@ def train_network(
             "model_config": config,
             "train_config": train_cfg.to_dict(),
             "sample": sample,
+            "train_sample": spec.train_fraction,
             "checkpoint_dir": f"{model_dir}/{spec.name}/checkpoints/{phase.name}",
             "settings": settings,
             "init_state": state,
@@ -187,6 +191,7 @@ def train_network(
         proba=proba,
         train_seconds=seconds,
         params={**config, "phases": [asdict(p) for p in spec.phases], **spec.train.to_dict(),
+                "train_fraction": spec.train_fraction,
                 "num_processes": num_processes, "backend": backend},
         n_parameters=count_parameters(module),
         predict_rows_per_s=speed,
@@ -277,3 +282,203 @@ def worst_examples(y: np.ndarray, proba: np.ndarray, keys: Sequence[str], limit:
         }
         for i in order
     ]
+
+
+RESULTS_FORMAT = "moulin.classification-results/1"
+Frames = dict  # split -> pandas DataFrame
+Baseline = Callable[[Frames, str], ModelOutput]  # (frames, model_dir) -> output
+
+
+@dataclass(frozen=True)
+class ClassifierSuite:
+    """What one use case trains and compares: its silver table (contract), the key and
+    columns read, the classes, the models (baselines fitted on the driver, networks
+    trained by the DDP trainer, built once the frames are read), how the recommended
+    model is chosen, and its own additions to the results."""
+
+    use_case: str
+    contract: str
+    key: str
+    columns: tuple[str, ...]
+    class_names: tuple[str, ...]
+    baselines: Mapping[str, Baseline]
+    #: frames -> {name: (spec, codec)}: a codec may need the train split (a vocabulary)
+    networks: Callable[[Frames], Mapping[str, tuple[NetworkSpec, Any]]]
+    network_names: tuple[str, ...]
+    select_by: str = "accuracy"
+    bootstrap_resamples: int = 1000
+    seed: int = 0
+    #: (worst examples, test frame) -> None: adds what the report shows of each example
+    describe_examples: Callable[[list[dict], Any], None] | None = None
+    #: frames -> extra top-level entries of results.json (duplicates, published results)
+    extra_results: Callable[[Frames], dict] | None = None
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return (*self.baselines, *self.network_names)
+
+
+def run_suite(
+    spark,
+    settings,
+    suite: ClassifierSuite,
+    models: Sequence[str],
+    version: int | None = None,
+    run_id: str | None = None,
+    sample: float | None = None,
+    epochs_scale: float = 1.0,
+    num_processes: int = 2,
+    use_gpu: bool | None = None,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train ``models`` of ``suite`` on one pinned version of its silver table, compare
+    them (:func:`compare`) and write ``models/<use case>/<run id>/results.json``;
+    returns a summary with its URI.  The same ``run_id`` resumes networks from their
+    checkpoints."""
+    import json
+    import uuid
+    from datetime import UTC, datetime
+
+    from moulin.contracts import load_contract
+    from moulin.errors import DataError
+    from moulin.identifiers import check_path_part
+    from moulin.lineage import code_version
+    from moulin.storage import WarehouseFS
+    from moulin.training.data import check_fraction, read_split_pandas, resolve_snapshot
+    from moulin.training.run import json_safe
+
+    unknown = [m for m in models if m not in suite.model_names]
+    if unknown or not models:
+        raise DataError(f"unknown model(s) {unknown}: choose among {', '.join(suite.model_names)}")
+    sample = check_fraction(sample)
+    started = datetime.now(UTC)
+    run_id = run_id or f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    check_path_part(run_id, "run id")
+    uri = settings.table_uri(load_contract(suite.contract).table)
+    snap = resolve_snapshot(uri, "split", version)
+    model_dir = settings.table_uri("models", suite.use_case, run_id)
+    frames = {
+        s: read_split_pandas(snap.files[s], list(suite.columns), settings, sample=sample, key=suite.key)
+        for s in ("train", "validation", "test")
+    }
+    for s, f in frames.items():
+        if f.empty or f["label"].nunique() < 2:
+            raise DataError(
+                f"split {s!r} of {uri} v{snap.version} lacks rows of several classes (sample={sample}): "
+                "land more rows or take a larger sample"
+            )
+    say(f"snapshot {uri} v{snap.version}: " + ", ".join(f"{s} {len(f):,}" for s, f in frames.items()))
+    networks = suite.networks(frames) if any(m in suite.network_names for m in models) else {}
+    outputs: list[ModelOutput] = []
+    started_models = time.time()
+    for name in models:
+        t = time.time()
+        if name in suite.baselines:
+            outputs.append(suite.baselines[name](frames, model_dir))
+        else:
+            spec, codec = networks[name]
+            _, out = train_network(
+                spark, settings, spec.scaled(epochs_scale), codec, snap,
+                {s: frames[s] for s in SPLITS_EVALUATED}, model_dir,
+                sample=sample, num_processes=num_processes, use_gpu=use_gpu, say=say,
+            )  # fmt: skip
+            outputs.append(out)
+        right = {s: float(np.mean(outputs[-1].proba[s].argmax(1) == frames[s]["label"].to_numpy())) for s in SPLITS_EVALUATED}  # fmt: skip
+        say(f"{name}: validation accuracy {right['validation']:.4f}, test accuracy {right['test']:.4f} "
+            f"({time.time() - t:.0f} s)")  # fmt: skip
+    labels = {s: frames[s]["label"].to_numpy(np.int64) for s in SPLITS_EVALUATED}
+    comparison = compare(
+        labels, outputs, suite.class_names, select_by=suite.select_by,
+        n_resamples=suite.bootstrap_resamples, seed=suite.seed,
+    )  # fmt: skip
+    chosen = comparison["selection"]["recommended"]
+    chosen_out = next(o for o in outputs if o.name == chosen)
+    worst = worst_examples(labels["test"], chosen_out.proba["test"], frames["test"][suite.key].tolist())
+    if suite.describe_examples is not None:
+        suite.describe_examples(worst, frames["test"])
+    results = {
+        "format": RESULTS_FORMAT,
+        "use_case": suite.use_case,
+        "run_id": run_id,
+        "created_at": started.isoformat(),
+        "code_version": code_version(),
+        "snapshot": {"table_uri": uri, "version": snap.version, "rows_in_log": snap.rows},
+        "sample": sample,
+        "split_rows": {s: int(len(f)) for s, f in frames.items()},
+        "class_names": list(suite.class_names),
+        **(suite.extra_results(frames) if suite.extra_results else {}),
+        **comparison,
+        "worst_test_examples": {"model": chosen, "examples": worst},
+        "total_seconds": time.time() - started_models,
+    }
+    results.setdefault("published", [])
+    results_uri = f"{model_dir}/results.json"
+    WarehouseFS(settings).write_bytes(results_uri, json.dumps(json_safe(results), indent=1).encode())
+    say(f"recommended on validation {suite.select_by}: {chosen}; results {results_uri}")
+    return {
+        "run_id": run_id,
+        "results_uri": results_uri,
+        "version": snap.version,
+        "recommended": chosen,
+        "models": {
+            m["model"]: {
+                "validation": m["validation"],
+                "test_accuracy": m["test"]["accuracy"],
+                "test_accuracy_ci": m["test"]["intervals"]["accuracy"],
+                "test_macro_f1": m["test"]["macro_f1"],
+                "test_macro_f1_ci": m["test"]["intervals"]["macro_f1"],
+            }
+            for m in comparison["models"]
+        },
+    }
+
+
+def best_c_logistic_regression(
+    x: Mapping[str, Any], y: Mapping[str, np.ndarray], c_grid: Sequence[float], score: Callable, max_iter: int
+) -> tuple[Any, float, dict[str, float], float]:
+    """Multinomial logistic regressions for each C of ``c_grid`` on ``x["train"]``; the one
+    scoring best on validation (``score(y, predicted)``): ``(model, C, scores by C, seconds)``."""
+    from sklearn.linear_model import LogisticRegression
+
+    start = time.time()
+    best, tried = None, {}
+    for c in c_grid:
+        model = LogisticRegression(C=c, max_iter=max_iter).fit(x["train"], y["train"])
+        value = float(score(y["validation"], model.predict(x["validation"])))
+        tried[str(c)] = value
+        if best is None or value > best[0]:
+            best = (value, c, model)
+    if best is None:
+        raise ValueError("the C grid of the logistic regression is empty")
+    return best[2], best[1], tried, time.time() - start
+
+
+def baseline_output(
+    name: str, family: str, model, x: Mapping[str, Any], seconds: float, params: dict, uri: str
+) -> ModelOutput:
+    """A fitted scikit-learn classifier as a :class:`ModelOutput` (probabilities on
+    validation and test, inference rows/s, parameters of a linear model)."""
+    t = time.perf_counter()
+    test = model.predict_proba(x["test"])
+    speed = x["test"].shape[0] / max(time.perf_counter() - t, 1e-9)
+    coef = getattr(model, "coef_", None)
+    return ModelOutput(
+        name=name,
+        family=family,
+        proba={"validation": model.predict_proba(x["validation"]), "test": test},
+        train_seconds=seconds,
+        params=params,
+        n_parameters=int(coef.size + model.intercept_.size) if coef is not None else None,
+        predict_rows_per_s=speed,
+        model_uri=uri,
+    )
+
+
+def add_train_arguments(parser, models: Sequence[str], num_processes: int) -> None:
+    """The command-line options of a use case's training stage."""
+    parser.add_argument("--version", type=int, default=None, help="silver Delta version (default: latest)")
+    parser.add_argument("--run-id", default=None, help="run id (the same id resumes from its checkpoints)")
+    parser.add_argument("--sample", type=float, default=None, help="fraction of rows kept in every split")
+    parser.add_argument("--models", default=",".join(models), help="comma-separated models to train")
+    parser.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every network's epochs")
+    parser.add_argument("--num-processes", type=int, default=num_processes, help="DDP ranks")

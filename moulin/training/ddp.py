@@ -102,7 +102,7 @@ def train_worker(job: dict) -> dict:
     ``job`` keys: backend, train_files, validation_files, inputs (a codec's dict,
     :mod:`moulin.training.batches`), task (binary | multiclass), network,
     model_config, train_config, sample, checkpoint_dir, settings; optional
-    ``init_state`` (weights to start from, bytes) and ``resume`` (default true:
+    ``train_sample`` (a share of the train split only), ``init_state`` (weights to start from, bytes) and ``resume`` (default true:
     continue after the last checkpoint in ``checkpoint_dir``).
     """
     import copy
@@ -126,12 +126,19 @@ def train_worker(job: dict) -> dict:
             torch.cuda.set_device(device)
         else:
             device = torch.device("cpu")
+            # one rank per core: more threads per rank oversubscribe the cores
+            torch.set_num_threads(
+                max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", world))))
+            )
         cfg = TrainConfig(**job["train_config"])
         codec = codec_from_dict(job["inputs"])
         task = job.get("task", "binary")
         sample = job.get("sample")
         key = codec.key
         keep = (lambda f: sample_mask(f[key].to_numpy(), sample)) if sample is not None else None
+        # train_sample: a share of the train split only (nested in ``sample``: same key hash)
+        train_share = min(sample or 1.0, job.get("train_sample") or 1.0)
+        keep_train = (lambda f: sample_mask(f[key].to_numpy(), train_share)) if train_share < 1.0 else None
         settings = job.get("settings")
         train_urls = petastorm_urls(job["train_files"], settings)
         val_urls = petastorm_urls(job["validation_files"], settings)
@@ -210,7 +217,7 @@ def train_worker(job: dict) -> dict:
             totals = torch.zeros(2, dtype=torch.float64, device=device)
             waited = 0.0
             with Join([ddp_model]):
-                batches = minibatches(frames, codec, cfg.batch_size, device, rng=rng, keep=keep)
+                batches = minibatches(frames, codec, cfg.batch_size, device, rng=rng, keep=keep_train)
                 while True:
                     t_wait = time.time()
                     batch = next(batches, None)

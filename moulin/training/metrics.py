@@ -121,8 +121,11 @@ def bootstrap_ci(
     n_resamples: int = 200,
     seed: int = 0,
     level: float = 0.95,
+    groups=None,
 ) -> dict[str, tuple[float, float]]:
-    """Percentile intervals of each metric over ``n_resamples`` resamples of the rows.
+    """Percentile intervals of each metric over ``n_resamples`` resamples of the rows
+    (with ``groups``, e.g. the day of each flight: of whole groups, so rows that are
+    correlated within a group move together).
 
     Resamples where a metric is undefined (e.g. one class) are left out of that
     metric's interval; a metric never defined gets (nan, nan).  ECE is biased
@@ -133,8 +136,13 @@ def bootstrap_ci(
     rng = np.random.default_rng(seed)
     values: dict[str, list[float]] = {name: [] for name in metrics}
     n = len(y)
-    for _ in range(n_resamples if n else 0):
-        idx = rng.integers(0, n, size=n)
+    if groups is not None:
+        from moulin.training.classification import group_bootstrap_indices
+
+        resamples = group_bootstrap_indices(n, np.asarray(groups), n_resamples, seed) if n else iter(())
+    else:
+        resamples = (rng.integers(0, n, size=n) for _ in range(n_resamples if n else 0))
+    for idx in resamples:
         ys, ps = y[idx], p[idx]
         for name, fn in metrics.items():
             v = fn(ys, ps)
@@ -197,8 +205,10 @@ def evaluate(
     n_resamples: int = 200,
     seed: int = 0,
     n_bins: int = 10,
+    groups=None,
 ) -> dict:
-    """Test-split metrics at a validation-chosen threshold, with bootstrap 95% CIs."""
+    """Test-split metrics at a validation-chosen threshold, with bootstrap 95% CIs
+    (resampling whole ``groups`` when given)."""
     y, p = _arrays(y, p)
     fns: dict[str, MetricFn] = {
         "roc_auc": roc_auc,
@@ -208,7 +218,7 @@ def evaluate(
         "ece": lambda a, b: expected_calibration_error(a, b, n_bins),
     }
     point = {name: fn(y, p) for name, fn in fns.items()}
-    cis = bootstrap_ci(y, p, fns, n_resamples=n_resamples, seed=seed)
+    cis = bootstrap_ci(y, p, fns, n_resamples=n_resamples, seed=seed, groups=groups)
     result: dict = {
         "n": int(len(y)),
         "positives": int(y.sum()),
@@ -216,6 +226,7 @@ def evaluate(
         "mean_predicted": float(p.mean()) if len(p) else math.nan,
         "threshold": float(threshold),
         "bootstrap_resamples": n_resamples,
+        "bootstrap_grouped": groups is not None,
     }
     for name, value in point.items():
         lo, hi = cis[name]

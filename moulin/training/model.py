@@ -85,6 +85,7 @@ def network(name: str) -> Callable[[NetworkBuilder], NetworkBuilder]:
 def build_network(name: str, cardinalities: Sequence[int], n_numeric: int, config: dict) -> nn.Module:
     """The registered network ``name`` for these inputs (ValueError naming the known ones)."""
     if name not in NETWORKS:
+        import moulin.training.text  # noqa: F401 - registers the text networks
         import moulin.training.vision  # noqa: F401 - registers the image networks
     if name not in NETWORKS:
         raise ValueError(f"unknown network {name!r}: registered networks are {', '.join(sorted(NETWORKS))}")

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from moulin.identifiers import check_path_part
+from moulin.lineage import code_version
 from moulin.settings import Settings
 from moulin.storage import WarehouseFS
 from moulin.training import TrainingError
@@ -34,6 +35,7 @@ from moulin.training import leaderboard as lb
 from moulin.training.artifacts import baseline_uri, model_dir_uri, save_baseline, save_mlp
 from moulin.training.baselines import BoostedTreesBaseline, LogisticBaseline
 from moulin.training.batches import TabularCodec
+from moulin.training.classification import compare_models, select_on_validation
 from moulin.training.config import TrainConfig
 from moulin.training.contract import SPLITS, FeatureContract
 from moulin.training.data import check_fraction, read_split_pandas, resolve_snapshot
@@ -163,10 +165,13 @@ def train_and_compare(
     # 1. Data: one snapshot, read once on the driver for preprocessing, baselines, evaluation.
     snap = resolve_snapshot(features_uri, contract.split, version)
     log.info("training on %s version %s (%s)", features_uri, snap.version, snap.rows)
+    columns = [*contract.read_columns, *([contract.time] if contract.time else [])]
     frames = {
-        s: read_split_pandas(snap.files[s], contract.read_columns, settings, sample=sample, key=contract.key)
+        s: read_split_pandas(snap.files[s], columns, settings, sample=sample, key=contract.key)
         for s in SPLITS
     }
+    # Rows of one day share its weather and congestion: intervals resample whole days.
+    test_groups = frames["test"][contract.time].astype(str).to_numpy() if contract.time else None
     rows = {s: int(len(frames[s])) for s in SPLITS}
     labels = {s: frames[s][contract.label].to_numpy(dtype=np.float64) for s in SPLITS}
     for s in SPLITS:
@@ -185,6 +190,7 @@ def train_and_compare(
         "run_id": run_id,
         "sample": sample,
         "created_at": created_at.isoformat(),
+        "code_version": code_version(),
     }
 
     predictions: dict[str, dict[str, np.ndarray]] = {}
@@ -295,7 +301,14 @@ def train_and_compare(
     model_results: dict[str, dict] = {}
     for name, preds in predictions.items():
         threshold, val_f1 = best_f1_threshold(labels["validation"], preds["validation"])
-        test = evaluate(labels["test"], preds["test"], threshold, n_resamples=bootstrap_resamples, seed=seed)
+        test = evaluate(
+            labels["test"],
+            preds["test"],
+            threshold,
+            n_resamples=bootstrap_resamples,
+            seed=seed,
+            groups=test_groups,
+        )
         model_results[name] = {
             **info[name],
             "threshold": threshold,
@@ -338,8 +351,24 @@ def train_and_compare(
                 **common,
             },
         )
+    # The model to recommend is chosen on validation; pairs compared on the same test rows.
+    recommended = select_on_validation({n: r["validation"]["roc_auc"] for n, r in model_results.items()})
+    comparisons = compare_models(
+        labels["test"],
+        {n: predictions[n]["test"] for n in model_results},
+        roc_auc,
+        groups=test_groups,
+        n_resamples=bootstrap_resamples,
+        seed=seed,
+    )
+    for pair in comparisons:
+        pair["metric"] = "roc_auc"
     results = {
         "format": RESULTS_FORMAT,
+        "selection": {"split": "validation", "metric": "roc_auc", "recommended": recommended},
+        "best_model": recommended,
+        "comparisons": comparisons,
+        "bootstrap": {"resamples": bootstrap_resamples, "grouped_by": contract.time},
         **common,
         "model_dir": model_dir,
         "split_rows": rows,
@@ -390,6 +419,7 @@ def train_and_compare(
         "run_id": run_id,
         "features_uri": features_uri,
         "version": snap.version,
+        "recommended": recommended,
         "rows": rows,
         "models": {
             name: {

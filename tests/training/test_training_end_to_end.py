@@ -109,6 +109,25 @@ def test_files_checkpoints_and_results_json(run, settings):
     assert parsed.best is not None and parsed.best.curves.roc and parsed.best.slices["origin"]
 
 
+def test_the_recommended_model_is_chosen_on_validation_and_pairs_are_tested(run, settings):
+    results = json.loads(_path(run["paths"]["results_json"]).read_text())
+    validation = {m["model"]: m["validation"]["roc_auc"] for m in results["models"]}
+    assert results["selection"] == {
+        "split": "validation",
+        "metric": "roc_auc",
+        "recommended": max(validation, key=validation.get),
+    }
+    assert run["recommended"] == results["best_model"] == results["selection"]["recommended"]
+    pairs = {(c["a"], c["b"]) for c in results["comparisons"]}
+    assert pairs == {("mlp", "logreg"), ("mlp", "hist_gbt"), ("logreg", "hist_gbt")}
+    test_auc = {m["model"]: m["metrics"]["roc_auc"]["value"] for m in results["models"]}
+    for c in results["comparisons"]:
+        assert c["grouped"] and c["metric"] == "roc_auc"  # resampled by departure day
+        assert c["difference"] == pytest.approx(test_auc[c["a"]] - test_auc[c["b"]])
+        assert c["ci_low"] <= c["difference"] <= c["ci_high"] and c["p_value"] <= c["p_adjusted"] <= 1
+    assert all(m["test"]["bootstrap_grouped"] for m in results["models"])
+
+
 def test_reloaded_baselines_give_the_same_predictions(run, settings, synthetic_table, contract):
     from moulin.training.artifacts import load_baseline
     from moulin.training.baselines import BoostedTreesBaseline, LogisticBaseline

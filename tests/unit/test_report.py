@@ -395,6 +395,27 @@ def test_rank_by_and_best_model_override() -> None:
     assert by_brier is not None
 
 
+def test_validation_choice_and_paired_tests_are_reported() -> None:
+    raw = make_raw()
+    names = [m["model"] for m in raw["models"]["models"]]
+    chosen, other = names[-1], names[0]  # the validation winner need not lead on test
+    raw["models"]["best_model"] = chosen
+    raw["models"]["selection"] = {"split": "validation", "metric": "roc_auc", "recommended": chosen}
+    raw["models"]["comparisons"] = [
+        {"a": name, "b": chosen, "metric": "roc_auc", "difference": 0.004, "ci_low": -0.002, "ci_high": 0.01,
+         "p_value": 0.2, "p_adjusted": 0.4, "significant": False, "better": None, "grouped": True}
+        for name in names[:-1]
+    ]  # fmt: skip
+    text = _visible_text(render_report(make_inputs(raw)))
+    assert f"The recommended model is {chosen}" in text and "chosen on the validation period" in text
+    assert "Are the differences real?" in text and "no significant difference" in text
+    assert "resamples whole days" in text and "the difference is not significant" in text
+    for pair in raw["models"]["comparisons"]:
+        pair.update(significant=True, better="a", p_adjusted=0.01, ci_low=0.001)
+    text = _visible_text(render_report(make_inputs(raw)))
+    assert f"{other} is better" in text and "is significantly better" in text
+
+
 def test_malformed_inputs_raise() -> None:
     raw = make_raw()
     raw["quality"][0]["rows_read"] = "lots"

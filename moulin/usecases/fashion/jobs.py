@@ -20,12 +20,9 @@ def fashion_silver(ctx: StageContext, args: argparse.Namespace) -> dict:
 
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--version", type=int, default=None, help="silver Delta version (default: latest)")
-    parser.add_argument("--run-id", default=None, help="run id (the same id resumes from its checkpoints)")
-    parser.add_argument("--sample", type=float, default=None, help="fraction of images kept in every split")
-    parser.add_argument("--models", default=",".join(PARAMS.models), help="comma-separated models to train")
-    parser.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every network's epochs")
-    parser.add_argument("--num-processes", type=int, default=PARAMS.num_processes, help="DDP ranks")
+    from moulin.training.classifiers import add_train_arguments
+
+    add_train_arguments(parser, PARAMS.models, PARAMS.num_processes)
 
 
 @stage("fashion_train", environment="training", arguments=_train_arguments)
@@ -49,4 +46,5 @@ def fashion_train(ctx: StageContext, args: argparse.Namespace) -> dict:
         models=tuple(m for m in args.models.split(",") if m),
         epochs_scale=args.epochs_scale,
         num_processes=args.num_processes,
+        say=lambda line: print(f"MOULIN-PROGRESS {line}", flush=True),
     )

@@ -34,9 +34,12 @@ class FashionParams:
     cnn_learning_rate: float = 2e-3
     cnn_channels: tuple[int, ...] = (32, 64, 128)
     #: Pretrained EfficientNet-Lite0: input resolution, epochs of head-only then last-block training.
-    effnet_resolution: int = 64
-    effnet_head_epochs: int = 2
+    effnet_resolution: int = 48
+    effnet_head_epochs: int = 1
     effnet_finetune_epochs: int = 2
+    #: Share of the train split EfficientNet trains on: on 2 CPU cores a 48 px pass runs
+    #: ~170 images/s forward, ~75 images/s with the last blocks training.
+    effnet_train_fraction: float | None = 0.25
     effnet_last_blocks: int = 2
     effnet_learning_rate: float = 1e-3
     #: Early stopping on the validation loss.

@@ -3,7 +3,6 @@ classifiers trained and compared (training environment) -> report, a line per st
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -49,19 +48,20 @@ def run_fashion(
     epochs_scale: float = 1.0,
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """The whole chain; training runs as the ``fashion_train`` job in the training
-    environment (spark-submit), then the report is written beside its results."""
-    from moulin.jobs.submit import submit_job
-    from moulin.usecases.fashion.report_task import report_from_results
+    """The whole chain: ingest, the ``fashion_train`` job (training environment), the report."""
+    from moulin.usecases.classifiers import run_chain
+    from moulin.usecases.fashion.report import WORDING
 
-    start = time.monotonic()
-    data = ingest_fashion(spark, settings, limit, say)
-    args = ["--version", str(data["silver"]["version"]), "--models", ",".join(models),
-            "--epochs-scale", str(epochs_scale)]  # fmt: skip
-    if sample:
-        args += ["--sample", str(sample)]
-    trained = submit_job(settings, "fashion_train", args)
-    report = report_from_results(settings, trained["results_uri"], data["bronze"])
-    say(f"report {report}")
-    say(f"fashion chain done in {time.monotonic() - start:.0f} s")
-    return {**data, "training": trained, "report_uri": report}
+    return run_chain(
+        "fashion",
+        ingest_fashion,
+        "fashion_train",
+        WORDING,
+        spark,
+        settings,
+        limit,
+        sample,
+        models,
+        epochs_scale,
+        say,
+    )

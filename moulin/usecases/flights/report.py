@@ -158,9 +158,19 @@ def _summary(inputs: ReportInputs, ranked: list[ModelResult]) -> Markup:
         items.append(esc(f"Model results: {NOT_AVAILABLE}."))
     else:
         auc = best.metric("roc_auc")
-        text = f"The best model is {best.model}"
-        if best.family:
-            text += f" ({best.family})"
+        sel = tr.selection or {}
+        if tr.best_model == best.model and sel.get("split") == "validation":
+            text = f"The recommended model is {best.model}"
+            if best.family:
+                text += f" ({best.family})"
+            text += (
+                f", chosen on the validation period's {str(sel.get('metric', tr.rank_by)).replace('_', ' ').upper()} "
+                "(the test period plays no part in the choice)"
+            )
+        else:
+            text = f"The best model is {best.model}"
+            if best.family:
+                text += f" ({best.family})"
         if auc.value is not None:
             text += (
                 f". Given one late and one on-time flight, it gives the late one the higher risk "
@@ -173,7 +183,13 @@ def _summary(inputs: ReportInputs, ranked: list[ModelResult]) -> Markup:
             text += f", measured on {fmt_int(test_rows)} test flights never used for training"
         items.append(esc(text + "."))
         if len(ranked) > 1:
-            items.append(esc(_runner_up_sentence(best, ranked[1], tr.rank_by)))
+            items.append(
+                esc(
+                    _runner_up_sentence(
+                        best, ranked[1], tr.rank_by, tr.comparison(best.model, ranked[1].model)
+                    )
+                )
+            )
         f1 = best.metric("f1")
         if f1.value is not None or best.threshold is not None:
             text = "Used as a yes/no warning"
@@ -236,11 +252,30 @@ def _precision_recall(model: ModelResult) -> str:
     return ", ".join(parts)
 
 
-def _runner_up_sentence(best: ModelResult, second: ModelResult, rank_by: str) -> str:
+def _runner_up_sentence(
+    best: ModelResult, second: ModelResult, rank_by: str, paired: dict | None = None
+) -> str:
     a, b = best.metric(rank_by), second.metric(rank_by)
     name = rank_by.replace("_", " ").upper()
     if a.value is None or b.value is None:
         return f"Runner-up: {second.model}."
+    if paired and paired.get("difference") is not None:
+        text = f"The runner-up, {second.model}, scores {fmt_metric(b.value)} {name} against {fmt_metric(a.value)}"
+        diff = f"difference {paired['difference']:+.3f}, 95% interval {paired['ci_low']:+.3f} to {paired['ci_high']:+.3f}"
+        by_day = " resampling whole days" if paired.get("grouped") else ""
+        p_value = paired.get("p_adjusted", paired.get("p_value"))
+        if paired.get("significant"):
+            winner = best.model if paired.get("better") == "a" else second.model
+            return (
+                text
+                + f": compared on the same test flights{by_day} ({diff}, adjusted p {fmt_metric(p_value)}), "
+                f"{winner} is significantly better."
+            )
+        return (
+            text
+            + f": compared on the same test flights{by_day} ({diff}, adjusted p {fmt_metric(p_value)}), the "
+            "difference is not significant; prefer the simpler or cheaper one."
+        )
     overlap = (
         a.ci_low is not None
         and b.ci_high is not None
@@ -590,7 +625,18 @@ def _models(inputs: ReportInputs, ranked: list[ModelResult]) -> Markup:
     intro = (
         "All models are measured on the same test period"
         + (f" ({fmt_int(test)} flights)" if test else "")
-        + f", ranked by {tr.rank_by.replace('_', ' ').upper()}; values in brackets are 95% confidence intervals."
+        + (
+            f"; the recommended model (chosen on the validation period) first, the others by test "
+            f"{tr.rank_by.replace('_', ' ').upper()}"
+            if tr.best_model
+            else f", ranked by {tr.rank_by.replace('_', ' ').upper()}"
+        )
+        + "; values in brackets are 95% confidence intervals"
+        + (
+            " from a bootstrap that resamples whole days (flights of one day are correlated)."
+            if any(c.get("grouped") for c in tr.comparisons)
+            else "."
+        )
     )
     if tr.base_rate is not None:
         intro += f" For reference, {fmt_pct(tr.base_rate)} of test flights were late."
@@ -605,6 +651,7 @@ def _models(inputs: ReportInputs, ranked: list[ModelResult]) -> Markup:
         "Model comparison",
         para(intro),
         leaderboard,
+        _paired_table(tr),
         glossary,
         tag("h3", "How well each model separates late from on-time flights"),
         figure(
@@ -623,6 +670,40 @@ def _models(inputs: ReportInputs, ranked: list[ModelResult]) -> Markup:
             + f"</div><div>{_calibration_table(ranked[0])}</div></div>"
         ),
         note,
+    )
+
+
+def _paired_table(tr) -> Markup:
+    """Every pair of models compared on the same test flights: the ROC AUC difference with
+    its interval, the Holm-adjusted p-value, and the verdict in words."""
+    if not tr.comparisons:
+        return Markup("")
+    rows = []
+    for c in tr.comparisons:
+        if c.get("difference") is None:
+            continue
+        if c.get("significant"):
+            verdict = f"{c['a'] if c.get('better') == 'a' else c['b']} is better"
+        else:
+            verdict = "no significant difference"
+        rows.append(
+            [
+                f"{c['a']} − {c['b']}",
+                f"{c['difference']:+.4f}",
+                f"{c['ci_low']:+.4f} to {c['ci_high']:+.4f}",
+                fmt_metric(c.get("p_adjusted", c.get("p_value"))),
+                verdict,
+            ]
+        )
+    grouped = any(c.get("grouped") for c in tr.comparisons)
+    return Markup(
+        tag("h3", "Are the differences real?")
+        + para(
+            "Each pair of models scored on the same test flights; the interval comes from a paired bootstrap"
+            + (" that resamples whole days" if grouped else "")
+            + ", and p-values are adjusted for the number of pairs (Holm)."
+        )
+        + table(["pair", "ROC AUC difference", "95% interval", "adjusted p", "verdict"], rows, numeric=(1, 3))
     )
 
 

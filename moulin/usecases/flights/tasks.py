@@ -195,8 +195,11 @@ def train(
     epochs = int((params or {}).get("epochs") or PARAMS.train.epochs)
     args = ["--run-id", safe_run_id(run_id), "--epochs", str(epochs), "--version", str(upstream["version"])]
     result = _submit(settings, "train_flights", args)
-    best = max(result["models"].items(), key=lambda kv: kv[1].get("roc_auc") or 0)
-    detail = f"{len(result['models'])} models on v{result['version']}, best {best[0]} ROC-AUC {best[1]['roc_auc']:.3f}"
+    chosen = result["recommended"]  # chosen on the validation period, never on test
+    detail = (
+        f"{len(result['models'])} models on v{result['version']}, recommended (validation) {chosen}: "
+        f"test ROC-AUC {result['models'][chosen]['roc_auc']:.3f}"
+    )
     return _timed("train", result, start, detail)
 
 

@@ -1,0 +1,66 @@
+"""The sentiment classification report: which model to use for telling whether a
+short post is negative, neutral or positive, in words for decision-makers.
+
+This module holds the use case's wording only; the page is rendered by
+:mod:`moulin.reporting.classification`.  Its input is the run's
+``results.json`` (the ``moulin.classification-results/1`` format; its worst
+test examples carry the post's ``text``), and optionally the bronze gate's row
+accounting.  :func:`render_report` is pure (dict in, HTML out);
+:func:`write_report` renders and writes the page to the warehouse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from moulin.reporting.classification import (
+    ClassificationWording,
+    render_classification_report,
+    write_classification_report,
+)
+
+WORDING = ClassificationWording(
+    title="Which model should tell whether a post is negative, neutral or positive?",
+    subtitle="Sentiment classification of short English posts (3 classes)",
+    intro=(
+        "Short posts should be sorted automatically by the feeling they express: several models were "
+        "trained on the same labelled posts, and one is recommended."
+    ),
+    item="post",
+    items="posts",
+    data_description=(
+        "Short English posts about self-driving cars and other topics. Annotators labelled each post "
+        "negative, neutral or positive and stated how confident they were."
+    ),
+    split=(
+        "The posts are divided into training, validation and test by a seeded hash of their text, so copies "
+        "of a post always share a split. The recommended model is the one with the best macro-F1 on the "
+        "validation posts, which weighs every class the same however common it is."
+    ),
+    copy_means="same text",
+    quality_rules="empty text, unknown label, unreadable",
+    worst_title="The model's most confident mistakes",
+    worst_intro=(
+        "Test posts that {model} got wrong while being most sure of its answer. Some are genuinely ambiguous "
+        "(irony, mixed feelings, a label the annotators were unsure of); others show where more or better "
+        "labelled posts would help."
+    ),
+    published=None,  # no published results to compare with
+)
+
+
+def render_report(results: Mapping[str, Any], quality: Mapping[str, Any] | None = None) -> str:
+    """The report of ``results`` (the training run's ``results.json``) as one self-contained HTML page.
+
+    Raises ValueError naming the key when ``models``, ``selection`` or
+    ``class_names`` is missing (or the recommended model is not among the models).
+    """
+    return render_classification_report(results, WORDING, quality)
+
+
+def write_report(
+    results: Mapping[str, Any], uri: str, settings, quality: Mapping[str, Any] | None = None
+) -> str:
+    """Render the report of ``results`` and write it to ``uri`` in the warehouse (atomically); returns ``uri``."""
+    return write_classification_report(results, uri, settings, WORDING, quality)
