@@ -92,7 +92,7 @@ def test_fashion_dags_run_to_the_report(settings, tmp_path) -> None:
     said: list[str] = []
     runs = [
         DagTest("source_fashion", "2017-08-25"),
-        DagTest("fashion_images", "2017-08-25", conf={"models": "logreg,cnn", "epochs_scale": 0.1}),
+        DagTest("fashion_images", "2017-08-25", conf={"models": "logreg"}),
     ]
     run_dag_tests(settings, runs, tmp_path, said.append)
     fs = WarehouseFS(settings)

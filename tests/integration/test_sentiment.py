@@ -87,9 +87,7 @@ def test_sentiment_dags_run_to_the_report(settings, tmp_path) -> None:
     ensure_airflow_db(settings)
     runs = [
         DagTest("source_sentiment", "2016-08-04"),
-        DagTest(
-            "sentiment_posts", "2016-08-04", conf={"models": "tfidf_logreg,text_cnn", "epochs_scale": 0.34}
-        ),
+        DagTest("sentiment_posts", "2016-08-04", conf={"models": "tfidf_logreg"}),
     ]
     run_dag_tests(settings, runs, tmp_path, print)
     fs = WarehouseFS(settings)

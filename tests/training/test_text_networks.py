@@ -7,7 +7,6 @@ not assert) training and inference throughput on this machine."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
@@ -385,53 +384,3 @@ def _rate(step, repeats: int, n: int = 32) -> float:
         step()
         times.append(time.perf_counter() - start)
     return n / float(np.median(times))
-
-
-def test_throughput_report(capsys):
-    """Sentences per second on this machine's CPU with 2 threads (printed, not asserted)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        rng = np.random.default_rng(0)
-        lines = []
-        cases = [
-            ("text_cnn", build_network("text_cnn", (), 0, {"vocab_size": 20000}), 20000, False, 20),
-            ("minilm train_layers=2", MiniLMClassifier(pretrained=False, train_layers=2), 30522, True, 5),
-            (
-                "minilm train_layers=all",
-                MiniLMClassifier(pretrained=False, train_layers="all"),
-                30522,
-                True,
-                3,
-            ),
-        ]
-        for name, model, vocab_size, specials, repeats in cases:
-            ids, mask, y = _batch(vocab_size, rng, specials=specials)
-            mean_tokens = mask.sum().item() / len(mask)
-            optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-
-            def train_step(model=model, optimizer=optimizer, ids=ids, mask=mask, y=y):
-                model.train()
-                optimizer.zero_grad()
-                nn.functional.cross_entropy(model(ids, mask), y).backward()
-                optimizer.step()
-
-            def infer_step(model=model, ids=ids, mask=mask):
-                model.eval()
-                with torch.inference_mode():
-                    model(ids, mask)
-
-            train = _rate(train_step, repeats)
-            infer = _rate(infer_step, repeats * 3) if "all" not in name else None
-            lines.append(
-                f"{name:<24} L={ids.shape[1]:>2} train {train:8.1f} sentences/s"
-                + (f"   inference {infer:8.1f} sentences/s" if infer else "")
-            )
-        with capsys.disabled():
-            load = os.getloadavg()[0]
-            print(
-                f"\ntext networks, batch 32, {mean_tokens:.1f} tokens on average, 2 threads "
-                f"(load average {load:.1f} on {os.cpu_count()} CPUs):\n  " + "\n  ".join(lines)
-            )
-    finally:
-        torch.set_num_threads(threads)
