@@ -124,6 +124,7 @@ def train_network(
     a run with the same folder resumes from them."""
     import torch
 
+    from moulin.lineage import code_version
     from moulin.storage import WarehouseFS
     from moulin.training.ddp import choose_backend, run_distributed
     from moulin.training.model import build_network
@@ -181,6 +182,7 @@ def train_network(
         "train_config": spec.train.to_dict(),
         "inputs": codec.to_dict(),
         "snapshot": {"table_uri": snapshot.table_uri, "version": snapshot.version},
+        "code_version": code_version(),
     }
     fs.write_bytes(
         uri, _state_bytes({"state_dict": torch.load(io.BytesIO(state), weights_only=True), **record})
@@ -286,7 +288,7 @@ def worst_examples(y: np.ndarray, proba: np.ndarray, keys: Sequence[str], limit:
 
 RESULTS_FORMAT = "moulin.classification-results/1"
 Frames = dict  # split -> pandas DataFrame
-Baseline = Callable[[Frames, str], ModelOutput]  # (frames, model_dir) -> output
+Baseline = Callable[[Frames, str, dict], ModelOutput]  # (frames, model_dir, record to save with it) -> output
 
 
 @dataclass(frozen=True)
@@ -369,12 +371,14 @@ def run_suite(
             )
     say(f"snapshot {uri} v{snap.version}: " + ", ".join(f"{s} {len(f):,}" for s, f in frames.items()))
     networks = suite.networks(frames) if any(m in suite.network_names for m in models) else {}
+    # saved with every model: what it was trained on and by which code
+    record = {"snapshot": {"table_uri": uri, "version": snap.version}, "code_version": code_version()}
     outputs: list[ModelOutput] = []
     started_models = time.time()
     for name in models:
         t = time.time()
         if name in suite.baselines:
-            outputs.append(suite.baselines[name](frames, model_dir))
+            outputs.append(suite.baselines[name](frames, model_dir, record))
         else:
             spec, codec = networks[name]
             _, out = train_network(
@@ -482,3 +486,27 @@ def add_train_arguments(parser, models: Sequence[str], num_processes: int) -> No
     parser.add_argument("--models", default=",".join(models), help="comma-separated models to train")
     parser.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every network's epochs")
     parser.add_argument("--num-processes", type=int, default=num_processes, help="DDP ranks")
+
+
+def run_training_stage(ctx, args, suite: ClassifierSuite) -> dict[str, Any]:
+    """The body of a use case's training stage (training environment): executors run
+    the training Python, progress lines go to the job's output as they come."""
+    import logging
+    import os
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    python = ctx.settings.training_python_path
+    os.environ["PYSPARK_PYTHON"] = python
+    ctx.spark_conf["spark.pyspark.python"] = python
+    return run_suite(
+        ctx.spark,
+        ctx.settings,
+        suite,
+        tuple(m for m in args.models.split(",") if m),
+        version=args.version,
+        run_id=args.run_id,
+        sample=args.sample,
+        epochs_scale=args.epochs_scale,
+        num_processes=args.num_processes,
+        say=lambda line: print(f"MOULIN-PROGRESS {line}", flush=True),
+    )

@@ -76,3 +76,32 @@ def run_chain(
     say(f"report {report}")
     say(f"{name} chain done in {time.monotonic() - start:.0f} s")
     return {**data, "training": trained, "report_uri": report}
+
+
+def ingest_chain(
+    spark,
+    settings: Settings,
+    source: str,
+    ds: str,
+    prepare: Callable[[], str],
+    silver: Callable[[Any, Settings], dict],
+    noun: str,
+    say: Callable[[str], None] = print,
+    run_ge: bool = True,
+) -> dict[str, Any]:
+    """A file source's drop (``prepare()`` writes it and describes it) -> landing ->
+    bronze (the gate) -> silver, a line per step."""
+    from moulin.sources.bronze import gate_landing
+    from moulin.sources.land import land_source
+    from moulin.sources.spec import load_spec
+
+    spec = load_spec(source)
+    say(f"drop {ds}: {prepare()}")
+    landed = land_source(settings, spec, ds)
+    say(f"land {ds}: {landed['status']}, {landed['rows']:,} {noun} in {len(landed['files'])} file(s)")
+    outcome = gate_landing(spark, settings, spec, ds, run_ge=run_ge)
+    say(f"bronze {outcome.line()}")
+    rebuilt = silver(spark, settings)
+    say(f"silver {rebuilt['table']}: {rebuilt['rows']:,} {noun} {rebuilt['counts']}, v{rebuilt['version']}"
+        + (f"; duplicates {rebuilt['duplicates']}" if "duplicates" in rebuilt else ""))  # fmt: skip
+    return {"landing": landed, "bronze": outcome.as_dict(), "silver": rebuilt}

@@ -133,6 +133,8 @@ def test_model_files_record_the_snapshot(trained, images_table) -> None:
     assert results["code_version"]
     baseline = load_baseline(models["logreg"]["model_uri"], images_table["settings"])
     assert baseline["model"].coef_.shape == (10, 784)
+    assert baseline["snapshot"] == saved["snapshot"] and baseline["code_version"] == saved["code_version"]
+    assert saved["code_version"] == results["code_version"]
 
 
 WORKER = """

@@ -27,24 +27,8 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
 
 @stage("fashion_train", environment="training", arguments=_train_arguments)
 def fashion_train(ctx: StageContext, args: argparse.Namespace) -> dict:
-    """Train and compare the image classifiers on a pinned silver snapshot (training environment)."""
-    import logging
-    import os
+    """Train and compare the fashion classifiers on a pinned silver snapshot (training environment)."""
+    from moulin.training.classifiers import run_training_stage
+    from moulin.usecases.fashion.training import suite
 
-    from moulin.usecases.fashion.training import train_fashion
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    python = ctx.settings.training_python_path
-    os.environ["PYSPARK_PYTHON"] = python
-    ctx.spark_conf["spark.pyspark.python"] = python
-    return train_fashion(
-        ctx.spark,
-        ctx.settings,
-        version=args.version,
-        run_id=args.run_id,
-        sample=args.sample,
-        models=tuple(m for m in args.models.split(",") if m),
-        epochs_scale=args.epochs_scale,
-        num_processes=args.num_processes,
-        say=lambda line: print(f"MOULIN-PROGRESS {line}", flush=True),
-    )
+    return run_training_stage(ctx, args, suite(ctx.settings))

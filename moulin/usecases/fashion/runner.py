@@ -17,26 +17,17 @@ def ingest_fashion(
     say: Callable[[str], None] = print,
     run_ge: bool = True,
 ) -> dict[str, Any]:
-    """Drop (``limit`` images per official set: a sample) -> landing -> bronze -> silver."""
-    from moulin.sources.bronze import gate_landing
-    from moulin.sources.land import land_source
-    from moulin.sources.spec import load_spec
+    """Drop (``limit``: a sample) -> landing -> bronze -> silver."""
+    from moulin.usecases.classifiers import ingest_chain
     from moulin.usecases.fashion.corpus import prepare_drop
     from moulin.usecases.fashion.stages import silver_fashion
 
-    spec = load_spec("fashion")
-    counts = prepare_drop(settings, limit)
-    say(f"drop {PARAMS.drop}: " + ", ".join(f"{name} {n:,} images" for name, n in counts.items()))
-    landed = land_source(settings, spec, PARAMS.drop)
-    say(
-        f"land {PARAMS.drop}: {landed['status']}, {landed['rows']:,} images in {len(landed['files'])} file(s)"
+    def prepare() -> str:
+        return ", ".join(f"{name} {n:,} images" for name, n in prepare_drop(settings, limit).items())
+
+    return ingest_chain(
+        spark, settings, "fashion", PARAMS.drop, prepare, silver_fashion, "images", say, run_ge
     )
-    outcome = gate_landing(spark, settings, spec, PARAMS.drop, run_ge=run_ge)
-    say(f"bronze {outcome.line()}")
-    silver = silver_fashion(spark, settings)
-    say(f"silver {silver['table']}: {silver['rows']:,} images {silver['by_split']}, v{silver['version']}; "
-        f"duplicates {silver['duplicates']}")  # fmt: skip
-    return {"drop": counts, "landing": landed, "bronze": outcome.as_dict(), "silver": silver}
 
 
 def run_fashion(

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moulin.contracts import load_contract
 from moulin.errors import DataError
-from moulin.lineage import run_key
 from moulin.settings import Settings
 from moulin.usecases.fashion.params import CLASS_NAMES, PARAMS, PIPELINE
 
@@ -65,18 +63,7 @@ def duplicates(silver) -> dict[str, int]:
     return {k: int(row[k] or 0) for k in row.asDict()}
 
 
-def silver_fashion(spark, settings: Settings) -> dict[str, Any]:
-    """Rebuild ``silver/fashion_images`` from every bronze partition (one checked,
-    idempotent commit keyed on the bronze version); counts checked against the
-    Delta log on both sides."""
-    from moulin.delta import DeltaTableStore
-    from moulin.quality.tables import check_table
-
-    store = DeltaTableStore(spark)
-    contract = load_contract("silver_fashion")
-    bronze_uri = settings.table_uri(load_contract("bronze_fashion").table)
-    version = store.version(bronze_uri)
-    bronze = store.read(bronze_uri, version=version)
+def _check_set_names(bronze, bronze_uri: str) -> None:
     unknown = [
         r["_source_file"]
         for r in bronze.select("_source_file").distinct().collect()
@@ -87,40 +74,23 @@ def silver_fashion(spark, settings: Settings) -> dict[str, Any]:
             f"images file(s) {unknown[:3]} in {bronze_uri} are named neither train-* nor t10k-*: the split "
             "comes from the official set in the file name; land them under one of those names"
         )
-    bronze_rows = store.count(bronze_uri, version)  # from the Delta log's file statistics
-    silver = to_silver(bronze).cache()
-    try:
-        checked = check_table(silver, contract, settings, f"bronze_v{version}")
-        counts = {r["split"]: int(r["count"]) for r in silver.groupBy("split").count().collect()}
-        copies = duplicates(silver)
-        key = run_key(bronze_uri, version, PARAMS.split_seed, PARAMS.validation_share)
-        silver_uri = settings.table_uri(contract.table)
-        res = store.write(
-            silver,
-            silver_uri,
-            mode="overwrite",
-            partition_by=list(contract.partition_by),
-            app_id=f"{PIPELINE}.silver_fashion.{key}",
-            app_version=1,
-            **contract.delta_metadata,
-        )
-    finally:
-        silver.unpersist()
-    rows = sum(counts.values())
-    committed = store.count(silver_uri, res.version)
-    if not bronze_rows == rows == committed:
-        raise DataError(
-            f"silver_fashion: bronze {bronze_uri} v{version} holds {bronze_rows} images, Spark split {rows}, "
-            f"but {silver_uri} v{res.version} holds {committed}: rows were lost or duplicated; do not use it"
-        )
-    return {
-        "table": contract.table,
-        "uri": silver_uri,
-        "bronze_version": version,
-        "rows": committed,
-        "by_split": dict(sorted(counts.items())),
-        "duplicates": copies,
-        "version": res.version,
-        "committed": res.committed,
-        "data_docs_uri": checked.get("data_docs_uri", ""),
-    }
+
+
+def silver_fashion(spark, settings: Settings) -> dict[str, Any]:
+    """Rebuild ``silver/fashion_images`` from every bronze partition (one checked,
+    idempotent commit keyed on the bronze version); counts checked against the
+    Delta log on both sides; copies of images counted."""
+    from moulin.quality.rebuild import Rebuild, rebuild
+
+    spec = Rebuild(
+        source="bronze_fashion",
+        target="silver_fashion",
+        transform=to_silver,
+        rows_called="images",
+        count_by=("split",),
+        pipeline=PIPELINE,
+        parameters=(PARAMS.split_seed, PARAMS.validation_share),
+        check=_check_set_names,
+        summaries=(lambda rows: ("duplicates", duplicates(rows)),),
+    )
+    return rebuild(spark, settings, spec)

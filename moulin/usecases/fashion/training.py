@@ -10,7 +10,7 @@ report's input).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -71,7 +71,7 @@ def network_specs(params: FashionParams = PARAMS) -> dict[str, NetworkSpec]:
 def _logistic_regression(params: FashionParams, settings) -> Callable:
     """Multinomial logistic regression on the pixels (scaled to [0, 1]); C chosen on validation."""
 
-    def fit(frames: dict, model_dir: str) -> ModelOutput:
+    def fit(frames: dict, model_dir: str, record: dict) -> ModelOutput:
         from moulin.storage import WarehouseFS
         from moulin.training.artifacts import save_baseline
 
@@ -86,7 +86,9 @@ def _logistic_regression(params: FashionParams, settings) -> Callable:
             x, y, params.logreg_c_grid, accuracy, max_iter=300
         )
         uri = f"{model_dir}/logreg/model.skops"
-        save_baseline(WarehouseFS(settings), uri, {"model": model, "C": c, "inputs": codec.to_dict()})
+        save_baseline(
+            WarehouseFS(settings), uri, {"model": model, "C": c, "inputs": codec.to_dict(), **record}
+        )
         family = "logistic regression on pixels (scikit-learn, C chosen on validation)"
         params_out = {"C": c, "validation_accuracy_by_C": tried, "max_iter": 300}
         return baseline_output("logreg", family, model, x, seconds, params_out, uri)
@@ -136,21 +138,9 @@ def suite(settings: Settings, params: FashionParams = PARAMS) -> ClassifierSuite
 
 
 def train_fashion(
-    spark,
-    settings: Settings,
-    version: int | None = None,
-    run_id: str | None = None,
-    sample: float | None = None,
-    models: Sequence[str] = PARAMS.models,
-    epochs_scale: float = 1.0,
-    num_processes: int = PARAMS.num_processes,
-    use_gpu: bool | None = None,
-    params: FashionParams = PARAMS,
-    say: Callable[[str], None] = print,
+    spark, settings: Settings, params: FashionParams = PARAMS, **options: Any
 ) -> dict[str, Any]:
-    """Train ``models`` on one pinned version of the silver table, compare them and
-    write ``results.json``; returns a summary with its URI."""
-    return run_suite(
-        spark, settings, suite(settings, params), models, version=version, run_id=run_id, sample=sample,
-        epochs_scale=epochs_scale, num_processes=num_processes, use_gpu=use_gpu, say=say,
-    )  # fmt: skip
+    """Train and compare the use case's models (``options``: those of
+    :func:`~moulin.training.classifiers.run_suite`; ``models`` defaults to the params')."""
+    models = options.pop("models", params.models)
+    return run_suite(spark, settings, suite(settings, params), models, **options)

@@ -8,7 +8,6 @@ from typing import Any
 
 from moulin.contracts import load_contract
 from moulin.errors import DataError
-from moulin.lineage import run_key
 from moulin.settings import Settings
 from moulin.usecases.mail.params import PARAMS, PIPELINE
 
@@ -52,18 +51,7 @@ def to_silver(bronze, seed: int = PARAMS.split_seed):
     )
 
 
-def silver_mail(spark, settings: Settings) -> dict[str, Any]:
-    """Rebuild ``silver/mail_messages`` from every bronze partition (one checked,
-    idempotent commit keyed on the bronze version)."""
-
-    from moulin.delta import DeltaTableStore
-    from moulin.quality.tables import check_table
-
-    store = DeltaTableStore(spark)
-    contract = load_contract("silver_mail")
-    bronze_uri = settings.table_uri(load_contract("bronze_mail").table)
-    version = store.version(bronze_uri)
-    bronze = store.read(bronze_uri, version=version)
+def _check_mailbox_names(bronze, bronze_uri: str) -> None:
     unknown = [
         r["_source_file"]
         for r in bronze.select("_source_file").distinct().collect()
@@ -74,43 +62,24 @@ def silver_mail(spark, settings: Settings) -> dict[str, Any]:
             f"mailbox file(s) {unknown[:3]} in {bronze_uri} are named neither spam.mbox nor ham.mbox: "
             "the label comes from the mailbox name; land them under one of those names"
         )
-    bronze_rows = store.count(bronze_uri, version)  # from the Delta log's file statistics
-    silver = to_silver(bronze).cache()
-    try:
-        checked = check_table(silver, contract, settings, f"bronze_v{version}")
-        counts = {
-            (r["label"], r["split"]): int(r["count"])
-            for r in silver.groupBy("label", "split").count().collect()
-        }
-        key = run_key(bronze_uri, version, PARAMS.split_seed)
-        silver_uri = settings.table_uri(contract.table)
-        res = store.write(
-            silver,
-            silver_uri,
-            mode="overwrite",
-            partition_by=list(contract.partition_by),
-            app_id=f"{PIPELINE}.silver_mail.{key}",
-            app_version=1,
-            **contract.delta_metadata,
-        )
-    finally:
-        silver.unpersist()
-    rows = sum(counts.values())
-    committed = store.count(silver_uri, res.version)
-    if not bronze_rows == rows == committed:
-        raise DataError(
-            f"silver_mail: bronze {bronze_uri} v{version} holds {bronze_rows} messages, Spark labelled {rows}, "
-            f"but {silver_uri} v{res.version} holds {committed}: rows were lost or duplicated; do not use it"
-        )
-    return {
-        "table": contract.table,
-        "bronze_version": version,
-        "rows": committed,
-        "by_label_split": {f"{label}/{split}": n for (label, split), n in sorted(counts.items())},
-        "version": res.version,
-        "committed": res.committed,
-        "data_docs_uri": checked.get("data_docs_uri", ""),
-    }
+
+
+def silver_mail(spark, settings: Settings) -> dict[str, Any]:
+    """Rebuild ``silver/mail_messages`` from every bronze partition (one checked,
+    idempotent commit keyed on the bronze version)."""
+    from moulin.quality.rebuild import Rebuild, rebuild
+
+    spec = Rebuild(
+        source="bronze_mail",
+        target="silver_mail",
+        transform=to_silver,
+        rows_called="messages",
+        count_by=("label", "split"),
+        pipeline=PIPELINE,
+        parameters=(PARAMS.split_seed,),
+        check=_check_mailbox_names,
+    )
+    return rebuild(spark, settings, spec)
 
 
 def _text(frame) -> Any:

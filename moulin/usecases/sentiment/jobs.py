@@ -28,23 +28,7 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
 @stage("sentiment_train", environment="training", arguments=_train_arguments)
 def sentiment_train(ctx: StageContext, args: argparse.Namespace) -> dict:
     """Train and compare the sentiment classifiers on a pinned silver snapshot (training environment)."""
-    import logging
-    import os
+    from moulin.training.classifiers import run_training_stage
+    from moulin.usecases.sentiment.training import suite
 
-    from moulin.usecases.sentiment.training import train_sentiment
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    python = ctx.settings.training_python_path
-    os.environ["PYSPARK_PYTHON"] = python
-    ctx.spark_conf["spark.pyspark.python"] = python
-    return train_sentiment(
-        ctx.spark,
-        ctx.settings,
-        version=args.version,
-        run_id=args.run_id,
-        sample=args.sample,
-        models=tuple(m for m in args.models.split(",") if m),
-        epochs_scale=args.epochs_scale,
-        num_processes=args.num_processes,
-        say=lambda line: print(f"MOULIN-PROGRESS {line}", flush=True),
-    )
+    return run_training_stage(ctx, args, suite(ctx.settings))

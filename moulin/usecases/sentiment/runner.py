@@ -17,24 +17,17 @@ def ingest_sentiment(
     say: Callable[[str], None] = print,
     run_ge: bool = True,
 ) -> dict[str, Any]:
-    """Drop (the first ``limit`` posts: a sample) -> landing -> bronze -> silver."""
-    from moulin.sources.bronze import gate_landing
-    from moulin.sources.land import land_source
-    from moulin.sources.spec import load_spec
+    """Drop (``limit``: a sample) -> landing -> bronze -> silver."""
+    from moulin.usecases.classifiers import ingest_chain
     from moulin.usecases.sentiment.corpus import prepare_drop
     from moulin.usecases.sentiment.stages import silver_sentiment
 
-    spec = load_spec("sentiment")
-    posts = prepare_drop(settings, limit)
-    say(f"drop {PARAMS.drop}: {posts:,} posts")
-    landed = land_source(settings, spec, PARAMS.drop)
-    say(f"land {PARAMS.drop}: {landed['status']}, {landed['rows']:,} posts in {len(landed['files'])} file(s)")
-    outcome = gate_landing(spark, settings, spec, PARAMS.drop, run_ge=run_ge)
-    say(f"bronze {outcome.line()}")
-    silver = silver_sentiment(spark, settings)
-    say(f"silver {silver['table']}: {silver['rows']:,} posts {silver['by_split']}, v{silver['version']}; "
-        f"duplicates {silver['duplicates']}")  # fmt: skip
-    return {"drop": posts, "landing": landed, "bronze": outcome.as_dict(), "silver": silver}
+    def prepare() -> str:
+        return f"{prepare_drop(settings, limit):,} posts"
+
+    return ingest_chain(
+        spark, settings, "sentiment", PARAMS.drop, prepare, silver_sentiment, "posts", say, run_ge
+    )
 
 
 def run_sentiment(

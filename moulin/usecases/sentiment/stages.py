@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from moulin.contracts import load_contract
-from moulin.errors import DataError
-from moulin.lineage import run_key
 from moulin.settings import Settings
 from moulin.usecases.sentiment.params import CLASS_NAMES, PARAMS, PIPELINE
 
@@ -59,56 +56,17 @@ def duplicates(silver) -> dict[str, int]:
 def silver_sentiment(spark, settings: Settings) -> dict[str, Any]:
     """Rebuild ``silver/sentiment_posts`` from every bronze partition (one checked,
     idempotent commit keyed on the bronze version); counts checked against the Delta
-    log on both sides."""
-    from moulin.delta import DeltaTableStore
-    from moulin.quality.tables import check_table
+    log on both sides; copies of posts and conflicting labels counted."""
+    from moulin.quality.rebuild import Rebuild, rebuild
 
-    store = DeltaTableStore(spark)
-    contract = load_contract("silver_sentiment")
-    bronze_uri = settings.table_uri(load_contract("bronze_sentiment").table)
-    version = store.version(bronze_uri)
-    bronze = store.read(bronze_uri, version=version)
-    bronze_rows = store.count(bronze_uri, version)  # from the Delta log's file statistics
-    silver = to_silver(bronze).cache()
-    try:
-        checked = check_table(silver, contract, settings, f"bronze_v{version}")
-        counts = {
-            (r["label_name"], r["split"]): int(r["count"])
-            for r in silver.groupBy("label_name", "split").count().collect()
-        }
-        copies = duplicates(silver)
-        key = run_key(bronze_uri, version, PARAMS.split_seed, PARAMS.train_share, PARAMS.validation_share)
-        silver_uri = settings.table_uri(contract.table)
-        res = store.write(
-            silver,
-            silver_uri,
-            mode="overwrite",
-            partition_by=list(contract.partition_by),
-            app_id=f"{PIPELINE}.silver_sentiment.{key}",
-            app_version=1,
-            **contract.delta_metadata,
-        )
-    finally:
-        silver.unpersist()
-    rows = sum(counts.values())
-    committed = store.count(silver_uri, res.version)
-    if not bronze_rows == rows == committed:
-        raise DataError(
-            f"silver_sentiment: bronze {bronze_uri} v{version} holds {bronze_rows} posts, Spark split {rows}, "
-            f"but {silver_uri} v{res.version} holds {committed}: rows were lost or duplicated; do not use it"
-        )
-    by_split: dict[str, int] = {}
-    for (_, split), n in counts.items():
-        by_split[split] = by_split.get(split, 0) + n
-    return {
-        "table": contract.table,
-        "uri": silver_uri,
-        "bronze_version": version,
-        "rows": committed,
-        "by_split": dict(sorted(by_split.items())),
-        "by_label_split": {f"{label}/{split}": n for (label, split), n in sorted(counts.items())},
-        "duplicates": copies,
-        "version": res.version,
-        "committed": res.committed,
-        "data_docs_uri": checked.get("data_docs_uri", ""),
-    }
+    spec = Rebuild(
+        source="bronze_sentiment",
+        target="silver_sentiment",
+        transform=to_silver,
+        rows_called="posts",
+        count_by=("split",),
+        pipeline=PIPELINE,
+        parameters=(PARAMS.split_seed, PARAMS.train_share, PARAMS.validation_share),
+        summaries=(lambda rows: ("duplicates", duplicates(rows)),),
+    )
+    return rebuild(spark, settings, spec)

@@ -9,7 +9,7 @@ Files under ``models/sentiment/<run id>/``: one folder per model and ``results.j
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -70,7 +70,7 @@ def network_specs(params: SentimentParams = PARAMS) -> dict[str, NetworkSpec]:
 def _tfidf_logistic_regression(params: SentimentParams, settings) -> Callable:
     """TF-IDF (words and bigrams) + multinomial logistic regression; C chosen on validation macro-F1."""
 
-    def fit(frames: dict, model_dir: str) -> ModelOutput:
+    def fit(frames: dict, model_dir: str, record: dict) -> ModelOutput:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.metrics import f1_score
 
@@ -91,7 +91,9 @@ def _tfidf_logistic_regression(params: SentimentParams, settings) -> Callable:
         )
         uri = f"{model_dir}/tfidf_logreg/model.skops"
         save_baseline(
-            WarehouseFS(settings), uri, {"model": model, "vocabulary": sorted(words.vocabulary_), "C": c}
+            WarehouseFS(settings),
+            uri,
+            {"model": model, "vocabulary": sorted(words.vocabulary_), "C": c, **record},
         )
         family = "TF-IDF (words + bigrams) + logistic regression (scikit-learn, C chosen on validation)"
         params_out = {"C": c, "validation_macro_f1_by_C": tried, "max_features": params.tfidf_max_features}
@@ -154,21 +156,9 @@ def suite(settings: Settings, params: SentimentParams = PARAMS) -> ClassifierSui
 
 
 def train_sentiment(
-    spark,
-    settings: Settings,
-    version: int | None = None,
-    run_id: str | None = None,
-    sample: float | None = None,
-    models: Sequence[str] = PARAMS.models,
-    epochs_scale: float = 1.0,
-    num_processes: int = PARAMS.num_processes,
-    use_gpu: bool | None = None,
-    params: SentimentParams = PARAMS,
-    say: Callable[[str], None] = print,
+    spark, settings: Settings, params: SentimentParams = PARAMS, **options: Any
 ) -> dict[str, Any]:
-    """Train ``models`` on one pinned version of the silver table, compare them and
-    write ``results.json``; returns a summary with its URI."""
-    return run_suite(
-        spark, settings, suite(settings, params), models, version=version, run_id=run_id, sample=sample,
-        epochs_scale=epochs_scale, num_processes=num_processes, use_gpu=use_gpu, say=say,
-    )  # fmt: skip
+    """Train and compare the use case's models (``options``: those of
+    :func:`~moulin.training.classifiers.run_suite`; ``models`` defaults to the params')."""
+    models = options.pop("models", params.models)
+    return run_suite(spark, settings, suite(settings, params), models, **options)
