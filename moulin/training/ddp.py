@@ -126,10 +126,10 @@ def train_worker(job: dict) -> dict:
             torch.cuda.set_device(device)
         else:
             device = torch.device("cpu")
-            # one rank per core: more threads per rank oversubscribe the cores
-            torch.set_num_threads(
-                max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", world))))
-            )
+            # As many threads as OMP_NUM_THREADS says (TorchDistributor sets 1), else the
+            # cores shared by the ranks: more threads than cores slow training many times.
+            threads = os.environ.get("OMP_NUM_THREADS")
+            torch.set_num_threads(int(threads) if threads else max(1, (os.cpu_count() or 1) // world))
         cfg = TrainConfig(**job["train_config"])
         codec = codec_from_dict(job["inputs"])
         task = job.get("task", "binary")
