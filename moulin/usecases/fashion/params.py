@@ -29,7 +29,7 @@ class FashionParams:
     #: Share of the official training set held out for validation (model choice, early stopping).
     validation_share: float = 0.1
     #: CNN from scratch.
-    cnn_epochs: int = 20
+    cnn_epochs: int = 12
     cnn_batch_size: int = 128
     cnn_learning_rate: float = 2e-3
     cnn_channels: tuple[int, ...] = (32, 64, 128)
