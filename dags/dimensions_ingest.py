@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, dag, task
 
+from moulin.ops.alerts import task_failed
+
 BRONZE_DIMENSIONS = Asset("moulin://bronze/dimensions")
 
 
@@ -18,7 +20,12 @@ BRONZE_DIMENSIONS = Asset("moulin://bronze/dimensions")
     catchup=False,
     max_active_runs=1,
     tags=["moulin", "flights", "ingest"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponential_backoff": True},
+    default_args={
+        "on_failure_callback": task_failed,
+        "retries": 2,
+        "retry_delay": timedelta(seconds=20),
+        "retry_exponential_backoff": True,
+    },
 )
 def dimensions_ingest():
     @task

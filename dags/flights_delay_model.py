@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, dag, task
 
+from moulin.ops.alerts import deadline, task_failed
+from moulin.settings import load_settings
 from moulin.usecases.flights.params import PARAMS
 
 BRONZE_FLIGHTS = Asset("moulin://bronze/flights")
@@ -21,15 +23,22 @@ BRONZE_DIMENSIONS = Asset("moulin://bronze/dimensions")
     catchup=False,
     max_active_runs=1,
     params=PARAMS.dag_params(),
+    deadline=deadline(load_settings().platform.flights_model_deadline_s),
     tags=["moulin", "flights", "model"],
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True},
+    default_args={
+        "on_failure_callback": task_failed,
+        "retries": 1,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+    },
 )
 def flights_delay_model():
     @task(outlets=[Asset("moulin://silver/flights")])
-    def silver(ds=None, params=None) -> dict:
+    def silver(ds=None, params=None, triggering_asset_events=None) -> dict:
         from moulin.usecases.flights import tasks as flights_tasks
 
-        return flights_tasks.silver(ds, params)
+        months = flights_tasks.triggering_months(triggering_asset_events)
+        return flights_tasks.silver(ds, params, triggered_by=months)
 
     @task(outlets=[Asset("moulin://gold/delay_stats")])
     def gold_stats(upstream: dict, ds=None) -> dict:

@@ -4,10 +4,11 @@ parse it into the bronze Delta table behind a quality gate. One run per month of
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import Asset, dag, task
 
+from moulin.ops.alerts import task_failed
 from moulin.usecases.flights.params import PARAMS
 
 BRONZE_FLIGHTS = Asset("moulin://bronze/flights")
@@ -16,13 +17,18 @@ BRONZE_FLIGHTS = Asset("moulin://bronze/flights")
 @dag(
     dag_id="flights_ingest",
     schedule="@monthly",
-    start_date=datetime(2013, 1, 1),
-    end_date=datetime(2013, 12, 1),
+    start_date=PARAMS.ingest_dates()[0],
+    end_date=PARAMS.ingest_dates()[1],
     catchup=True,
     max_active_runs=1,
     params={"sample_per_month": PARAMS.sample_per_month},
     tags=["moulin", "flights", "ingest"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponential_backoff": True},
+    default_args={
+        "on_failure_callback": task_failed,
+        "retries": 2,
+        "retry_delay": timedelta(seconds=20),
+        "retry_exponential_backoff": True,
+    },
 )
 def flights_ingest():
     @task
@@ -32,10 +38,12 @@ def flights_ingest():
         return flights_tasks.land_flights_month(ds, params)
 
     @task(outlets=[BRONZE_FLIGHTS])
-    def bronze_month(landing: dict, ds=None, params=None) -> dict:
+    def bronze_month(landing: dict, ds=None, params=None, outlet_events=None) -> dict:
         from moulin.usecases.flights import tasks as flights_tasks
 
-        return flights_tasks.bronze_flights_month(ds, params, landing)
+        result = flights_tasks.bronze_flights_month(ds, params, landing)
+        outlet_events[BRONZE_FLIGHTS].extra = flights_tasks.asset_extra(result)
+        return result
 
     bronze_month(land_month())
 

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, dag, task
 
+from moulin.ops.alerts import task_failed
+
 BRONZE_MAIL = Asset("moulin://bronze/mail")
 
 
@@ -17,7 +19,7 @@ BRONZE_MAIL = Asset("moulin://bronze/mail")
     catchup=False,
     max_active_runs=1,
     tags=["moulin", "mail", "personal-data"],
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
+    default_args={"on_failure_callback": task_failed, "retries": 1, "retry_delay": timedelta(seconds=30)},
 )
 def mail_spam_filter():
     @task(outlets=[Asset("moulin://silver/mail_messages")])

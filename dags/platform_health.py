@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
+from moulin.ops.alerts import task_failed
+
 
 @dag(
     dag_id="platform_health",
@@ -13,7 +15,12 @@ from airflow.sdk import dag, task
     start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["moulin", "platform"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True},
+    default_args={
+        "on_failure_callback": task_failed,
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+    },
 )
 def platform_health():
     @task

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
+from moulin.ops.alerts import task_failed
+
 
 @dag(
     dag_id="privacy_retention",
@@ -16,7 +18,7 @@ from airflow.sdk import Param, dag, task
     max_active_runs=1,
     params={"dry_run": Param(True, type="boolean", description="only say what would be deleted")},
     tags=["moulin", "privacy"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={"on_failure_callback": task_failed, "retries": 2, "retry_delay": timedelta(minutes=5)},
 )
 def privacy_retention():
     @task

@@ -36,6 +36,25 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_platform(args: argparse.Namespace) -> int:
+    from moulin.platform.services import Platform
+
+    settings = load_settings(args.profile or "hdfs-local")
+    platform = Platform(settings)
+    if args.action == "up":
+        status = platform.up()
+        print("\n".join(status.lines()))
+        print(f"Airflow UI and REST API: {settings.platform.api_url}")
+        return 0
+    if args.action == "down":
+        stopped = platform.down()
+        print(f"stopped {len(stopped)} process(es)" if stopped else "nothing of ours was running")
+        return 0
+    status = platform.status()
+    print("\n".join(status.lines()))
+    return 0 if status.all_running else 3
+
+
 def _cmd_daemon(args: argparse.Namespace) -> int:
     from moulin.cluster.local import LocalCluster
 
@@ -87,6 +106,24 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
         print(f"{info.name}  pid {info.pid}  port {info.port}  {state}  log {info.log}")
     if not found:
         print("no job server")
+    return 0
+
+
+def _cmd_package(args: argparse.Namespace) -> int:
+    """``moulin package``: the code zip and environment archives that cluster jobs ship."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from moulin.jobs.packaging import build_code_zip, build_env_archive
+
+    settings = load_settings(args.profile)
+    if args.out:
+        settings = replace(settings, spark=replace(settings.spark, packages_dir=Path(args.out).absolute()))
+    print(f"code: {build_code_zip(settings)}")
+    for environment in args.environments.split(","):
+        if environment not in ("platform", "training"):
+            raise MoulinError(f"--environments: {environment!r} is not platform or training")
+        print(f"{environment} environment: {build_env_archive(settings, environment)}")
     return 0
 
 
@@ -148,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spark", action="store_true", help="also start a Spark standalone master and workers")
     p.set_defaults(func=_cmd_cluster)
 
+    p = sub.add_parser(
+        "platform", help="PostgreSQL, HDFS, Spark standalone and Airflow (scheduler, UI) on this machine"
+    )
+    p.add_argument("action", choices=("up", "down", "status"))
+    p.set_defaults(func=_cmd_platform)
+
     p = sub.add_parser("daemon", help="run one cluster daemon in the foreground (containers)")
     p.add_argument("role", choices=("namenode", "datanode", "spark-master", "spark-worker"))
     p.add_argument("--index", type=int, default=0, help="DataNode / worker number (ports, data folder)")
@@ -201,6 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
     from moulin.privacy.cli import add_parser as add_privacy
 
     add_privacy(sub)
+
+    p = sub.add_parser(
+        "package", help="build the code zip and environment archives shipped with cluster jobs"
+    )
+    p.add_argument("--out", default=None, help="output folder (default: <home>/dist/jobs)")
+    p.add_argument(
+        "--environments", default="platform,training", help="environments to archive (comma-separated)"
+    )
+    p.set_defaults(func=_cmd_package)
 
     p = sub.add_parser("jobs", help="the job servers that run platform stages (list, stop)")
     p.add_argument("action", choices=("list", "stop"))

@@ -138,6 +138,50 @@ class SparkSettings:
     worker_cores: int = 1
     worker_memory: str = "2g"
     worker_webui_base_port: int = 8181
+    # Ship moulin and its Python environment with every spark-submitted job (on for the
+    # cluster profile): executors on hosts without moulin run the shipped code zip
+    # with the shipped environment (--archives), never this host's virtualenv
+    # path (see moulin.jobs.packaging, `moulin package`).
+    ship_code: bool = False
+    # Where `moulin package` writes the code zip and environment archives; empty:
+    # <home>/dist/jobs.
+    packages_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    """The services of ``moulin platform up``: PostgreSQL, Airflow's components, health limits."""
+
+    # PostgreSQL (Debian package) holding Airflow's metadata database.
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 15432
+    # Folder of initdb/postgres; empty: the newest /usr/lib/postgresql/<version>/bin.
+    postgres_bin_dir: Path | None = None
+    # Data folder; empty: <home>/platform/postgres, or, when moulin runs as root (PostgreSQL
+    # refuses root), /var/lib/postgresql/moulin-<digest of home> owned by postgres_os_user.
+    postgres_data_dir: Path | None = None
+    postgres_os_user: str = "postgres"
+    # Airflow's api-server (UI, REST API, task execution API).
+    api_host: str = "127.0.0.1"
+    api_port: int = 8280
+    admin_user: str = "admin"
+    # LocalExecutor: tasks running at once (each may start a Spark job).
+    parallelism: int = 2
+    # How long `platform up` waits for each service to answer.
+    start_timeout_s: int = 240
+    # HDFS health (ops/hdfs_health): alert below/above these.
+    health_min_live_datanodes: int = 3
+    health_max_missing_blocks: int = 0
+    health_max_under_replicated_blocks: int = 0
+    health_min_free_fraction: float = 0.10
+    # A run of a DAG with a deadline that lasts longer than this raises a deadline alert.
+    flights_model_deadline_s: int = 3600
+    health_deadline_s: int = 600
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the Airflow api-server (UI and REST API)."""
+        return f"http://{self.api_host}:{self.api_port}"
 
 
 @dataclass(frozen=True)
@@ -173,6 +217,7 @@ class Settings:
     system_share_dir: Path = Path("/usr/share")
     hdfs: HdfsSettings = field(default_factory=HdfsSettings)
     spark: SparkSettings = field(default_factory=SparkSettings)
+    platform: PlatformSettings = field(default_factory=PlatformSettings)
 
     @property
     def hadoop_dist_dir(self) -> Path:
@@ -193,6 +238,11 @@ class Settings:
     def system_docs_dir(self) -> Path:
         """Documentation of operating-system packages (a data set's README)."""
         return self.system_share_dir / "doc"
+
+    @property
+    def job_packages_dir(self) -> Path:
+        """Folder of the job packages (code zip, environment archives) of ``moulin package``."""
+        return self.spark.packages_dir or self.home / "dist" / "jobs"
 
     @property
     def cluster_dir(self) -> Path:
@@ -268,7 +318,11 @@ def _profile_defaults(profile: str) -> dict[str, Any]:
         conf = os.environ.get("HADOOP_CONF_DIR")
         return {
             "hadoop_conf_dir": Path(conf) if conf else None,
-            "spark": {"master": os.environ.get("SPARK_MASTER", "yarn"), "job_server": False},
+            "spark": {
+                "master": os.environ.get("SPARK_MASTER", "yarn"),
+                "job_server": False,
+                "ship_code": True,
+            },
         }
     raise SettingsError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
 
@@ -285,6 +339,8 @@ def _convert(value: str, target: Any, var: str) -> Any:
             raise ValueError(value)
         if "int" in type_name:
             return int(value)
+        if "float" in type_name:
+            return float(value)
         if "Path" in type_name:
             return Path(value).expanduser() if value else None
         return value

@@ -28,6 +28,8 @@ class Daemon:
     ports: tuple[tuple[str, int], ...]  # (what, port) pairs it binds
     marker: str  # a string its command line holds (guards against pid reuse)
     env: dict[str, str] | None = None
+    # Operating-system account to run as when moulin runs as root (PostgreSQL refuses root).
+    run_as: str | None = None
 
 
 class DaemonSet:
@@ -68,6 +70,7 @@ class DaemonSet:
         # HDFS superuser), never as the user moulin's clients act as.
         env.pop("HADOOP_USER_NAME", None)
         env.update(daemon.env or {})
+        account = run_as_kwargs(daemon.run_as)
         with open(self.log_file(daemon.name), "ab") as log:
             proc = subprocess.Popen(
                 daemon.command(),
@@ -76,6 +79,7 @@ class DaemonSet:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # outlives the `moulin` command
                 env=env,
+                **account,
             )
         self.pid_file(daemon.name).write_text(f"{proc.pid}\n")
         time.sleep(0.5)
@@ -100,6 +104,23 @@ class DaemonSet:
             _signal_group(pid, signal.SIGKILL)
             time.sleep(0.5)
         return True
+
+
+def run_as_kwargs(account: str | None) -> dict:
+    """``subprocess.Popen`` arguments that run a child as ``account`` when this process is
+    root (nothing otherwise: a normal user runs its children as itself)."""
+    if not account or os.geteuid() != 0:
+        return {}
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(account)
+    except KeyError:
+        raise ClusterError(
+            f"operating-system user {account!r} does not exist: install the package that creates it "
+            "or run moulin as a normal user"
+        ) from None
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -16,13 +16,13 @@ import getpass
 import json
 import os
 
-from moulin.errors import MoulinError
+from moulin.delta.rows import RowAppendError, append_row, read_rows
 from moulin.settings import Settings, load_settings
 
 AUDIT_TABLE = ("ops", "audit")
 
 
-class AuditError(MoulinError):
+class AuditError(RowAppendError):
     """An audit row could not be written: the access it records was refused."""
 
 
@@ -78,38 +78,7 @@ def record(
             ("detail", pa.string()),
         ]
     )
-    append_row(audit_uri(settings), row, f"the {action} of {table_uri}", schema)
-
-
-def append_row(uri: str, row: dict, what: str, schema=None) -> None:
-    """Append one row to the Delta table ``uri`` (created on first use), retrying a
-    concurrent append; :class:`AuditError` naming ``what`` was refused when it cannot."""
-    import time
-
-    import pyarrow as pa
-    from deltalake import write_deltalake
-
-    table = pa.Table.from_pylist([row], schema=schema)
-    for attempt in range(5):
-        try:
-            write_deltalake(uri, table, mode="append")
-            return
-        except Exception as exc:  # noqa: BLE001 - a concurrent append: retry; else refuse
-            if attempt == 4:
-                raise AuditError(
-                    f"cannot append to {uri} ({' '.join(str(exc).split())[:200]}): {what} is refused; "
-                    "check the warehouse and retry"
-                ) from None
-            time.sleep(0.2 * (attempt + 1))
-
-
-def read_rows(uri: str, order_by: str) -> list[dict]:
-    """The rows of the Delta table ``uri`` ordered by ``order_by`` (none if it does not exist)."""
-    from deltalake import DeltaTable
-
-    if not DeltaTable.is_deltatable(uri):
-        return []
-    return sorted(DeltaTable(uri).to_pyarrow_table().to_pylist(), key=lambda r: r[order_by])
+    append_row(audit_uri(settings), row, f"the {action} of {table_uri}", schema, error=AuditError)
 
 
 def read_audit(settings: Settings) -> list[dict]:

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from moulin.contracts import Contract, load_all_contracts
+from moulin.delta.rows import append_row, read_rows
 from moulin.errors import MoulinError
-from moulin.privacy.audit import append_row, read_rows
 from moulin.privacy.keys import PseudonymKey, load_key
 from moulin.privacy.pseudonyms import normalise, pseudonym
 from moulin.privacy.scan import scan

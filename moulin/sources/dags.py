@@ -16,6 +16,7 @@ from airflow.sdk import DAG, Asset, task
 
 from moulin.contracts import load_contract
 from moulin.errors import DataError
+from moulin.ops.alerts import task_failed
 from moulin.sources.spec import all_spec_files, load_spec_file, validate_spec
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,12 @@ def build(spec) -> DAG:
         max_active_runs=1,
         doc_md=spec.description or f"Ingest source {spec.name} ({spec.kind}) into {table}.",
         tags=["moulin", "source", spec.kind],
-        default_args={"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponential_backoff": True},
+        default_args={
+            "on_failure_callback": task_failed,
+            "retries": 2,
+            "retry_delay": timedelta(seconds=20),
+            "retry_exponential_backoff": True,
+        },
     ) as dag:
 
         @task

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Asset, Param, get_current_context, task
 
+from moulin.ops.alerts import task_failed
+
 
 def classifier_dag(
     dag_id: str,
@@ -32,7 +34,7 @@ def classifier_dag(
         max_active_runs=1,
         doc_md=doc,
         tags=["moulin", use_case, "deep-learning"],
-        default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
+        default_args={"on_failure_callback": task_failed, "retries": 1, "retry_delay": timedelta(seconds=30)},
         params={
             "sample": Param(None, type=["null", "number"], minimum=0, maximum=1),
             "models": Param(",".join(models), type="string"),

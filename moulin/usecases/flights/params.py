@@ -6,8 +6,12 @@ training job's arguments all derive from :data:`PARAMS`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
+from moulin.errors import MoulinError
 from moulin.training.config import TrainConfig
 
 
@@ -17,6 +21,9 @@ class FlightsParams:
 
     #: Flights kept per monthly drop (0: all).
     sample_per_month: int = 0
+    #: The monthly drops ``flights_ingest`` schedules (first and last logical date, inclusive).
+    ingest_start: str = "2013-01-01"
+    ingest_end: str = "2013-12-01"
     #: Optimisation of the MLP (fewer epochs than the platform default: early stopping rarely waits longer).
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=4))
     #: The feature table's contract (column roles) and the network trained on it.
@@ -26,9 +33,43 @@ class FlightsParams:
     model_name: str = "flight_delay"
     bootstrap: int = 200
 
+    def ingest_dates(self) -> tuple[datetime, datetime]:
+        """``ingest_start`` and ``ingest_end`` as dates (an error names a malformed one)."""
+        try:
+            return datetime.fromisoformat(self.ingest_start), datetime.fromisoformat(self.ingest_end)
+        except ValueError:
+            raise MoulinError(
+                f"flights ingest dates {self.ingest_start!r}..{self.ingest_end!r} are not YYYY-MM-DD: "
+                "fix MOULIN_FLIGHTS_INGEST_START / MOULIN_FLIGHTS_INGEST_END"
+            ) from None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FlightsParams:
+        """The defaults, overridden by ``MOULIN_FLIGHTS_SAMPLE_PER_MONTH``, ``..._INGEST_START``,
+        ``..._INGEST_END`` and ``..._EPOCHS`` (what the platform's scheduled runs use)."""
+        env = os.environ if env is None else env
+        params = cls()
+        changes: dict = {}
+        try:
+            if "MOULIN_FLIGHTS_SAMPLE_PER_MONTH" in env:
+                changes["sample_per_month"] = int(env["MOULIN_FLIGHTS_SAMPLE_PER_MONTH"])
+            if "MOULIN_FLIGHTS_EPOCHS" in env:
+                changes["train"] = replace(params.train, epochs=int(env["MOULIN_FLIGHTS_EPOCHS"]))
+        except ValueError as exc:
+            raise MoulinError(
+                f"MOULIN_FLIGHTS_SAMPLE_PER_MONTH / MOULIN_FLIGHTS_EPOCHS must be integers ({exc})"
+            ) from None
+        for name in ("ingest_start", "ingest_end"):
+            var = f"MOULIN_FLIGHTS_{name.upper()}"
+            if var in env:
+                changes[name] = env[var]
+        result = replace(params, **changes)
+        result.ingest_dates()
+        return result
+
     def dag_params(self) -> dict:
         """The Airflow params of the use-case DAG."""
         return {"sample_per_month": self.sample_per_month, "epochs": self.train.epochs}
 
 
-PARAMS = FlightsParams()
+PARAMS = FlightsParams.from_env()

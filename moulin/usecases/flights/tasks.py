@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 
 from moulin.errors import MoulinError
 from moulin.jobs.submit import submit_job
@@ -110,8 +111,27 @@ def bronze_dimensions(ds: str, landing: dict, settings: Settings | None = None) 
 
 
 # ------------------------------------------------------------------ use case
-def landed_months(settings: Settings, until_ds: str) -> list[str]:
-    """Logical dates of the bronze flights partitions up to ``until_ds`` (sorted)."""
+def asset_extra(result: dict) -> dict:
+    """What a bronze task tells the DAGs its asset event triggers: the month and the Delta
+    version it wrote."""
+    return {"ds": result.get("ds"), "table": result.get("table"), "version": result.get("version")}
+
+
+def triggering_months(events: Mapping | None) -> list[str]:
+    """The months named by the asset events that triggered a run (sorted, distinct)."""
+    months = set()
+    for asset_events in (events or {}).values():
+        for event in asset_events:
+            extra = getattr(event, "extra", None) or {}
+            if extra.get("ds"):
+                months.add(str(extra["ds"]))
+    return sorted(months)
+
+
+def landed_months(settings: Settings, until_ds: str | None) -> list[str]:
+    """Logical dates of the bronze flights partitions up to ``until_ds`` (sorted); all of
+    them when ``until_ds`` is None (an Asset-triggered run has no logical date: it
+    processes what the bronze table holds now)."""
     from deltalake import DeltaTable
 
     from moulin.usecases.flights.stages import table_uri
@@ -123,22 +143,45 @@ def landed_months(settings: Settings, until_ds: str) -> list[str]:
         raise MoulinError(
             f"bronze flights ({uri}) cannot be read: run flights_ingest first ({exc})"
         ) from None
-    months = sorted({p["ds"] for p in partitions if p.get("ds") and p["ds"] <= until_ds})
+    months = sorted(
+        {p["ds"] for p in partitions if p.get("ds") and (until_ds is None or p["ds"] <= until_ds)}
+    )
     if not months:
-        raise MoulinError(f"bronze flights ({uri}) holds no month up to {until_ds}: run flights_ingest first")
+        until = f" up to {until_ds}" if until_ds else ""
+        raise MoulinError(f"bronze flights ({uri}) holds no month{until}: run flights_ingest first")
     return months
 
 
-def silver(ds: str, params: dict | None, settings: Settings | None = None) -> dict:
-    """Silver flights for every landed month up to ``ds`` (one Spark job)."""
+def silver(
+    ds: str | None,
+    params: dict | None,
+    settings: Settings | None = None,
+    triggered_by: list[str] | None = None,
+) -> dict:
+    """Silver flights for every landed month up to ``ds`` (one Spark job); with no logical
+    date (an Asset-triggered run), every month bronze holds.  ``triggered_by``: the months
+    of the triggering asset events (recorded; bronze's content decides what is processed)."""
     settings = settings or load_settings()
     start = time.monotonic()
     months = landed_months(settings, ds)
+    missing = sorted(set(triggered_by or ()) - set(months))
+    if missing:
+        raise MoulinError(
+            f"the asset events that triggered this run name months {missing} that bronze flights does not "
+            "hold (yet): retry once the bronze write is visible"
+        )
     result = _submit(settings, "silver_flights", ["--date", ",".join(months)])
     per_month = result.get("months", [result])
     rows = sum(m["rows"] for m in per_month)
     cancelled = sum(m["cancelled"] for m in per_month)
-    out = {"months": months, "rows": rows, "cancelled": cancelled, "per_month": per_month}
+    out = {
+        "months": months,
+        "as_of": months[-1],
+        "triggered_by": triggered_by or [],
+        "rows": rows,
+        "cancelled": cancelled,
+        "per_month": per_month,
+    }
     detail = f"{len(months)} months, {rows} flights, {cancelled} cancelled{_written(per_month)}"
     return _timed("silver", out, start, detail)
 
@@ -162,6 +205,7 @@ def features(ds: str, upstream: dict, settings: Settings | None = None) -> dict:
     settings = settings or load_settings()
     start = time.monotonic()
     result = _submit(settings, "features", ["--date", upstream["months"][-1]])
+    result["as_of"] = upstream["months"][-1]
     result["silver"] = upstream["silver"]
     result["gold"] = {
         "stage": upstream["stage"],
@@ -174,11 +218,12 @@ def features(ds: str, upstream: dict, settings: Settings | None = None) -> dict:
     return _timed("features", result, start, detail + _written([result]))
 
 
-def profile(ds: str, upstream: dict, settings: Settings | None = None) -> dict:
-    """Descriptive statistics of bronze, silver and features into the profile table."""
+def profile(ds: str | None, upstream: dict, settings: Settings | None = None) -> dict:
+    """Descriptive statistics of bronze, silver and features into the profile table, under
+    ``ds`` (else the last month processed)."""
     settings = settings or load_settings()
     start = time.monotonic()
-    result = _submit(settings, "profile_tables", ["--date", ds])
+    result = _submit(settings, "profile_tables", ["--date", ds or upstream["as_of"]])
     detail = ", ".join(f"{k} {v['rows']} stats" for k, v in result["tables"].items())
     return _timed("profile", result, start, detail + _written(list(result["tables"].values())))
 
@@ -259,7 +304,7 @@ def quality_records(settings: Settings, features_result: dict) -> list[dict]:
 
 
 def report(
-    ds: str,
+    ds: str | None,
     run_id: str,
     profiled: dict,
     trained: dict,
@@ -275,6 +320,7 @@ def report(
 
     settings = settings or load_settings()
     start = time.monotonic()
+    ds = ds or features_result["as_of"]
     store = DeltaTableStore(None)
     fs = WarehouseFS(settings)
     results = json.loads(fs.read_bytes(trained["paths"]["results_json"]))

@@ -1,0 +1,1 @@
+"""Operations: alerts, HDFS health (``ops/*`` tables)."""

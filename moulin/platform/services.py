@@ -1,0 +1,225 @@
+"""``moulin platform up|down|status``: the services a team runs, on one machine.
+
+PostgreSQL (Airflow's metadata database), the local HDFS and the Spark standalone
+master with its workers (:class:`moulin.cluster.local.LocalCluster`), then Airflow's
+api-server, scheduler, dag-processor and triggerer with the LocalExecutor.  Every
+service has its pid and log files under ``<home>/platform`` (the cluster's under
+``<home>/cluster``); ``up`` starts only what is not running and waits until each
+service answers; ``down`` stops only what ``up`` started.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from moulin.cluster.daemons import ClusterError, DaemonSet, port_open, tail
+from moulin.cluster.local import ClusterStatus, LocalCluster
+from moulin.platform import airflow_services, postgres
+from moulin.platform.rest import AirflowApiError, AirflowClient
+from moulin.settings import Settings
+
+
+@dataclass
+class PlatformStatus:
+    """What ``moulin platform status`` reports."""
+
+    services: dict[str, int | None]  # name -> pid (None: not running)
+    health: dict = field(default_factory=dict)  # Airflow's /monitor/health, when it answers
+    cluster: ClusterStatus | None = None
+    memory_mib: dict[str, float] = field(default_factory=dict)  # resident memory per service
+
+    @property
+    def all_running(self) -> bool:
+        return all(self.services.values()) and bool(self.cluster and self.cluster.namenode_running)
+
+    def lines(self) -> list[str]:
+        out = []
+        for name, pid in self.services.items():
+            memory = f"  {self.memory_mib[name]:.0f} MiB" if name in self.memory_mib else ""
+            out.append(f"{name}: {'running (pid ' + str(pid) + ')' if pid else 'stopped'}{memory}")
+        for component, state in sorted(self.health.items()):
+            if isinstance(state, dict):
+                out.append(f"airflow {component}: {state.get('status')}")
+        if self.cluster:
+            out += self.cluster.lines()
+        if self.memory_mib:
+            out.append(f"memory of all services: {sum(self.memory_mib.values()) / 1024:.2f} GiB")
+        return out
+
+
+def resident_mib(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants, in MiB (proportional set size)."""
+    pids = [pid]
+    index = 0
+    while index < len(pids):
+        try:
+            children = open(f"/proc/{pids[index]}/task/{pids[index]}/children").read().split()
+        except OSError:
+            children = []
+        pids += [int(c) for c in children]
+        index += 1
+    total_kib = 0
+    for p in pids:
+        try:
+            for line in open(f"/proc/{p}/smaps_rollup"):
+                if line.startswith("Pss:"):
+                    total_kib += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kib / 1024
+
+
+class Platform:
+    """The platform's services under one moulin home."""
+
+    def __init__(self, settings: Settings, log: Callable[[str], None] = print) -> None:
+        self.settings = settings
+        self.log = log
+        self.daemons = DaemonSet(settings.home / "platform", settings.platform.api_host)
+        self.cluster = LocalCluster(settings, log=log)
+
+    # ------------------------------------------------------------------ up
+    def up(self) -> PlatformStatus:
+        """Start what is not running, in order, waiting until each answers."""
+        pf = self.settings.platform
+        postgres.bin_dir(self.settings)  # a clear error before anything starts
+        admin_password = airflow_services.prepare_secrets(self.settings)
+        postgres.initialise(self.settings, self.log)
+        self._start(postgres.daemon(self.settings))
+        postgres.wait_and_create_database(self.settings, pf.start_timeout_s)
+        self.log("postgres: accepting logins")
+        self._migrate()
+        self.log("hdfs + spark standalone: starting")
+        self.cluster.up(with_spark=True)
+        self.log("hdfs + spark standalone: ready")
+        for daemon in airflow_services.daemons(self.settings):
+            self._start(daemon)
+            if daemon.name == "airflow-api-server":
+                self._wait(
+                    lambda: port_open(pf.api_host, pf.api_port),
+                    f"api-server on port {pf.api_port}",
+                    daemon.name,
+                )
+                self._wait(self._api_answers, f"api-server health on {pf.api_url}", daemon.name)
+        client = AirflowClient(self.settings)
+        for component in ("scheduler", "dag_processor", "triggerer"):
+            self._wait(
+                lambda c=component: (client.health().get(c) or {}).get("status") == "healthy",
+                f"airflow {component} heartbeat",
+                "airflow-" + component.replace("_", "-"),
+            )
+        self._store_connections(client)
+        if admin_password:
+            # Printed once, here, never logged: it lives in a 0600 file afterwards.
+            print(
+                f"Airflow UI: {pf.api_url}  user {pf.admin_user}  password {admin_password}\n"
+                f"(printed once; it is kept in {self.settings.home / 'secrets'} with mode 0600)"
+            )
+        return self.status()
+
+    def _migrate(self) -> None:
+        marker = self.settings.home / "platform" / ".airflow-db-migrated"
+        if marker.exists():
+            return
+        self.log("airflow: migrating the metadata database (about a minute the first time)")
+        env = airflow_services.service_env(self.settings)
+        result = subprocess.run(
+            [airflow_services.airflow_executable(), "db", "migrate"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise ClusterError(
+                f"`airflow db migrate` on PostgreSQL failed:\n{(result.stdout + result.stderr)[-3000:]}"
+            )
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("ok\n")
+
+    def _store_connections(self, client: AirflowClient) -> None:
+        from moulin.jobs.connections import airflow_connections
+
+        for connection in airflow_connections(self.settings):
+            client.put_connection(
+                {
+                    "connection_id": connection.conn_id,
+                    "conn_type": connection.conn_type,
+                    "host": connection.host,
+                    "port": connection.port,
+                    "login": connection.login,
+                    "password": connection.password,
+                    "schema": connection.schema,
+                    "extra": connection.extra,
+                }
+            )
+        self.log("airflow: connections stored")
+
+    def _api_answers(self) -> bool:
+        try:
+            AirflowClient(self.settings, timeout_s=5).health()
+        except AirflowApiError:
+            return False
+        return True
+
+    def _start(self, daemon) -> None:
+        pid, started = self.daemons.start(daemon)
+        self.log(f"{daemon.name}: {'started' if started else 'already running'} (pid {pid})")
+
+    def _wait(self, ready: Callable[[], bool], what: str, name: str) -> None:
+        deadline = time.monotonic() + self.settings.platform.start_timeout_s
+        while not ready():
+            if time.monotonic() > deadline:
+                log = self.daemons.log_file(name)
+                raise ClusterError(
+                    f"timed out after {self.settings.platform.start_timeout_s} s waiting for {what}; "
+                    f"see {log}:\n{tail(log)}"
+                )
+            time.sleep(1.0)
+
+    # ------------------------------------------------------------------ down / status
+    def _all_daemons(self):
+        return [*airflow_services.daemons(self.settings), postgres.daemon(self.settings)]
+
+    def down(self) -> list[str]:
+        """Stop Airflow, PostgreSQL, Spark and HDFS (what ``up`` started); return their names."""
+        stopped = []
+        for daemon in reversed(airflow_services.daemons(self.settings)):
+            if self.daemons.stop(daemon, timeout_s=30):
+                stopped.append(daemon.name)
+                self.log(f"stopped {daemon.name}")
+        from moulin.jobs.server import stop_servers
+
+        if stop_servers(self.settings):  # started by tasks: they outlive them by design
+            stopped.append("job servers")
+            self.log("stopped the job servers")
+        if self.daemons.stop(postgres.daemon(self.settings), timeout_s=30):
+            stopped.append("postgres")
+            self.log("stopped postgres")
+        stopped += self.cluster.down()
+        return stopped
+
+    def status(self) -> PlatformStatus:
+        services: dict[str, int | None] = {}
+        for daemon in self._all_daemons():
+            services[daemon.name] = self.daemons.pid(daemon)
+        names = [
+            self.cluster.namenode(),
+            *(self.cluster.datanode(i) for i in range(self.settings.hdfs.datanodes)),
+        ]
+        names += [self.cluster.spark_master()]
+        names += [self.cluster.spark_worker(i) for i in range(self.settings.spark.standalone_workers)]
+        running = self.cluster.running()
+        services.update({d.name: running.get(d.name) for d in names})
+        memory = {name: resident_mib(pid) for name, pid in services.items() if pid}
+        health: dict = {}
+        if services.get("airflow-api-server"):
+            try:
+                health = AirflowClient(self.settings, timeout_s=5).health()
+            except AirflowApiError:
+                health = {}
+        cluster = self.cluster.status() if services.get("namenode") else None
+        return PlatformStatus(services=services, health=health, cluster=cluster, memory_mib=memory)

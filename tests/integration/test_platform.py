@@ -1,0 +1,407 @@
+"""`moulin platform up`: PostgreSQL, HDFS, Spark standalone and Airflow's scheduler,
+dag-processor, triggerer and api-server, started by the test on free ports under a
+home of its own; the DAGs run under the scheduler (not `dags test`), read back
+through Airflow's REST API, and the operator's view is checked in headless Chromium.
+
+The tests of this module run in order on one platform: the unattended flights
+chain first, then faults (bad input, a killed task, a killed scheduler), health
+and alerts, the browser, and `platform down` last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from moulin.cluster.ports import free_hdfs_port_env, port_free
+from moulin.platform import postgres, secrets
+from moulin.platform.rest import AirflowClient
+from moulin.settings import Settings, load_settings
+
+pytestmark = pytest.mark.integration
+
+SAMPLE = 150
+MOULIN = str(Path(sys.executable).with_name("moulin"))
+ARTIFACTS = Path(os.environ.get("MOULIN_TEST_ARTIFACTS", "test-artifacts"))
+
+
+def _free_block(count: int, start: int = 42000) -> list[int]:
+    for base in range(start, 52000, 20):
+        ports = list(range(base, base + count))
+        if all(port_free(p) for p in ports):
+            return ports
+    raise RuntimeError("no free block of ports for the platform")
+
+
+@dataclass
+class PlatformUnderTest:
+    settings: Settings
+    env: dict[str, str]
+    up_output: str
+    client: AirflowClient
+
+    def moulin(self, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+        return subprocess.run([MOULIN, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def pid(self, name: str) -> int | None:
+        path = self.settings.home / "platform" / "pids" / f"{name}.pid"
+        return int(path.read_text()) if path.exists() else None
+
+
+@pytest.fixture(scope="module")
+def platform_env() -> dict[str, str]:
+    home = Path(tempfile.mkdtemp(prefix="moulin-platform-"))
+    pg, api, master, webui, w0, w1 = _free_block(6)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOULIN_", "AIRFLOW"))}
+    env.update(free_hdfs_port_env())
+    env.update(
+        {
+            "MOULIN_PROFILE": "hdfs-local",
+            "MOULIN_HOME": str(home),
+            "MOULIN_DIST_DIR": os.environ.get("MOULIN_DIST_DIR", str(Path.home() / ".moulin" / "dist")),
+            "MOULIN_SPARK_MASTER": "local[2]",
+            "MOULIN_SPARK_DRIVER_MEMORY": "2g",
+            "MOULIN_SPARK_SHUFFLE_PARTITIONS": "4",
+            "MOULIN_SPARK_STANDALONE_PORT": str(master),
+            "MOULIN_SPARK_STANDALONE_WEBUI_PORT": str(webui),
+            "MOULIN_SPARK_WORKER_WEBUI_BASE_PORT": str(w0),
+            "MOULIN_SPARK_WORKER_MEMORY": "1g",
+            "MOULIN_PLATFORM_POSTGRES_PORT": str(pg),
+            "MOULIN_PLATFORM_API_PORT": str(api),
+            # The scheduled catch-up is January; September and November are triggered.
+            "MOULIN_FLIGHTS_INGEST_START": "2013-01-01",
+            "MOULIN_FLIGHTS_INGEST_END": "2013-01-01",
+            "MOULIN_FLIGHTS_SAMPLE_PER_MONTH": str(SAMPLE),
+            "MOULIN_FLIGHTS_EPOCHS": "1",
+            # Limits that this small cluster crosses, so the health DAG alerts.
+            "MOULIN_PLATFORM_HEALTH_MIN_LIVE_DATANODES": "4",
+            "MOULIN_PLATFORM_HEALTH_DEADLINE_S": "1",
+            # A task whose process died is noticed within a minute (default: 5).
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+        }
+    )
+    assert w1 == w0 + 1
+    yield env
+    settings = load_settings("hdfs-local", env=env)
+    subprocess.run([MOULIN, "platform", "down"], env=env, capture_output=True, text=True, timeout=300)
+    shutil.rmtree(postgres.data_dir(settings), ignore_errors=True)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def platform(platform_env) -> PlatformUnderTest:
+    result = subprocess.run(
+        [MOULIN, "platform", "up"], env=platform_env, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    settings = load_settings("hdfs-local", env=platform_env)
+    return PlatformUnderTest(settings, platform_env, result.stdout, AirflowClient(settings))
+
+
+def _states(client: AirflowClient, dag_id: str, run_id: str) -> dict[str, tuple[str, int]]:
+    return {t["task_id"]: (t["state"], t["try_number"]) for t in client.task_instances(dag_id, run_id)}
+
+
+def _wait_run(client: AirflowClient, dag_id: str, run_id: str, timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run = client.get(f"/dags/{dag_id}/dagRuns/{run_id}")
+        if run["state"] in ("success", "failed"):
+            return run
+        assert time.monotonic() < deadline, (
+            f"{dag_id} {run_id} still {run['state']}: {_states(client, dag_id, run_id)}"
+        )
+        time.sleep(3)
+
+
+def _wait_task_state(client, dag_id: str, run_id: str, task_id: str, state: str, timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for ti in client.task_instances(dag_id, run_id):
+            if ti["task_id"] == task_id and ti["state"] == state:
+                return ti
+        assert time.monotonic() < deadline, (
+            f"{dag_id}.{task_id} never {state}: {_states(client, dag_id, run_id)}"
+        )
+        time.sleep(1)
+
+
+def _bronze_month_rows(settings: Settings, ds: str) -> tuple[int, int]:
+    """(rows of bronze flights for ``ds``, rows that month's landing counted)."""
+    from deltalake import DeltaTable
+
+    from moulin.storage import WarehouseFS
+
+    table = DeltaTable(settings.table_uri("bronze", "flights"))
+    rows = table.to_pyarrow_dataset().to_table(filter=None).to_pandas()
+    bronze = int((rows["ds"].astype(str) == ds).sum())
+    quarantine_uri = settings.table_uri("quarantine", "flights")
+    quarantined = 0
+    if DeltaTable.is_deltatable(quarantine_uri):
+        q = DeltaTable(quarantine_uri).to_pyarrow_table().to_pandas()
+        quarantined = int((q["ds"].astype(str) == ds).sum()) if "ds" in q else 0
+    fs = WarehouseFS(settings)
+    manifest = json.loads(fs.read_bytes(settings.table_uri("raw", "flights", f"ds={ds}", "_manifest.json")))
+    landed = sum(f["rows"] for f in manifest["files"])
+    return bronze + quarantined, landed
+
+
+# ---------------------------------------------------------------------------- tests
+
+
+def test_up_prints_the_admin_password_once_and_keeps_secrets_private(platform) -> None:
+    password = secrets.read_secret(platform.settings, secrets.ADMIN_PASSWORD)
+    assert platform.up_output.count(password) == 1
+    for secret in secrets.ALL:
+        assert secret.path(platform.settings).stat().st_mode & 0o777 == 0o600
+    again = platform.moulin("platform", "up")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert password not in again.stdout and "already running" in again.stdout
+    logs = [p for p in platform.settings.home.rglob("*") if p.is_file() and p.suffix in (".log", ".out")]
+    assert logs
+    leaked = [str(p) for p in logs if password in p.read_text(errors="replace")]
+    assert not leaked, f"the admin password is in {leaked}"
+    health = platform.client.health()
+    assert {health[c]["status"] for c in ("metadatabase", "scheduler", "triggerer", "dag_processor")} == {
+        "healthy"
+    }
+    conns = {c["connection_id"]: c for c in platform.client.get("/connections")["connections"]}
+    assert conns["spark_default"]["host"] == platform.settings.spark.master
+    assert conns["webhdfs_default"]["port"] == platform.settings.hdfs.namenode_http_port
+
+
+def test_scheduler_runs_the_flights_chain_unattended(platform) -> None:
+    client = platform.client
+    start = time.monotonic()
+    client.set_paused("flights_delay_model", False)
+    client.set_paused("flights_ingest", False)  # the scheduler catches up January
+    for month in ("2013-09-01", "2013-11-01"):
+        client.trigger("flights_ingest", logical_date=f"{month}T00:00:00Z")
+    runs = client.wait_for_runs("flights_ingest", 3, timeout_s=900)
+    assert {r["logical_date"][:10]: r["state"] for r in runs} == {
+        "2013-01-01": "success", "2013-09-01": "success", "2013-11-01": "success",
+    }  # fmt: skip
+    assert any(r["run_type"] == "scheduled" for r in runs)
+    client.set_paused("dimensions_ingest", False)
+    client.wait_for_runs("dimensions_ingest", 1, timeout_s=600)
+    model_runs = client.wait_for_runs("flights_delay_model", 1, timeout_s=1500)
+    elapsed = time.monotonic() - start
+    (run,) = model_runs
+    assert run["run_type"] == "asset_triggered" and run["logical_date"] is None
+    states = _states(client, "flights_delay_model", run["dag_run_id"])
+    assert run["state"] == "success", states
+    assert set(states) == {"silver", "gold_stats", "features", "profile", "train", "report"}
+    assert {s for s, _ in states.values()} == {"success"}
+    for dag_id in ("flights_ingest", "dimensions_ingest"):
+        for r in client.dag_runs(dag_id):
+            assert {s for s, _ in _states(client, dag_id, r["dag_run_id"]).values()} == {"success"}
+    silver = client.get(
+        f"/dags/flights_delay_model/dagRuns/{run['dag_run_id']}/taskInstances/silver/xcomEntries/return_value"
+    )["value"]
+    silver = silver if isinstance(silver, dict) else json.loads(silver)
+    assert silver["months"] == ["2013-01-01", "2013-09-01", "2013-11-01"]
+    report = client.get(
+        f"/dags/flights_delay_model/dagRuns/{run['dag_run_id']}/taskInstances/report/xcomEntries/return_value"
+    )["value"]
+    report = report if isinstance(report, dict) else json.loads(report)
+    from moulin.storage import WarehouseFS
+
+    html = WarehouseFS(platform.settings).read_bytes(report["report_uri"]).decode()
+    assert "</html>" in html
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "flights_report.html").write_text(html)
+    print(f"unattended flights chain: {elapsed:.0f} s from unpausing to the report")
+
+
+def test_bad_input_fails_once_without_retry_and_raises_an_alert(platform) -> None:
+    from moulin.ops.alerts import read_alerts
+
+    ds = "2026-01-05"
+    drop = platform.settings.home / "drops" / "sentiment" / ds
+    drop.mkdir(parents=True)
+    (drop / "posts.csv").write_text("mood,score,words\nhappy,0.9,a post with the wrong header\n")
+    platform.client.set_paused("source_sentiment", False)
+    run = platform.client.trigger("source_sentiment", logical_date=f"{ds}T00:00:00Z")
+    done = _wait_run(platform.client, "source_sentiment", run["dag_run_id"], 600)
+    states = _states(platform.client, "source_sentiment", run["dag_run_id"])
+    assert done["state"] == "failed"
+    failed = [task for task, (state, _) in states.items() if state == "failed"]
+    assert len(failed) == 1 and states[failed[0]][1] == 1, states  # one try: no retry of a data error
+    alerts = [a for a in read_alerts(platform.settings) if a["run_id"] == run["dag_run_id"]]
+    assert len(alerts) == 1, alerts
+    (alert,) = alerts
+    assert alert["kind"] == "task_failed" and alert["dag_id"] == "source_sentiment"
+    assert alert["task_id"] == failed[0] and alert["error"]
+    assert alert["log_url"].startswith(platform.settings.platform.api_url + "/dags/source_sentiment/runs/")
+
+
+def _task_process(ti_id: str) -> int:
+    """The pid of the process running task instance ``ti_id`` ("airflow worker -- <ti id>")."""
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if cmdline.startswith("airflow worker -- ") and ti_id in cmdline:
+                return int(proc.name)
+    raise AssertionError(f"no process runs task instance {ti_id}")
+
+
+def test_a_killed_task_is_retried_and_the_tables_end_as_after_a_clean_run(platform) -> None:
+    client = platform.client
+    ds = "2013-10-01"
+    run = client.trigger("flights_ingest", logical_date=f"{ds}T00:00:00Z")
+    ti = _wait_task_state(client, "flights_ingest", run["dag_run_id"], "bronze_month", "running", 600)
+    time.sleep(3)  # inside the task, its Spark job under way
+    os.kill(_task_process(ti["id"]), signal.SIGKILL)
+    done = _wait_run(client, "flights_ingest", run["dag_run_id"], 900)
+    states = _states(client, "flights_ingest", run["dag_run_id"])
+    assert done["state"] == "success", states
+    assert states["bronze_month"] == ("success", 2)
+    bronze_and_quarantined, landed = _bronze_month_rows(platform.settings, ds)
+    assert bronze_and_quarantined == landed == SAMPLE
+
+
+def test_a_killed_scheduler_restarted_finishes_the_run_writing_nothing_twice(platform) -> None:
+    client = platform.client
+    ds = "2013-05-01"
+    run = client.trigger("flights_ingest", logical_date=f"{ds}T00:00:00Z")
+    _wait_task_state(client, "flights_ingest", run["dag_run_id"], "land_month", "running", 600)
+    scheduler = platform.pid("airflow-scheduler")
+    os.killpg(scheduler, signal.SIGKILL)  # the scheduler and its executor's workers
+    time.sleep(5)
+    restarted = platform.moulin("platform", "up")
+    assert restarted.returncode == 0, restarted.stdout[-2000:] + restarted.stderr[-2000:]
+    assert platform.pid("airflow-scheduler") != scheduler
+    done = _wait_run(client, "flights_ingest", run["dag_run_id"], 900)
+    assert done["state"] == "success", _states(client, "flights_ingest", run["dag_run_id"])
+    bronze_and_quarantined, landed = _bronze_month_rows(platform.settings, ds)
+    assert bronze_and_quarantined == landed == SAMPLE
+    from deltalake import DeltaTable
+
+    commits = [
+        h for h in DeltaTable(platform.settings.table_uri("bronze", "flights")).history()
+        if ds.replace("-", "") in json.dumps(h, default=str) and h.get("operation") != "SET TBLPROPERTIES"
+    ]  # fmt: skip
+    assert len(commits) <= 1, commits
+
+
+def test_hdfs_health_dag_records_readings_and_alerts(platform) -> None:
+    from moulin.delta.rows import read_rows
+    from moulin.ops.alerts import read_alerts
+
+    client = platform.client
+    client.set_paused("ops_hdfs_health", False)
+    run = client.trigger("ops_hdfs_health")
+    assert _wait_run(client, "ops_hdfs_health", run["dag_run_id"], 300)["state"] == "success"
+    readings = read_rows(platform.settings.table_uri("ops", "hdfs_health"), "at")
+    assert readings and readings[-1]["live_datanodes"] == 3
+    assert "3 live DataNodes (< 4)" in readings[-1]["problems"]
+    deadline = time.monotonic() + 120
+    while True:
+        alerts = [a for a in read_alerts(platform.settings) if a["run_id"] == run["dag_run_id"]]
+        kinds = {a["kind"] for a in alerts}
+        if kinds >= {"hdfs_health", "deadline_missed"} or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert kinds >= {"hdfs_health", "deadline_missed"}, alerts
+
+
+def _not_blank(path: Path) -> None:
+    from PIL import Image
+
+    image = Image.open(path).convert("L")
+    low, high = image.getextrema()
+    assert high - low > 40, f"{path} looks blank"
+    assert len(image.getcolors(maxcolors=1 << 16) or range(1 << 16)) > 20, f"{path} has almost no content"
+
+
+def test_the_operators_view_in_headless_chromium(platform) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from moulin.platform.browser import chromium_path
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    base = platform.settings.platform.api_url
+    password = secrets.read_secret(platform.settings, secrets.ADMIN_PASSWORD)
+    run_id = platform.client.dag_runs("flights_delay_model")[0]["dag_run_id"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(base + "/")
+        page.get_by_label("Username").fill(platform.settings.platform.admin_user)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(lambda url: "login" not in url, timeout=60_000)
+
+        page.goto(base + "/dags")
+        page.get_by_text("flights_delay_model").first.wait_for(timeout=60_000)
+        for dag_id in ("flights_ingest", "dimensions_ingest", "ops_hdfs_health"):
+            page.get_by_text(dag_id).first.wait_for(timeout=30_000)
+        page.screenshot(path=ARTIFACTS / "dag_list.png", full_page=True)
+
+        page.goto(f"{base}/dags/flights_delay_model/runs/{run_id}")
+        page.get_by_text("success").first.wait_for(timeout=60_000)
+        page.screenshot(path=ARTIFACTS / "flights_delay_model_run.png", full_page=True)
+
+        page.goto(f"{base}/dags/flights_delay_model/runs/{run_id}/tasks/train")
+        page.get_by_text("MOULIN-").first.wait_for(timeout=60_000)
+        log_text = page.content()
+        page.screenshot(path=ARTIFACTS / "train_task_log.png", full_page=True)
+
+        page.goto(base + "/assets")
+        page.get_by_text("moulin://bronze/flights").first.wait_for(timeout=60_000)
+        page.get_by_text("moulin://gold/flight_features").first.wait_for(timeout=30_000)
+        page.screenshot(path=ARTIFACTS / "assets.png", full_page=True)
+
+        errors: list[str] = []
+        report = page.context.new_page()
+        report.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        report.on("pageerror", lambda e: errors.append(str(e)))
+        report.goto((ARTIFACTS / "flights_report.html").resolve().as_uri())
+        report.wait_for_load_state("load")
+        report.screenshot(path=ARTIFACTS / "flights_report.png", full_page=True)
+        browser.close()
+    assert "Spark" in log_text or "spark" in log_text
+    assert not errors, errors
+    for name in ("dag_list", "flights_delay_model_run", "train_task_log", "assets", "flights_report"):
+        _not_blank(ARTIFACTS / f"{name}.png")
+
+
+def test_platform_down_leaves_no_process_and_no_open_port(platform) -> None:
+    status = platform.moulin("platform", "status")
+    pids = [
+        int(p.read_text())
+        for d in ("platform", "cluster")
+        for p in (platform.settings.home / d / "pids").glob("*.pid")
+    ]
+    assert pids and status.returncode == 0, status.stdout
+    print(status.stdout)
+    down = platform.moulin("platform", "down")
+    assert down.returncode == 0, down.stderr[-2000:]
+    time.sleep(2)
+    alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    assert not alive, f"still running: {alive}"
+    s = platform.settings
+    ports = [
+        s.platform.postgres_port,
+        s.platform.api_port,
+        s.hdfs.namenode_rpc_port,
+        s.hdfs.namenode_http_port,
+    ]
+    ports += [s.spark.standalone_port, s.spark.standalone_webui_port]
+    ports += [p for i in range(s.hdfs.datanodes) for p in s.hdfs.datanode_ports(i)]
+    assert all(port_free(p) for p in ports), [p for p in ports if not port_free(p)]
+    leftovers = subprocess.run(["pgrep", "-f", str(s.home)], capture_output=True, text=True).stdout.split()
+    assert not leftovers, leftovers
