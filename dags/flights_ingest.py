@@ -16,7 +16,7 @@ BRONZE_FLIGHTS = Asset("moulin://bronze/flights")
 
 @dag(
     dag_id="flights_ingest",
-    schedule="@monthly",
+    schedule=PARAMS.ingest_schedule,
     start_date=PARAMS.ingest_dates()[0],
     end_date=PARAMS.ingest_dates()[1],
     catchup=True,

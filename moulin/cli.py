@@ -46,6 +46,15 @@ def _cmd_platform(args: argparse.Namespace) -> int:
         print("\n".join(status.lines()))
         print(f"Airflow UI and REST API: {settings.platform.api_url}")
         return 0
+    if args.action == "secrets":
+        from moulin.platform.airflow_services import prepare_secrets
+        from moulin.platform.secrets import secrets_dir
+
+        password = prepare_secrets(settings)
+        if password:
+            print(f"admin password (printed once): {password}")
+        print(f"secrets (mode 0600) in {secrets_dir(settings)}: MOULIN_SECRETS_DIR for docker/compose.yaml")
+        return 0
     if args.action == "down":
         stopped = platform.down()
         print(f"stopped {len(stopped)} process(es)" if stopped else "nothing of ours was running")
@@ -188,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "platform", help="PostgreSQL, HDFS, Spark standalone and Airflow (scheduler, UI) on this machine"
     )
-    p.add_argument("action", choices=("up", "down", "status"))
+    p.add_argument("action", choices=("up", "down", "status", "secrets"))
     p.set_defaults(func=_cmd_platform)
 
     p = sub.add_parser("daemon", help="run one cluster daemon in the foreground (containers)")

@@ -30,6 +30,8 @@ class Daemon:
     env: dict[str, str] | None = None
     # Operating-system account to run as when moulin runs as root (PostgreSQL refuses root).
     run_as: str | None = None
+    # What `stop` sends first (PostgreSQL: SIGINT, a fast shutdown that does not wait for clients).
+    stop_signal: int = signal.SIGTERM
 
 
 class DaemonSet:
@@ -96,7 +98,7 @@ class DaemonSet:
         self.pid_file(daemon.name).unlink(missing_ok=True)
         if not pid:
             return False
-        _signal_group(pid, signal.SIGTERM)
+        _signal_group(pid, daemon.stop_signal)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and process_alive(pid, daemon.marker):
             time.sleep(0.2)

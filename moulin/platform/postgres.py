@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -83,6 +84,7 @@ def daemon(settings: Settings) -> Daemon:
         ports=(("port", pg.postgres_port),),
         marker=str(folder),
         run_as=pg.postgres_os_user if _as_root() else None,
+        stop_signal=signal.SIGINT,
     )
 
 

@@ -54,3 +54,15 @@ def test_dag_files_stay_thin() -> None:
         tree = ast.parse(path.read_text())
         kinds = {type(node).__name__ for node in ast.walk(tree)}
         assert not kinds & {"For", "While", "ClassDef"}, f"{path.name} holds logic"
+
+
+def test_every_task_alerts_on_failure_and_the_model_has_a_deadline(dagbag) -> None:
+    from moulin.ops.alerts import task_failed
+
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            callbacks = task.on_failure_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            assert task_failed in callbacks, f"{dag.dag_id}.{task.task_id} raises no alert when it fails"
+    assert dagbag.dags["flights_delay_model"].deadline is not None
+    assert dagbag.dags["ops_hdfs_health"].deadline is not None

@@ -72,8 +72,31 @@ def test_ports_volumes_and_dependencies() -> None:
         for dep in service.get("depends_on", []):
             assert dep in services, f"{name} depends on unknown {dep}"
     assert services["namenode"]["environment"]["MOULIN_HDFS_REPLICATION"] == "2"
-    assert "postgresql" in services["airflow-scheduler"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert "postgresql" in services["airflow-scheduler"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"]
 
 
 def test_entrypoint_is_executable() -> None:
     assert Path(DOCKER / "entrypoint.sh").stat().st_mode & 0o111
+
+
+def test_no_secret_is_written_in_the_compose_file() -> None:
+    """Secrets reach the services as files from MOULIN_SECRETS_DIR (required, no default)."""
+    compose = _compose()
+    text = (DOCKER / "compose.yaml").read_text()
+    for service in compose["services"].values():
+        env = service.get("environment") or {}
+        for key, value in env.items():
+            if any(word in key for word in ("PASSWORD", "SECRET", "FERNET", "SQL_ALCHEMY_CONN")):
+                assert key.endswith(("_CMD", "_FILE")), f"{key} holds a secret inline: read it from a file"
+                assert "/run/secrets/" in str(value), f"{key} does not read a mounted secret"
+    files = [s["file"] for s in compose["secrets"].values()]
+    assert files and all(f.startswith("${MOULIN_SECRETS_DIR:?") for f in files), files
+    assert "change-me" not in text and "POSTGRES_PASSWORD:" not in text
+
+
+def test_compose_secret_files_are_the_ones_moulin_generates() -> None:
+    from moulin.platform import secrets
+
+    names = {s.name for s in secrets.ALL} | {"airflow-passwords.json"}
+    for spec in _compose()["secrets"].values():
+        assert spec["file"].rsplit("/", 1)[1] in names, spec

@@ -24,6 +24,8 @@ class FlightsParams:
     #: The monthly drops ``flights_ingest`` schedules (first and last logical date, inclusive).
     ingest_start: str = "2013-01-01"
     ingest_end: str = "2013-12-01"
+    #: When ``flights_ingest`` runs (a cron expression or preset; e.g. "0 0 1 1,9,11 *" for three drops).
+    ingest_schedule: str = "@monthly"
     #: Optimisation of the MLP (fewer epochs than the platform default: early stopping rarely waits longer).
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=4))
     #: The feature table's contract (column roles) and the network trained on it.
@@ -46,7 +48,7 @@ class FlightsParams:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FlightsParams:
         """The defaults, overridden by ``MOULIN_FLIGHTS_SAMPLE_PER_MONTH``, ``..._INGEST_START``,
-        ``..._INGEST_END`` and ``..._EPOCHS`` (what the platform's scheduled runs use)."""
+        ``..._INGEST_END``, ``..._INGEST_SCHEDULE`` and ``..._EPOCHS`` (what the platform's scheduled runs use)."""
         env = os.environ if env is None else env
         params = cls()
         changes: dict = {}
@@ -59,7 +61,7 @@ class FlightsParams:
             raise MoulinError(
                 f"MOULIN_FLIGHTS_SAMPLE_PER_MONTH / MOULIN_FLIGHTS_EPOCHS must be integers ({exc})"
             ) from None
-        for name in ("ingest_start", "ingest_end"):
+        for name in ("ingest_start", "ingest_end", "ingest_schedule"):
             var = f"MOULIN_FLIGHTS_{name.upper()}"
             if var in env:
                 changes[name] = env[var]
