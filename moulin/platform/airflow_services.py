@@ -87,6 +87,9 @@ def service_env(settings: Settings) -> dict[str, str]:
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
             "AIRFLOW__TRIGGERER__CAPACITY": "50",
+            # After a scheduler crash, its tasks are reset and rerun within about a minute
+            # (default: five): one machine, one scheduler.
+            "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "60",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "MOULIN_HOME": str(settings.home),
         }

@@ -6,10 +6,14 @@ on the driver and on the Spark executors.  Modules:
 * :mod:`~moulin.training.config` -- optimisation defaults (:class:`TrainConfig`);
 * :mod:`~moulin.training.contract` -- column roles from the feature table's contract;
 * :mod:`~moulin.training.data` -- the Delta snapshot (version pinned) as files per
-  split, read with petastorm (torch batches) or pyarrow (pandas);
+  split, read with pyarrow (pandas) for the baselines;
+* :mod:`~moulin.training.loader` -- the same files as device batches for the networks
+  (:mod:`~moulin.training.sharding`: equal row shares per rank;
+  :mod:`~moulin.training.parquet_files`: local and ``hdfs://`` files read in place);
 * :mod:`~moulin.training.preprocessing` -- vocabularies, imputation, scaling, fitted on train;
 * :mod:`~moulin.training.model` -- networks registered by name (the MLP with embeddings);
 * :mod:`~moulin.training.ddp` -- the DistributedDataParallel loop run by TorchDistributor;
+* :mod:`~moulin.training.checkpoints` -- checkpoints written in the background, resume;
 * :mod:`~moulin.training.baselines` -- logistic regression and gradient-boosted trees;
 * :mod:`~moulin.training.metrics` -- test metrics with bootstrap intervals, slices;
 * :mod:`~moulin.training.leaderboard` -- the Delta leaderboard table;

@@ -4,12 +4,13 @@
 A codec names the columns it reads, turns a frame of rows into the model's
 input arrays (:meth:`inputs`) and the targets (:meth:`targets`), and describes
 itself as a plain dict for the job (:meth:`to_dict`, :func:`codec_from_dict`).
-:func:`minibatches` cuts a stream of frames into fixed-size tensor batches.
+:func:`codec_arrays` encodes a ``pyarrow.Table`` (the training loader's fast path,
+:mod:`moulin.training.loader`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -54,6 +55,11 @@ class TabularCodec:
 
     def targets(self, frame: pd.DataFrame) -> np.ndarray:
         return frame[self.label].to_numpy(dtype=np.float32)
+
+    def arrays_from_arrow(self, table, rng: np.random.Generator | None = None) -> tuple[np.ndarray, ...]:
+        """``(*inputs, targets)`` of a ``pyarrow.Table`` without pandas (the loader's fast path)."""
+        label = table.column(self.label).to_numpy(zero_copy_only=False).astype(np.float32)
+        return (*self.preprocessor.transform_arrow(table), label)
 
     def to_dict(self) -> dict:
         return {
@@ -123,6 +129,40 @@ class ImageCodec:
     def targets(self, frame: pd.DataFrame) -> np.ndarray:
         return frame[self.label].to_numpy(dtype=np.int64)
 
+    def arrays_from_arrow(self, table, rng: np.random.Generator | None = None) -> tuple[np.ndarray, ...]:
+        """``(images, targets)`` of a ``pyarrow.Table``: the pixel column's bytes are
+        viewed in place (no copy per row) when every value has the image's size; the
+        images stay ``uint8`` ``(N, 1, H, W)`` until :meth:`finish`."""
+        import pyarrow as pa
+
+        column = table.column(self.pixels).combine_chunks()
+        size, n = self.height * self.width, len(column)
+        images = np.zeros((0, self.height, self.width), dtype=np.uint8) if n == 0 else None
+        if (
+            n
+            and column.null_count == 0
+            and (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type))
+        ):
+            width = np.int64 if pa.types.is_large_binary(column.type) else np.int32
+            _, offsets_buffer, data_buffer = column.buffers()
+            offsets = np.frombuffer(offsets_buffer, dtype=width)[column.offset : column.offset + n + 1]
+            if np.all(np.diff(offsets) == size):
+                data = np.frombuffer(data_buffer, dtype=np.uint8)
+                images = data[offsets[0] : offsets[0] + n * size].reshape(n, self.height, self.width)
+        if images is None:  # wrong sizes: decode() names the row
+            images = self.decode(column.to_pylist())
+        if self.augment and rng is not None and n:
+            images = self._augment(images, rng)
+        labels = table.column(self.label).to_numpy(zero_copy_only=False).astype(np.int64)
+        # Still 8-bit: a quarter of the bytes to batch and copy; finish() scales on the device.
+        return (images.reshape(n, 1, self.height, self.width), labels)
+
+    def finish(self, batch: tuple) -> tuple:
+        """A batch of :meth:`arrays_from_arrow` (as tensors, on the device) as the model's
+        input: pixels as floats in [0, 1], the same values :meth:`inputs` gives."""
+        images, *rest = batch
+        return (images.float() / 255.0, *rest)
+
     def to_dict(self) -> dict:
         return {
             "kind": self.kind,
@@ -154,49 +194,19 @@ def codec_from_dict(data: dict) -> Codec:
     raise ValueError(f"unknown input kind {kind!r}: tabular, image or text")
 
 
-def _join(arrays: Sequence[np.ndarray]) -> np.ndarray:
-    """Row-wise concatenation; 2-D arrays of different widths (token ids and masks of a
-    text codec, padded per frame) are right-padded with 0 to the widest first."""
-    if len(arrays) == 1:
-        return arrays[0]
-    if arrays[0].ndim == 2 and len({a.shape[1] for a in arrays}) > 1:
-        width = max(a.shape[1] for a in arrays)
-        arrays = [np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in arrays]
-    return np.concatenate(arrays)
+def codec_arrays(codec: Codec, table, rng: np.random.Generator | None = None) -> tuple[np.ndarray, ...]:
+    """``(*inputs, targets)`` of a ``pyarrow.Table`` of rows: the codec's Arrow path
+    where it has one (tabular, image), else through a pandas frame (text).  Pass the
+    batches made of them through :func:`finish_batch`."""
+    fast = getattr(codec, "arrays_from_arrow", None)
+    if fast is not None:
+        return fast(table, rng)
+    frame = table.to_pandas()
+    return (*codec.inputs(frame, rng), codec.targets(frame))
 
 
-def minibatches(
-    frames: Iterable[pd.DataFrame],
-    codec: Codec,
-    batch_size: int,
-    device: Any,
-    rng: np.random.Generator | None = None,
-    keep: Any = None,
-) -> Iterator[tuple]:
-    """Tensor batches ``(*inputs, targets)`` of ``batch_size`` rows (the last one smaller)
-    from a stream of frames; ``keep(frame) -> bool mask`` filters rows first."""
-    import torch
-
-    parts: list[tuple[np.ndarray, ...]] = []
-    buffered = 0
-
-    def emit(arrays: list[tuple[np.ndarray, ...]]) -> tuple:
-        joined = [_join(col) for col in zip(*arrays, strict=True)]
-        return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in joined)
-
-    for frame in frames:
-        if keep is not None:
-            frame = frame[keep(frame)]
-        if len(frame) == 0:
-            continue
-        parts.append((*codec.inputs(frame, rng), codec.targets(frame)))
-        buffered += len(frame)
-        while buffered >= batch_size:
-            joined = [_join(col) for col in zip(*parts, strict=True)]
-            head = tuple(a[:batch_size] for a in joined)
-            tail = tuple(a[batch_size:] for a in joined)
-            yield emit([head])
-            parts = [tail] if len(tail[0]) else []
-            buffered = len(tail[0])
-    if buffered:
-        yield emit(parts)
+def finish_batch(codec: Codec, batch: tuple) -> tuple:
+    """The model's ``(*inputs, targets)`` from a batch of :func:`codec_arrays` tensors
+    (the codec's last step, run where the batch is: on the device in training)."""
+    finish = getattr(codec, "finish", None)
+    return finish(batch) if finish is not None else batch

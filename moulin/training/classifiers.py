@@ -158,7 +158,7 @@ def train_network(
         out = run_distributed(job, num_processes=num_processes, use_gpu=use_gpu)
         state = out["state_dict"]
         histories[phase.name] = {
-            k: out[k] for k in ("history", "best_epoch", "best_val_loss", "rows_per_rank", "world_size",
+            k: out[k] for k in ("history", "best_epoch", "best_val_loss", "rows_per_rank", "tail_rows", "world_size",
                                 "backend", "device", "checkpoints", "resumed_from_epoch")
         }  # fmt: skip
         best = out["history"][out["best_epoch"] - 1] if out["best_epoch"] else {}

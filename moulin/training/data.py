@@ -3,25 +3,25 @@
 Training runs with pyarrow 14 (petastorm), which cannot read partitioned Delta
 tables through deltalake; ``DeltaTable.get_add_actions()`` still works, so the
 snapshot (one pinned version) is resolved to its data files and their partition
-values, and the files are read directly: with petastorm's ``make_batch_reader``
-for the MLP, with ``pyarrow.parquet`` into pandas for the baselines.  Partition
+values, and the files are read directly: by the training loader
+(:mod:`moulin.training.loader`) for the networks, with ``pyarrow.parquet`` into
+pandas for the baselines.  Partition
 columns are not inside Delta data files: a file's split comes from its add action.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
 
 from moulin.training import TrainingDataError, TrainingError
 from moulin.training.contract import SPLITS
+from moulin.training.parquet_files import local_path
 
 
 @dataclass(frozen=True)
@@ -117,10 +117,7 @@ def check_fraction(sample: float | None) -> float | None:
 
 
 def _local_path(uri: str) -> str | None:
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        return unquote(parsed.path) if parsed.scheme else uri
-    return None
+    return local_path(uri)
 
 
 def read_split_pandas(
@@ -154,104 +151,3 @@ def read_split_pandas(
     if sample is not None and key is not None:
         frame = frame[sample_mask(frame[key].to_numpy(), sample)].reset_index(drop=True)
     return frame
-
-
-def petastorm_urls(uris: Sequence[str], settings=None, stage_dir: str | None = None) -> list[str]:
-    """URLs petastorm can open: local files as ``file://``; ``hdfs://`` files are
-    copied through WebHDFS into ``stage_dir`` (petastorm's native HDFS access needs
-    libhdfs, which the training environment does not ship)."""
-    out = []
-    fs = None
-    for uri in uris:
-        path = _local_path(uri)
-        if path is not None:
-            # Not Path.as_uri(): petastorm does not decode %3D back to "=" (split=train).
-            out.append("file://" + str(Path(path).resolve()))
-            continue
-        if os.environ.get("MOULIN_PETASTORM_NATIVE_HDFS") == "1":
-            out.append(uri)
-            continue
-        if fs is None:
-            from moulin.storage import WarehouseFS
-
-            fs = WarehouseFS(settings)
-            stage_dir = stage_dir or tempfile.mkdtemp(prefix="moulin-petastorm-")
-        target = Path(stage_dir) / f"{len(out):05d}-{os.path.basename(urlparse(uri).path)}"
-        fs.get_file(uri, target)
-        out.append("file://" + str(target.resolve()))
-    return out
-
-
-def quiet_petastorm() -> None:
-    """Silence petastorm's pyarrow deprecation warnings (legacy ParquetDataset, uber/petastorm#806)."""
-    import warnings
-
-    warnings.filterwarnings("ignore", category=FutureWarning, module="petastorm")
-    warnings.filterwarnings("ignore", category=UserWarning, module="petastorm")
-
-
-def row_shard_mask(keys: Sequence | np.ndarray, cur_shard: int, shard_count: int) -> np.ndarray:
-    """Rows of shard ``cur_shard`` when sharding by a hash of the key (not by row group)."""
-    keys = np.asarray(keys)
-    hashed = pd.util.hash_array(keys.astype(str).astype(object), categorize=False)
-    # Independent of sample_mask, which uses the low digits (hash % 1e6).
-    return ((hashed // np.uint64(1_000_000)) % np.uint64(shard_count)) == np.uint64(cur_shard)
-
-
-def iter_petastorm_frames(
-    urls: Sequence[str],
-    columns: Sequence[str],
-    cur_shard: int | None = None,
-    shard_count: int | None = None,
-    seed: int | None = None,
-    shuffle: bool = True,
-    shard_key: str | None = None,
-    stats: dict | None = None,
-) -> Iterator[pd.DataFrame]:
-    """Row groups of ``urls`` (this shard's) as pandas frames, read with petastorm.
-
-    Shards are sets of row groups (petastorm ``cur_shard``/``shard_count``).
-    petastorm refuses to shard fewer row groups than shards (it raises
-    ``NoDataAvailableError`` on EVERY shard); then, given ``shard_key``, each shard
-    reads all row groups and keeps the rows whose key hashes to it.  ``stats``
-    (optional) receives ``{"sharding": "row_groups" | "rows" | "none"}``.
-    """
-    quiet_petastorm()
-    from petastorm import make_batch_reader
-    from petastorm.errors import NoDataAvailableError
-
-    kwargs = dict(
-        schema_fields=list(columns),
-        num_epochs=1,
-        workers_count=1,
-        reader_pool_type="dummy",
-        shuffle_row_groups=shuffle,
-        shuffle_rows=shuffle,
-        seed=seed,
-    )
-    row_filter = None
-    mode = "none"
-    if shard_count and shard_count > 1:
-        # ``seed`` also orders the row groups before sharding: ranks must pass the same one.
-        try:
-            reader = make_batch_reader(list(urls), cur_shard=cur_shard, shard_count=shard_count, **kwargs)
-            mode = "row_groups"
-        except NoDataAvailableError as exc:
-            if shard_key is None or shard_key not in columns:
-                raise TrainingError(
-                    f"{len(urls)} file(s) hold fewer row groups than the {shard_count} shards asked for: "
-                    f"write the table with more (smaller) row groups, or use fewer processes ({exc})"
-                ) from exc
-            reader = make_batch_reader(list(urls), **kwargs)
-            row_filter = (cur_shard, shard_count)
-            mode = "rows"
-    else:
-        reader = make_batch_reader(list(urls), **kwargs)
-    if stats is not None:
-        stats["sharding"] = mode
-    with reader:
-        for batch in reader:
-            frame = pd.DataFrame({c: getattr(batch, c) for c in columns})
-            if row_filter is not None:
-                frame = frame[row_shard_mask(frame[shard_key].to_numpy(), *row_filter)]
-            yield frame

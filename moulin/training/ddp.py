@@ -1,28 +1,44 @@
-"""Distributed training of any of moulin's networks (tabular, image): one
+"""Distributed training of any of moulin's networks (tabular, image, text): one
 DistributedDataParallel process per Spark task, started by
-``pyspark.ml.torch.distributor.TorchDistributor``.  What a row becomes is the
-job's codec (:mod:`moulin.training.batches`); the loss is the task's (binary or
-multi-class).
+``pyspark.ml.torch.distributor.TorchDistributor`` (or by ``torchrun``).  What a
+row becomes is the job's codec (:mod:`moulin.training.batches`); the loss is the
+task's (binary or multi-class).
 
-Each rank reads its own shard of the train files with petastorm (row groups
-split by ``cur_shard``/``shard_count``), so ranks may see different numbers of
-batches: the loop runs under ``torch.distributed.algorithms.join.Join``, which
-keeps the gradient all-reduces matched.  Every rank evaluates the (small)
-validation split in full, so all ranks take the same early-stopping decision
-(rank 0's decision is broadcast anyway).  Rank 0 writes one checkpoint per
-epoch to the warehouse (weights, optimizer, history, early-stopping state) and
-returns the best weights to the driver; a run started again with the same
-checkpoint folder resumes after its last checkpoint.
+Input (:mod:`moulin.training.loader`): each rank reads its own equal share of the
+train split's rows (row groups shuffled per epoch by a shared seed, then cut into
+equal ranges), read and decoded by a pool of workers ahead of the loop, so every
+rank makes the same number of batches and no rank waits on another's tail.  On
+CUDA batches come from page-locked memory, are copied ``non_blocking`` one batch
+ahead, and the forward pass runs under bf16 autocast.  Nothing in the loop reads
+a value back from the device: losses are summed on it and read once per epoch.
+
+Every rank evaluates the (small) validation split in full, so all ranks take the
+same early-stopping decision (rank 0's decision is broadcast anyway).  Rank 0
+serialises one checkpoint per epoch (weights, optimizer, history, early-stopping
+state) and a background thread writes it (:mod:`moulin.training.checkpoints`);
+the run waits for the writes at the end, and a failed write stops every rank
+with its error.  A run started again with the same checkpoint folder resumes
+after its last checkpoint.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from typing import Any
 
+from moulin.training import TrainingDataError
+from moulin.training.checkpoints import (
+    CheckpointWriteError,
+    CheckpointWriter,
+    checkpoint_uri,
+    deserialise,
+    latest_checkpoint,
+    serialise,
+)
 from moulin.training.config import TrainConfig
+
+__all__ = ["checkpoint_uri", "choose_backend", "latest_checkpoint", "run_distributed", "train_worker"]
 
 
 def choose_backend(spark=None, use_gpu: bool | None = None) -> tuple[bool, str]:
@@ -43,33 +59,12 @@ def choose_backend(spark=None, use_gpu: bool | None = None) -> tuple[bool, str]:
     return bool(use_gpu), ("nccl" if use_gpu else "gloo")
 
 
-def checkpoint_uri(checkpoint_dir: str, epoch: int) -> str:
-    return f"{checkpoint_dir.rstrip('/')}/epoch-{epoch:03d}.pt"
-
-
 def _save_bytes(obj: Any) -> bytes:
-    import torch
-
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    return buffer.getvalue()
-
-
-def latest_checkpoint(fs, checkpoint_dir: str) -> tuple[int, str] | None:
-    """``(epoch, uri)`` of the last checkpoint written under ``checkpoint_dir``, if any
-    (checkpoint writes are atomic: a file that exists is complete)."""
-    epochs = []
-    for info in fs.list(checkpoint_dir):
-        name = info.uri.rstrip("/").rsplit("/", 1)[-1]
-        if name.startswith("epoch-") and name.endswith(".pt") and name[6:-3].isdigit():
-            epochs.append((int(name[6:-3]), info.uri))
-    return max(epochs) if epochs else None
+    return serialise(obj)
 
 
 def _load_bytes(data: bytes) -> Any:
-    import torch
-
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    return deserialise(data)
 
 
 def _objective(task: str, cfg: TrainConfig, device):
@@ -96,29 +91,72 @@ def _build(job: dict, codec):
     return build_network(job["network"], (), 0, job["model_config"])
 
 
+def _validation_batches(job: dict, codec, cfg: TrainConfig, device, loader_options: dict) -> list[tuple]:
+    """The validation split, in full, as device batches (read once per rank)."""
+    from moulin.training.loader import LoaderOptions, SnapshotLoader, device_batches
+
+    options = LoaderOptions.from_dict(
+        {**loader_options, "shuffle": False, "pin_memory": False, "batch_size": cfg.eval_batch_size}
+    )
+    with SnapshotLoader(
+        job["validation_files"], codec, options, settings=job.get("settings"), sample=job.get("sample")
+    ) as loader:
+        return list(device_batches(loader.epoch(0), device, codec))
+
+
+def _score(model, batches: list[tuple], objective, report_loss, task: str, autocast) -> dict:
+    """Validation sums, accumulated on the device and read once."""
+    import torch
+
+    sums = None
+    rows = 0
+    with torch.no_grad():
+        for *inputs, y in batches:
+            with autocast():
+                logits = model(*inputs)
+            logits = logits.float()
+            parts = [objective(logits, y), report_loss(logits, y)]
+            if task == "multiclass":
+                parts.append((logits.argmax(1) == y).sum())
+            step = torch.stack([p.double() for p in parts])
+            sums = step if sums is None else sums + step
+            rows += len(y)
+    values = sums.tolist() if sums is not None else [0.0, 0.0, 0.0]
+    n = max(rows, 1)
+    out = {"val_loss": values[0] / n, "val_logloss": values[1] / n}
+    if task == "multiclass":
+        out["val_accuracy"] = values[2] / n
+    return out
+
+
 def train_worker(job: dict) -> dict:
     """Body of one rank (runs in a Spark task under torchrun, or under plain torchrun).
 
     ``job`` keys: backend, train_files, validation_files, inputs (a codec's dict,
     :mod:`moulin.training.batches`), task (binary | multiclass), network,
     model_config, train_config, sample, checkpoint_dir, settings; optional
-    ``train_sample`` (a share of the train split only), ``init_state`` (weights to start from, bytes) and ``resume`` (default true:
-    continue after the last checkpoint in ``checkpoint_dir``).
+    ``train_sample`` (a share of the train split only), ``init_state`` (weights to
+    start from, bytes), ``resume`` (default true: continue after the last
+    checkpoint in ``checkpoint_dir``), ``loader`` (:class:`LoaderOptions` fields as a
+    dict: workers, pool, shuffle_buffer, tail, ...) and ``mixed_precision``
+    (default true: bf16 autocast on CUDA; no effect on the CPU).
     """
+    import contextlib
     import copy
+    import functools
 
-    import numpy as np
     import torch
     import torch.distributed as dist
-    from torch.distributed.algorithms.join import Join
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     from moulin.storage import WarehouseFS
-    from moulin.training.batches import codec_from_dict, minibatches
-    from moulin.training.data import iter_petastorm_frames, petastorm_urls, sample_mask
+    from moulin.training.batches import codec_from_dict
+    from moulin.training.loader import LoaderOptions, SnapshotLoader, device_batches
 
     backend = job["backend"]
     dist.init_process_group(backend)
+    loader = None
+    writer = None
     try:
         rank, world = dist.get_rank(), dist.get_world_size()
         if backend == "nccl":
@@ -130,33 +168,29 @@ def train_worker(job: dict) -> dict:
             # cores shared by the ranks: more threads than cores slow training many times.
             threads = os.environ.get("OMP_NUM_THREADS")
             torch.set_num_threads(int(threads) if threads else max(1, (os.cpu_count() or 1) // world))
+        on_cuda = device.type == "cuda"
+        autocast = (
+            functools.partial(torch.autocast, "cuda", dtype=torch.bfloat16)
+            if on_cuda and job.get("mixed_precision", True)
+            else contextlib.nullcontext
+        )
         cfg = TrainConfig(**job["train_config"])
         codec = codec_from_dict(job["inputs"])
         task = job.get("task", "binary")
         sample = job.get("sample")
-        key = codec.key
-        keep = (lambda f: sample_mask(f[key].to_numpy(), sample)) if sample is not None else None
         # train_sample: a share of the train split only (nested in ``sample``: same key hash)
         train_share = min(sample or 1.0, job.get("train_sample") or 1.0)
-        keep_train = (lambda f: sample_mask(f[key].to_numpy(), train_share)) if train_share < 1.0 else None
         settings = job.get("settings")
-        train_urls = petastorm_urls(job["train_files"], settings)
-        val_urls = petastorm_urls(job["validation_files"], settings)
         fs = WarehouseFS(settings)
+        loader_options = dict(job.get("loader") or {})
 
-        # Validation: read once, in full, on every rank, scored in batches.
-        val = list(
-            minibatches(
-                iter_petastorm_frames(val_urls, codec.columns, shuffle=False), codec, cfg.eval_batch_size, device,
-                keep=keep,
-            )
-        )  # fmt: skip
+        val = _validation_batches(job, codec, cfg, device, loader_options)
         torch.manual_seed(cfg.seed)
         model = _build(job, codec)
         if job.get("init_state"):
             model.load_state_dict(_load_bytes(job["init_state"]))
         model = model.to(device)
-        ddp_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+        ddp_model = DDP(model, device_ids=[device.index] if on_cuda else None)
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         scheduler = (
@@ -197,79 +231,74 @@ def train_worker(job: dict) -> dict:
             resumed_from = int(ckpt["epoch"])
             if ckpt.get("stopped"):
                 first_epoch = cfg.epochs + 1
+
+        options = LoaderOptions.from_dict(
+            loader_options, batch_size=cfg.batch_size, seed=cfg.seed, pin_memory=on_cuda
+        )
+        loader = SnapshotLoader(
+            job["train_files"], codec, options, rank=rank, world=world, settings=settings,
+            sample=train_share if train_share < 1.0 else None,
+        )  # fmt: skip
+        writer = CheckpointWriter(fs) if rank == 0 else None
         rows_per_rank: list[int] = []
         checkpoints: list[str] = []
-        read_stats: dict = {}
+        tail_rows = 0
         for epoch in range(first_epoch, cfg.epochs + 1):
             started = time.time()
             model.train()
-            frames = iter_petastorm_frames(
-                train_urls,
-                codec.columns,
-                cur_shard=rank,
-                shard_count=world,
-                seed=cfg.seed + epoch,
-                shard_key=key,
-                stats=read_stats,
-            )
-            rng = np.random.default_rng([cfg.seed, epoch, rank])
+            batches = loader.epoch(epoch)
+            if batches.plan.rows == 0:
+                raise TrainingDataError(
+                    f"no train rows to read in epoch {epoch} on rank {rank} of {world} "
+                    f"({loader.rows} rows in {len(job['train_files'])} file(s)): use fewer processes"
+                )
+            tail_rows = batches.plan.tail_rows
             # Losses are summed on the device and read once per epoch (no per-step sync).
-            totals = torch.zeros(2, dtype=torch.float64, device=device)
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
             waited = 0.0
-            with Join([ddp_model]):
-                batches = minibatches(frames, codec, cfg.batch_size, device, rng=rng, keep=keep_train)
-                while True:
-                    t_wait = time.time()
-                    batch = next(batches, None)
-                    waited += time.time() - t_wait
-                    if batch is None:
-                        break
-                    *inputs, y = batch
-                    optimizer.zero_grad(set_to_none=True)
-                    loss = objective(ddp_model(*inputs), y)
-                    (loss / len(y)).backward()
-                    optimizer.step()
-                    totals += torch.stack(
-                        [
-                            loss.detach().double(),
-                            torch.tensor(float(len(y)), device=device, dtype=torch.float64),
-                        ]
-                    )
+            feed = device_batches(batches, device, codec)
+            while True:
+                t_wait = time.perf_counter()
+                batch = next(feed, None)
+                waited += time.perf_counter() - t_wait
+                if batch is None:
+                    break
+                *inputs, y = batch
+                optimizer.zero_grad(set_to_none=True)
+                with autocast():
+                    logits = ddp_model(*inputs)
+                loss = objective(logits.float(), y)
+                (loss / len(y)).backward()
+                optimizer.step()
+                loss_sum += loss.detach().double()
             if scheduler is not None:
                 scheduler.step()
-            per_rank = torch.zeros(world, dtype=torch.float64, device=device)
-            per_rank[rank] = totals[1]
+            trained_s = time.time() - started
+            totals = torch.zeros(2 + world, dtype=torch.float64, device=device)
+            totals[0] = loss_sum
+            totals[1] = batches.plan.rows
+            totals[2 + rank] = batches.plan.rows
             dist.all_reduce(totals)
-            dist.all_reduce(per_rank)
-            totals, per_rank = totals.cpu(), per_rank.cpu()
+            totals = totals.cpu()
             if not rows_per_rank:
-                rows_per_rank = [int(v) for v in per_rank.tolist()]
-            if totals[1] == 0:
-                raise RuntimeError(f"no train rows were read in epoch {epoch} (files: {len(train_urls)})")
+                rows_per_rank = [int(v) for v in totals[2:].tolist()]
 
             model.eval()
-            with torch.no_grad():
-                v_obj = v_rep = v_n = v_right = 0.0
-                for *inputs, y in val:
-                    logits = model(*inputs)
-                    v_obj += objective(logits, y).item()
-                    v_rep += report_loss(logits, y).item()
-                    v_n += len(y)
-                    if task == "multiclass":
-                        v_right += float((logits.argmax(1) == y).sum().item())
-            val_loss = v_obj / max(v_n, 1)
+            scores = _score(model, val, objective, report_loss, task, autocast)
+            val_loss = scores["val_loss"]
             record = {
                 "epoch": epoch,
                 "train_loss": float(totals[0] / max(totals[1], 1)),
                 "val_loss": val_loss,
-                "val_logloss": v_rep / max(v_n, 1),
+                "val_logloss": scores["val_logloss"],
                 "train_rows": int(totals[1]),
                 "seconds": round(time.time() - started, 3),
+                "train_seconds": round(trained_s, 3),  # the batches alone, without validation
                 "data_wait_seconds": round(waited, 3),
                 "learning_rate": optimizer.param_groups[0]["lr"],
             }
             if task == "multiclass":
-                record["val_accuracy"] = v_right / max(v_n, 1)
+                record["val_accuracy"] = scores["val_accuracy"]
             history.append(record)
             improved = val_loss < best["val_loss"] - cfg.min_delta
             if improved:
@@ -278,9 +307,10 @@ def train_worker(job: dict) -> dict:
             else:
                 bad_epochs += 1
             stop_now = cfg.early_stopping and bad_epochs >= cfg.patience
-            if rank == 0:
+            if writer is not None:
                 uri = checkpoint_uri(job["checkpoint_dir"], epoch)
-                fs.write_bytes(
+                # Serialised here (the values of this epoch), written in the background.
+                writer.submit(
                     uri,
                     _save_bytes(
                         {
@@ -298,10 +328,19 @@ def train_worker(job: dict) -> dict:
                     ),
                 )
                 checkpoints.append(uri)
-            stop = torch.tensor([1 if stop_now else 0], device=device)
+            # 1: early stop; 2: a checkpoint write failed (every rank stops).
+            failed = writer is not None and writer.failure() is not None
+            stop = torch.tensor([2 if failed else 1 if stop_now else 0], device=device)
             dist.broadcast(stop, src=0)
-            if int(stop.item()):
+            code = int(stop.item())
+            if code == 2:
+                if writer is not None:
+                    writer.raise_failure()
+                raise CheckpointWriteError("rank 0 could not write a checkpoint: see rank 0's error")
+            if code:
                 break
+        if writer is not None:
+            writer.close()
         return {
             "rank": rank,
             "world_size": world,
@@ -311,12 +350,20 @@ def train_worker(job: dict) -> dict:
             "best_epoch": best["epoch"],
             "best_val_loss": best["val_loss"],
             "rows_per_rank": rows_per_rank,
-            "sharding": read_stats.get("sharding"),
+            "tail_rows": tail_rows,
+            "tail": options.tail,
+            "sharding": "row_ranges",
+            "loader": {k: v for k, v in options.__dict__.items() if k != "pin_memory"},
             "checkpoints": checkpoints,
             "resumed_from_epoch": resumed_from,
             "state_dict": _save_bytes({k: v.cpu() for k, v in best["state"].items()}),
         }
     finally:
+        if loader is not None:
+            loader.close()
+        if writer is not None:
+            with contextlib.suppress(CheckpointWriteError):
+                writer.close()  # waits for the writes in flight when the loop failed
         dist.destroy_process_group()
 
 

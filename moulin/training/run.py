@@ -263,6 +263,7 @@ def train_and_compare(
                 "best_epoch",
                 "best_val_loss",
                 "rows_per_rank",
+                "tail_rows",
                 "sharding",
                 "world_size",
                 "backend",

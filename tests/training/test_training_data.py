@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.training
@@ -54,44 +53,6 @@ def test_a_missing_split_is_a_data_error_not_retried(tmp_path, contract):
     write_deltalake(uri, frame, partition_by=[contract.split])
     with pytest.raises(DataError, match=r"no data for split\(s\) \['validation'\]"):
         resolve_snapshot(uri, contract.split)
-
-
-def test_petastorm_shards_are_disjoint_and_complete(synthetic_table, contract):
-    from moulin.training import TrainingError
-    from moulin.training.data import (
-        iter_petastorm_frames,
-        petastorm_urls,
-        read_split_pandas,
-        resolve_snapshot,
-    )
-
-    snap = resolve_snapshot(synthetic_table["uri"], contract.split)
-    urls = petastorm_urls(snap.files["train"])
-    cols = [contract.key, contract.label, *contract.numeric[:2]]
-    shards = [
-        pd.concat(list(iter_petastorm_frames(urls, cols, cur_shard=r, shard_count=2, seed=5))) for r in (0, 1)
-    ]
-    keys = [set(s[contract.key]) for s in shards]
-    assert keys[0] and keys[1] and not keys[0] & keys[1]
-    expected = read_split_pandas(snap.files["train"], [contract.key])
-    assert keys[0] | keys[1] == set(expected[contract.key])
-    # More shards than row groups: petastorm refuses (on every shard); sharding by key instead.
-    stats: dict = {}
-    many = [
-        pd.concat(
-            list(
-                iter_petastorm_frames(
-                    urls, cols, cur_shard=r, shard_count=50, shard_key=contract.key, stats=stats
-                )
-            )
-        )
-        for r in range(50)
-    ]
-    assert stats["sharding"] == "rows"
-    assert sum(len(s) for s in many) == len(expected)
-    assert set().union(*(set(s[contract.key]) for s in many)) == set(expected[contract.key])
-    with pytest.raises(TrainingError, match="fewer row groups"):
-        list(iter_petastorm_frames(urls, cols, cur_shard=0, shard_count=50))
 
 
 def test_sample_mask_is_deterministic():
