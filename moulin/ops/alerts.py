@@ -79,7 +79,6 @@ def record_alert(alert: Alert, settings: Settings | None = None) -> None:
     settings = settings or load_settings()
     line = ALERT_MARK + json.dumps({k: v for k, v in alert.row().items() if k != "at"}, default=str)
     log.error(line)
-    print(line, flush=True)
     act_as_hdfs_user(settings)
     append_row(alerts_uri(settings), alert.row(), f"the {alert.kind} alert of {alert.dag_id}", _schema())
 
@@ -131,10 +130,8 @@ async def deadline_missed(context: dict | None = None, expected_s: int = 0, **_:
     dag_run = context.get("dag_run") or {}
     get = dag_run.get if isinstance(dag_run, dict) else lambda k, d=None: getattr(dag_run, k, d)
     dag_id = get("dag_id", "?")
-    run_id = get("run_id", "?")
-    from moulin.settings import load_settings as _load
-
-    settings = _load()
+    run_id = get("dag_run_id") or get("run_id") or "?"  # the scheduler hands a DAGRunResponse
+    settings = load_settings()
     base = settings.platform.api_url
     alert = Alert(
         kind="deadline_missed",
