@@ -186,6 +186,8 @@ class WarehouseFS:
         if self._client is None:
             from hdfs import InsecureClient
 
+            # The client logs every request at INFO: task logs would drown in them.
+            logging.getLogger("hdfs.client").setLevel(logging.WARNING)
             # Simple authentication: WebHDFS's user.name is the user moulin acts as.
             self._client = InsecureClient(self.settings.hdfs.webhdfs_url, user=self.settings.hdfs_user)
         return self._client
