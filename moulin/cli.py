@@ -123,7 +123,7 @@ def _cmd_package(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from moulin.jobs.packaging import build_code_zip, build_env_archive
+    from moulin.jobs.shipping import build_code_zip, build_env_archive
 
     settings = load_settings(args.profile)
     if args.out:

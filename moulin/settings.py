@@ -141,7 +141,7 @@ class SparkSettings:
     # Ship moulin and its Python environment with every spark-submitted job (on for the
     # cluster profile): executors on hosts without moulin run the shipped code zip
     # with the shipped environment (--archives), never this host's virtualenv
-    # path (see moulin.jobs.packaging, `moulin package`).
+    # path (see moulin.jobs.shipping, `moulin package`).
     ship_code: bool = False
     # Where `moulin package` writes the code zip and environment archives; empty:
     # <home>/dist/jobs.

@@ -52,11 +52,15 @@ def spark_conf(settings: Settings, app_name: str = "moulin") -> dict[str, str]:
         "spark.hadoop.parquet.summary.metadata.level": "NONE",
         "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
-        "spark.pyspark.python": sys.executable,
         # Executors act as the driver's user anyway (SPARK_USER); this covers
         # Hadoop clients they start themselves.
         f"spark.executorEnv.{HADOOP_USER_VAR}": settings.hdfs_user,
     }
+    if not settings.spark.ship_code:
+        # Executors on this host run this environment's Python.  With shipped code
+        # (cluster profile) they run the shipped environment's, which spark-submit
+        # sets (moulin.jobs.submit): a local virtualenv path means nothing there.
+        conf["spark.pyspark.python"] = sys.executable
     if settings.profile != "local" and settings.hdfs.umask:
         conf["spark.hadoop.fs.permissions.umask-mode"] = settings.hdfs.umask
     if settings.profile == "hdfs-local":

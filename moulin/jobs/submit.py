@@ -1,10 +1,20 @@
 """Submitting a registered stage with ``spark-submit`` (:mod:`moulin.jobs.entry`), as the DAGs do.
 
 A job prints its result as one line ``MOULIN-RESULT <json>`` on stdout; the
-caller gets that dict back.  The job's progress lines are relayed while it
-runs (the Airflow task log shows them as they come).  Stages of the training
-environment (petastorm, torch) run with that environment's ``spark-submit``
-and Python on the driver and the executors.
+caller gets that dict back.  ``spark-submit`` runs through the Airflow Spark
+provider's ``SparkSubmitHook`` with the connection ``spark_default`` (a
+connection stored in Airflow wins; without one, the settings' master: see
+:mod:`moulin.jobs.connections`), in client deploy mode.  Every line of the
+job's output (Spark's own, stdout and stderr) is relayed while it runs (the
+Airflow task log shows them as they come).  Stages of the training environment
+(petastorm, torch) run with that environment's ``spark-submit`` (first on the
+child's ``PATH``) and Python on the driver and the executors.
+
+With ``spark.ship_code`` on (the ``cluster`` profile), a job ships moulin's code
+and its environment (:mod:`moulin.jobs.shipping`): executors run the
+environment's archive unpacked as ``./env`` with moulin's zip on their
+``PYTHONPATH``, never this host's virtualenv; the driver (client mode, on this
+host) keeps the local environment.
 
 With ``spark.job_server`` on (the ``local`` and ``hdfs-local`` profiles), stages
 of the platform environment run on a long-lived job server instead
@@ -17,15 +27,21 @@ from __future__ import annotations
 import collections
 import json
 import os
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from moulin.errors import DATA_ERROR_EXIT_CODE, DataError, MoulinError
 from moulin.settings import Settings
 from moulin.spark import act_as_hdfs_user
+
+if TYPE_CHECKING:
+    from moulin.jobs.registry import Environment
+    from moulin.jobs.shipping import JobPackages
+    from moulin.jobs.spark_hook import StreamingSparkSubmitHook
 
 RESULT_MARK = "MOULIN-RESULT "
 ENTRY_POINT = Path(__file__).resolve().with_name("entry.py")
@@ -61,81 +77,209 @@ def job_python(settings: Settings, environment: str) -> str:
     raise JobFailed(f"unknown environment {environment!r}: platform or training")
 
 
-def spark_submit_command(
-    settings: Settings, stage: str, args: list[str], environment: str | None = None
-) -> list[str]:
-    """The ``spark-submit`` command line that runs registered stage ``stage``."""
+@dataclass(frozen=True)
+class JobSubmission:
+    """What ``spark-submit`` gets for one stage, besides the master (the connection's)."""
+
+    stage: str
+    environment: Environment
+    #: The driver's Python (this host's environment); its folder holds the environment's spark-submit.
+    python: str
+    #: The executors' Python: the same, or the shipped environment's.
+    executor_python: str
+    conf: dict[str, str]
+    application_args: list[str]
+    packages: JobPackages | None = None
+    files: list[str] = field(default_factory=list)
+    archives: list[str] = field(default_factory=list)
+
+    @property
+    def bin_dir(self) -> Path:
+        """The environment's ``bin`` folder (its ``spark-submit``), put first on the child's PATH."""
+        return Path(self.python).parent
+
+
+def job_submission(
+    settings: Settings,
+    stage: str,
+    args: list[str],
+    environment: Environment | None = None,
+    log: Callable[[str], None] = print,
+) -> JobSubmission:
+    """The submission of registered stage ``stage``: Pythons, Spark conf, shipped packages."""
     from moulin.jobs.registry import get_stage
 
     environment = environment or get_stage(stage).environment
     python = job_python(settings, environment)
-    submit = Path(python).with_name("spark-submit")
-    return [
-        str(submit),
-        "--master", settings.spark.master,
-        "--driver-memory", settings.spark.driver_memory,
-        "--conf", f"spark.pyspark.python={python}",
-        "--conf", f"spark.pyspark.driver.python={python}",
-        "--conf", "spark.sql.session.timeZone=UTC",
-        str(ENTRY_POINT),
-        stage,
-        "--profile", settings.profile,
-        *args,
-    ]  # fmt: skip
+    packages = None
+    executor_python = python
+    conf = {"spark.pyspark.driver.python": python, "spark.sql.session.timeZone": "UTC"}
+    files: list[str] = []
+    archives: list[str] = []
+    if settings.spark.ship_code:
+        from moulin.jobs.shipping import SHIPPED_ENV_ALIAS, SHIPPED_PYTHON, job_packages
+
+        packages = job_packages(settings, environment, log)
+        executor_python = SHIPPED_PYTHON
+        # The code zip goes to the executors' working folder (--files) and their
+        # PYTHONPATH, not through --py-files: spark-submit would put a --py-files zip
+        # first on the driver's PYTHONPATH too, and the driver must keep its installed
+        # moulin (its contracts, DAGs and schemas live beside the package).
+        files.append(str(packages.code_zip))
+        conf["spark.executorEnv.PYTHONPATH"] = packages.code_zip.name
+        archives.append(f"{packages.env_archive}#{SHIPPED_ENV_ALIAS}")
+    conf["spark.pyspark.python"] = executor_python
+    return JobSubmission(
+        stage=stage,
+        environment=environment,
+        python=python,
+        executor_python=executor_python,
+        conf=conf,
+        application_args=[stage, "--profile", settings.profile, *args],
+        packages=packages,
+        files=files,
+        archives=archives,
+    )
+
+
+def spark_hook(
+    settings: Settings, submission: JobSubmission, on_line: Callable[[str], None]
+) -> StreamingSparkSubmitHook:
+    """The Spark provider's hook for ``submission`` on connection ``spark_default``."""
+    from moulin.jobs.connections import SPARK_CONN_ID, spark_connection_spec
+    from moulin.jobs.spark_hook import StreamingSparkSubmitHook
+
+    return StreamingSparkSubmitHook(
+        on_line=on_line,
+        fallback=spark_connection_spec(settings),
+        conn_id=SPARK_CONN_ID,
+        conf=submission.conf,
+        files=",".join(submission.files) or None,
+        archives=",".join(submission.archives) or None,
+        driver_memory=settings.spark.driver_memory,
+        name=f"moulin-{submission.stage}",
+        application_args=submission.application_args,
+        # The job's output (its MOULIN-RESULT line) must come back to this process;
+        # spark-submit is the environment's, found first on the child's PATH.
+        deploy_mode="client",
+        spark_binary="spark-submit",
+    )
+
+
+def spark_submit_command(
+    settings: Settings, stage: str, args: list[str], environment: Environment | None = None
+) -> list[str]:
+    """The ``spark-submit`` command line that runs registered stage ``stage`` (the binary as a full path)."""
+    submission = job_submission(settings, stage, args, environment)
+    hook = spark_hook(settings, submission, on_line=lambda line: None)
+    command = hook._build_spark_submit_command(str(ENTRY_POINT))
+    return [str(submission.bin_dir / command[0]), *command[1:]]
+
+
+def _child_env(
+    settings: Settings, submission: JobSubmission, hook: StreamingSparkSubmitHook
+) -> dict[str, str]:
+    """The environment of ``spark-submit``: this one, plus what selects the job's environment."""
+    from moulin.jobs.connections import connection_env
+
+    env = dict(os.environ)
+    # The hook runs the bare name `spark-submit` (all it accepts): the environment's comes first.
+    env["PATH"] = os.pathsep.join([str(submission.bin_dir), env.get("PATH", "")])
+    # spark-submit finds its pyspark through PYSPARK_PYTHON (else `python3` on PATH).
+    env["PYSPARK_DRIVER_PYTHON"] = submission.python
+    env["PYSPARK_PYTHON"] = submission.executor_python
+    env["MOULIN_PROFILE"] = settings.profile
+    # The job builds its session from the settings: keep the connection's master there.
+    env["MOULIN_SPARK_MASTER"] = hook.master
+    env["PYTHONUNBUFFERED"] = "1"
+    if submission.packages is not None:
+        from moulin.jobs.shipping import SHIPPED_PYTHON
+
+        env["MOULIN_SPARK_SHIP_CODE"] = "true"
+        # Inside the job, "the training environment's Python" that training stages
+        # give their executors is the shipped one.
+        env["MOULIN_TRAINING_PYTHON"] = SHIPPED_PYTHON
+    if hook.connection_source == "settings":
+        env.update(connection_env(settings))
+    act_as_hdfs_user(settings, env)  # read by the driver JVM (and deltalake) at start
+    return env
 
 
 def submit_job(
-    settings: Settings, stage: str, args: list[str], environment: str | None = None, timeout_s: int = 3600
+    settings: Settings,
+    stage: str,
+    args: list[str],
+    environment: Environment | None = None,
+    timeout_s: int = 3600,
+    on_line: Callable[[str], None] | None = None,
 ) -> dict:
     """Run a stage as a Spark job to completion and return its result dict.
 
-    Lines the job prints that start with ``MOULIN-`` or ``moulin`` are relayed to
-    this process's stdout as they come.  A failure raises :class:`JobDataError`
-    (exit code 3: a deterministic data error) or :class:`JobFailed`, with the
-    last lines of the job's output.
+    Every line of the job's output is handed to ``on_line`` as it comes
+    (default: printed on this process's stdout, which the Airflow task log
+    shows).  A failure raises :class:`JobDataError` (exit code 3: a
+    deterministic data error) or :class:`JobFailed`, with the last lines of the
+    job's output.
     """
+    from airflow.providers.common.compat.sdk import AirflowException
+
     from moulin.jobs.registry import get_stage
 
     environment = environment or get_stage(stage).environment
     if environment == "platform" and settings.spark.job_server:
         return _run_on_server(settings, stage, args, timeout_s)
-    command = spark_submit_command(settings, stage, args, environment)
-    env = dict(os.environ)
-    # spark-submit finds its pyspark through PYSPARK_PYTHON (else `python3` on PATH).
-    env["PYSPARK_PYTHON"] = env["PYSPARK_DRIVER_PYTHON"] = job_python(settings, environment)
-    env["MOULIN_PROFILE"] = settings.profile
-    env["PYTHONUNBUFFERED"] = "1"
-    act_as_hdfs_user(settings, env)  # read by the driver JVM (and deltalake) at start
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    tail: collections.deque[str] = collections.deque(maxlen=40)
-    stdout: list[str] = []
+    relay = on_line or _print_line
+    submission = job_submission(settings, stage, args, environment, log=relay)
+    if not (submission.bin_dir / "spark-submit").is_file():
+        raise JobFailed(
+            f"no spark-submit in {submission.bin_dir} ({environment} environment): "
+            "install pyspark there (bin/setup)"
+        )
+    hook = spark_hook(settings, submission, relay)
+    env = _child_env(settings, submission, hook)
+    relay(
+        f"moulin: {stage} ({environment}) on Spark master {hook.master} "
+        f"(connection spark_default from {hook.connection_source})"
+    )
+    timed_out = threading.Event()
 
-    def drain_stderr() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            tail.append(line.rstrip("\n"))
+    def kill() -> None:
+        timed_out.set()
+        hook.on_kill()
 
-    relay = _relay(tail)
-    reader = threading.Thread(target=drain_stderr, daemon=True)
-    reader.start()
-    timer = threading.Timer(timeout_s, proc.kill)
+    timer = threading.Timer(timeout_s, kill)
     timer.start()
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip("\n")
-            stdout.append(line)
-            relay(line)
-        code = proc.wait()
-        reader.join(timeout=10)
+        # The child's environment goes to Popen (submit's kwargs), not through the hook's
+        # env_vars: on YARN those are also copied into the application master's
+        # environment (spark.yarn.appMasterEnv.*, a local PATH there), and in standalone
+        # cluster mode refused; the Popen env is what puts this environment's
+        # spark-submit first on PATH.
+        hook.submit(str(ENTRY_POINT), env=env)
+        code = 0
+    except AirflowException:
+        process = hook._submit_sp
+        code = process.returncode if process is not None and process.returncode is not None else 1
     finally:
         timer.cancel()
     if code != 0:
-        text = "\n".join(tail)
+        text = "\n".join(hook.tail)
         if code == DATA_ERROR_EXIT_CODE:
             raise JobDataError(f"Spark job {stage} ({environment}) failed on its data:\n{text}")
+        if timed_out.is_set():
+            text = f"killed after {timeout_s} s (timeout_s)\n{text}"
         raise JobFailed(f"Spark job {stage} ({environment}) failed with code {code}:\n{text}")
-    return parse_result("\n".join(stdout))
+    if hook.result_line is None:
+        raise JobFailed(
+            f"Spark job {stage} ({environment}) printed no MOULIN-RESULT line:\n" + "\n".join(hook.tail)
+        )
+    return parse_result(hook.result_line)
+
+
+def _print_line(line: str) -> None:
+    """Relay a job's line on stdout (the task log), all but the result line."""
+    if not line.startswith(RESULT_MARK):
+        print(line, flush=True)
 
 
 def _relay(tail: collections.deque[str]) -> Callable[[str], None]:

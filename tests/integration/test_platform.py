@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from moulin.cluster.daemons import port_open
 from moulin.cluster.ports import free_hdfs_port_env, port_free
 from moulin.platform import postgres, secrets
 from moulin.platform.rest import AirflowClient
@@ -158,6 +159,52 @@ def _bronze_month_rows(settings: Settings, ds: str) -> tuple[int, int]:
     return bronze + quarantined, landed
 
 
+def _task_log(settings: Settings, dag_id: str, run_id: str, task_id: str) -> str:
+    folder = (
+        settings.home / "airflow" / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+    )
+    return "\n".join(p.read_text(errors="replace") for p in sorted(folder.glob("attempt=*.log")))
+
+
+def _check_chain_outputs(platform: PlatformUnderTest, model_run_id: str) -> None:
+    """What the chain wrote: progress per stage in the task logs, rows accounted for from
+    independent places, the features version behind the leaderboard, the report."""
+    from moulin.delta import DeltaTableStore
+    from moulin.storage import WarehouseFS
+    from moulin.usecases.flights.summary import read_run_summary
+
+    settings, client = platform.settings, platform.client
+    logs = ""
+    for dag_id in ("flights_ingest", "dimensions_ingest", "flights_delay_model"):
+        for r in client.dag_runs(dag_id):
+            for task in _states(client, dag_id, r["dag_run_id"]):
+                logs += _task_log(settings, dag_id, r["dag_run_id"], task)
+    for stage in ("land flights", "bronze flights", "land dimensions", "bronze dimensions", "silver",
+                  "gold stats", "features", "profile", "train", "report"):  # fmt: skip
+        assert f"MOULIN-PROGRESS {stage} " in logs, f"no progress line for {stage} in the task logs"
+    fs = WarehouseFS(settings)
+    store = DeltaTableStore(None)
+    for ds in ("2013-01-01", "2013-09-01", "2013-11-01"):
+        record = json.loads(fs.read_bytes(settings.table_uri("quality", "runs", "flights", f"ds={ds}.json")))
+        assert record["rows_read"] == SAMPLE == record["rows_bronze"] + record["rows_quarantined"]
+    assert store.count(settings.table_uri("bronze", "flights")) == 3 * SAMPLE
+    weather_q = store.to_pandas(settings.table_uri("quarantine", "weather"))
+    assert "wind_speed" in " ".join(str(v) for v in weather_q.astype(str).to_numpy().ravel())
+    summary = read_run_summary(settings)
+    assert summary["run_id"] == model_run_id
+    features = summary["tables"]["gold/flight_features"]
+    assert summary["features_version"] == features["version"] and 0 < features["rows"] <= 3 * SAMPLE
+    board = store.to_pandas(settings.table_uri("gold", "model_leaderboard"))
+    rows = board[board["run_id"].astype(str).str.contains("asset_triggered")]
+    assert set(rows["model"]) >= {"mlp", "logreg", "hist_gbt"}
+    assert (rows["features_version"] == features["version"]).all()
+    html = fs.read_bytes(summary["report_uri"]).decode()
+    assert "Will a flight leave New York 15 minutes late" in html
+    assert "http://" not in html and "https://" not in html
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "flights_report.html").write_text(html)
+
+
 # ---------------------------------------------------------------------------- tests
 
 
@@ -209,18 +256,28 @@ def test_scheduler_runs_the_flights_chain_unattended(platform) -> None:
         f"/dags/flights_delay_model/dagRuns/{run['dag_run_id']}/taskInstances/silver/xcomEntries/return_value"
     )["value"]
     silver = silver if isinstance(silver, dict) else json.loads(silver)
-    assert silver["months"] == ["2013-01-01", "2013-09-01", "2013-11-01"]
-    report = client.get(
-        f"/dags/flights_delay_model/dagRuns/{run['dag_run_id']}/taskInstances/report/xcomEntries/return_value"
-    )["value"]
-    report = report if isinstance(report, dict) else json.loads(report)
-    from moulin.storage import WarehouseFS
-
-    html = WarehouseFS(platform.settings).read_bytes(report["report_uri"]).decode()
-    assert "</html>" in html
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "flights_report.html").write_text(html)
+    assert silver["months"] == silver["triggered_by"] == ["2013-01-01", "2013-09-01", "2013-11-01"]
+    _check_chain_outputs(platform, run["dag_run_id"])
     print(f"unattended flights chain: {elapsed:.0f} s from unpausing to the report")
+
+
+def test_a_rerun_of_a_logical_date_changes_no_table(platform) -> None:
+    from moulin.delta import DeltaTableStore
+
+    store = DeltaTableStore(None)
+    names = ("bronze/flights", "quarantine/flights", "raw/flights")
+    tables = [n for n in names if store.exists(platform.settings.table_uri(n))]
+    before = {
+        n: (store.version(platform.settings.table_uri(n)), store.count(platform.settings.table_uri(n)))
+        for n in tables
+    }
+    run = platform.client.trigger("flights_ingest", logical_date="2013-09-01T00:00:00Z")
+    assert _wait_run(platform.client, "flights_ingest", run["dag_run_id"], 600)["state"] == "success"
+    after = {
+        n: (store.version(platform.settings.table_uri(n)), store.count(platform.settings.table_uri(n)))
+        for n in tables
+    }
+    assert after == before and "bronze/flights" in tables
 
 
 def test_bad_input_fails_once_without_retry_and_raises_an_alert(platform) -> None:
@@ -403,6 +460,7 @@ def test_platform_down_leaves_no_process_and_no_open_port(platform) -> None:
     ]
     ports += [s.spark.standalone_port, s.spark.standalone_webui_port]
     ports += [p for i in range(s.hdfs.datanodes) for p in s.hdfs.datanode_ports(i)]
-    assert all(port_free(p) for p in ports), [p for p in ports if not port_free(p)]
+    listening = [p for p in ports if port_open("127.0.0.1", p)]
+    assert not listening, f"something still listens on {listening}"
     leftovers = subprocess.run(["pgrep", "-f", str(s.home)], capture_output=True, text=True).stdout.split()
     assert not leftovers, leftovers

@@ -72,7 +72,10 @@ def test_ports_volumes_and_dependencies() -> None:
         for dep in service.get("depends_on", []):
             assert dep in services, f"{name} depends on unknown {dep}"
     assert services["namenode"]["environment"]["MOULIN_HDFS_REPLICATION"] == "2"
-    assert "postgresql" in services["airflow-scheduler"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"]
+    assert (
+        "postgresql"
+        in services["airflow-scheduler"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"]
+    )
 
 
 def test_entrypoint_is_executable() -> None:

@@ -106,4 +106,3 @@ def test_triggering_months_read_the_asset_events() -> None:
     }
     assert triggering_months(events) == ["2013-01-01", "2013-09-01"]
     assert triggering_months(None) == []
-
