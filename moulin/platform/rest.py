@@ -95,6 +95,12 @@ class AirflowClient:
     def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None) -> dict:
         return self.post(f"/dags/{dag_id}/dagRuns", {"conf": conf or {}, "logical_date": logical_date})
 
+    def clear_run(self, dag_id: str, run_id: str) -> list[dict]:
+        """Clear every task of run ``run_id`` (the UI's "Clear"): the scheduler runs them again
+        for the same logical date.  Returns the cleared task instances."""
+        body = {"dry_run": False, "dag_run_id": run_id, "reset_dag_runs": True, "only_failed": False}
+        return self.post(f"/dags/{dag_id}/clearTaskInstances", body)["task_instances"]
+
     def put_connection(self, connection: dict) -> None:
         """Create the connection, or replace its fields if it exists."""
         try:
