@@ -88,7 +88,8 @@ class Platform:
         pf = self.settings.platform
         postgres.bin_dir(self.settings)  # a clear error before anything starts
         admin_password = airflow_services.prepare_secrets(self.settings)
-        postgres.initialise(self.settings, self.log)
+        if postgres.initialise(self.settings, self.log):  # a new, empty database: migrate it
+            self._migrated_marker().unlink(missing_ok=True)
         self._start(postgres.daemon(self.settings))
         postgres.wait_and_create_database(self.settings, pf.start_timeout_s)
         self.log("postgres: accepting logins")
@@ -121,8 +122,11 @@ class Platform:
             )
         return self.status()
 
+    def _migrated_marker(self):
+        return self.settings.home / "platform" / ".airflow-db-migrated"
+
     def _migrate(self) -> None:
-        marker = self.settings.home / "platform" / ".airflow-db-migrated"
+        marker = self._migrated_marker()
         if marker.exists():
             return
         self.log("airflow: migrating the metadata database (about a minute the first time)")
