@@ -133,6 +133,8 @@ class RawSource:
     null_values: tuple[str, ...] = ("NA", "")
     database_table: str | None = None
     incremental_column: str | None = None
+    #: A drop without data rows is normal (an incremental extract with nothing new).
+    allow_empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,11 @@ class _Checker:
 
     def fail(self, where: str, what: str) -> ContractError:
         return ContractError(f"contract {self.path}: field {where}: {what}")
+
+    def flag(self, value: Any, where: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(where, f"expected true or false, got {value!r}")
+        return value
 
     def str_list(self, value: Any, where: str) -> tuple[str, ...]:
         if value is None:
@@ -392,7 +399,8 @@ def parse_contract(data: Any, path: Path) -> Contract:
         if not isinstance(src, dict) or not isinstance(src.get("name"), str):
             raise check.fail("source.name", "source needs a name")
         unknown_src = sorted(
-            set(src) - {"name", "format", "null_values", "database_table", "incremental_column"}
+            set(src)
+            - {"name", "format", "null_values", "database_table", "incremental_column", "allow_empty"}
         )
         if unknown_src:
             raise check.fail(f"source.{unknown_src[0]}", "unknown field")
@@ -406,6 +414,7 @@ def parse_contract(data: Any, path: Path) -> Contract:
             null_values=tuple(str(v) for v in src.get("null_values", ["NA", ""])),
             database_table=src.get("database_table"),
             incremental_column=src.get("incremental_column"),
+            allow_empty=check.flag(src.get("allow_empty", False), "source.allow_empty"),
         )
     if data["layer"] == "bronze" and source is None:
         raise check.fail("source", "bronze contracts need a source")

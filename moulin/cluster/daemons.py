@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from moulin.cluster.files import exclusive_lock, write_atomic
 from moulin.errors import MoulinError
 
 
@@ -58,8 +59,20 @@ class DaemonSet:
             return None
         return pid if process_alive(pid, daemon.marker) else None
 
+    def lock_file(self, name: str) -> Path:
+        return self.pid_dir / f".{name}.lock"
+
     def start(self, daemon: Daemon) -> tuple[int, bool]:
-        """Start ``daemon`` unless it runs; return (pid, started_now)."""
+        """Start ``daemon`` unless it runs; return (pid, started_now).
+
+        Another ``moulin`` process starting or stopping the same daemon waits (a lock
+        per daemon), so two ``up`` never start it twice; the pid file is replaced in
+        one rename, so a reader never sees it empty.
+        """
+        with exclusive_lock(self.lock_file(daemon.name)):
+            return self._start_locked(daemon)
+
+    def _start_locked(self, daemon: Daemon) -> tuple[int, bool]:
         existing = self.pid(daemon)
         if existing:
             return existing, False
@@ -73,9 +86,10 @@ class DaemonSet:
         env.pop("HADOOP_USER_NAME", None)
         env.update(daemon.env or {})
         account = run_as_kwargs(daemon.run_as)
+        command = daemon.command()  # may prepare files: before the process starts
         with open(self.log_file(daemon.name), "ab") as log:
             proc = subprocess.Popen(
-                daemon.command(),
+                command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -83,7 +97,7 @@ class DaemonSet:
                 env=env,
                 **account,
             )
-        self.pid_file(daemon.name).write_text(f"{proc.pid}\n")
+        write_atomic(self.pid_file(daemon.name), f"{proc.pid}\n")
         time.sleep(0.5)
         if proc.poll() is not None:
             raise ClusterError(
@@ -94,6 +108,12 @@ class DaemonSet:
 
     def stop(self, daemon: Daemon, timeout_s: float = 20.0) -> bool:
         """Stop ``daemon`` if we started it and it runs; return whether it was running."""
+        if not self.pid_dir.is_dir():
+            return False  # nothing was ever started here
+        with exclusive_lock(self.lock_file(daemon.name)):
+            return self._stop_locked(daemon, timeout_s)
+
+    def _stop_locked(self, daemon: Daemon, timeout_s: float) -> bool:
         pid = self.pid(daemon)
         self.pid_file(daemon.name).unlink(missing_ok=True)
         if not pid:

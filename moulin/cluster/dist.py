@@ -100,6 +100,8 @@ def fetch_hadoop_jars(jar_dir: Path) -> None:
                     shutil.copyfileobj(source, out)
         if not (staging / "hadoop-hdfs-2.7.3.jar").exists():
             raise DistributionError(f"{tarball.name} holds no hadoop-hdfs-2.7.3.jar")
+        if (jar_dir / "hadoop-hdfs-2.7.3.jar").exists():
+            return  # another moulin process fetched them meanwhile: daemons may be using those
         if jar_dir.exists():
             shutil.rmtree(jar_dir)
         staging.rename(jar_dir)  # atomic: a half-extracted folder is never used

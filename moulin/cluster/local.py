@@ -11,13 +11,12 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import shutil
 import string
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from moulin.cluster.daemons import (
     tail,
 )
 from moulin.cluster.dist import hadoop_jars
+from moulin.cluster.files import symlink_atomic, write_once
 from moulin.settings import REPO_ROOT, Settings
 
 INFRA_HADOOP = REPO_ROOT / "infra" / "hadoop"
@@ -38,6 +38,9 @@ DATANODE_CLASS = "org.apache.hadoop.hdfs.server.datanode.DataNode"
 FSSHELL_CLASS = "org.apache.hadoop.fs.FsShell"
 SPARK_MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 SPARK_WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
+# The daemons' HTTP servers look up webapps/<name>/WEB-INF/web.xml on the classpath.
+WEBAPPS = ("hdfs", "datanode", "secondary")
+WEB_XML = "<web-app/>\n"
 
 
 @dataclass
@@ -89,8 +92,10 @@ class LocalCluster:
         return self.root / "conf" / name
 
     def _render_conf(self, name: str, dn_index: int | None) -> Path:
+        """The config folder of daemon (or client) ``name``.  Running daemons re-read it
+        (Hadoop loads its XML files whenever it makes a Configuration), so each file is
+        written only when its content changes, and then in one rename."""
         conf = self._conf_dir(name)
-        conf.mkdir(parents=True, exist_ok=True)
         ports = self.hdfs.datanode_ports(dn_index or 0)
         values = {
             "host": self.hdfs.host,
@@ -112,18 +117,30 @@ class LocalCluster:
         }
         for template in ("core-site.xml", "hdfs-site.xml"):
             text = string.Template((INFRA_HADOOP / template).read_text()).substitute(values)
-            (conf / template).write_text(text)
-        shutil.copyfile(INFRA_HADOOP / "log4j.properties", conf / "log4j.properties")
+            write_once(conf / template, text)
+        write_once(conf / "log4j.properties", (INFRA_HADOOP / "log4j.properties").read_bytes())
         return conf
 
     def _webapps_root(self) -> Path:
-        # The daemons' HTTP servers look up webapps/<name> on the classpath.
+        """The classpath folder holding ``webapps/<name>/WEB-INF/web.xml``, shared by every
+        daemon: written once (in one rename each), never rewritten while a daemon's
+        HTTP server may be parsing it."""
         root = self.root / "webapps-root"
-        for app in ("hdfs", "datanode", "secondary"):
-            web_inf = root / "webapps" / app / "WEB-INF"
-            web_inf.mkdir(parents=True, exist_ok=True)
-            (web_inf / "web.xml").write_text("<web-app/>\n")
+        for app in WEBAPPS:
+            write_once(root / "webapps" / app / "WEB-INF" / "web.xml", WEB_XML)
         return root
+
+    def prepare_files(self, with_spark: bool = False) -> None:
+        """Write every file the daemons share or read (jars, configs, webapps, Spark's
+        home) before any of them starts, so none is written while another daemon reads it."""
+        hadoop_jars(self.settings)
+        self._webapps_root()
+        for name, index in [("namenode", None), ("client", None)] + [
+            (f"datanode-{i}", i) for i in range(self.hdfs.datanodes)
+        ]:
+            self._render_conf(name, index)
+        if with_spark:
+            self._daemon_spark_home()
 
     def classpath(self, conf_dir: Path) -> str:
         """The Java classpath of a daemon or client using ``conf_dir``."""
@@ -230,14 +247,12 @@ class LocalCluster:
         executor, so link pyspark's folders beside one."""
         source = self._spark_home()
         home = self.root / "spark-home"
-        home.mkdir(parents=True, exist_ok=True)
-        (home / "RELEASE").write_text("Spark (pyspark package) for moulin's standalone cluster\n")
+        write_once(home / "RELEASE", "Spark (pyspark package) for moulin's standalone cluster\n")
         for entry in source.iterdir():
             link = home / entry.name
-            if link.is_symlink() and link.resolve() != entry.resolve():
-                link.unlink()
-            if not link.exists() and not link.is_symlink():
-                link.symlink_to(entry)
+            if link.exists() and not link.is_symlink():
+                continue
+            symlink_atomic(link, entry)  # running workers read jars/ through it
         return home
 
     def _spark_command(self, name: str, main_class: str, args: list[str]) -> list[str]:
@@ -262,36 +277,45 @@ class LocalCluster:
     def up(self, with_spark: bool = False) -> ClusterStatus:
         """Start what is not running and wait until every DataNode is live."""
         java_executable()
+        self.prepare_files(with_spark)
         self._format_if_needed()
-        self._start(self.namenode())
+        namenode = self.namenode()
+        self._start(namenode)
         self._wait(
             lambda: port_open(self.hdfs.host, self.hdfs.namenode_rpc_port),
             f"NameNode RPC port {self.hdfs.namenode_rpc_port}",
             "namenode",
+            watch=[namenode],
         )
-        for index in range(self.hdfs.datanodes):
-            self._start(self.datanode(index))
+        datanodes = [self.datanode(index) for index in range(self.hdfs.datanodes)]
+        for datanode in datanodes:
+            self._start(datanode)
         self._wait(
             lambda: self._jmx_state().get("NumLiveDataNodes", 0) >= self.hdfs.datanodes,
             f"{self.hdfs.datanodes} live DataNodes",
             "datanode-0",
+            watch=[namenode, *datanodes],
         )
-        self._wait(lambda: not self._safemode(), "NameNode to leave safe mode", "namenode")
+        self._wait(lambda: not self._safemode(), "NameNode to leave safe mode", "namenode", watch=[namenode])
         self.prepare_warehouse()
         if with_spark:
-            self._start(self.spark_master())
+            master = self.spark_master()
+            self._start(master)
             sp = self.settings.spark
             self._wait(
                 lambda: port_open(sp.standalone_host, sp.standalone_port),
                 f"Spark master port {sp.standalone_port}",
                 "spark-master",
+                watch=[master],
             )
-            for index in range(sp.standalone_workers):
-                self._start(self.spark_worker(index))
+            workers = [self.spark_worker(index) for index in range(sp.standalone_workers)]
+            for worker in workers:
+                self._start(worker)
             self._wait(
                 lambda: len(self._spark_workers()) >= sp.standalone_workers,
                 f"{sp.standalone_workers} Spark workers",
                 "spark-worker-0",
+                watch=[master, *workers],
             )
         return self.status()
 
@@ -430,15 +454,26 @@ class LocalCluster:
         if result.returncode != 0:
             raise ClusterError(f"NameNode format failed (code {result.returncode}): {result.stderr[-2000:]}")
 
-    def _wait(self, ready: Callable[[], bool], what: str, log_name: str) -> None:
+    def _log_path(self, name: str) -> Path:
+        log_path = self.daemons.log_dir / f"{name}.log"
+        return log_path if log_path.exists() else self.daemons.log_file(name)
+
+    def _wait(
+        self, ready: Callable[[], bool], what: str, log_name: str, watch: Sequence[Daemon] = ()
+    ) -> None:
+        """Wait until ``ready()``; fail at once if a daemon of ``watch`` stopped meanwhile."""
         deadline = time.monotonic() + self.hdfs.start_timeout_s
         while time.monotonic() < deadline:
             if ready():
                 return
+            for daemon in watch:
+                if not self.daemons.pid(daemon):
+                    log_path = self._log_path(daemon.name)
+                    raise ClusterError(
+                        f"{daemon.name} stopped while waiting for {what}; see {log_path}:\n{tail(log_path)}"
+                    )
             time.sleep(1)
-        log_path = self.daemons.log_dir / f"{log_name}.log"
-        if not log_path.exists():
-            log_path = self.daemons.log_file(log_name)
+        log_path = self._log_path(log_name)
         raise ClusterError(
             f"timed out after {self.hdfs.start_timeout_s}s waiting for {what}; "
             f"see {log_path}:\n{tail(log_path)}"

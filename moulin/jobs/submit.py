@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from moulin.errors import DATA_ERROR_EXIT_CODE, DataError, MoulinError
+from moulin.ops.faultpoints import fault_point
 from moulin.settings import Settings
 from moulin.spark import act_as_hdfs_user
 
@@ -219,8 +220,22 @@ def submit_job(
     (default: printed on this process's stdout, which the Airflow task log
     shows).  A failure raises :class:`JobDataError` (exit code 3: a
     deterministic data error) or :class:`JobFailed`, with the last lines of the
-    job's output.
+    job's output.  Once the job succeeded, the caller passes the fault point
+    ``after-<stage>`` (:mod:`moulin.ops.faultpoints`), where a drill can hold it.
     """
+    result = _run_job(settings, stage, args, environment, timeout_s, on_line)
+    fault_point(settings, f"after-{stage}")
+    return result
+
+
+def _run_job(
+    settings: Settings,
+    stage: str,
+    args: list[str],
+    environment: Environment | None,
+    timeout_s: int,
+    on_line: Callable[[str], None] | None,
+) -> dict:
     from airflow.providers.common.compat.sdk import AirflowException
 
     from moulin.jobs.registry import get_stage

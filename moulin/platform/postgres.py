@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from moulin.cluster.daemons import ClusterError, Daemon, run_as_kwargs
+from moulin.cluster.files import exclusive_lock
 from moulin.platform import secrets
 from moulin.settings import Settings
 
@@ -88,26 +89,64 @@ def daemon(settings: Settings) -> Daemon:
     )
 
 
+INITDB_PREFIX = ".moulin-initdb-"
+
+
+def _staging_prefix(folder: Path) -> str:
+    """Name prefix of the folders where ``initdb`` builds ``folder`` (beside it)."""
+    return f".{folder.name}{INITDB_PREFIX}"
+
+
 def initialise(settings: Settings, log) -> bool:
-    """Create the data folder with ``initdb`` unless it exists; True if it did."""
+    """Create the data folder with ``initdb`` unless it exists; True if it did.
+
+    ``initdb`` builds the cluster in a sibling folder that is renamed into place only
+    when complete, so the data folder is never half-made; a sibling left by an
+    interrupted ``initdb`` (moulin's by its name) is removed.  A folder that moulin did
+    not make is never removed: an absent or empty one is initialised, one that holds
+    other files is refused with a PostgresError naming it.
+    """
     folder = data_dir(settings)
     if (folder / "PG_VERSION").exists():
         return False
+    # Two `platform up` at once: the second waits, then finds the folder made.
+    with exclusive_lock(settings.home / "platform" / ".postgres-initdb.lock"):
+        return _initialise_locked(settings, folder, log)
+
+
+def _initialise_locked(settings: Settings, folder: Path, log) -> bool:
+    if (folder / "PG_VERSION").exists():
+        return False
+    if folder.is_symlink():  # the rename below must land in the link's target
+        folder = folder.resolve()
+    if folder.is_dir() and any(folder.iterdir()):
+        raise PostgresError(
+            f"the PostgreSQL data folder {folder} is not empty but holds no database cluster "
+            "(no PG_VERSION); moulin did not create it and leaves it alone: move its files away "
+            "or empty it, or set MOULIN_PLATFORM_POSTGRES_DATA_DIR to an absent or empty folder"
+        )
+    if folder.exists() and not folder.is_dir():
+        raise PostgresError(
+            f"the PostgreSQL data folder {folder} is a file: move it away "
+            "or set MOULIN_PLATFORM_POSTGRES_DATA_DIR to an absent or empty folder"
+        )
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in folder.parent.glob(_staging_prefix(folder) + "*"):
+        shutil.rmtree(leftover, ignore_errors=True)  # from an interrupted initdb of moulin's
     password, _ = secrets.ensure_secret(settings, secrets.DB_PASSWORD)
     account = run_as_kwargs(settings.platform.postgres_os_user if _as_root() else None)
-    if folder.exists():
-        shutil.rmtree(folder)  # a half-made folder from an interrupted initdb
-    folder.mkdir(parents=True, mode=0o700)
+    initdb = bin_dir(settings) / "initdb"
+    staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(folder), dir=folder.parent))
     work = Path(tempfile.mkdtemp(prefix="moulin-initdb-"))
     try:
         pwfile = work / "pw"
         secrets.write_private(pwfile, password + "\n")
         if account:
-            for path in (folder, work, pwfile):
+            for path in (staging, work, pwfile):
                 os.chown(path, account["user"], account["group"])
         command = [
-            str(bin_dir(settings) / "initdb"),
-            "-D", str(folder),
+            str(initdb),
+            "-D", str(staging),
             "-U", ROLE,
             f"--pwfile={pwfile}",
             "--auth-host=scram-sha-256",
@@ -116,10 +155,20 @@ def initialise(settings: Settings, log) -> bool:
             "--no-instructions",
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, cwd=work, **account)
+        if result.returncode != 0:
+            raise PostgresError(f"initdb of {folder} failed:\n{(result.stdout + result.stderr)[-2000:]}")
+        if not (staging / "PG_VERSION").exists():
+            raise PostgresError(f"initdb of {folder} made no PG_VERSION:\n{result.stdout[-2000:]}")
+        try:
+            os.rename(staging, folder)  # replaces an empty folder, never a non-empty one
+        except OSError as exc:
+            raise PostgresError(
+                f"could not move the new database cluster into {folder} ({exc}): "
+                "set MOULIN_PLATFORM_POSTGRES_DATA_DIR to an absent folder on the same file system"
+            ) from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if result.returncode != 0:
-        raise PostgresError(f"initdb of {folder} failed:\n{(result.stdout + result.stderr)[-2000:]}")
+        shutil.rmtree(staging, ignore_errors=True)  # gone if renamed into place
     log(f"postgres: initialised {folder}")
     return True
 

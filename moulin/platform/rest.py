@@ -101,6 +101,27 @@ class AirflowClient:
         body = {"dry_run": False, "dag_run_id": run_id, "reset_dag_runs": True, "only_failed": False}
         return self.post(f"/dags/{dag_id}/clearTaskInstances", body)["task_instances"]
 
+    def connection_exists(self, conn_id: str) -> bool:
+        """Whether Airflow's database holds the connection ``conn_id``."""
+        try:
+            self.get("/connections/" + urllib.parse.quote(conn_id, safe=""))
+        except AirflowApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def create_connection(self, connection: dict) -> bool:
+        """Create the connection unless it exists; True if created, False if it existed
+        (left as it was)."""
+        try:
+            self.post("/connections", connection)
+        except AirflowApiError as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
     def put_connection(self, connection: dict) -> None:
         """Create the connection, or replace its fields if it exists."""
         try:

@@ -12,6 +12,7 @@ import base64
 import os
 import secrets
 import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,22 +73,40 @@ def read_secret(settings: Settings, secret: SecretFile) -> str:
 
 def ensure_secret(settings: Settings, secret: SecretFile) -> tuple[str, bool]:
     """The value of ``secret``, generated (mode 0600) if its file does not exist yet;
-    also whether it was created now."""
+    also whether it was created now.  Of two processes creating it at once, one
+    creates it and the other reads that value: a secret never changes once written."""
     path = secret.path(settings)
     if path.exists():
         return read_secret(settings, secret), False
     value = secret.generate()
-    fd = os.open(path.with_suffix(".partial"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(value)  # no newline: Airflow reads it whole through *_CMD
-    os.replace(path.with_suffix(".partial"), path)
+    partial = _private_temp(path, value)  # no newline: Airflow reads it whole through *_CMD
+    try:
+        os.link(partial, path)  # complete, and only if no other process made it meanwhile
+    except FileExistsError:
+        return read_secret(settings, secret), False
+    finally:
+        os.unlink(partial)
     return value, True
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically with mode 0600 (files that hold a secret)."""
-    partial = path.with_name(path.name + ".partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.replace(partial, path)
+    """Write ``text`` to ``path`` atomically with mode 0600 (files that hold a secret);
+    a file that already holds ``text`` with that mode is left as it is."""
+    try:
+        if path.read_text() == text and path.stat().st_mode & 0o777 == 0o600:
+            return
+    except OSError:
+        pass
+    os.replace(_private_temp(path, text), path)
+
+
+def _private_temp(path: Path, text: str) -> Path:
+    """A new file of mode 0600 beside ``path`` holding ``text`` (a unique name per call)."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)

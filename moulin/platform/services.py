@@ -10,14 +10,17 @@ service answers; ``down`` stops only what ``up`` started.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from moulin.cluster.daemons import ClusterError, DaemonSet, port_open, tail
 from moulin.cluster.local import ClusterStatus, LocalCluster
+from moulin.jobs.connections import ConnectionSpec, connection_specs
 from moulin.platform import airflow_services, postgres
 from moulin.platform.rest import AirflowApiError, AirflowClient
 from moulin.settings import Settings
@@ -71,6 +74,35 @@ def resident_mib(pid: int) -> float:
         except OSError:
             continue
     return total_kib / 1024
+
+
+class ConnectionStore(Protocol):
+    """What ``platform up`` needs of Airflow's connections (:class:`AirflowClient`)."""
+
+    def connection_exists(self, conn_id: str) -> bool: ...
+
+    def create_connection(self, connection: dict) -> bool: ...
+
+
+def connections_to_create(wanted: list[str], existing: set[str]) -> tuple[list[str], list[str]]:
+    """Split the connection ids moulin wants into (to create, to keep): a connection that
+    Airflow already holds is the operator's and is never overwritten."""
+    create = [conn_id for conn_id in wanted if conn_id not in existing]
+    keep = [conn_id for conn_id in wanted if conn_id in existing]
+    return create, keep
+
+
+def connection_body(spec: ConnectionSpec) -> dict:
+    """A connection of :mod:`moulin.jobs.connections` as the REST API's connection body."""
+    return {
+        "connection_id": spec.conn_id,
+        "conn_type": spec.conn_type,
+        "description": spec.description or None,
+        "host": spec.host,
+        "port": spec.port,
+        "login": spec.login,
+        "extra": json.dumps(spec.extra) if spec.extra else None,
+    }
 
 
 class Platform:
@@ -144,23 +176,19 @@ class Platform:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text("ok\n")
 
-    def _store_connections(self, client: AirflowClient) -> None:
-        from moulin.jobs.connections import airflow_connections
-
-        for connection in airflow_connections(self.settings):
-            client.put_connection(
-                {
-                    "connection_id": connection.conn_id,
-                    "conn_type": connection.conn_type,
-                    "host": connection.host,
-                    "port": connection.port,
-                    "login": connection.login,
-                    "password": connection.password,
-                    "schema": connection.schema,
-                    "extra": connection.extra,
-                }
-            )
-        self.log("airflow: connections stored")
+    def _store_connections(self, client: ConnectionStore) -> None:
+        """Create moulin's Airflow Connections that Airflow lacks; one that exists is the
+        operator's (set in the UI, the CLI or by an earlier ``up``) and is kept as it is."""
+        bodies = {spec.conn_id: connection_body(spec) for spec in connection_specs(self.settings)}
+        existing = {conn_id for conn_id in bodies if client.connection_exists(conn_id)}
+        create, keep = connections_to_create(list(bodies), existing)
+        for conn_id in create:
+            if client.create_connection(bodies[conn_id]):
+                self.log(f"airflow: connection {conn_id} created from moulin's settings")
+            else:  # created by someone else since the check
+                keep.append(conn_id)
+        for conn_id in keep:
+            self.log(f"airflow: connection {conn_id} exists: kept as set in Airflow (not overwritten)")
 
     def _api_answers(self) -> bool:
         try:

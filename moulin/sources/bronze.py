@@ -236,16 +236,12 @@ def gate_landing(
         res = _write_bronze(
             store, spec, contract, bronze_df, bronze_uri, ds, f"{pipeline}.bronze.{spec.name}.{ds}.{key}"
         )
+        if spec.mode == "merge":
+            rows_b = _rows_holding_batch_keys(store, bronze_uri, res.version, bronze_df, list(contract.keys))
     finally:
         result.release()
     rows_q = store.count(q_uri, q.version, {"ds": ds})
-    if spec.mode == "merge":
-        rows_b = (
-            int(res.metrics.get("num_source_rows", record["rows_bronze"]))
-            if res.committed
-            else record["rows_bronze"]
-        )
-    else:
+    if spec.mode != "merge":
         rows_b = store.count(bronze_uri, res.version, {"ds": ds} if spec.mode == "partition" else None)
     if not rows_manifest == record["rows_read"] == rows_b + rows_q:
         raise AccountingError(
@@ -279,6 +275,26 @@ def gate_landing(
         record_uri=uri,
         data_docs_uri=record.get("data_docs_uri", ""),
     )
+
+
+def _rows_holding_batch_keys(store, uri: str, version: int, batch, keys: list[str]) -> int:
+    """Rows of ``uri`` at ``version`` whose key is a key of ``batch``, read back from the
+    table (not from the merge's own metrics): a merge that lost a row counts fewer, one
+    that duplicated a key (NULL keys never match) counts more, and a duplicated key is
+    refused outright."""
+    from moulin.quality.gate import AccountingError
+
+    if not keys:
+        raise AccountingError(f"{uri}: merge mode needs the contract's keys to account for its rows")
+    table = store.read(uri, version=version)
+    duplicated = table.groupBy(*keys).count().filter("count > 1").limit(5).collect()
+    if duplicated:
+        shown = ", ".join(str({k: r[k] for k in keys}) for r in duplicated)
+        raise AccountingError(
+            f"{uri} (v{version}) holds keys {keys} more than once after the merge ({shown}): "
+            f"do not use this table; report it"
+        )
+    return table.join(batch.select(*keys).distinct(), on=keys, how="left_semi").count()
 
 
 def _write_bronze(store, spec: SourceSpec, contract: Contract, df, uri: str, ds: str, app_id: str):

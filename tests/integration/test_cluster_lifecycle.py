@@ -53,3 +53,31 @@ def test_cli_up_twice_status_and_down_leaves_nothing_running(moulin_env, tmp_pat
     )
     assert ours.stdout.strip() == ""
     assert "nothing of ours" in _moulin(env, "cluster", "down").stdout
+
+
+def test_cli_up_from_an_empty_home_three_times_brings_every_datanode_up(moulin_env, tmp_path) -> None:
+    # A first start writes every shared file (configs, web.xml) while daemons start:
+    # it must come up cleanly each time, from a fresh home, on its own free ports.
+    from moulin.cluster.ports import free_hdfs_port_env
+
+    for attempt in range(3):
+        env = dict(os.environ)
+        env["MOULIN_HOME"] = str(tmp_path / f"home-{attempt}")
+        env.update(free_hdfs_port_env())
+        settings = load_settings("hdfs-local", env=env)
+        try:
+            up = _moulin(env, "cluster", "up")
+            logs = "\n".join(
+                f"--- {p.name}\n{p.read_text(errors='replace')[-1500:]}"
+                for p in sorted((settings.cluster_dir / "logs").glob("datanode-*"))
+            )
+            assert up.returncode == 0, f"attempt {attempt}: {up.stderr[-2000:]}\n{logs}"
+            assert "live datanodes: 3" in up.stdout, f"attempt {attempt}: {up.stdout}"
+            assert "Premature end of file" not in logs
+        finally:
+            down = _moulin(env, "cluster", "down")
+        assert down.returncode == 0, down.stderr
+        ours = subprocess.run(
+            ["pgrep", "-f", f"moulin.daemon=.*@{settings.cluster_dir}"], capture_output=True, text=True
+        )
+        assert ours.stdout.strip() == ""

@@ -10,6 +10,7 @@ and alerts, the browser, and `platform down` last.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ import pytest
 
 from moulin.cluster.daemons import port_open
 from moulin.cluster.ports import free_hdfs_port_env, port_free
+from moulin.ops import faultpoints
 from moulin.platform import postgres, secrets
 from moulin.platform.rest import AirflowClient
 from moulin.settings import Settings, load_settings
@@ -125,18 +127,6 @@ def _wait_run(client: AirflowClient, dag_id: str, run_id: str, timeout_s: float)
             f"{dag_id} {run_id} still {run['state']}: {_states(client, dag_id, run_id)}"
         )
         time.sleep(3)
-
-
-def _wait_task_state(client, dag_id: str, run_id: str, task_id: str, state: str, timeout_s: float) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        for ti in client.task_instances(dag_id, run_id):
-            if ti["task_id"] == task_id and ti["state"] == state:
-                return ti
-        assert time.monotonic() < deadline, (
-            f"{dag_id}.{task_id} never {state}: {_states(client, dag_id, run_id)}"
-        )
-        time.sleep(1)
 
 
 def _bronze_month_rows(settings: Settings, ds: str) -> tuple[int, int]:
@@ -326,27 +316,31 @@ def test_bad_input_fails_once_without_retry_and_raises_an_alert(platform) -> Non
     assert alert["log_url"].startswith(platform.settings.platform.api_url + "/dags/source_sentiment/runs/")
 
 
-def _task_process(ti_id: str) -> int:
-    """The pid of the process running task instance ``ti_id`` ("airflow worker -- <ti id>")."""
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if cmdline.startswith("airflow worker -- ") and ti_id in cmdline:
-                return int(proc.name)
-    raise AssertionError(f"no process runs task instance {ti_id}")
+def _process_alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
 
 
 def test_a_killed_task_is_retried_and_the_tables_end_as_after_a_clean_run(platform) -> None:
+    """The task is killed at a known point, after its Spark stage committed and before it
+    reported success: the retry writes nothing twice."""
     client = platform.client
     ds = "2013-10-01"
-    run = client.trigger("flights_ingest", logical_date=f"{ds}T00:00:00Z")
-    ti = _wait_task_state(client, "flights_ingest", run["dag_run_id"], "bronze_month", "running", 600)
-    time.sleep(3)  # inside the task, its Spark job under way
-    os.kill(_task_process(ti["id"]), signal.SIGKILL)
-    done = _wait_run(client, "flights_ingest", run["dag_run_id"], 900)
+    point = "after-bronze_flights"
+    faultpoints.arm(platform.settings, point)
+    try:
+        run = client.trigger("flights_ingest", logical_date=f"{ds}T00:00:00Z")
+        held = faultpoints.wait_reached(platform.settings, point, timeout_s=600)
+        assert _process_alive(held.pid), f"the task holding at {point} (pid {held.pid}) is gone"
+        (ti,) = [
+            t
+            for t in client.task_instances("flights_ingest", run["dag_run_id"])
+            if t["task_id"] == "bronze_month"
+        ]
+        assert (ti["state"], ti["try_number"]) == ("running", 1), ti
+        os.kill(held.pid, signal.SIGKILL)
+        done = _wait_run(client, "flights_ingest", run["dag_run_id"], 900)
+    finally:
+        faultpoints.disarm(platform.settings, point)
     states = _states(client, "flights_ingest", run["dag_run_id"])
     assert done["state"] == "success", states
     assert states["bronze_month"] == ("success", 2)
@@ -356,17 +350,30 @@ def test_a_killed_task_is_retried_and_the_tables_end_as_after_a_clean_run(platfo
 
 
 def test_a_killed_scheduler_restarted_finishes_the_run_writing_nothing_twice(platform) -> None:
+    """The scheduler is killed (with its executor's workers) while a task holds after its
+    landing; the restarted scheduler retries the orphaned task and finishes the run."""
     client = platform.client
     ds = "2013-05-01"
-    run = client.trigger("flights_ingest", logical_date=f"{ds}T00:00:00Z")
-    _wait_task_state(client, "flights_ingest", run["dag_run_id"], "land_month", "running", 600)
-    scheduler = platform.pid("airflow-scheduler")
-    os.killpg(scheduler, signal.SIGKILL)  # the scheduler and its executor's workers
-    time.sleep(5)
-    restarted = platform.moulin("platform", "up")
-    assert restarted.returncode == 0, restarted.stdout[-2000:] + restarted.stderr[-2000:]
-    assert platform.pid("airflow-scheduler") != scheduler
-    done = _wait_run(client, "flights_ingest", run["dag_run_id"], 900)
+    point = "after-land_flights_month"
+    faultpoints.arm(platform.settings, point)
+    try:
+        run = client.trigger("flights_ingest", logical_date=f"{ds}T00:00:00Z")
+        held = faultpoints.wait_reached(platform.settings, point, timeout_s=600)
+        scheduler = platform.pid("airflow-scheduler")
+        assert scheduler is not None
+        os.killpg(scheduler, signal.SIGKILL)  # the scheduler and its executor's workers
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(held.pid, signal.SIGKILL)  # the task too, wherever its process group is
+        deadline = time.monotonic() + 30
+        while (_process_alive(scheduler) or _process_alive(held.pid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _process_alive(held.pid), f"the held task {held.pid} outlived its scheduler's kill"
+        restarted = platform.moulin("platform", "up")
+        assert restarted.returncode == 0, restarted.stdout[-2000:] + restarted.stderr[-2000:]
+        assert platform.pid("airflow-scheduler") != scheduler
+        done = _wait_run(client, "flights_ingest", run["dag_run_id"], 900)
+    finally:
+        faultpoints.disarm(platform.settings, point)
     assert done["state"] == "success", _states(client, "flights_ingest", run["dag_run_id"])
     bronze_and_quarantined, landed = _bronze_month_rows(platform.settings, ds)
     assert bronze_and_quarantined == landed == SAMPLE
@@ -467,9 +474,10 @@ def test_platform_down_leaves_no_process_and_no_open_port(platform) -> None:
     print(status.stdout)
     down = platform.moulin("platform", "down")
     assert down.returncode == 0, down.stderr[-2000:]
-    time.sleep(2)
-    alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
-    assert not alive, f"still running: {alive}"
+    deadline = time.monotonic() + 30  # a process exits a moment after its signal
+    while (alive := [pid for pid in pids if _process_alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive, f"still running 30 s after platform down: {alive}"
     s = platform.settings
     ports = [
         s.platform.postgres_port,

@@ -206,6 +206,7 @@ def source_spec(source: str) -> SourceSpec:
         path=contract.path,
         mode=mode,
         null_values=contract.source.null_values,
+        allow_empty=contract.source.allow_empty,
         file=FileOptions(path="<landed by the flights use case>"),
     )
 

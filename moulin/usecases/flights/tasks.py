@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 from moulin.errors import MoulinError
 from moulin.jobs.submit import submit_job
+from moulin.ops.faultpoints import fault_point
 from moulin.orchestration import data_errors_fail_the_task, safe_run_id
 from moulin.settings import Settings, load_settings
 from moulin.usecases.flights.summary import write_run_summary
@@ -68,6 +69,7 @@ def land_flights_month(ds: str, params: dict | None, settings: Settings | None =
     start = time.monotonic()
     with data_errors_fail_the_task():
         result = ingest_flights_month(settings, ds, sample=_sample(params))
+    fault_point(settings, "after-land_flights_month")
     return _timed("land flights", result, start, f"{result['ds']}: {result['status']}, {result['rows']} rows")
 
 

@@ -1,0 +1,73 @@
+"""Dimensions month after month: planes are extracted incrementally, so most months bring
+no new plane; such a month passes with 0 = 0 + 0 and leaves bronze planes as it was."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from moulin.delta import DeltaTableStore
+from moulin.errors import MoulinError
+from moulin.settings import load_settings
+from moulin.sources.bronze import _rows_holding_batch_keys
+from moulin.storage import WarehouseFS
+from moulin.usecases.flights import stages as S
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def own_home(tmp_path, moulin_env):
+    return load_settings("local", env={**os.environ, "MOULIN_HOME": str(tmp_path / "home")})
+
+
+def _planes_record(settings, ds: str) -> dict:
+    uri = settings.table_uri(f"quality/runs/planes/ds={ds}.json")
+    return json.loads(WarehouseFS(settings).read_bytes(uri))
+
+
+def test_a_month_without_new_planes_passes_and_changes_nothing(spark, own_home) -> None:
+    settings = own_home
+    store = DeltaTableStore(spark)
+    planes = settings.table_uri("bronze/planes")
+
+    S.ingest_dimensions(settings, "2013-01-01", planes_limit=20)
+    first = S.bronze_dimensions(spark, settings, "2013-01-01", run_ge=False)["tables"]["planes"]
+    assert (first["rows_read"], first["rows_bronze"], first["rows_quarantined"]) == (20, 20, 0)
+    version = store.version(planes)
+
+    landed = S.ingest_dimensions(settings, "2013-02-01", planes_limit=20)
+    assert landed["sources"]["planes"]["rows"] == 0
+    empty = S.bronze_dimensions(spark, settings, "2013-02-01", run_ge=False)["tables"]["planes"]
+    assert (empty["rows_read"], empty["rows_bronze"], empty["rows_quarantined"]) == (0, 0, 0)
+    record = _planes_record(settings, "2013-02-01")
+    assert record["rows_manifest"] == record["rows_read"] == 0
+    assert store.count(planes) == 20
+    assert store.version(planes) in (version, version + 1)  # an empty merge adds no row
+
+    S.ingest_dimensions(settings, "2013-03-01", planes_limit=30)
+    grown = S.bronze_dimensions(spark, settings, "2013-03-01", run_ge=False)["tables"]["planes"]
+    assert (grown["rows_read"], grown["rows_bronze"], grown["rows_quarantined"]) == (10, 10, 0)
+    assert store.count(planes) == 30
+
+
+def test_merge_accounting_counts_from_the_table_and_can_fail(spark, tmp_path) -> None:
+    """The merge's rows are counted from the table it wrote: a lost row, a NULL key that
+    never matches, or a duplicated key all show."""
+    store = DeltaTableStore(spark)
+    uri = (tmp_path / "dims").resolve().as_uri()
+    store.write(
+        spark.createDataFrame([("a", 1), ("b", 2), ("c", 3)], "k string, v int"), uri, mode="overwrite"
+    )
+    version = store.version(uri)
+    batch = spark.createDataFrame([("a", 9), ("b", 9)], "k string, v int")
+    assert _rows_holding_batch_keys(store, uri, version, batch, ["k"]) == 2
+    lost = spark.createDataFrame([("a", 9), ("z", 9)], "k string, v int")  # z never reached the table
+    assert _rows_holding_batch_keys(store, uri, version, lost, ["k"]) == 1
+    null_key = spark.createDataFrame([("a", 9), (None, 9)], "k string, v int")
+    assert _rows_holding_batch_keys(store, uri, version, null_key, ["k"]) == 1
+    store.write(spark.createDataFrame([("a", 4)], "k string, v int"), uri, mode="append")
+    with pytest.raises(MoulinError, match="more than once"):
+        _rows_holding_batch_keys(store, uri, store.version(uri), batch, ["k"])
