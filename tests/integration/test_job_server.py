@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import queue
+import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from moulin.errors import DataError
-from moulin.jobs.server import process_alive, run_dir, server_name, servers, stop_servers
+from moulin.errors import DataError, MoulinError
+from moulin.jobs.server import (
+    CANCEL_GRACE_S,
+    cancel_stage,
+    process_alive,
+    run_dir,
+    run_stage,
+    server_name,
+    servers,
+    stop_servers,
+)
 from moulin.jobs.submit import JobDataError, JobFailed, submit_job
 from moulin.settings import load_settings
 
@@ -20,6 +33,92 @@ def private_home(settings, tmp_path, monkeypatch):
     job_settings = load_settings("local")
     yield job_settings
     stop_servers(job_settings)
+
+
+#: A test-only stage, registered in the job server's process through a ``sitecustomize`` module.
+HOLD_STAGE = '''
+"""A test-only stage of tests/integration/test_job_server.py."""
+
+import time
+
+from moulin.jobs.registry import stage
+
+
+def _arguments(parser):
+    parser.add_argument("--release", default="", help="the file whose creation ends the hold")
+    parser.add_argument("--max-s", type=float, default=0.0, help="the longest hold")
+
+
+@stage("hold_spark_task", arguments=_arguments)
+def hold_spark_task(ctx, args):
+    """Run one Spark task that holds until the file --release exists (at most --max-s seconds)."""
+    release, max_s = args.release, args.max_s
+
+    def hold(_):
+        import os
+        import time
+
+        end = time.monotonic() + max_s
+        while not (release and os.path.exists(release)) and time.monotonic() < end:
+            time.sleep(0.05)
+        return [bool(release) and os.path.exists(release)]
+
+    print("MOULIN-TEST holding", flush=True)
+    started = time.monotonic()
+    released = ctx.spark.sparkContext.parallelize([0], 1).flatMap(hold).collect()
+    return {"released": released == [True], "held_s": time.monotonic() - started}
+'''
+
+
+@pytest.fixture
+def hold_stage(private_home, tmp_path, monkeypatch):
+    """Settings whose job server (a process of its own) also has the stage ``hold_spark_task``."""
+    folder = tmp_path / "test-stages"
+    folder.mkdir()
+    (folder / "moulin_test_stages.py").write_text(HOLD_STAGE)
+    (folder / "sitecustomize.py").write_text("import moulin_test_stages  # noqa: F401\n")
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
+    )
+    return private_home
+
+
+class _Caller:
+    """``run_stage`` in a thread of its own, its relayed lines in a queue, its outcome kept."""
+
+    def __init__(self, settings, argv: list[str], timeout_s: float) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        self.outcome: dict | Exception | None = None
+        self._thread = threading.Thread(target=self._call, args=(settings, argv, timeout_s), daemon=True)
+        self._thread.start()
+
+    def _call(self, settings, argv: list[str], timeout_s: float) -> None:
+        try:
+            self.outcome = run_stage(settings, "hold_spark_task", argv, timeout_s, self.lines.put)
+        except Exception as exc:  # noqa: BLE001 - checked by the test
+            self.outcome = exc
+
+    def wait_for_line(self, text: str, timeout_s: float) -> str:
+        """The first relayed line containing ``text`` (fails after ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                if not self._thread.is_alive() and self.lines.empty():
+                    break  # the call ended without that line
+                continue
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no line with {text!r} within {timeout_s}s; got {self.seen}, {self.outcome!r}")
+
+    def result(self, timeout_s: float) -> dict | Exception | None:
+        """Its outcome, once the call returned (fails after ``timeout_s``)."""
+        self._thread.join(timeout_s)
+        assert not self._thread.is_alive(), f"run_stage still waits after {timeout_s}s"
+        return self.outcome
 
 
 def _server_pid(settings) -> int:
@@ -76,3 +175,53 @@ def test_cluster_profile_submits_each_job() -> None:
     local = load_settings("local", env={})
     assert local.spark.job_server is True
     assert replace(local, spark=replace(local.spark, job_server=False)).spark.job_server is False
+
+
+def test_a_queued_stage_waits_without_its_limit_and_leaves_the_running_one_alone(
+    hold_stage, tmp_path
+) -> None:
+    settings = hold_stage
+    release = tmp_path / "release-a"
+    first = _Caller(settings, ["--release", str(release), "--max-s", "180"], timeout_s=300)
+    first.wait_for_line("MOULIN-TEST holding", 240)  # started (the server's start included)
+    pid = _server_pid(settings)
+    assert cancel_stage(servers(settings)[0], "no-such-request") is False  # a cancel names one request
+
+    limit_s = 10  # shorter than the first stage holds the server, longer than the second stage runs
+    second = _Caller(settings, ["--max-s", "0"], timeout_s=limit_s)
+    notice = second.wait_for_line("waits for job server", 60)
+    assert "runs stage hold_spark_task" in notice
+    time.sleep(limit_s + 3)  # the second stage stays queued past its own limit
+    assert first.outcome is None and second.outcome is None, (first.outcome, second.outcome)
+    assert process_alive(pid)
+
+    release.touch()
+    done_first, done_second = first.result(120), second.result(120)
+    assert isinstance(done_first, dict) and done_first["done"] == "ok", done_first
+    assert done_first["result"]["released"] is True  # held to its end, not cancelled nor stopped
+    assert isinstance(done_second, dict) and done_second["done"] == "ok", done_second
+    assert done_second["result"]["released"] is False
+    assert _server_pid(settings) == pid and process_alive(pid)  # one application served both
+
+
+def test_a_stage_over_its_limit_is_cancelled_and_reported(hold_stage, tmp_path) -> None:
+    settings = hold_stage
+    caller = _Caller(settings, ["--release", str(tmp_path / "never"), "--max-s", "300"], timeout_s=5)
+    caller.wait_for_line("MOULIN-TEST holding", 240)
+    held_from = time.monotonic()
+    info = servers(settings)[0]
+    outcome = caller.result(5 + CANCEL_GRACE_S + 30)
+    assert isinstance(outcome, MoulinError), outcome
+    message = str(outcome)
+    assert f"stage hold_spark_task ran over its limit of 5s on job server {info.name}" in message
+    assert "hold_spark_task: cancelled after" in message  # its Spark job was cancelled, not the server killed
+    assert time.monotonic() - held_from < 5 + CANCEL_GRACE_S
+
+    # A failed stage stops its server (the retry gets a fresh application), in an orderly way.
+    deadline = time.monotonic() + 60
+    while process_alive(info.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not process_alive(info.pid) and servers(settings) == []
+    log = Path(info.log).read_text()
+    assert "hold_spark_task: cancelled by its caller" in log and "stopping after a failed stage" in log
+    assert "did not end within" not in log
