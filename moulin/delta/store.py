@@ -834,6 +834,7 @@ class DeltaTableStore:
         app_id: str | None = None,
         app_version: int | None = None,
         delete_flag: str | None = None,
+        keep_newer: str | None = None,
     ) -> WriteResult:
         """Upsert ``source_df`` into the table by ``keys`` in one commit.
 
@@ -841,6 +842,9 @@ class DeltaTableStore:
         ``delete_missing=True`` deletes target rows whose key is absent from the
         source (full snapshot of a dimension), and ``delete_flag`` names a boolean
         source column marking rows to delete (change data; the column is not stored).
+        ``keep_newer`` names a column ordering the rows' versions (a landing date): a
+        matched row whose value of it is newer than the source's is kept as it is, so
+        merging an older batch again (a backfill) never replaces newer values.
         A missing table is created from the source (flagged rows excluded).
 
         The source is collected to the driver as Arrow and merged by deltalake
@@ -923,6 +927,9 @@ class DeltaTableStore:
                 merger = merger.when_matched_delete(predicate=flag)
             if values:
                 changed = " OR ".join(f"({q('t', c)} IS DISTINCT FROM {q('s', c)})" for c in values)
+                if keep_newer is not None:
+                    newer = f"{q('t', keep_newer)} > {q('s', keep_newer)}"
+                    changed = f"({changed}) AND NOT ({newer} AND {q('t', keep_newer)} IS NOT NULL)"
                 merger = merger.when_matched_update(
                     updates={ident(c): q("s", c) for c in values}, predicate=changed
                 )

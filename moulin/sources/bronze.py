@@ -154,7 +154,7 @@ def gate_landing(
     """
     from pyspark.sql import functions as F
 
-    from moulin.delta import DeltaTableStore
+    from moulin.delta import DeltaTableStore, WriteResult
     from moulin.quality.gate import AccountingError, quality_gate
     from moulin.quality.ge import store_validation
     from moulin.quality.rules import invalid_text, read_raw
@@ -233,15 +233,27 @@ def gate_landing(
         if pkey is not None:
             bronze_df = apply_treatments(bronze_df, contract, pkey)
             record["pseudonym_key_id"] = pkey.key_id
-        res = _write_bronze(
-            store, spec, contract, bronze_df, bronze_uri, ds, f"{pipeline}.bronze.{spec.name}.{ds}.{key}"
-        )
+        superseded_by = _newer_snapshot(store, bronze_uri, ds) if spec.mode == "snapshot" else None
+        if superseded_by is not None:
+            # A backfill of an older date: the table keeps the newer snapshot it holds.
+            res = WriteResult(bronze_uri, store.version(bronze_uri), False, 0, 0)
+            rows_b = int(record["rows_bronze"])
+            record["superseded_by"] = superseded_by
+            print(
+                f"{spec.name} ds={ds}: {bronze_uri} holds the newer snapshot of ds={superseded_by}; "
+                f"left as is (this landing is checked and its rejected rows quarantined)",
+                flush=True,
+            )
+        else:
+            res = _write_bronze(
+                store, spec, contract, bronze_df, bronze_uri, ds, f"{pipeline}.bronze.{spec.name}.{ds}.{key}"
+            )
         if spec.mode == "merge":
             rows_b = _rows_holding_batch_keys(store, bronze_uri, res.version, bronze_df, list(contract.keys))
     finally:
         result.release()
     rows_q = store.count(q_uri, q.version, {"ds": ds})
-    if spec.mode != "merge":
+    if spec.mode == "partition" or (spec.mode == "snapshot" and superseded_by is None):
         rows_b = store.count(bronze_uri, res.version, {"ds": ds} if spec.mode == "partition" else None)
     if not rows_manifest == record["rows_read"] == rows_b + rows_q:
         raise AccountingError(
@@ -277,6 +289,17 @@ def gate_landing(
     )
 
 
+def _newer_snapshot(store, uri: str, ds: str) -> str | None:
+    """The ``ds`` of the snapshot table ``uri`` when it is newer than ``ds``, else None."""
+    if not store.exists(uri):
+        return None
+    table = store.read(uri)
+    if "ds" not in table.columns:
+        return None
+    newest = table.agg({"ds": "max"}).first()[0]
+    return str(newest) if newest is not None and str(newest) > ds else None
+
+
 def _rows_holding_batch_keys(store, uri: str, version: int, batch, keys: list[str]) -> int:
     """Rows of ``uri`` at ``version`` whose key is a key of ``batch``, read back from the
     table (not from the merge's own metrics): a merge that lost a row counts fewer, one
@@ -300,7 +323,10 @@ def _rows_holding_batch_keys(store, uri: str, version: int, batch, keys: list[st
 def _write_bronze(store, spec: SourceSpec, contract: Contract, df, uri: str, ds: str, app_id: str):
     """Write the gated rows as the spec's mode says (one idempotent transaction)."""
     if spec.mode == "merge":
-        return store.merge(df, uri, keys=list(contract.keys), app_id=app_id, app_version=1)
+        keep_newer = "ds" if "ds" in df.columns else None
+        return store.merge(
+            df, uri, keys=list(contract.keys), app_id=app_id, app_version=1, keep_newer=keep_newer
+        )
     return store.write(
         df,
         uri,

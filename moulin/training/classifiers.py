@@ -121,7 +121,10 @@ def train_network(
     """Train ``spec`` phase by phase with DDP through TorchDistributor, on the
     snapshot's train files (early stopping on validation), then score the
     validation and test frames.  Checkpoints go under ``<model_dir>/<name>/<phase>``;
-    a run with the same folder resumes from them."""
+    a run with the same folder resumes from them only if they are of the same
+    training (:func:`~moulin.training.ddp.job_fingerprint`: the snapshot's table and
+    version, its files, the codec and its vocabulary, the network, the phase's
+    settings, the weights it starts from and the code version); others are set aside."""
     import torch
 
     from moulin.lineage import code_version
@@ -132,6 +135,7 @@ def train_network(
 
     use_gpu, backend = choose_backend(spark, use_gpu)
     fs = WarehouseFS(settings)
+    code = code_version()
     state: bytes | None = None
     histories: dict[str, Any] = {}
     started = time.time()
@@ -153,13 +157,22 @@ def train_network(
             "checkpoint_dir": f"{model_dir}/{spec.name}/checkpoints/{phase.name}",
             "settings": settings,
             "init_state": state,
+            "identity": {
+                "snapshot": {"table_uri": snapshot.table_uri, "version": snapshot.version},
+                "model": spec.name,
+                "phase": phase.name,
+                "num_processes": num_processes,
+                "backend": backend,
+                "code_version": code,
+            },
         }
         t = time.time()
         out = run_distributed(job, num_processes=num_processes, use_gpu=use_gpu)
         state = out["state_dict"]
         histories[phase.name] = {
             k: out[k] for k in ("history", "best_epoch", "best_val_loss", "rows_per_rank", "tail_rows", "world_size",
-                                "backend", "device", "checkpoints", "resumed_from_epoch")
+                                "backend", "device", "checkpoints", "resumed_from_epoch",
+                                "fingerprint", "set_aside")
         }  # fmt: skip
         best = out["history"][out["best_epoch"] - 1] if out["best_epoch"] else {}
         say(
@@ -182,7 +195,7 @@ def train_network(
         "train_config": spec.train.to_dict(),
         "inputs": codec.to_dict(),
         "snapshot": {"table_uri": snapshot.table_uri, "version": snapshot.version},
-        "code_version": code_version(),
+        "code_version": code,
     }
     fs.write_bytes(
         uri, _state_bytes({"state_dict": torch.load(io.BytesIO(state), weights_only=True), **record})
@@ -336,7 +349,8 @@ def run_suite(
     """Train ``models`` of ``suite`` on one pinned version of its silver table, compare
     them (:func:`compare`) and write ``models/<use case>/<run id>/results.json``;
     returns a summary with its URI.  The same ``run_id`` resumes networks from their
-    checkpoints."""
+    checkpoints when nothing they depend on changed (snapshot version, vocabulary,
+    settings, code); otherwise they train again from epoch 1."""
     import json
     import uuid
     from datetime import UTC, datetime

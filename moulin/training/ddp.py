@@ -18,27 +18,67 @@ serialises one checkpoint per epoch (weights, optimizer, history, early-stopping
 state) and a background thread writes it (:mod:`moulin.training.checkpoints`);
 the run waits for the writes at the end, and a failed write stops every rank
 with its error.  A run started again with the same checkpoint folder resumes
-after its last checkpoint.
+after its last checkpoint if that checkpoint is of the same training
+(:func:`job_fingerprint`: the files read, the inputs' encoding, the network, its
+hyper-parameters, the starting weights and the caller's ``identity``); checkpoints
+of any other training are set aside and the run trains from epoch 1.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Any
 
-from moulin.training import TrainingDataError
+from moulin.training import TrainingDataError, TrainingError
 from moulin.training.checkpoints import (
     CheckpointWriteError,
     CheckpointWriter,
     checkpoint_uri,
     deserialise,
+    fingerprint,
     latest_checkpoint,
     serialise,
+    set_aside,
+    state_digest,
 )
 from moulin.training.config import TrainConfig
 
-__all__ = ["checkpoint_uri", "choose_backend", "latest_checkpoint", "run_distributed", "train_worker"]
+__all__ = [
+    "checkpoint_uri",
+    "choose_backend",
+    "job_fingerprint",
+    "latest_checkpoint",
+    "run_distributed",
+    "train_worker",
+]
+
+log = logging.getLogger("moulin.training")
+
+#: The entries of a job that decide what it trains, so whose checkpoints it may resume
+#: (``identity``: what the caller adds, e.g. the snapshot's version and the code version).
+#: Not in it: how it runs (backend, loader options, settings, the checkpoint folder).
+IDENTITY_KEYS = (
+    "train_files",
+    "validation_files",
+    "inputs",
+    "task",
+    "network",
+    "model_config",
+    "train_config",
+    "sample",
+    "train_sample",
+    "identity",
+)
+
+
+def job_fingerprint(job: dict) -> str:
+    """Fingerprint of the training ``job`` describes (:data:`IDENTITY_KEYS` and the
+    weights it starts from): a checkpoint is resumed only by a job of the same one."""
+    parts = {k: job.get(k) for k in IDENTITY_KEYS}
+    parts["init_state"] = state_digest(job["init_state"]) if job.get("init_state") else None
+    return fingerprint(parts)
 
 
 def choose_backend(spark=None, use_gpu: bool | None = None) -> tuple[bool, str]:
@@ -129,6 +169,26 @@ def _score(model, batches: list[tuple], objective, report_loss, task: str, autoc
     return out
 
 
+def _resumable(
+    fs, checkpoint_dir: str, latest: tuple[int, str], identity: str, resume: bool
+) -> tuple[dict | None, dict | None, str | None]:
+    """``(last checkpoint, best epoch's weights, its fingerprint)``; the first two are
+    None unless ``resume`` and the last checkpoint and the best epoch's are this
+    training's (fingerprint ``identity``): checkpoints of another training are never resumed."""
+    ckpt = _load_bytes(fs.read_bytes(latest[1]))
+    found = ckpt.get("fingerprint") if isinstance(ckpt, dict) else None
+    if not resume or found != identity:
+        return None, None, found
+    best_epoch = int(ckpt.get("best_epoch", ckpt["epoch"]))
+    if best_epoch == int(ckpt["epoch"]):
+        return ckpt, ckpt["state_dict"], found
+    best_uri = checkpoint_uri(checkpoint_dir, best_epoch)
+    best = _load_bytes(fs.read_bytes(best_uri)) if fs.exists(best_uri) else None
+    if not isinstance(best, dict) or best.get("fingerprint") != identity:
+        return None, None, found
+    return ckpt, best["state_dict"], found
+
+
 def train_worker(job: dict) -> dict:
     """Body of one rank (runs in a Spark task under torchrun, or under plain torchrun).
 
@@ -136,8 +196,11 @@ def train_worker(job: dict) -> dict:
     :mod:`moulin.training.batches`), task (binary | multiclass), network,
     model_config, train_config, sample, checkpoint_dir, settings; optional
     ``train_sample`` (a share of the train split only), ``init_state`` (weights to
-    start from, bytes), ``resume`` (default true: continue after the last
-    checkpoint in ``checkpoint_dir``), ``loader`` (:class:`LoaderOptions` fields as a
+    start from, bytes), ``identity`` (JSON-able: what else the training depends on,
+    e.g. the snapshot's version and the code version; part of the fingerprint),
+    ``resume`` (default true: continue after the last checkpoint in
+    ``checkpoint_dir`` if it has this job's fingerprint, :func:`job_fingerprint`;
+    checkpoints not resumed are set aside), ``loader`` (:class:`LoaderOptions` fields as a
     dict: workers, pool, shuffle_buffer, tail, ...) and ``mixed_precision``
     (default true: bf16 autocast on CUDA; no effect on the CPU).
     """
@@ -205,32 +268,47 @@ def train_worker(job: dict) -> dict:
         bad_epochs = 0
         first_epoch = 1
         resumed_from = None
-        latest = latest_checkpoint(fs, job["checkpoint_dir"]) if job.get("resume", True) else None
-        if latest is not None:
-            ckpt = _load_bytes(fs.read_bytes(latest[1]))
+        identity = job_fingerprint(job)
+        ckpt_dir = job["checkpoint_dir"]
+        latest = latest_checkpoint(fs, ckpt_dir)
+        ckpt, best_state, found = (
+            _resumable(fs, ckpt_dir, latest, identity, job.get("resume", True))
+            if latest is not None
+            else (None, None, None)
+        )
+        if ckpt is not None:
             model.load_state_dict(ckpt["state_dict"])
             optimizer.load_state_dict(ckpt["optimizer"])
             if scheduler is not None and ckpt.get("scheduler"):
                 scheduler.load_state_dict(ckpt["scheduler"])
             history = list(ckpt.get("history", []))
             bad_epochs = int(ckpt.get("bad_epochs", 0))
-            best_epoch = int(ckpt.get("best_epoch", ckpt["epoch"]))
-            best_state = (
-                ckpt["state_dict"]
-                if best_epoch == ckpt["epoch"]
-                else _load_bytes(fs.read_bytes(checkpoint_uri(job["checkpoint_dir"], best_epoch)))[
-                    "state_dict"
-                ]
-            )
             best = {
                 "val_loss": float(ckpt.get("best_val_loss", float("inf"))),
-                "epoch": best_epoch,
+                "epoch": int(ckpt.get("best_epoch", ckpt["epoch"])),
                 "state": best_state,
             }
             first_epoch = int(ckpt["epoch"]) + 1
             resumed_from = int(ckpt["epoch"])
             if ckpt.get("stopped"):
                 first_epoch = cfg.epochs + 1
+        # Every rank read the same checkpoints and took the same decision (checked); then
+        # rank 0 moves the checkpoints it does not resume out of the way of this run's.
+        agreed = torch.tensor([resumed_from or 0, -(resumed_from or 0)], dtype=torch.int64, device=device)
+        dist.all_reduce(agreed, op=dist.ReduceOp.MAX)
+        if int(agreed[0]) != -int(agreed[1]):
+            raise TrainingError(
+                f"the ranks resumed different epochs (from {-int(agreed[1])} to {int(agreed[0])}) of "
+                f"{ckpt_dir}: was another run writing checkpoints there? Run again"
+            )
+        set_aside_to: list[str] = []
+        if latest is not None and ckpt is None and rank == 0:
+            set_aside_to = set_aside(fs, ckpt_dir, found or "unfingerprinted")
+            log.warning(
+                "%s: %d checkpoint(s) of another training (fingerprint %s, this one %s) set aside "
+                "under %s/superseded; training from epoch 1",
+                ckpt_dir, len(set_aside_to), found, identity, ckpt_dir.rstrip("/"),
+            )  # fmt: skip
 
         options = LoaderOptions.from_dict(
             loader_options, batch_size=cfg.batch_size, seed=cfg.seed, pin_memory=on_cuda
@@ -324,6 +402,7 @@ def train_worker(job: dict) -> dict:
                             "best_val_loss": best["val_loss"],
                             "bad_epochs": bad_epochs,
                             "stopped": bool(stop_now),
+                            "fingerprint": identity,
                         }
                     ),
                 )
@@ -356,6 +435,8 @@ def train_worker(job: dict) -> dict:
             "loader": {k: v for k, v in options.__dict__.items() if k != "pin_memory"},
             "checkpoints": checkpoints,
             "resumed_from_epoch": resumed_from,
+            "fingerprint": identity,
+            "set_aside": set_aside_to,
             "state_dict": _save_bytes({k: v.cpu() for k, v in best["state"].items()}),
         }
     finally:

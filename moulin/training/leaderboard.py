@@ -1,4 +1,5 @@
-"""The model leaderboard: an unpartitioned Delta table, one row per (run_id, model).
+"""The model leaderboard: an unpartitioned Delta table, one row per (run_id, model)
+and training of the run (a run trained again on another snapshot adds its rows).
 
 Appended with ``deltalake.write_deltalake(mode="append")`` (works on pyarrow 14);
 read back through the snapshot's file list and pyarrow (no deltalake scan).
@@ -87,24 +88,52 @@ def make_row(
     return row
 
 
+def app_id(run_id: str, fingerprint: str | None = None) -> str:
+    """The Delta app transaction of the rows of run ``run_id`` trained as ``fingerprint``
+    (:func:`moulin.training.checkpoints.fingerprint` of what the training depended on)."""
+    return f"moulin.leaderboard.{run_id}" + (f".{fingerprint}" if fingerprint else "")
+
+
+def recorded_version(uri: str, app: str, storage_options: dict | None = None) -> int:
+    """The version of app transaction ``app`` in the leaderboard at ``uri`` (0: none, or no table)."""
+    from deltalake import DeltaTable
+
+    if not DeltaTable.is_deltatable(uri, storage_options=storage_options):
+        return 0
+    dt = DeltaTable(uri, storage_options=storage_options)
+    version = int(dt.transaction_version(app) or 0)
+    del dt
+    return version
+
+
 def append(
-    uri: str, rows: Sequence[dict], storage_options: dict | None = None, run_id: str | None = None
+    uri: str,
+    rows: Sequence[dict],
+    storage_options: dict | None = None,
+    run_id: str | None = None,
+    fingerprint: str | None = None,
+    app_version: int = 1,
 ) -> int:
     """Append ``rows`` to the leaderboard at ``uri`` (created on first use); the new version.
 
-    With ``run_id``, the append is idempotent: it carries the Delta app
-    transaction ``moulin.leaderboard.<run_id>``, and a retried run whose rows
-    are already in the table commits nothing.
+    With ``run_id``, the append is idempotent: it carries the Delta app transaction
+    :func:`app_id` (``moulin.leaderboard.<run_id>[.<fingerprint>]``) at
+    ``app_version``, and an append whose transaction is already there at that
+    version or a later one commits nothing.  The fingerprint makes a run trained
+    again on other data (another snapshot, other hyper-parameters) a record of its
+    own; a later ``app_version`` records the same training again (after the run's
+    results were replaced by another training's).
     """
     from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
-    app_id = f"moulin.leaderboard.{run_id}" if run_id else None
-    if app_id and DeltaTable.is_deltatable(uri, storage_options=storage_options):
-        existing = DeltaTable(uri, storage_options=storage_options)
-        if (existing.transaction_version(app_id) or 0) >= 1:
-            return int(existing.version())
+    app = app_id(run_id, fingerprint) if run_id else None
+    if app and recorded_version(uri, app, storage_options) >= app_version:
+        dt = DeltaTable(uri, storage_options=storage_options)
+        version = dt.version()
+        del dt
+        return int(version)
     table = pa.Table.from_pylist(list(rows), schema=SCHEMA)
-    props = CommitProperties(app_transactions=[Transaction(app_id, 1)]) if app_id else None
+    props = CommitProperties(app_transactions=[Transaction(app, app_version)]) if app else None
     write_deltalake(uri, table, mode="append", storage_options=storage_options, commit_properties=props)
     dt = DeltaTable(uri, storage_options=storage_options)
     version = dt.version()

@@ -10,6 +10,16 @@ names, :func:`moulin.identifiers.check_path_part`)::
     logreg/model.skops            {"model": estimator, "preprocessor": dict, ...} (skops, no pickle)
     hist_gbt/model.skops
     results.json                  metrics, curves, reliability tables, slices
+
+A run is a training of one identity: its :func:`~moulin.training.checkpoints.fingerprint`
+digests the snapshot (table URI and version), the sample, the feature contract and
+the fitted encoding (vocabularies), the network and every hyper-parameter, and the
+code version.  Run again with the same run id (an Airflow Clear), a run whose
+``results.json`` and leaderboard rows already record that identity returns what
+they hold and writes nothing; otherwise it trains (resuming only checkpoints of
+the same fingerprint) and records anew: ``results.json`` and the leaderboard rows
+it appends (idempotency key: run id and fingerprint) always describe the same
+training.
 """
 
 from __future__ import annotations
@@ -29,12 +39,13 @@ import numpy as np
 from moulin.identifiers import check_path_part
 from moulin.lineage import code_version
 from moulin.settings import Settings
-from moulin.storage import WarehouseFS
+from moulin.storage import StorageError, WarehouseFS
 from moulin.training import TrainingError
 from moulin.training import leaderboard as lb
 from moulin.training.artifacts import baseline_uri, model_dir_uri, save_baseline, save_mlp
 from moulin.training.baselines import BoostedTreesBaseline, LogisticBaseline
 from moulin.training.batches import TabularCodec
+from moulin.training.checkpoints import fingerprint
 from moulin.training.classification import compare_models, select_on_validation
 from moulin.training.config import TrainConfig
 from moulin.training.contract import SPLITS, FeatureContract
@@ -102,6 +113,76 @@ def _validation_summary(y, p, threshold: float, val_f1: float) -> dict:
     return {"roc_auc": roc_auc(y, p), "pr_auc": pr_auc(y, p), "f1": val_f1, "threshold": threshold}
 
 
+def _recorded_run(
+    fs: WarehouseFS, settings: Settings, results_uri: str, leaderboard_uri: str, run_id: str, identity: str
+) -> dict | None:
+    """The summary of run ``run_id`` if its ``results.json`` records the training
+    ``identity`` and the leaderboard holds that record's rows; else None."""
+    try:
+        if not fs.exists(results_uri):
+            return None
+        results = json.loads(fs.read_bytes(results_uri))
+    except (StorageError, OSError, ValueError) as exc:  # unreadable: train and record again
+        log.warning("cannot read %s (%s): training again", results_uri, exc)
+        return None
+    board = results.get("leaderboard") or {}
+    if results.get("fingerprint") != identity or not board.get("app_version"):
+        return None
+    if lb.recorded_version(leaderboard_uri, lb.app_id(run_id, identity)) < int(board["app_version"]):
+        return None  # stopped between results.json and the leaderboard: record again
+    import pandas as pd
+
+    def utc(value) -> pd.Timestamp:
+        stamp = pd.Timestamp(value)
+        return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+    created = utc(results["created_at"])
+    rows = [
+        r
+        for r in lb.read(leaderboard_uri, settings)
+        if r["run_id"] == run_id and utc(r["created_at"]) == created
+    ]
+    from deltalake import DeltaTable
+
+    dt = DeltaTable(leaderboard_uri)
+    lb_version = int(dt.version())
+    del dt
+    models = {}
+    for m in results["models"]:
+        entry = {}
+        for metric in lb.METRICS:
+            value = m["metrics"][metric]
+            entry[metric] = value["value"]
+            entry[f"{metric}_ci"] = (value["ci_low"], value["ci_high"])
+        entry["base_rate"] = m["test"].get("base_rate")
+        entry |= {
+            "threshold": m["threshold"],
+            "train_seconds": m["train_seconds"],
+            "model_uri": m["model_uri"],
+        }
+        models[m["model"]] = entry
+    mlp = next(m for m in results["models"] if m["model"] == "mlp")
+    return {
+        "run_id": run_id,
+        "features_uri": results["features_uri"],
+        "version": results["features_version"],
+        "recommended": results["best_model"],
+        "rows": results["split_rows"],
+        "models": models,
+        "paths": {
+            "model_dir": results["model_dir"],
+            "mlp_model": mlp["model_uri"],
+            "checkpoints": list((mlp.get("training") or {}).get("checkpoints") or []),
+            "results_json": results_uri,
+            "leaderboard": leaderboard_uri,
+        },
+        "leaderboard_rows": rows,
+        "leaderboard_version": lb_version,
+        "fingerprint": identity,
+        "already_recorded": True,
+    }
+
+
 def train_and_compare(
     spark,
     settings: Settings,
@@ -139,7 +220,14 @@ def train_and_compare(
     probabilities are mapped back to the data's class balance before evaluation
     (and by the saved MLP's ``predict_proba``).  Returns a summary:
     ``{"run_id", "features_uri", "version", "rows", "models": {name: test metrics},
-    "paths": {...}, "leaderboard_rows": [...], "leaderboard_version"}``.
+    "paths": {...}, "leaderboard_rows": [...], "leaderboard_version", "fingerprint",
+    "already_recorded"}``.
+
+    Run again with the same ``run_id`` and nothing it depends on changed (its
+    fingerprint, see the module), a run already recorded returns its recorded
+    summary (``already_recorded``) and trains and writes nothing.  With anything
+    changed it trains from epoch 1, replaces the run's files and appends its own
+    leaderboard rows.
     """
     if spark is None:
         raise TrainingError("train_and_compare needs a Spark session (TorchDistributor runs on it)")
@@ -197,7 +285,6 @@ def train_and_compare(
     fitted: dict = {}
     info: dict[str, dict] = {}
 
-    # 2. MLP with DistributedDataParallel.
     use_gpu, backend = choose_backend(spark, use_gpu)
     train_cfg = TrainConfig(
         epochs=epochs,
@@ -213,6 +300,36 @@ def train_and_compare(
         if model_config is not None
         else MLPConfig(hidden=tuple(int(h) for h in hidden)).to_dict()
     )
+    if slice_columns is None:
+        slice_columns = [c for c in contract.categorical if len(pre.vocab[c]) <= MAX_SLICE_CARDINALITY]
+    results_uri = f"{model_dir}/results.json"
+    # What this training depends on: a run of the same id resumes or reuses only its own work.
+    identity = fingerprint(
+        {
+            "features_uri": features_uri,
+            "features_version": snap.version,
+            "sample": sample,
+            "contract": contract,
+            "preprocessor": pre.to_dict(),
+            "network": network,
+            "model_config": model_cfg,
+            "train_config": train_cfg.to_dict(),
+            "num_processes": num_processes,
+            "backend": backend,
+            "balance_classes": balance_classes,
+            "correct_probabilities": correct_probabilities,
+            "bootstrap_resamples": bootstrap_resamples,
+            "slice_columns": list(slice_columns),
+            "code_version": common["code_version"],
+        }
+    )
+    common["fingerprint"] = identity
+    recorded = _recorded_run(fs, settings, results_uri, leaderboard_uri, run_id, identity)
+    if recorded is not None:
+        log.info("run %s (fingerprint %s) is recorded already: nothing to train", run_id, identity)
+        return recorded
+
+    # 2. MLP with DistributedDataParallel.
     job = {
         "backend": backend,
         "train_files": list(snap.files["train"]),
@@ -225,6 +342,7 @@ def train_and_compare(
         "sample": sample,
         "checkpoint_dir": f"{model_dir}/mlp/checkpoints",
         "settings": settings,
+        "identity": {"run": identity},
     }
     t = time.time()
     out = run_distributed(job, num_processes=num_processes, use_gpu=use_gpu)
@@ -270,6 +388,8 @@ def train_and_compare(
                 "device",
                 "checkpoints",
                 "resumed_from_epoch",
+                "fingerprint",
+                "set_aside",
             )
         },
     }
@@ -296,9 +416,6 @@ def train_and_compare(
         }
 
     # 4. Thresholds on validation, metrics on test, slices.
-    if slice_columns is None:
-        slice_columns = [c for c in contract.categorical if len(pre.vocab[c]) <= MAX_SLICE_CARDINALITY]
-    results_uri = f"{model_dir}/results.json"
     model_results: dict[str, dict] = {}
     for name, preds in predictions.items():
         threshold, val_f1 = best_f1_threshold(labels["validation"], preds["validation"])
@@ -406,10 +523,16 @@ def train_and_compare(
         )
         for name, r in model_results.items()
     ]
-    results["leaderboard"] = {"uri": leaderboard_uri}
+    # The leaderboard record of this training: a training recorded before and replaced
+    # since by another one in results.json (same run id) is recorded again, a later version.
+    app_id = lb.app_id(run_id, identity)
+    app_version = lb.recorded_version(leaderboard_uri, app_id) + 1
+    results["leaderboard"] = {"uri": leaderboard_uri, "app_id": app_id, "app_version": app_version}
     results["total_seconds"] = time.time() - started
     fs.write_bytes(results_uri, json.dumps(json_safe(results), indent=1).encode())
-    lb_version = lb.append(leaderboard_uri, lb_rows, run_id=run_id)
+    lb_version = lb.append(
+        leaderboard_uri, lb_rows, run_id=run_id, fingerprint=identity, app_version=app_version
+    )
     log.info(
         "run %s done in %.1fs: %s",
         run_id,
@@ -451,4 +574,6 @@ def train_and_compare(
         },
         "leaderboard_rows": lb_rows,
         "leaderboard_version": lb_version,
+        "fingerprint": identity,
+        "already_recorded": False,
     }

@@ -71,3 +71,51 @@ def test_merge_accounting_counts_from_the_table_and_can_fail(spark, tmp_path) ->
     store.write(spark.createDataFrame([("a", 4)], "k string, v int"), uri, mode="append")
     with pytest.raises(MoulinError, match="more than once"):
         _rows_holding_batch_keys(store, uri, store.version(uri), batch, ["k"])
+
+
+def test_a_backfill_of_an_older_month_leaves_newer_dimensions_as_they_were(spark, own_home) -> None:
+    """A rerun of an older date that recomputes (new inputs or a code edit change its key)
+    keeps the newer snapshot tables and the newer values of merged rows."""
+    settings = own_home
+    store = DeltaTableStore(spark)
+    weather = settings.table_uri("bronze/weather")
+    S.ingest_dimensions(settings, "2013-01-01", planes_limit=20)
+    S.ingest_dimensions(settings, "2013-03-01", planes_limit=30)
+    S.bronze_dimensions(spark, settings, "2013-03-01", run_ge=False)
+    before = {
+        name: (store.version(settings.table_uri(name)), store.count(settings.table_uri(name)))
+        for name in ("bronze/weather", "bronze/airlines", "bronze/airports", "bronze/planes")
+    }
+    older = S.bronze_dimensions(spark, settings, "2013-01-01", run_ge=False)["tables"]
+    assert (
+        older["weather"]["rows_read"]
+        == older["weather"]["rows_bronze"] + older["weather"]["rows_quarantined"]
+    )
+    assert not older["weather"]["committed"]
+    after = {
+        name: (store.version(settings.table_uri(name)), store.count(settings.table_uri(name)))
+        for name in before
+    }
+    for name in ("bronze/weather", "bronze/airlines", "bronze/airports"):
+        assert after[name] == before[name], f"{name} was rewritten by the older month"
+    # planes merge by key: January's planes not yet in the table are added, none replaced
+    assert before["bronze/planes"][1] == 10 and after["bronze/planes"][1] == 30
+    (ds,) = {r["ds"] for r in store.read(weather).select("ds").distinct().collect()}
+    assert ds == "2013-03-01"
+
+
+def test_merge_keeps_newer_values_when_an_older_batch_comes_again(spark, tmp_path) -> None:
+    store = DeltaTableStore(spark)
+    uri = (tmp_path / "dims").resolve().as_uri()
+    schema = "k string, v int, ds string"
+    store.write(spark.createDataFrame([("a", 2, "2013-03-01")], schema), uri, mode="overwrite")
+    store.merge(
+        spark.createDataFrame([("a", 1, "2013-01-01"), ("b", 1, "2013-01-01")], schema),
+        uri,
+        ["k"],
+        keep_newer="ds",
+    )
+    rows = {r["k"]: (r["v"], r["ds"]) for r in store.read(uri).collect()}
+    assert rows == {"a": (2, "2013-03-01"), "b": (1, "2013-01-01")}
+    store.merge(spark.createDataFrame([("a", 3, "2013-04-01")], schema), uri, ["k"], keep_newer="ds")
+    assert {r["k"]: r["v"] for r in store.read(uri).collect()} == {"a": 3, "b": 1}
