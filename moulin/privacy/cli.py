@@ -21,6 +21,7 @@ def add_parser(sub) -> None:
         choices=(
             "key",
             "rotate-key",
+            "request",
             "erase",
             "requests",
             "retention",
@@ -30,7 +31,13 @@ def add_parser(sub) -> None:
             "views",
         ),
     )
-    p.add_argument("--subject", action="append", help="erase: the subject's e-mail address (repeatable)")
+    p.add_argument(
+        "--subject",
+        action="append",
+        help="erase: the subject's e-mail address (repeatable; it stays in the shell's history: "
+        "prefer `request`, which reads it from standard input)",
+    )
+    p.add_argument("--request", dest="request_id", help="erase: the id of a registered request")
     p.add_argument("--dry-run", action="store_true", help="retention: say what would be deleted")
     p.add_argument("--today", help="retention: the date to count from (YYYY-MM-DD; default today)")
     p.add_argument("--out", help="register: also write the HTML to this local file")
@@ -44,6 +51,24 @@ def _spark(settings: Settings, name: str):
     from moulin.spark import build_spark_session
 
     return build_spark_session(settings, f"moulin-privacy-{name}")
+
+
+def _addresses_from_stdin() -> list[str]:
+    """The addresses to register, one per line of standard input (prompted on a terminal)."""
+    import sys
+
+    from moulin.errors import MoulinError
+
+    if sys.stdin.isatty():
+        import getpass
+
+        lines = [getpass.getpass("subject's e-mail address (not echoed): ")]
+    else:
+        lines = sys.stdin.read().splitlines()
+    addresses = [line.strip() for line in lines if line.strip()]
+    if not addresses:
+        raise MoulinError("request needs the subject's address on standard input (or --subject <address>)")
+    return addresses
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -63,14 +88,30 @@ def _run(args: argparse.Namespace) -> int:
 
         out = rotate_key(_spark(settings, "rotate"), settings, print)
         print(f"rotated to key {out['key_id']}; {len(out['regated'])} landing(s) pseudonymised again")
-    elif action == "erase":
-        from moulin.privacy.erasure import erase_subject
+    elif action == "request":
+        from moulin.privacy.requests import register_erasure
 
-        if not args.subject:
-            raise MoulinError("erase needs --subject <address>")
+        for address in args.subject or _addresses_from_stdin():
+            request_id = register_erasure(settings, address)
+            print(f"{request_id}: registered; carry it out with `moulin privacy erase --request {request_id}` "
+                  f"or by triggering DAG privacy_erase with request_id={request_id}")  # fmt: skip
+    elif action == "erase":
+        from moulin.privacy.erasure import ErasureReport, erase_subject
+        from moulin.privacy.requests import erase_request
+
+        if not args.subject and not args.request_id:
+            raise MoulinError(
+                "erase needs --request <request id> (from `moulin privacy request`) or --subject <address>"
+            )
         spark = _spark(settings, "erase")
-        for subject in args.subject:
-            report = erase_subject(spark, settings, subject, print)
+        if args.request_id:
+            out = erase_request(spark, settings, args.request_id, print)
+            if out.get("already_complete"):
+                return 0
+            reports = [ErasureReport.from_dict(out)]
+        else:
+            reports = [erase_subject(spark, settings, subject, print) for subject in args.subject]
+        for report in reports:
             rows = sum(t.rows_erased for t in report.tables)
             state = (
                 "nothing to erase (recorded as a no-op)"

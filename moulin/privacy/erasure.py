@@ -12,6 +12,14 @@ messages; any other mention is replaced by ``<erased>``) and every older copy
 is deleted.  Then every file under the warehouse and moulin's local logs is
 scanned for the address and the pseudonyms (:mod:`moulin.privacy.scan`).
 
+The address is matched as a whole address everywhere (raw files, quarantine
+rows, the proof: :func:`moulin.privacy.scan.address_pattern`): erasing
+``bob@example.com`` leaves ``jimbob@example.com`` and ``bob@example.com.au``
+byte for byte.  A rewritten mailbox keeps the other messages as they were, their
+``From `` envelope lines included; a mailbox that held only the subject's
+messages becomes one line naming it, no message (the bronze gate refuses a
+0-byte file as a cut drop), and its manifest entry says so (``erasure``).
+
 The request, the tables and files touched and the proof's figures go to the
 Delta table ``ops/privacy_requests``, which names the subject by a pseudonym of
 its own purpose (``privacy_requests``), never by the address.
@@ -34,7 +42,7 @@ from moulin.delta.rows import append_row, read_rows
 from moulin.errors import MoulinError
 from moulin.privacy.keys import PseudonymKey, load_key
 from moulin.privacy.pseudonyms import normalise, pseudonym
-from moulin.privacy.scan import scan
+from moulin.privacy.scan import address_pattern, address_regex, scan
 from moulin.settings import Settings
 from moulin.storage import WarehouseFS
 
@@ -77,6 +85,13 @@ class ErasureReport:
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ErasureReport:
+        """The report :meth:`as_dict` wrote."""
+        fields = dict(data)
+        fields["tables"] = [TableErasure(**t) for t in data["tables"]]
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
@@ -122,8 +137,8 @@ def _condition(table: PersonalTable, address: str, key: PseudonymKey):
     from pyspark.sql import functions as F
 
     clear = normalise(address)
-    if table.contract is None:
-        return F.lower(F.col("row")).contains(clear)
+    if table.contract is None:  # the raw row as JSON text: the address as a whole address
+        return F.col("row").rlike(address_pattern(clear))
     assert table.contract.privacy is not None
     conds = []
     for name in table.contract.privacy.subject_columns:
@@ -179,30 +194,65 @@ def _erase_table(spark, table: PersonalTable, address: str, key: PseudonymKey, s
     return TableErasure(table.name, table.uri, rows_before, found, before, res.version, parts, len(vacuumed))
 
 
-def _rewrite_mbox(data: bytes, address: bytes) -> tuple[bytes, int]:
-    """A mailbox without the subject's messages (sender or recipient), other mentions
-    replaced; returns (bytes, messages removed)."""
-    from moulin.ingest.mail import parse_message, split_mbox, write_mbox
+_MBOX_FROM_LINE = re.compile(rb"^From ", re.MULTILINE)
 
+
+def _mbox_chunks(data: bytes) -> tuple[bytes, list[bytes]]:
+    """The bytes before the first message, and each message as it stands in the file
+    (its ``From `` envelope line and the blank line after it included), split where
+    :func:`moulin.ingest.mail.split_mbox` splits."""
+    starts = [
+        m.start()
+        for m in _MBOX_FROM_LINE.finditer(data)
+        if m.start() == 0 or data[m.start() - 2 : m.start()] == b"\n\n"
+    ]
+    if not starts:
+        return data, []
+    ends = [*starts[1:], len(data)]
+    return data[: starts[0]], [data[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
+def _rewrite_mbox(data: bytes, address: bytes) -> tuple[bytes, int, int]:
+    """A mailbox without the subject's messages (sender, recipient or envelope sender),
+    the others kept byte for byte (other mentions of the subject replaced); returns
+    (bytes, messages removed, messages kept)."""
+    from moulin.ingest.mail import parse_message, split_mbox
+
+    subject = address.decode().strip().lower()
+    pattern = address_regex(address)
+    prefix, chunks = _mbox_chunks(data)
     kept, removed = [], 0
-    for raw in split_mbox(data):
+    for chunk in chunks:
+        (raw,) = split_mbox(chunk)  # one message: the chunk starts at its envelope, the next one's is cut
         try:
             fields = parse_message(raw)
         except Exception:  # noqa: BLE001 - not parseable: it went to quarantine; keep it masked
             fields = {}
         people = [fields.get("from_address") or "", *(fields.get("to_addresses") or "").split(", ")]
-        if address.decode() in (p.strip().lower() for p in people):
+        envelope = chunk.split(b"\n", 1)[0]
+        if subject in (p.strip().lower() for p in people) or pattern.search(envelope):
             removed += 1
             continue
-        kept.append(raw)
-    return _mask(write_mbox(kept), address), removed
+        kept.append(chunk)
+    return _mask(prefix + b"".join(kept), address), removed, len(kept)
 
 
 def _mask(data: bytes, address: bytes) -> bytes:
-    return re.sub(re.escape(address), ERASED, data, flags=re.IGNORECASE)
+    """``data`` with every mention of ``address`` (as a whole address, any case) replaced by ``<erased>``."""
+    return address_regex(address).sub(ERASED, data)
 
 
-def _erase_raw(settings: Settings, source: str, address: str, say) -> list[dict[str, Any]]:
+def emptied_mailbox(name: str) -> bytes:
+    """What mailbox file ``name`` becomes when every message in it was the subject's: no
+    message (both mailbox readers skip a line before the first ``From ``), but not 0
+    bytes (the bronze gate refuses an empty file as a cut drop) and not the bytes of
+    another emptied file of the landing (a landing holds each content once)."""
+    return f"moulin: every message of {name} was erased; this mailbox holds no message\n".encode()
+
+
+def _erase_raw(
+    settings: Settings, source: str, address: str, say, request_id: str = ""
+) -> list[dict[str, Any]]:
     """Rewrite the landed files of ``source`` holding ``address``; delete older copies."""
     from moulin.ingest.counting import row_counter
     from moulin.ingest.landing import MANIFEST, land_file, landing_dir
@@ -211,6 +261,7 @@ def _erase_raw(settings: Settings, source: str, address: str, say) -> list[dict[
     fs = WarehouseFS(settings)
     spec = load_spec(source)
     needle = normalise(address).encode()
+    pattern = address_regex(needle)
     opts = spec.file
     fmt = spec.raw_format
     counter = row_counter(fmt, opts.encoding if opts else "utf-8", opts.delimiter if opts else ",",
@@ -225,27 +276,45 @@ def _erase_raw(settings: Settings, source: str, address: str, say) -> list[dict[
         if not fs.exists(manifest_uri):
             continue
         manifest = json.loads(fs.read_bytes(manifest_uri))
+        erased: dict[str, dict[str, Any]] = {}
         for entry in list(manifest.get("files", [])):
             data = fs.read_bytes(entry["uri"])
-            if needle not in data.lower():
+            if not pattern.search(data):
                 continue
-            new, removed = _rewrite_mbox(data, needle) if fmt == "mbox" else (_mask(data, needle), 0)
+            emptied = False
+            if fmt == "mbox":
+                new, removed, kept = _rewrite_mbox(data, needle)
+                if not kept and not new.strip():
+                    new, emptied = emptied_mailbox(entry["file"]), True
+            else:
+                new, removed = _mask(data, needle), 0
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / entry["file"]
                 path.write_bytes(new)
                 landing = land_file(settings, source, ds, path, fs=fs, count_rows=counter,
                                     encoding=None if fmt == "parquet" else (opts.encoding if opts else "utf-8"),
                                     on_changed="replace")  # fmt: skip
+            if landing.status != "replaced":  # the rewrite has another file's bytes: not landed
+                raise MoulinError(
+                    f"erasure {request_id}: {entry['uri']} without the subject has the bytes of "
+                    f"{landing.manifest.get('duplicate_of')!r} in the same landing, which holds each content "
+                    "once; the file was left as it was (the subject is still in it): report it"
+                )
             fs.delete(entry["uri"])
+            erased[entry["file"]] = {"request_id": request_id, "records_removed": removed, "emptied": emptied}
             done.append({"ds": ds, "file": entry["file"], "old_uri": entry["uri"],
                          "new_uri": landing.files[-1]["uri"] if landing.files else "",
-                         "landing_version": landing.manifest.get("version"), "records_removed": removed})  # fmt: skip
+                         "landing_version": landing.manifest.get("version"), "records_removed": removed,
+                         "emptied": emptied})  # fmt: skip
             say(f"raw {entry['uri']}: rewritten as landing v{landing.manifest.get('version')}, "
-                f"{removed} record(s) removed, old file deleted")  # fmt: skip
+                f"{removed} record(s) removed{', no message left' if emptied else ''}, old file deleted")  # fmt: skip
         # older copies (superseded landings) that still hold the subject: deleted, marked in the manifest
         with fs.lock(manifest_uri):
             manifest = json.loads(fs.read_bytes(manifest_uri))
             changed = False
+            for f in manifest.get("files", []):  # what the erasure did to each rewritten file
+                if f["file"] in erased:
+                    f["erasure"], changed = erased[f["file"]], True
             for old in manifest.get("superseded", []):
                 if old.get("removed"):
                     continue
@@ -263,19 +332,30 @@ def local_log_dirs(settings: Settings) -> list[Path]:
     return [d for d in folders if d.is_dir()]
 
 
+def check_address(address: str) -> None:
+    """Refuse what is not an e-mail address (the message does not repeat it)."""
+    if "@" not in address or len(address) > 320 or any(c.isspace() for c in address.strip()):
+        raise MoulinError("the subject given is not an e-mail address: give the subject's address")
+
+
 def erase_subject(
-    spark, settings: Settings, address: str, say: Callable[[str], None] = lambda line: None
+    spark,
+    settings: Settings,
+    address: str,
+    say: Callable[[str], None] = lambda line: None,
+    request_id: str | None = None,
 ) -> ErasureReport:
     """Erase ``address`` everywhere (see the module docstring); raises
-    :class:`ErasureIncompleteError` when the scan afterwards still finds it."""
+    :class:`ErasureIncompleteError` when the scan afterwards still finds it.
+    ``request_id`` names the request (one registered by
+    :func:`moulin.privacy.requests.register_erasure`); by default a new one."""
     from moulin.privacy import audit
 
-    if "@" not in address or len(address) > 320 or any(c.isspace() for c in address.strip()):
-        raise MoulinError(f"{address!r} is not an e-mail address: give the subject's address")
+    check_address(address)
     start = time.monotonic()
     key = load_key(settings)
     needles = subject_needles(address, key)
-    request_id = (
+    request_id = request_id or (
         f"erase-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{pseudonym(address, REQUEST_PURPOSE, key)[3:11]}"
     )
     before = scan(settings, needles, local_log_dirs(settings))
@@ -298,7 +378,7 @@ def erase_subject(
     sources = sorted({t.contract.source.name for t in personal_tables(settings)
                       if t.contract is not None and t.contract.layer == "bronze" and t.contract.source})  # fmt: skip
     for source in sources:
-        raw.extend(_erase_raw(settings, source, address, say))
+        raw.extend(_erase_raw(settings, source, address, say, request_id))
     after = scan(settings, needles, local_log_dirs(settings))
     say(f"after: {after.files} files, {after.bytes} bytes scanned, {len(after.hits)} hit(s)")
     noop = not raw and not any(t.rows_erased for t in tables)

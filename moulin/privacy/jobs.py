@@ -1,5 +1,11 @@
 """The Spark stages of personal-data handling, registered for the job entry point:
-``privacy_retention --ds <today> [--dry-run]`` and ``privacy_erase --subject <address>``."""
+``privacy_retention --ds <today> [--dry-run]`` and ``privacy_erase --request <request id>``.
+
+``privacy_erase`` never takes the address on its command line (the job server
+and ``spark-submit`` log it): the caller registers the request
+(:func:`moulin.privacy.requests.register_erasure`, or :func:`moulin.privacy.tasks.erase`)
+and passes its id; the stage reads the address from the request file and removes
+that file once the erasure is proven complete."""
 
 from __future__ import annotations
 
@@ -14,7 +20,9 @@ def _retention(parser: argparse.ArgumentParser) -> None:
 
 
 def _erase(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--subject", required=True, help="the subject's e-mail address")
+    parser.add_argument(
+        "--request", required=True, help="the id of a registered erasure request (never the address)"
+    )
 
 
 @stage("privacy_retention", arguments=_retention)
@@ -35,13 +43,12 @@ def privacy_retention(ctx: StageContext, args: argparse.Namespace) -> dict:
 
 @stage("privacy_erase", arguments=_erase)
 def privacy_erase(ctx: StageContext, args: argparse.Namespace) -> dict:
-    """Erase one data subject everywhere and prove it by a scan of the warehouse."""
-    from moulin.privacy.erasure import erase_subject
+    """Erase the data subject of a registered request everywhere and prove it by a scan of the warehouse."""
+    from moulin.privacy.requests import erase_request
 
-    report = erase_subject(
-        ctx.spark, ctx.settings, args.subject, say=lambda line: print(f"MOULIN-PROGRESS {line}", flush=True)
+    return erase_request(
+        ctx.spark, ctx.settings, args.request, say=lambda line: print(f"MOULIN-PROGRESS {line}", flush=True)
     )
-    return report.as_dict()
 
 
 @stage("privacy_views")

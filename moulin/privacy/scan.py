@@ -5,17 +5,51 @@ Text files (raw drops, JSON, the Delta logs, HTML, logs) are searched as bytes,
 case-insensitively.  Parquet files are compressed, so a byte search would miss
 their values: each is decoded with pyarrow and every text column searched,
 besides its raw bytes (the footer's statistics are uncompressed).
+
+A needle holding ``@`` is an e-mail address and is found only as a whole address
+(:func:`address_regex`): ``bob@example.com`` is not found in
+``jimbob@example.com`` nor in ``bob@example.com.au``, which are other people's.
+Other needles (pseudonyms) are found as substrings.  The erasure masks with the
+same pattern, so what it leaves is what the proof looks for.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from moulin.settings import Settings
 from moulin.storage import WarehouseFS
+
+#: Characters that continue an address's local part on its left: RFC 5322 atext and the dot,
+#: but not the single quote and the backquote, which in text and logs enclose an address.
+_LOCAL_CHARS = r"A-Za-z0-9!#$%&*+/=?^_{|}~.\-"
+#: Characters that continue its domain on its right (a dot does when a label follows it;
+#: a dot that ends a sentence does not).
+_DOMAIN_CHARS = r"A-Za-z0-9_\-"
+
+
+def address_pattern(address: str) -> str:
+    """A regular expression (valid for Python's ``re`` and Java's, so for Spark's
+    ``rlike``) that finds ``address`` as a whole address, ignoring case: not when
+    the characters around it make it part of a longer address (``jimbob@x.com``,
+    ``bob@x.com.au``), but in ``<bob@x.com>``, ``"Bob" <BOB@X.COM>`` or ``mailto:bob@x.com.``."""
+    escaped = re.escape(address.strip().lower())
+    return rf"(?i)(?<![{_LOCAL_CHARS}]){escaped}(?![{_DOMAIN_CHARS}]|\.[{_DOMAIN_CHARS}])"
+
+
+@functools.lru_cache(maxsize=64)
+def address_regex(address: bytes) -> re.Pattern[bytes]:
+    """:func:`address_pattern` compiled for bytes (ASCII case folding)."""
+    return re.compile(address_pattern(address.decode()).encode())
+
+
+def _is_address(needle: bytes) -> bool:
+    return b"@" in needle
 
 
 @dataclass
@@ -55,15 +89,28 @@ def _parquet_hits(data: bytes, needles: dict[str, bytes]) -> set[str]:
             else:
                 continue
         for name, needle in needles.items():
-            if pc.any(pc.match_substring(column, needle.decode(), ignore_case=True)).as_py():
+            matches = pc.match_substring(column, needle.decode(), ignore_case=True)
+            if not pc.any(matches).as_py():
+                continue
+            if not _is_address(needle):
+                found.add(name)
+                continue
+            # pyarrow's RE2 has no look-around: the candidates are checked as a whole address here
+            regex = re.compile(address_pattern(needle.decode()))
+            if any(v and regex.search(v) for v in pc.filter(column, matches).to_pylist()):
                 found.add(name)
     return found
 
 
 def scan_bytes(data: bytes, needles: dict[str, bytes], parquet: bool) -> set[str]:
-    """The names of the needles found in one file's bytes (decoded when Parquet)."""
+    """The names of the needles found in one file's bytes (decoded when Parquet); an
+    address is found as a whole address only (see the module docstring)."""
     lowered = data.lower()
-    found = {name for name, needle in needles.items() if needle.lower() in lowered}
+    found = {
+        name
+        for name, needle in needles.items()
+        if needle.lower() in lowered and (not _is_address(needle) or address_regex(needle).search(data))
+    }
     if parquet and data[:4] == b"PAR1":
         found |= _parquet_hits(data, needles)
     return found
@@ -71,7 +118,7 @@ def scan_bytes(data: bytes, needles: dict[str, bytes], parquet: bool) -> set[str
 
 def scan(settings: Settings, needles: dict[str, str], local_dirs: list[Path] | None = None) -> ScanResult:
     """Search every file under the warehouse and ``local_dirs`` for ``needles``
-    (``{name: value}``; matching ignores case)."""
+    (``{name: value}``; matching ignores case, addresses match whole)."""
     fs = WarehouseFS(settings)
     wanted = {name: value.encode() for name, value in needles.items() if value}
     result = ScanResult()

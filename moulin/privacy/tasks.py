@@ -25,6 +25,20 @@ def retention(ds: str | None, dry_run: bool, settings: Settings | None = None) -
     return result
 
 
+def erase(request_id: str, settings: Settings | None = None) -> dict:
+    """Carry out registered erasure request ``request_id`` (Spark job ``privacy_erase``);
+    the job's command line, the task's logs and XCom hold the request id, never the address."""
+    from moulin.jobs.submit import submit_job
+    from moulin.privacy.requests import request_file
+
+    settings = settings or load_settings()
+    with data_errors_fail_the_task():
+        request_file(settings, request_id)  # a malformed id fails here, before any Spark
+        result = submit_job(settings, "privacy_erase", ["--request", request_id])
+    keep = ("request_id", "noop", "already_complete", "seconds", "proof_before", "proof_after")
+    return {k: result[k] for k in keep if k in result}
+
+
 def register(settings: Settings | None = None) -> str:
     """Regenerate the record of processing activities; returns its URI."""
     from moulin.privacy.register import write_register

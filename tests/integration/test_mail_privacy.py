@@ -123,6 +123,38 @@ def test_erasure_of_three_subjects_is_proven_on_disk(mail, spark) -> None:
     assert ham_sender not in json.dumps(requests, default=str)
 
 
+def test_the_erase_stage_takes_a_request_id_and_no_log_holds_the_address(mail, monkeypatch) -> None:
+    """The ``privacy_erase`` stage on a job server, as the DAG runs it: the job's
+    command line and logs hold the request id only, so its own proof (which scans
+    the job server's logs) holds; a retry after completion is a no-op."""
+    from moulin.jobs.server import stop_servers
+    from moulin.privacy import tasks
+    from moulin.privacy.requests import register_erasure, request_file
+    from moulin.settings import load_settings
+
+    fixture_settings, _ = mail
+    for var, value in {"MOULIN_HOME": str(fixture_settings.home), "MOULIN_PROFILE": "hdfs-local",
+                       "MOULIN_WAREHOUSE_URI": fixture_settings.warehouse_uri}.items():  # fmt: skip
+        monkeypatch.setenv(var, value)
+    settings = load_settings("hdfs-local")
+    erased = {QUARANTINED_SUBJECT, _senders(settings, "2002-10-10", "ham").most_common(1)[0][0],
+              _senders(settings, "2003-02-28", "spam").most_common(1)[0][0]}  # by the test above  # fmt: skip
+    subject = next(s for s, _ in _senders(settings, "2003-02-28", "ham").most_common() if s not in erased)
+    request_id = register_erasure(settings, subject)
+    try:
+        out = tasks.erase(request_id, settings)
+        again = tasks.erase(request_id, settings)
+    finally:
+        stop_servers(settings)
+    assert out["request_id"] == request_id and not out["noop"]
+    assert out["proof_before"]["hits"] >= 1 and out["proof_after"]["hits"] == 0
+    assert again["already_complete"]
+    assert not request_file(settings, request_id).exists()  # proven complete: the address is forgotten
+    logs = [p for p in (settings.home / "run").rglob("*.log") if p.is_file()]
+    assert logs and any(request_id.encode() in p.read_bytes() for p in logs)  # the stage ran there
+    assert not [p for p in logs if subject.encode() in p.read_bytes().lower()]
+
+
 def test_no_secret_reaches_a_log_or_a_table(mail) -> None:
     from moulin.privacy.scan import scan
 

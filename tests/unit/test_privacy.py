@@ -161,3 +161,207 @@ def test_the_register_lists_every_personal_table(settings) -> None:
                  "Legitimate interest", "spam-filter model training"):  # fmt: skip
         assert text in page
     assert "bronze_flights" not in page  # no personal data
+
+
+# --------------------------------------------------------------------------- erasure: whole addresses only
+
+SUBJECT = b"bob@example.com"
+
+
+def _msg(envelope: bytes, headers: bytes, body: bytes = b"Hi\n") -> bytes:
+    """One mbox message as it stands in a file: envelope line, headers, body, blank line."""
+    return b"From " + envelope + b" Mon Jan  6 10:00:00 2003\n" + headers + b"\n" + body + b"\n"
+
+
+NEIGHBOURS = [  # other people's messages: must come out byte for byte
+    _msg(b"jimbob@example.com", b"From: jimbob@example.com\nTo: carol@example.org\nSubject: one\n"),
+    _msg(b"sender@example.org", b"From: =?utf-8?q?J=C3=BCrgen_B?= <bob@example.com.au>\nTo: x@example.org\n"),
+    _msg(b"x@example.org", b"From: x@example.org\nTo: jim.bob@example.com, bob@example.community\n"),
+]
+THE_SUBJECTS = [  # the subject's messages (sender, recipient, envelope sender): removed
+    _msg(b"bob@example.com", b'From: "Bob" <bob@example.com>\nTo: carol@example.org\n'),
+    _msg(b"MAILER-DAEMON", b"From: =?iso-8859-1?q?B=F6b?= <BOB@EXAMPLE.COM>\nTo: carol@example.org\n"),
+    _msg(b"carol@example.org", b"From: carol@example.org\nTo: Bob <Bob@Example.Com>\n"),
+    _msg(b"Bob@Example.com", b"From: nobody@example.org\nTo: carol@example.org\n"),
+]
+MENTION = _msg(
+    b"carol@example.org", b"From: carol@example.org\nTo: x@example.org\n", b"ask BOB@example.com.\n"
+)
+
+
+def test_mask_replaces_the_whole_address_only() -> None:
+    from moulin.privacy.erasure import _mask
+
+    assert _mask(b"From: jimbob@example.com\nTo: bob@example.com.au\n", SUBJECT) == (
+        b"From: jimbob@example.com\nTo: bob@example.com.au\n"
+    )
+    neighbours = (
+        b"jim.bob@example.com x+bob@example.com bob@example.community bob@example.com-x 'bob@example.co'"
+    )
+    assert _mask(neighbours, SUBJECT) == neighbours
+    assert _mask(b'"Bob" <BOB@Example.COM>, mailto:bob@example.com. (bob@example.com)', SUBJECT) == (
+        b'"Bob" <<erased>>, mailto:<erased>. (<erased>)'
+    )
+
+
+def test_the_proof_finds_whole_addresses_only() -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from moulin.privacy.scan import scan_bytes
+
+    needles = {"address": SUBJECT, "pseudonym:x": b"ps_0123456789abcdef"}
+    assert scan_bytes(b"From: jimbob@example.com\nTo: bob@example.com.au\n", needles, False) == set()
+    assert scan_bytes(b"To: 'BOB@EXAMPLE.COM'\n", needles, False) == {"address"}
+    assert scan_bytes(b"xps_0123456789abcdefx", needles, False) == {"pseudonym:x"}  # pseudonyms: substrings
+
+    def parquet(values: list[str]) -> bytes:
+        out = io.BytesIO()
+        pq.write_table(pa.table({"v": values, "l": [[v] for v in values]}), out, compression="zstd")
+        return out.getvalue()
+
+    assert scan_bytes(parquet(["jimbob@example.com", "bob@example.com.au"] * 50), needles, True) == set()
+    assert scan_bytes(parquet(["jimbob@example.com", "to Bob@Example.com"] * 50), needles, True) == {
+        "address"
+    }
+
+
+def test_a_rewritten_mailbox_keeps_the_neighbours_byte_for_byte() -> None:
+    import hashlib
+
+    from moulin.privacy.erasure import _rewrite_mbox
+
+    box = b"".join([NEIGHBOURS[0], THE_SUBJECTS[0], NEIGHBOURS[1], THE_SUBJECTS[1], MENTION, THE_SUBJECTS[2],
+                    NEIGHBOURS[2], THE_SUBJECTS[3]])  # fmt: skip
+    assert count_mbox_messages(box) == len(split_mbox(box)) == 8
+    out, removed, kept = _rewrite_mbox(box, SUBJECT)
+    assert (removed, kept) == (4, 4)
+    expected = b"".join(
+        [NEIGHBOURS[0], NEIGHBOURS[1], MENTION.replace(b"BOB@example.com", b"<erased>"), NEIGHBOURS[2]]
+    )
+    assert hashlib.sha256(out).hexdigest() == hashlib.sha256(expected).hexdigest()
+    assert [
+        line for line in out.split(b"\n") if line.startswith(b"From ")
+    ] == [  # the envelopes, as they were
+        b"From jimbob@example.com Mon Jan  6 10:00:00 2003",
+        b"From sender@example.org Mon Jan  6 10:00:00 2003",
+        b"From carol@example.org Mon Jan  6 10:00:00 2003",
+        b"From x@example.org Mon Jan  6 10:00:00 2003",
+    ]
+    assert count_mbox_messages(out) == len(split_mbox(out)) == 4
+    from moulin.privacy.scan import scan_bytes
+
+    assert (
+        scan_bytes(out, {"address": SUBJECT}, False) == set() != scan_bytes(box, {"address": SUBJECT}, False)
+    )
+
+
+def test_a_mailbox_emptied_by_an_erasure_holds_no_message_and_is_not_empty() -> None:
+    from moulin.privacy.erasure import _rewrite_mbox, emptied_mailbox
+
+    out, removed, kept = _rewrite_mbox(b"".join(THE_SUBJECTS), SUBJECT)
+    assert (out, removed, kept) == (b"", 4, 0)
+    ham, spam = emptied_mailbox("ham.mbox"), emptied_mailbox("spam.mbox")
+    assert ham != spam and ham and not ham.startswith(b"From ") and ham.endswith(b"\n")
+    assert count_mbox_messages(ham) == len(split_mbox(ham)) == 0
+
+
+def _land_mail(settings, ds: str, boxes: dict[str, bytes]) -> None:
+    from moulin.sources.land import land_source
+    from moulin.sources.spec import load_spec
+
+    folder = settings.home / "drops" / "mail" / ds
+    folder.mkdir(parents=True)
+    for name, data in boxes.items():
+        (folder / name).write_bytes(data)
+    land_source(settings, load_spec("mail"), ds)
+
+
+def test_erasure_rewrites_raw_mailboxes_and_the_emptied_one_passes_the_gate(
+    settings, tmp_path, spark
+) -> None:
+    import hashlib
+    import json
+    from dataclasses import replace
+
+    from moulin.ingest.landing import read_manifest
+    from moulin.privacy.erasure import _erase_raw
+    from moulin.sources.bronze import gate_landing
+    from moulin.sources.spec import load_spec
+    from moulin.storage import WarehouseFS
+
+    settings = replace(settings, home=tmp_path, warehouse_uri="")
+    ds = "2002-10-10"
+    spam = b"".join([NEIGHBOURS[0], THE_SUBJECTS[0], NEIGHBOURS[1]])
+    _land_mail(settings, ds, {"ham.mbox": b"".join(THE_SUBJECTS[1:]), "spam.mbox": spam})
+    done = _erase_raw(settings, "mail", "Bob@Example.com", print, "erase-20260101T000000-00000000")
+    assert sorted((d["file"], d["records_removed"], d["emptied"]) for d in done) == [
+        ("ham.mbox", 3, True), ("spam.mbox", 1, False)]  # fmt: skip
+    fs = WarehouseFS(settings)
+    manifest = read_manifest(settings, "mail", ds, fs)
+    files = {f["file"]: f for f in manifest["files"]}
+    assert files["ham.mbox"]["rows"] == 0 and files["ham.mbox"]["size"] > 0
+    assert files["ham.mbox"]["erasure"] == {"request_id": "erase-20260101T000000-00000000",
+                                            "records_removed": 3, "emptied": True}  # fmt: skip
+    new_spam = fs.read_bytes(files["spam.mbox"]["uri"])
+    assert hashlib.sha256(new_spam).digest() == hashlib.sha256(NEIGHBOURS[0] + NEIGHBOURS[1]).digest()
+    assert all(
+        old.get("removed") == "erasure" and not fs.exists(old["uri"]) for old in manifest["superseded"]
+    )
+    assert 'bob@example.com"' not in json.dumps(manifest).lower()
+    outcome = gate_landing(spark, settings, load_spec("mail"), ds, run_ge=False)
+    assert outcome.rows_manifest == outcome.rows_read == outcome.rows_bronze + outcome.rows_quarantined == 2
+
+
+def test_quarantine_rows_are_selected_by_the_whole_address(spark) -> None:
+    import json
+
+    from moulin.privacy.erasure import PersonalTable, _condition
+
+    rows = {
+        "subject": {"from_address": "Bob@Example.com", "body": "x"},
+        "subject_named": {"from_address": '"Bob" <bob@example.com>'},
+        "jimbob": {"from_address": "jimbob@example.com"},
+        "au": {"from_address": "bob@example.com.au"},
+        "dotted": {"to_addresses": "jim.bob@example.com, carol@example.org"},
+    }
+    df = spark.createDataFrame(
+        [(name, json.dumps(row)) for name, row in rows.items()], "name string, row string"
+    )
+    table = PersonalTable("quarantine_mail", "unused", None, "mail")
+    picked = {r["name"] for r in df.filter(_condition(table, "bob@example.com", KEY)).collect()}
+    assert picked == {"subject", "subject_named"}
+
+
+# --------------------------------------------------------------------------- erasure requests
+
+
+def test_an_erasure_request_keeps_the_address_in_a_private_file(settings, tmp_path) -> None:
+    from dataclasses import replace
+
+    from moulin.privacy.requests import (
+        PrivacyRequestError,
+        close_request,
+        register_erasure,
+        request_address,
+        request_file,
+    )
+
+    settings = replace(settings, home=tmp_path)
+    request_id = register_erasure(settings, "Alice@Example.org")
+    assert "alice" not in request_id.lower() and "example" not in request_id
+    path = request_file(settings, request_id)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert request_address(settings, request_id) == "Alice@Example.org"
+    os.chmod(path, 0o644)
+    with pytest.raises(PrivacyRequestError, match="readable by others"):
+        request_address(settings, request_id)
+    with pytest.raises(PrivacyRequestError, match="not an erasure request id"):
+        request_address(settings, "../../secrets/pseudonym")
+    close_request(settings, request_id)
+    with pytest.raises(PrivacyRequestError, match="no pending erasure request"):
+        request_address(settings, request_id)
+    with pytest.raises(Exception, match="not an e-mail address"):
+        register_erasure(settings, "not an address")
