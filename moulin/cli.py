@@ -277,9 +277,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands that run a chain from the shell: they run in a console run (moulin.console),
+#: their library output going to <logs_dir>/<command>/<timestamp>.log.
+CONSOLE_COMMANDS = ("source", "mail", "fashion", "sentiment", "flights")
+
+
+def _console_command(args: argparse.Namespace) -> str | None:
+    """The log folder's name when ``args`` runs a chain (``<command> run``), else None."""
+    if args.command in CONSOLE_COMMANDS and getattr(args, "action", None) == "run":
+        return str(args.command)
+    return None
+
+
 def run(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and run the command; return its exit code."""
+    """Parse ``argv`` and run the command; return its exit code.
+
+    ``source``, ``mail``, ``fashion``, ``sentiment`` and ``flights run`` show moulin's
+    lines and errors on the console and log the libraries' output (Spark, Great
+    Expectations, ...) to a file they name at the end (:func:`moulin.console.console_run`).
+    """
     args = build_parser().parse_args(argv)
+    command = _console_command(args)
+    if command is None:
+        return _dispatch(args)
+    from moulin.console import console_run
+
+    try:
+        settings = load_settings(getattr(args, "run_profile", None) or args.profile)
+    except SettingsError as exc:
+        print(f"moulin: settings error: {exc}", file=sys.stderr)
+        return 2
+    with console_run(settings, command) as console:
+        console.exit_code = _dispatch(args)
+    return console.exit_code
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the parsed command; errors of moulin are printed and turned into exit codes."""
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

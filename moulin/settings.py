@@ -245,6 +245,11 @@ class Settings:
         return self.spark.packages_dir or self.home / "dist" / "jobs"
 
     @property
+    def logs_dir(self) -> Path:
+        """Logs of moulin's own commands: ``<logs_dir>/<command>/`` (see :mod:`moulin.console`)."""
+        return self.home / "logs"
+
+    @property
     def cluster_dir(self) -> Path:
         """Data, logs, configs and pid files of the local cluster."""
         return self.home / "cluster"

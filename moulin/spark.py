@@ -91,6 +91,8 @@ def build_spark_session(
     """
     from pyspark.sql import SparkSession
 
+    from moulin.console import spark_conf as console_spark_conf
+
     settings = settings or load_settings()
     act_as_hdfs_user(settings)
     if settings.hadoop_conf_dir:
@@ -98,6 +100,7 @@ def build_spark_session(
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     conf = spark_conf(settings, app_name)
+    conf.update(console_spark_conf())  # no stage progress bars in a command's console
     conf.update({k: str(v) for k, v in (extra_conf or {}).items()})
     for key, value in conf.items():
         builder = builder.config(key, value)

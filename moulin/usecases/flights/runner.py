@@ -76,7 +76,7 @@ def run_chain(
 ) -> list[dict]:
     """Run every step of :func:`plan`; raise naming the DAG run and its log on failure."""
     ensure_airflow_db(settings)
-    log_dir = settings.home / "logs" / "flights"
+    log_dir = settings.logs_dir / "flights"
     log_dir.mkdir(parents=True, exist_ok=True)
     steps = plan(months)
     try:
