@@ -1,5 +1,5 @@
-"""Personal data: retention applied daily (a dry run unless the run's params say
-otherwise), and the record of processing activities regenerated."""
+"""Personal data: retention applied daily (it deletes; the param ``dry_run`` only says
+what would be deleted), and the record of processing activities regenerated."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from moulin.ops.alerts import task_failed
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    params={"dry_run": Param(True, type="boolean", description="only say what would be deleted")},
+    params={"dry_run": Param(False, type="boolean", description="only say what would be deleted")},
     tags=["moulin", "privacy"],
     default_args={"on_failure_callback": task_failed, "retries": 2, "retry_delay": timedelta(minutes=5)},
 )
@@ -25,7 +25,7 @@ def privacy_retention():
     def retention(ds=None, params=None) -> dict:
         from moulin.privacy import tasks
 
-        return tasks.retention(ds, bool((params or {}).get("dry_run", True)))
+        return tasks.retention(ds, bool((params or {}).get("dry_run", False)))
 
     @task
     def register(upstream: dict) -> str:

@@ -51,6 +51,9 @@ _LEGACY_WRITER_FEATURES = {
 OWNER_KEY = "moulin.owner"
 VACUUMED_THROUGH_KEY = "moulin.vacuumedThroughVersion"  # set by VACUUM (see maintenance)
 PERSONAL_DATA_KEY = "moulin.personalData"
+#: Delta table properties naming the columns whose min/max the writers record (personal ones never).
+STATS_COLUMNS_KEY = "delta.dataSkippingStatsColumns"
+STATS_NUM_COLS_KEY = "delta.dataSkippingNumIndexedCols"
 
 
 def normalize_uri(uri: str) -> str:

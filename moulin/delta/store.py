@@ -49,6 +49,8 @@ from moulin.delta.hadoop_fs import FileStatus, HadoopFS
 from moulin.delta.log import (
     OWNER_KEY,
     PERSONAL_DATA_KEY,
+    STATS_COLUMNS_KEY,
+    STATS_NUM_COLS_KEY,
     FileEntry,
     Snapshot,
     check_writer_features,
@@ -800,6 +802,9 @@ class DeltaTableStore:
                 wanted = json.dumps(list(personal_data))
                 if conf.get(PERSONAL_DATA_KEY) != wanted:
                     props[PERSONAL_DATA_KEY] = wanted
+                props.update(
+                    {k: v for k, v in stats_limits(schema, personal_data).items() if conf.get(k) != v}
+                )
             changed = False
             try:
                 if props:
@@ -888,6 +893,13 @@ class DeltaTableStore:
             done = snap.table.transaction_version(app_id)
             if done is not None and done >= app_version:
                 return WriteResult(uri, snap.version, False, 0, 0)
+        personal = personal_columns(snap)
+        if personal and any(
+            snap.configuration.get(k) != v for k, v in stats_limits(snap.schema, personal).items()
+        ):
+            # deltalake writes min/max of every column unless told: never of personal data
+            self._apply_metadata(uri, None, None, personal, snap.schema)
+            snap = self._snapshot(uri)
         data_schema = source_df.select(*[f"`{c}`" for c in cols]).schema
         reconcile(uri, snap.schema, data_schema, snap.partition_by, None, "append")
         arrow = source_df.toArrow()
@@ -1141,6 +1153,18 @@ def _audit_read(snap: Snapshot, columns: list[str] | None = None) -> None:
         from moulin.privacy.audit import record
 
         record("read", snap.uri, snap.version, read)
+
+
+def stats_limits(schema, personal: list[str]) -> dict[str, str]:
+    """Table properties that keep ``personal`` columns out of the files' statistics (min/max)
+    that Delta writers (deltalake's merge, Spark) record in the log: the columns with stats
+    are named (``delta.dataSkippingStatsColumns``), or none at all when every column is personal."""
+    if not personal:
+        return {}
+    kept = [n for n in schema.fieldNames() if n not in set(personal)]
+    if not kept:
+        return {STATS_NUM_COLS_KEY: "0"}
+    return {STATS_COLUMNS_KEY: ",".join(f"`{n}`" if not n.isidentifier() else n for n in kept)}
 
 
 def personal_columns(snap: Snapshot) -> list[str]:

@@ -18,6 +18,7 @@ import base64
 import datetime as dt
 import decimal
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,17 @@ def check_source_names(
         check_identifier(watermark, f"source {source}: field sql.watermark")
 
 
+def redact_url(url: str) -> str:
+    """``url`` with its password (``scheme://user:password@host``) replaced by ``***``,
+    whether or not SQLAlchemy can parse it: fit for error messages and logs."""
+    import sqlalchemy as sa
+
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        return re.sub(r"([^\s/@:]+:)[^\s/@]+@", r"\1***@", url)  # user:password@
+
+
 def _extract(settings, source, ds, url, columns, staging_dir, table, query, watermark, fs) -> Landing:
     import sqlalchemy as sa
 
@@ -135,7 +147,11 @@ def _extract(settings, source, ds, url, columns, staging_dir, table, query, wate
     try:
         engine = sa.create_engine(url)
     except (sa.exc.ArgumentError, ImportError) as exc:
-        raise ExtractionError(f"source {source}: cannot use database URL {url!r}: {exc}") from None
+        shown = redact_url(url)
+        raise ExtractionError(
+            f"source {source}: cannot use database URL {shown!r} ({type(exc).__name__}: "
+            f"{str(exc).replace(url, shown)}): check sql.url or its Connection"
+        ) from None
     try:
         with engine.connect() as conn:
             stmt, params = _select(engine, table, query, columns, watermark, before)

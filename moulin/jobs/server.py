@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moulin.errors import DataError, MoulinError
+from moulin.jobs.context import AIRFLOW_CONTEXT_PREFIX, applied, caller_context
 from moulin.settings import Settings, describe, load_settings
 from moulin.spark import act_as_hdfs_user
 
@@ -208,6 +209,8 @@ def ensure_server(settings: Settings) -> ServerInfo:
             return info
         info_path.unlink(missing_ok=True)
         env = dict(os.environ, MOULIN_PROFILE=settings.profile, PYTHONUNBUFFERED="1")
+        # It serves many tasks: each request brings its own task context (moulin.jobs.context).
+        env = {k: v for k, v in env.items() if not k.startswith(AIRFLOW_CONTEXT_PREFIX)}
         act_as_hdfs_user(settings, env)  # its Spark JVM and deltalake act as the HDFS user
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
@@ -259,8 +262,13 @@ def run_stage(
     timeout_s: float,
     relay: Callable[[str], None],
     queue_limit_s: float = QUEUE_LIMIT_S,
+    context: dict[str, str] | None = None,
 ):
     """Run ``stage`` on the server for ``settings`` and return the server's final message.
+
+    ``context`` is the caller's task context and what it hands to the stage
+    (:func:`moulin.jobs.context.caller_context`, by default this process's
+    ``AIRFLOW_CTX_*``): the server applies it to this stage alone.
 
     ``relay`` gets every output line of the stage as it comes, and a ``moulin:``
     line when the stage has to wait for another one.  The stage waits its turn
@@ -276,7 +284,7 @@ def run_stage(
     for _attempt in range(3):
         info = ensure_server(settings)
         try:
-            done = _run_once(info, stage, argv, timeout_s, relay, queue_limit_s)
+            done = _run_once(info, stage, argv, timeout_s, relay, queue_limit_s, context)
         except ConnectionRefusedError:  # it stopped between the ping and the request
             continue
         if done["done"] != "retry":
@@ -293,9 +301,16 @@ def _run_once(
     timeout_s: float,
     relay: Callable[[str], None],
     queue_limit_s: float,
+    context: dict[str, str] | None = None,
 ) -> dict:
     """One request: wait for the start (queue limit), then for the end (the stage's own limit)."""
-    request = {"op": "run", "stage": stage, "argv": argv, "limit_s": timeout_s}
+    request = {
+        "op": "run",
+        "stage": stage,
+        "argv": argv,
+        "limit_s": timeout_s,
+        "context": caller_context() if context is None else context,
+    }
     try:
         conn = _connect(info, request, 10)
     except ConnectionRefusedError:
@@ -538,9 +553,12 @@ class JobServer:
         return run_dir(self.settings) / f"{self.name}.{suffix}"
 
     def _publish(self, info: ServerInfo) -> None:
+        """Write the address file (its token) private from its creation: mode 0600 at ``open``."""
         path, tmp = self._path("json"), self._path("json.tmp")
-        tmp.write_text(json.dumps(info.__dict__))
-        tmp.chmod(0o600)
+        tmp.unlink(missing_ok=True)  # O_EXCL: never reuse a file someone else may hold open
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(info.__dict__))
         tmp.replace(path)
 
     def _unpublish(self) -> None:
@@ -627,7 +645,9 @@ class JobServer:
                     self._running = None
                 return  # its caller is gone: nobody waits for this stage
             try:
-                done = self._run(running, list(request.get("argv", [])), send)
+                context = request.get("context")
+                with applied(context if isinstance(context, dict) else {}):
+                    done = self._run(running, list(request.get("argv", [])), send)
             finally:
                 with self._state_lock:
                     self._running = None

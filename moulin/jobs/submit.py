@@ -178,12 +178,16 @@ def spark_submit_command(
 
 
 def _child_env(
-    settings: Settings, submission: JobSubmission, hook: StreamingSparkSubmitHook
+    settings: Settings,
+    submission: JobSubmission,
+    hook: StreamingSparkSubmitHook,
+    handed: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment of ``spark-submit``: this one, plus what selects the job's environment."""
+    """The environment of ``spark-submit``: this one, plus what selects the job's environment
+    and what the caller hands to its stage (``handed``: the pseudonym key, never on argv)."""
     from moulin.jobs.connections import connection_env
 
-    env = dict(os.environ)
+    env = {**os.environ, **(handed or {})}
     # The hook runs the bare name `spark-submit` (all it accepts): the environment's comes first.
     env["PATH"] = os.pathsep.join([str(submission.bin_dir), env.get("PATH", "")])
     # spark-submit finds its pyspark through PYSPARK_PYTHON (else `python3` on PATH).
@@ -239,10 +243,13 @@ def _run_job(
     from airflow.providers.common.compat.sdk import AirflowException
 
     from moulin.jobs.registry import get_stage
+    from moulin.privacy.keys import handed_to_stage
 
     environment = environment or get_stage(stage).environment
+    # What only this (task) process can read, for the stage: the key of an Airflow Connection.
+    handed = handed_to_stage()
     if environment == "platform" and settings.spark.job_server:
-        return _run_on_server(settings, stage, args, timeout_s)
+        return _run_on_server(settings, stage, args, timeout_s, handed)
     relay = on_line or _print_line
     submission = job_submission(settings, stage, args, environment, log=relay)
     if not (submission.bin_dir / "spark-submit").is_file():
@@ -251,7 +258,7 @@ def _run_job(
             "install pyspark there (bin/setup)"
         )
     hook = spark_hook(settings, submission, relay)
-    env = _child_env(settings, submission, hook)
+    env = _child_env(settings, submission, hook, handed)
     relay(
         f"moulin: {stage} ({environment}) on Spark master {hook.master} "
         f"(connection spark_default from {hook.connection_source})"
@@ -292,9 +299,12 @@ def _run_job(
 
 
 def _print_line(line: str) -> None:
-    """Relay a job's line on stdout (the task log), all but the result line."""
+    """Relay a job's line on stdout (the task log), all but the result line; in a
+    command's console run, only moulin's lines (the rest goes to the run's log file)."""
+    from moulin.console import relay_line
+
     if not line.startswith(RESULT_MARK):
-        print(line, flush=True)
+        relay_line(line)
 
 
 def _relay(tail: collections.deque[str]) -> Callable[[str], None]:
@@ -306,8 +316,12 @@ def _relay(tail: collections.deque[str]) -> Callable[[str], None]:
     return relay
 
 
-def _run_on_server(settings: Settings, stage: str, args: list[str], timeout_s: int) -> dict:
-    """Run a platform stage on the job server of this environment (see :mod:`moulin.jobs.server`)."""
+def _run_on_server(
+    settings: Settings, stage: str, args: list[str], timeout_s: int, handed: dict[str, str]
+) -> dict:
+    """Run a platform stage on the job server of this environment (see :mod:`moulin.jobs.server`),
+    with this task's context and ``handed`` sent along with the request."""
+    from moulin.jobs.context import caller_context
     from moulin.jobs.server import run_stage
     from moulin.settings import load_settings
 
@@ -315,7 +329,7 @@ def _run_on_server(settings: Settings, stage: str, args: list[str], timeout_s: i
     job_settings = load_settings(settings.profile)
     tail: collections.deque[str] = collections.deque(maxlen=40)
     try:
-        done = run_stage(job_settings, stage, args, timeout_s, _relay(tail))
+        done = run_stage(job_settings, stage, args, timeout_s, _relay(tail), context=caller_context(**handed))
     except MoulinError as exc:
         raise JobFailed(f"Spark job {stage} (platform, job server) failed: {exc}") from None
     if done["done"] == "ok":

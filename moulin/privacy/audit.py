@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
-import os
 
 from moulin.delta.rows import RowAppendError, append_row, read_rows
 from moulin.settings import Settings, load_settings
@@ -32,11 +31,17 @@ def audit_uri(settings: Settings) -> str:
 
 
 def actor() -> str:
-    """Who acts: the operating-system user, and the Airflow task when run by one."""
+    """Who acts: the operating-system user, and the Airflow task when run by one.
+
+    The task is the one of the request being served (:func:`moulin.jobs.context.getenv`):
+    on a job server, the caller of the running stage, never the task that started the server.
+    """
+    from moulin.jobs.context import getenv
+
     who = getpass.getuser()
-    task = os.environ.get("AIRFLOW_CTX_DAG_ID")
+    task = getenv("AIRFLOW_CTX_DAG_ID")
     if task:
-        who += f" (airflow {task}.{os.environ.get('AIRFLOW_CTX_TASK_ID', '?')})"
+        who += f" (airflow {task}.{getenv('AIRFLOW_CTX_TASK_ID') or '?'})"
     return who
 
 

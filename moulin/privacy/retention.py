@@ -1,21 +1,29 @@
-"""Retention: each contract's ``privacy.retention_days`` drives the deletion of the
-partitions of its table (and, for a bronze table, of the source's quarantine
-partitions and raw drops) older than the retention, then a vacuum so the
+"""Retention: each contract's ``privacy.retention_days`` drives the deletion of
+everything older than the retention that holds its rows: the partitions of its
+table and of its analysts' view (:mod:`moulin.privacy.views`), and for a bronze
+table the source's quarantine partitions, raw drops and local staging copies
+(``$MOULIN_HOME/staging/<source>/<source>_<ds>.*``); then a vacuum so the
 deleted files are gone from disk.  ``dry_run`` says what would be deleted.
 
 A partition is expired when its ``retention_column`` value (a date
 ``YYYY-MM-DD``, the logical date ``ds`` by default) is before ``today`` minus
-the retention.
+the retention; partitions are deleted by that column, whatever the table's
+other partition columns.  What was deleted is appended to the Delta table
+``ops/retention`` (one row per table, raw folder or staging folder), besides the
+audit trail's ``retention`` rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from moulin.contracts import load_all_contracts
+from moulin.delta.rows import append_row
 from moulin.errors import DataError
 from moulin.settings import Settings
 from moulin.storage import WarehouseFS
@@ -30,9 +38,11 @@ class RetentionAction:
     """What retention does (or would do) to one table or raw folder."""
 
     target: str
-    kind: str  # "table" or "raw"
+    kind: str  # "table", "raw" or "staging"
     retention_days: int
     cutoff: str
+    #: The partition column deleted by (the contract's ``retention_column``); tables only.
+    column: str | None = None
     expired: list[str] = field(default_factory=list)
     rows: int = 0
     files_vacuumed: int = 0
@@ -54,6 +64,7 @@ def _expired(values: list[str], cutoff: dt.date, where: str) -> list[str]:
 def plan_retention(settings: Settings, today: dt.date | None = None) -> list[RetentionAction]:
     """The expired partitions and raw drops of every contract with a retention."""
     from moulin.delta import DeltaTableStore
+    from moulin.privacy.views import view_uri
 
     today = today or dt.date.today()
     store = DeltaTableStore(None)
@@ -71,19 +82,29 @@ def plan_retention(settings: Settings, today: dt.date | None = None) -> list[Ret
                 f"({list(contract.partition_by)}): retention deletes whole partitions"
             )
         tables = [settings.table_uri(contract.table)]
+        if contract.personal_columns:
+            tables.append(view_uri(settings, contract))
         if contract.layer == "bronze" and contract.source is not None:
             tables.append(settings.table_uri("quarantine", contract.source.name))
         for uri in tables:
             if not store.exists(uri):
                 continue
             snap = store._snapshot(uri)
+            if column not in snap.partition_by:
+                raise RetentionError(
+                    f"contract {name} ({contract.path}): table {uri} is not partitioned by its "
+                    f"retention_column {column!r} (but by {snap.partition_by or 'nothing'}): rebuild it "
+                    "partitioned by that column, or change retention_column"
+                )
             values = sorted({f.partition_values.get(column) for f in snap.files()} - {None})
             expired = _expired(values, cutoff, uri)
             rows = sum(
                 int(f.num_records or 0) for f in snap.files() if f.partition_values.get(column) in expired
             )
             plan.append(
-                RetentionAction(uri, "table", policy.retention_days, cutoff.isoformat(), expired, rows)
+                RetentionAction(
+                    uri, "table", policy.retention_days, cutoff.isoformat(), column, expired, rows
+                )
             )
         if contract.layer == "bronze" and contract.source is not None:
             raw = settings.table_uri("raw", contract.source.name)
@@ -94,10 +115,39 @@ def plan_retention(settings: Settings, today: dt.date | None = None) -> list[Ret
             ]
             plan.append(
                 RetentionAction(
-                    raw, "raw", policy.retention_days, cutoff.isoformat(), _expired(drops, cutoff, raw)
+                    raw, "raw", policy.retention_days, cutoff.isoformat(), None, _expired(drops, cutoff, raw)
                 )
             )
+            staging = _staging_action(settings, contract.source.name, policy.retention_days, cutoff)
+            if staging is not None:
+                plan.append(staging)
     return plan
+
+
+def _staging_action(settings: Settings, source: str, days: int, cutoff: dt.date) -> RetentionAction | None:
+    """The local staging copies of ``source`` (``<source>_<ds>.<ext>``) older than ``cutoff``;
+    None when the source has no staging folder (file sources land their drops directly)."""
+    folder = settings.home / "staging" / source
+    if not folder.is_dir():
+        return None
+    names = sorted(p.name for p in folder.glob(f"{source}_*") if p.is_file())
+    by_ds: dict[str, list[str]] = {}
+    for file_name in names:
+        ds = file_name[len(source) + 1 :].split(".", 1)[0]
+        by_ds.setdefault(ds, []).append(file_name)
+    dated = {ds: files for ds, files in by_ds.items() if _is_date(ds)}
+    expired = _expired(list(dated), cutoff, str(folder))
+    return RetentionAction(
+        str(folder), "staging", days, cutoff.isoformat(), None, [f for ds in expired for f in dated[ds]]
+    )
+
+
+def _is_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def apply_retention(
@@ -126,13 +176,60 @@ def apply_retention(
         if action.kind == "raw":
             for ds in action.expired:
                 fs.delete(f"{action.target}/ds={ds}", recursive=True)
-            continue
-        column = store.metadata(action.target).partition_by[0]
-        empty = store.read(action.target).limit(0)
-        res = store.write(empty, action.target, mode="overwrite", replace_where=[(column, "in", action.expired)],
-                          commit_info={"moulin.operation": "retention"})  # fmt: skip
-        action.version = res.version
-        action.files_vacuumed = len(store.vacuum(action.target, retention_hours=0, force=True))
-        audit.record("retention", action.target, res.version, detail={"partitions": action.expired,
-                     "rows": action.rows}, settings=settings)  # fmt: skip
+        elif action.kind == "staging":
+            for file_name in action.expired:
+                (Path(action.target) / file_name).unlink(missing_ok=True)
+        else:
+            empty = store.read(action.target).limit(0)
+            res = store.write(empty, action.target, mode="overwrite",
+                              replace_where=[(action.column, "in", action.expired)],
+                              commit_info={"moulin.operation": "retention"})  # fmt: skip
+            action.version = res.version
+            action.files_vacuumed = len(store.vacuum(action.target, retention_hours=0, force=True))
+            audit.record("retention", action.target, res.version, detail={"partitions": action.expired,
+                         "rows": action.rows}, settings=settings)  # fmt: skip
+        record_deletion(settings, action)
     return [asdict(a) for a in plan]
+
+
+RETENTION_TABLE = ("ops", "retention")
+
+
+def record_deletion(settings: Settings, action: RetentionAction) -> None:
+    """Append what ``action`` deleted to ``ops/retention`` (one row)."""
+    import pyarrow as pa
+
+    row = {
+        "at": dt.datetime.now(dt.UTC),
+        "target": action.target,
+        "kind": action.kind,
+        "column": action.column,
+        "retention_days": action.retention_days,
+        "cutoff": action.cutoff,
+        "deleted": json.dumps(action.expired),
+        "rows": action.rows,
+        "version": action.version,
+        "files_vacuumed": action.files_vacuumed,
+    }
+    schema = pa.schema(
+        [
+            ("at", pa.timestamp("us", tz="UTC")),
+            ("target", pa.string()),
+            ("kind", pa.string()),
+            ("column", pa.string()),
+            ("retention_days", pa.int64()),
+            ("cutoff", pa.string()),
+            ("deleted", pa.string()),
+            ("rows", pa.int64()),
+            ("version", pa.int64()),
+            ("files_vacuumed", pa.int64()),
+        ]
+    )
+    append_row(settings.table_uri(*RETENTION_TABLE), row, f"the retention record of {action.target}", schema)
+
+
+def read_retention(settings: Settings) -> list[dict]:
+    """The rows of ``ops/retention``, oldest first."""
+    from moulin.delta.rows import read_rows
+
+    return read_rows(settings.table_uri(*RETENTION_TABLE), "at")

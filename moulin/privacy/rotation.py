@@ -13,7 +13,15 @@ from typing import Any
 
 from moulin.contracts import load_all_contracts
 from moulin.errors import MoulinError
-from moulin.privacy.keys import KEY_BYTES, KEY_ENV, key_file, load_key, write_key_file
+from moulin.privacy.keys import (
+    KEY_BYTES,
+    KEY_ENV,
+    PseudonymKey,
+    key_file,
+    load_key,
+    record_key_id,
+    write_key_file,
+)
 from moulin.settings import Settings
 
 
@@ -34,7 +42,10 @@ def rotate_key(spark, settings: Settings, say: Callable[[str], None] = lambda li
     path = key_file(settings)
     previous = path.with_name(path.name + ".previous")
     write_key_file(previous, old.secret)
-    write_key_file(path, secrets.token_bytes(KEY_BYTES))
+    secret = secrets.token_bytes(KEY_BYTES)
+    # The record names the new key before the file holds it: gates accept it from now on.
+    record_key_id(settings, PseudonymKey(secret, f"key file {path}"), f"rotation from {old.key_id}")
+    write_key_file(path, secret)
     new = load_key(settings)
     say(f"new key {new.key_id} (was {old.key_id})")
     fs = WarehouseFS(settings)

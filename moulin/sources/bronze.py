@@ -27,7 +27,7 @@ from moulin.errors import MoulinError
 from moulin.ingest.formats import LINE_FORMATS
 from moulin.ingest.landing import read_manifest
 from moulin.lineage import run_key
-from moulin.privacy.keys import load_key
+from moulin.privacy.keys import check_key_id, load_key
 from moulin.privacy.pseudonyms import apply_treatments, treated_columns
 from moulin.quality.rules import QualityError
 from moulin.settings import Settings
@@ -170,6 +170,8 @@ def gate_landing(
     files = list(manifest["files"])
     _check_files(spec, contract, files, fs)
     pkey = load_key(settings) if treated_columns(contract) else None
+    if pkey is not None:
+        check_key_id(settings, pkey, fs)  # a key changed without a rotation stops the gate
     key = landing_key(spec, contract, manifest, pkey.key_id if pkey else "")
     store = DeltaTableStore(spark)
     bronze_uri = settings.table_uri(contract.table)
@@ -222,7 +224,8 @@ def gate_landing(
             app_version=1,
             description=f"rows of raw {spec.name} files that failed contract {contract.name}",
             owner=contract.owner or "moulin-platform",
-            personal_data=["row"] if contract.personal_data else [],
+            # the reason quotes values of the row: no min/max statistics of it either
+            personal_data=["row", "reason"] if contract.personal_data else [],
         )
         record["quarantine_version"] = q.version
         record.update(store_validation(settings, spec.name, f"ds={ds}", result.ge_validation, fs))

@@ -225,3 +225,61 @@ def test_a_stage_over_its_limit_is_cancelled_and_reported(hold_stage, tmp_path) 
     log = Path(info.log).read_text()
     assert "hold_spark_task: cancelled by its caller" in log and "stopping after a failed stage" in log
     assert "did not end within" not in log
+
+
+#: A test-only stage that says whom the audit trail would name, and which key it was handed.
+WHOAMI_STAGE = '''
+"""A test-only stage of tests/integration/test_job_server.py."""
+
+from moulin.jobs.registry import stage
+
+
+@stage("whoami")
+def whoami(ctx, args):
+    """The actor of an audit row written now, and the id of the key handed to this request."""
+    from moulin.jobs.context import getenv
+    from moulin.privacy.audit import actor
+    from moulin.privacy.keys import KEY_ENV, load_key
+
+    key_id = load_key(ctx.settings, create=False).key_id if getenv(KEY_ENV) else None
+    return {"actor": actor(), "key_id": key_id}
+'''
+
+
+def test_each_request_is_audited_as_its_own_task_on_one_server(private_home, tmp_path, monkeypatch) -> None:
+    """Issue 23, defect 5: the server inherits the context of the task that started it; each
+    request must be attributed to its own caller (and get only the key it handed)."""
+    from moulin.jobs.context import caller_context
+    from moulin.privacy.keys import KEY_ENV, PseudonymKey
+
+    folder = tmp_path / "whoami-stage"
+    folder.mkdir()
+    (folder / "moulin_test_whoami.py").write_text(WHOAMI_STAGE)
+    (folder / "sitecustomize.py").write_text("import moulin_test_whoami  # noqa: F401\n")
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
+    )
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    settings = private_home
+
+    def run(dag: str | None, **handed: str) -> dict:
+        for name, value in (("AIRFLOW_CTX_DAG_ID", dag), ("AIRFLOW_CTX_TASK_ID", dag and "t")):
+            if value:
+                monkeypatch.setenv(name, value)
+            else:
+                monkeypatch.delenv(name, raising=False)
+        done = run_stage(settings, "whoami", [], 120, lambda line: None, context=caller_context(**handed))
+        assert done["done"] == "ok", done
+        return done["result"]
+
+    first = run("first_dag")  # starts the server, with first_dag's variables in its environment
+    pid = _server_pid(settings)
+    second = run("second_dag", **{KEY_ENV: "ef" * 32})
+    third = run(None)  # the CLI: no task
+    assert _server_pid(settings) == pid  # one server answered all three
+    assert first["actor"].endswith("(airflow first_dag.t)")
+    assert second["actor"].endswith("(airflow second_dag.t)")  # before the fix: first_dag.t
+    assert "airflow" not in third["actor"]
+    assert second["key_id"] == PseudonymKey(bytes.fromhex("ef" * 32), "t").key_id
+    assert first["key_id"] is None and third["key_id"] is None  # handed to that request only
+    assert "ef" * 32 not in Path(servers(settings)[0].log).read_text()
