@@ -53,3 +53,39 @@ def test_mail_dags_run_to_the_filters_and_retention_deletes_the_old_drop(setting
     )
     assert set(store.to_pandas(settings.table_uri("bronze", "mail"))["ds"]) == {"2003-02-28"}
     assert any(r["action"] == "retention" for r in read_audit(settings))
+
+
+def test_the_erase_dag_takes_a_request_id_and_no_log_conf_or_xcom_holds_the_address(
+    settings, tmp_path
+) -> None:
+    """An operator's erasure through the ``privacy_erase`` DAG: the run's conf is the
+    request id; afterwards the address is in no DAG-run log, no task or job-server
+    log and not in Airflow's metadata database (DagRun conf, XCom)."""
+    import collections
+
+    from moulin.ingest.mail import parse_message, split_mbox
+    from moulin.privacy.erasure import read_requests
+    from moulin.privacy.requests import register_erasure, request_file
+    from moulin.usecases.mail.corpus import prepare_drops
+
+    prepare_drops(settings, limit=20)
+    ensure_airflow_db(settings)
+    drop = (settings.home / "drops" / "mail" / "2003-02-28" / "ham.mbox").read_bytes()
+    senders = collections.Counter((parse_message(m)["from_address"] or "").lower() for m in split_mbox(drop))
+    subject = next(s for s, _ in senders.most_common() if "@" in s)
+    said: list[str] = []
+    run_dag_tests(settings, [DagTest("source_mail", "2003-02-28")], tmp_path, said.append)
+    request_id = register_erasure(settings, subject)
+    run_dag_tests(
+        settings,
+        [DagTest("privacy_erase", "2026-12-07", conf={"request_id": request_id})],
+        tmp_path,
+        said.append,
+    )
+    done = [r for r in read_requests(settings) if r["request_id"] == request_id]
+    assert len(done) == 1 and done[0]["hits_before"] >= 1 and done[0]["hits_after"] == 0
+    assert not request_file(settings, request_id).exists()
+    places = [tmp_path, settings.home / "airflow", settings.home / "run", settings.home / "logs"]
+    files = [p for folder in places if folder.is_dir() for p in folder.rglob("*") if p.is_file()]
+    assert any(request_id.encode() in p.read_bytes() for p in files)  # the run is recorded there
+    assert [str(p) for p in files if subject.encode() in p.read_bytes().lower()] == []
