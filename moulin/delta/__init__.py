@@ -14,10 +14,11 @@ from moulin.delta.errors import (
     ConcurrentWriteError,
     DeltaStoreError,
     SchemaMismatchError,
+    StaleReadError,
     UnsupportedTableError,
 )
 from moulin.delta.results import CompactionPolicy, TableMetadata, WriteResult
-from moulin.delta.store import DeltaTableStore
+from moulin.delta.store import DeltaTableStore, retry_on_conflict
 
 __all__ = [
     "CompactionPolicy",
@@ -25,7 +26,9 @@ __all__ = [
     "DeltaStoreError",
     "DeltaTableStore",
     "SchemaMismatchError",
+    "StaleReadError",
     "TableMetadata",
     "UnsupportedTableError",
     "WriteResult",
+    "retry_on_conflict",
 ]

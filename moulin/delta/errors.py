@@ -30,6 +30,23 @@ class ConcurrentWriteError(DeltaStoreError):
     by this write (its files were removed) and the write can be rerun."""
 
 
+class StaleReadError(ConcurrentWriteError):
+    """A write pinned to the version its rows were read from (``expected_version``) found
+    the table at another version: nothing was committed; read again and rerun."""
+
+    def __init__(self, table_uri: str, expected_version: int, found_version: int) -> None:
+        read = f"version {expected_version}" if expected_version >= 0 else "no table"
+        found = f"version {found_version}" if found_version >= 0 else "no table"
+        super().__init__(
+            f"table {table_uri} is at {found}, but this write's rows were computed from {read}: "
+            "another commit landed in between, and committing would undo it; nothing was committed: "
+            "read the table again and rerun the write"
+        )
+        self.table_uri = table_uri
+        self.expected_version = expected_version
+        self.found_version = found_version
+
+
 class UnsupportedTableError(DeltaStoreError):
     """The table uses a Delta feature this layer cannot read or write correctly."""
 

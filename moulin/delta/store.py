@@ -13,6 +13,12 @@ conflict checker); overwrites and ``replace_where`` writes fail with
 :class:`ConcurrentWriteError` when anything committed since they read the table,
 and so does an append that lost against a concurrent overwrite.
 
+A write whose rows were computed from a read of the same table (erasure,
+retention, a rebuild) passes the version it read as ``expected_version``: it
+commits only on top of that version, else raises :class:`StaleReadError` (a
+:class:`ConcurrentWriteError`) and commits nothing.  :func:`retry_on_conflict`
+reruns such a read-then-write from a fresh read, a bounded number of times.
+
 Spark-free operations (``history``, ``version``, ``exists``, ``metadata``,
 ``file_uris``, ``to_arrow``, ``to_pandas``, ``count``) work with
 ``DeltaTableStore(None)``.
@@ -26,7 +32,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import unquote
 
 from moulin.delta.column_mapping import arrow_dataset, read_mapped
@@ -44,6 +50,7 @@ from moulin.delta.errors import (
     ConcurrentWriteError,
     DeltaStoreError,
     NullConstraintError,
+    StaleReadError,
 )
 from moulin.delta.hadoop_fs import FileStatus, HadoopFS
 from moulin.delta.log import (
@@ -73,12 +80,50 @@ from moulin.jobs.phases import phase
 STAGING_DIR = "_staging"
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 MAX_COMMIT_ATTEMPTS = 20  # versions an append moves past when concurrent appends win
+READ_WRITE_ATTEMPTS = 5  # fresh reads a read-then-write makes before it gives up (retry_on_conflict)
 WriteStep = Literal["staged", "moved", "before_commit", "before_metadata"]
+WriteMode = Literal["append", "overwrite"]
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
 def _commit_failed(exc: BaseException) -> bool:
-    return type(exc).__name__ == "CommitFailedError"
+    """Whether deltalake refused a commit because another transaction committed first."""
+    from deltalake.exceptions import CommitFailedError
+
+    return isinstance(exc, CommitFailedError)
+
+
+def retry_on_conflict(
+    table_uri: str,
+    what: str,
+    attempt: Callable[[int], T],
+    attempts: int = READ_WRITE_ATTEMPTS,
+) -> T:
+    """Run ``attempt(n)`` (a read of the table and a write pinned to the version it
+    read, ``expected_version``) until it commits without a concurrent commit in
+    between; each rerun reads afresh.  After ``attempts`` conflicts it raises a
+    :class:`ConcurrentWriteError` naming the table and ``what`` was being done."""
+    last: ConcurrentWriteError | None = None
+    for n in range(attempts):
+        try:
+            return attempt(n)
+        except ConcurrentWriteError as exc:
+            last = exc
+            log.warning(
+                "%s of %s: a concurrent commit landed between its read and its write (attempt %d of %d); "
+                "reading the table again",
+                what,
+                table_uri,
+                n + 1,
+                attempts,
+            )
+            time.sleep(min(0.2 * 2**n, 2.0))
+    raise ConcurrentWriteError(
+        f"{what} of table {table_uri} gave up after {attempts} attempts: each time another commit landed "
+        f"between its read and its write ({' '.join(str(last).split())[:300]}); nothing of the last attempt "
+        "was committed: rerun it when the table's other writers have finished"
+    )
 
 
 class StagedWrite:
@@ -149,7 +194,7 @@ class DeltaTableStore:
         self,
         df,
         table_uri: str,
-        mode: str = "append",
+        mode: WriteMode = "append",
         partition_by: list[str] | None = None,
         replace_where: str | dict | list | None = None,
         app_id: str | None = None,
@@ -159,6 +204,7 @@ class DeltaTableStore:
         owner: str | None = None,
         personal_data: list[str] | None = None,
         commit_info: dict | None = None,
+        expected_version: int | None = None,
     ) -> WriteResult:
         """Write ``df`` to the Delta table at ``table_uri`` in ONE commit.
 
@@ -178,7 +224,12 @@ class DeltaTableStore:
         * ``description``, ``owner``, ``personal_data`` (column names) are stored in
           the table's Delta metadata (when they differ from the stored ones, in one
           extra metadata commit after the data commit);
-        * ``commit_info`` is added to the commit's ``commitInfo``.
+        * ``commit_info`` is added to the commit's ``commitInfo``;
+        * ``expected_version``: the version of this table that ``df`` was computed
+          from (-1: the table did not exist).  The write commits only as the next
+          version after it: if any other commit landed since, it raises
+          :class:`StaleReadError` and commits nothing, appends included (read
+          again and rerun, e.g. with :func:`retry_on_conflict`).
         """
         self._need_spark("write")
         uri = normalize_uri(table_uri)
@@ -192,6 +243,11 @@ class DeltaTableStore:
             )
         if app_version is not None and (not isinstance(app_version, int) or app_version < 0):
             raise DeltaStoreError(f"app_version {app_version!r} for table {uri} must be a non-negative int")
+        if expected_version is not None and (not isinstance(expected_version, int) or expected_version < -1):
+            raise DeltaStoreError(
+                f"expected_version {expected_version!r} for table {uri} must be a version the write read "
+                "(an int >= 0), or -1 for a table that did not exist"
+            )
         fs = self._fs_of(uri)
         snap = self._existing(uri, fs)
 
@@ -200,6 +256,10 @@ class DeltaTableStore:
             if done is not None and done >= app_version:
                 self._apply_metadata(uri, description, owner, personal_data, snap.schema)
                 return WriteResult(uri, self._snapshot(uri).version, False, 0, 0)
+        if expected_version is not None:
+            found = snap.version if snap is not None else -1
+            if found != expected_version:
+                raise StaleReadError(uri, expected_version, found)
 
         if snap is not None:
             if partition_by is not None and list(partition_by) != snap.partition_by:
@@ -269,6 +329,7 @@ class DeltaTableStore:
                     description,
                     info,
                     schema_overwrite=schema_mode == "overwrite",
+                    pinned=expected_version is not None,
                 )
                 if landed is None:  # an idempotent retry that lost a race to its twin
                     self._discard_unless_committed(staged, fs, since, None)
@@ -387,7 +448,7 @@ class DeltaTableStore:
         return None
 
     def _commit_with_new_columns(
-        self, uri, snap, staged, mode, target, partition_by, preds, app_id, app_version, info
+        self, uri, snap, staged, mode, target, partition_by, preds, app_id, app_version, info, pinned=False
     ) -> bool | None:
         """The data and the table's new columns in ONE commit, written by moulin.
 
@@ -448,9 +509,15 @@ class DeltaTableStore:
                 for a in other
             ):
                 return None
-            if mode == "overwrite" or any(
-                "metaData" in a or "protocol" in a or ("remove" in a and a["remove"].get("dataChange", True))
-                for a in other
+            if (
+                mode == "overwrite"
+                or pinned
+                or any(
+                    "metaData" in a
+                    or "protocol" in a
+                    or ("remove" in a and a["remove"].get("dataChange", True))
+                    for a in other
+                )
             ):
                 raise ConcurrentWriteError(
                     f"{mode} of table {uri} with new columns conflicts with version {version}, committed "
@@ -654,8 +721,12 @@ class DeltaTableStore:
         description,
         info,
         schema_overwrite=False,
+        pinned=False,
     ) -> bool | None:
         """One Delta commit of the staged files: True, or None for an idempotent no-op.
+
+        ``pinned``: commit only as the version after ``snap`` (no retry past
+        concurrent commits, appends included; see ``expected_version``).
 
         Errors raised here come from the commit itself; the caller reads the
         committed version back from the log (see ``_version_of``).
@@ -669,7 +740,7 @@ class DeltaTableStore:
 
         adds = self._add_actions(staged)
         txns = [Transaction(app_id, app_version)] if app_id is not None else None
-        strict = mode == "overwrite"
+        strict = mode == "overwrite" or pinned
         props = CommitProperties(
             custom_metadata=info, app_transactions=txns, max_commit_retries=0 if strict else None
         )
@@ -727,7 +798,7 @@ class DeltaTableStore:
             new_fields = [f for f in target.fields if f.name not in set(snap.schema.fieldNames())]
             if new_fields and not _needs_protocol_upgrade(new_fields):
                 return self._commit_with_new_columns(
-                    uri, snap, staged, mode, target, partition_by, preds, app_id, app_version, info
+                    uri, snap, staged, mode, target, partition_by, preds, app_id, app_version, info, strict
                 )
             if new_fields:
                 # Columns whose type needs a newer protocol: deltalake upgrades it when

@@ -38,6 +38,13 @@ def add_parser(sub) -> None:
         "prefer `request`, which reads it from standard input)",
     )
     p.add_argument("--request", dest="request_id", help="erase: the id of a registered request")
+    p.add_argument(
+        "--drop-landing",
+        action="append",
+        metavar="SOURCE/DS",
+        help="rotate-key: a landing the rotation reported blocked that cannot be repaired; its bronze "
+        "rows (pseudonyms of the previous key) are deleted so the rotation can finish (repeatable)",
+    )
     p.add_argument("--dry-run", action="store_true", help="retention: say what would be deleted")
     p.add_argument("--today", help="retention: the date to count from (YYYY-MM-DD; default today)")
     p.add_argument("--out", help="register: also write the HTML to this local file")
@@ -86,8 +93,11 @@ def _run(args: argparse.Namespace) -> int:
     elif action == "rotate-key":
         from moulin.privacy.rotation import rotate_key
 
-        out = rotate_key(_spark(settings, "rotate"), settings, print)
-        print(f"rotated to key {out['key_id']}; {len(out['regated'])} landing(s) pseudonymised again")
+        out = rotate_key(_spark(settings, "rotate"), settings, print, drop_landings=args.drop_landing)
+        print(f"rotation to key {out['key_id']}: {len(out['regated'])} landing(s) pseudonymised again; "
+              + ("finished, the previous key destroyed" if out["status"] == "finished" else
+                 f"waits for the rebuild of {', '.join(out['rebuild'])} (erasures refuse until then; "
+                 "rerun rotate-key after rebuilding them)"))  # fmt: skip
     elif action == "request":
         from moulin.privacy.requests import register_erasure
 

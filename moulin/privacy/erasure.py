@@ -42,7 +42,7 @@ from moulin.delta.rows import append_row, read_rows
 from moulin.errors import MoulinError
 from moulin.privacy.keys import PseudonymKey, load_key
 from moulin.privacy.pseudonyms import normalise, pseudonym
-from moulin.privacy.scan import address_pattern, address_regex, scan
+from moulin.privacy.scan import address_pattern, address_regex, scan, scan_bytes
 from moulin.settings import Settings
 from moulin.storage import WarehouseFS
 
@@ -153,13 +153,23 @@ def _condition(table: PersonalTable, address: str, key: PseudonymKey):
 
 
 def _erase_table(spark, table: PersonalTable, address: str, key: PseudonymKey, say) -> TableErasure | None:
-    from pyspark.sql import functions as F
-
-    from moulin.delta import DeltaTableStore
+    """Rewrite the partitions of ``table`` holding the subject without the subject's rows,
+    in one commit pinned to the version read (a commit landing in between makes it read
+    again: its rows are never undone), check the count from the log, vacuum."""
+    from moulin.delta import DeltaTableStore, retry_on_conflict
 
     store = DeltaTableStore(spark)
     if not store.exists(table.uri):
         return None
+    return retry_on_conflict(
+        table.uri, "erasure", lambda attempt: _erase_table_once(store, table, address, key, say)
+    )
+
+
+def _erase_table_once(store, table: PersonalTable, address: str, key: PseudonymKey, say) -> TableErasure:
+    """One read of ``table`` and one write pinned to the version read (see :func:`_erase_table`)."""
+    from pyspark.sql import functions as F
+
     before = store.version(table.uri)
     df = store.read(table.uri, version=before)
     cond = _condition(table, address, key)
@@ -180,7 +190,12 @@ def _erase_table(spark, table: PersonalTable, address: str, key: PseudonymKey, s
     else:
         where = None
     res = store.write(
-        keep, table.uri, mode="overwrite", replace_where=where, commit_info={"moulin.operation": "erasure"}
+        keep,
+        table.uri,
+        mode="overwrite",
+        replace_where=where,
+        commit_info={"moulin.operation": "erasure"},
+        expected_version=before,
     )
     rows_after = store.count(table.uri, res.version)  # from the Delta log, not from the frames above
     if rows_after != rows_before - found:
@@ -213,10 +228,15 @@ def _mbox_chunks(data: bytes) -> tuple[bytes, list[bytes]]:
 
 
 def _rewrite_mbox(data: bytes, address: bytes) -> tuple[bytes, int, int]:
-    """A mailbox without the subject's messages (sender, recipient or envelope sender),
-    the others kept byte for byte (other mentions of the subject replaced); returns
-    (bytes, messages removed, messages kept)."""
+    """A mailbox without the subject's messages (sender, recipient or envelope sender, RFC 2047
+    encoded headers decoded), the others kept byte for byte (other mentions of the subject
+    replaced, encoded ones too: see :func:`_mask_encoded`); returns (bytes, messages removed,
+    messages kept)."""
+    import email
+    import email.policy
+
     from moulin.ingest.mail import parse_message, split_mbox
+    from moulin.privacy.scan import message_addresses
 
     subject = address.decode().strip().lower()
     pattern = address_regex(address)
@@ -229,12 +249,80 @@ def _rewrite_mbox(data: bytes, address: bytes) -> tuple[bytes, int, int]:
         except Exception:  # noqa: BLE001 - not parseable: it went to quarantine; keep it masked
             fields = {}
         people = [fields.get("from_address") or "", *(fields.get("to_addresses") or "").split(", ")]
+        people += message_addresses(email.message_from_bytes(raw, policy=email.policy.compat32))
         envelope = chunk.split(b"\n", 1)[0]
         if subject in (p.strip().lower() for p in people) or pattern.search(envelope):
             removed += 1
             continue
-        kept.append(chunk)
+        kept.append(_mask_encoded(chunk, address))
     return _mask(prefix + b"".join(kept), address), removed, len(kept)
+
+
+def _mask_encoded(chunk: bytes, address: bytes) -> bytes:
+    """A kept message (``chunk``, its envelope line first) with the subject's address replaced by
+    ``<erased>`` where it is encoded (RFC 2047 header words, base64 or quoted-printable parts):
+    those headers and parts are written again, encoded as before where possible; a message
+    without encoded mentions comes back as it was, byte for byte."""
+    import email
+    import email.charset
+    import email.generator
+    import email.header
+    import email.policy
+    import io
+
+    from moulin.ingest.mail import split_mbox
+    from moulin.privacy.scan import decode_header_value, mbox_decoded_text
+
+    pattern = address_regex(address)
+    if not pattern.search(mbox_decoded_text(_mask(chunk, address))):
+        return chunk  # no mention, or plain ones only (masked in place by _mask)
+    chunk = _mask(chunk, address)
+    envelope, _, _ = chunk.partition(b"\n")
+    (raw,) = split_mbox(chunk)
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    text = address_pattern(address.decode())
+    for name, value in list(message.items()):
+        decoded = decode_header_value(value)
+        if "=?" in str(value) and re.search(text, decoded):
+            masked = re.sub(text, ERASED.decode(), decoded)
+            message.replace_header(name, email.header.Header(masked, "utf-8").encode())
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        payload = part.get_payload(decode=True)
+        if not payload:
+            continue
+        charset = part.get_content_charset() or "utf-8"
+        try:
+            content = payload.decode(charset, "replace")
+        except LookupError:
+            charset, content = "utf-8", payload.decode("utf-8", "replace")
+        if not re.search(text, content):
+            continue
+        encoding = (part.get("Content-Transfer-Encoding") or "7bit").strip().lower()
+        if encoding not in ("base64", "quoted-printable") and charset.lower().replace("-", "") not in (
+            "utf16",
+            "utf16le",
+            "utf16be",
+            "utf32",
+        ):
+            continue  # plain text: masked in place already
+        masked = re.sub(text, ERASED.decode(), content).encode(charset, "replace")
+        if encoding == "base64":
+            import base64
+
+            body = base64.encodebytes(masked).decode("ascii")
+        elif encoding == "quoted-printable":
+            import quopri
+
+            body = quopri.encodestring(masked).decode("ascii")
+        else:
+            body = masked.decode("ascii", "surrogateescape")  # 8bit bytes, written back as they are
+        part.set_payload(body)
+    out = io.BytesIO()
+    email.generator.BytesGenerator(out, mangle_from_=False, policy=email.policy.compat32).flatten(message)
+    body = re.sub(rb"(?m)^(>*From )", rb">\1", out.getvalue())  # mboxrd, as split_mbox reads it
+    return envelope + b"\n" + body + (b"\n" if not body.endswith(b"\n") else b"") + b"\n"
 
 
 def _mask(data: bytes, address: bytes) -> bytes:
@@ -279,7 +367,8 @@ def _erase_raw(
         erased: dict[str, dict[str, Any]] = {}
         for entry in list(manifest.get("files", [])):
             data = fs.read_bytes(entry["uri"])
-            if not pattern.search(data):
+            encoded = fmt == "mbox" and bool(scan_bytes(data, {"address": needle}, False, mail=True))
+            if not pattern.search(data) and not encoded:
                 continue
             emptied = False
             if fmt == "mbox":
@@ -350,9 +439,13 @@ def erase_subject(
     ``request_id`` names the request (one registered by
     :func:`moulin.privacy.requests.register_erasure`); by default a new one."""
     from moulin.privacy import audit
+    from moulin.privacy.rotation import check_rotation_finished
 
     check_address(address)
     start = time.monotonic()
+    # during a key rotation, tables still hold the previous key's pseudonyms, which the
+    # current key's cannot find: refuse, naming them (and clear what is rebuilt already)
+    check_rotation_finished(spark, settings, say)
     key = load_key(settings)
     needles = subject_needles(address, key)
     request_id = request_id or (

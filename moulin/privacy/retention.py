@@ -47,6 +47,8 @@ class RetentionAction:
     rows: int = 0
     files_vacuumed: int = 0
     version: int | None = None
+    #: The table version the expired partitions and rows were read from; tables only.
+    read_version: int | None = None
 
 
 def _expired(values: list[str], cutoff: dt.date, where: str) -> list[str]:
@@ -96,16 +98,7 @@ def plan_retention(settings: Settings, today: dt.date | None = None) -> list[Ret
                     f"retention_column {column!r} (but by {snap.partition_by or 'nothing'}): rebuild it "
                     "partitioned by that column, or change retention_column"
                 )
-            values = sorted({f.partition_values.get(column) for f in snap.files()} - {None})
-            expired = _expired(values, cutoff, uri)
-            rows = sum(
-                int(f.num_records or 0) for f in snap.files() if f.partition_values.get(column) in expired
-            )
-            plan.append(
-                RetentionAction(
-                    uri, "table", policy.retention_days, cutoff.isoformat(), column, expired, rows
-                )
-            )
+            plan.append(_table_action(uri, snap, column, policy.retention_days, cutoff))
         if contract.layer == "bronze" and contract.source is not None:
             raw = settings.table_uri("raw", contract.source.name)
             drops = [
@@ -122,6 +115,45 @@ def plan_retention(settings: Settings, today: dt.date | None = None) -> list[Ret
             if staging is not None:
                 plan.append(staging)
     return plan
+
+
+def _table_action(uri: str, snap, column: str, days: int, cutoff: dt.date) -> RetentionAction:
+    """The expired partitions (by ``column``) and their rows in one snapshot of table ``uri``."""
+    files = snap.files()
+    values = sorted({f.partition_values.get(column) for f in files} - {None})
+    expired = _expired(values, cutoff, uri)
+    rows = sum(int(f.num_records or 0) for f in files if f.partition_values.get(column) in expired)
+    return RetentionAction(
+        uri, "table", days, cutoff.isoformat(), column, expired, rows, read_version=snap.version
+    )
+
+
+def _delete_expired(store, action: RetentionAction) -> None:
+    """Delete the expired partitions of a table in one commit pinned to the version they were
+    read from; when another commit landed in between, read the table again (its expired
+    partitions and rows) and retry, so what is recorded is what was deleted."""
+    from moulin.delta import retry_on_conflict
+
+    def once(attempt: int) -> None:
+        if attempt:  # a concurrent commit: the plan of this table is stale
+            snap = store._snapshot(action.target)
+            cutoff = dt.date.fromisoformat(action.cutoff)
+            fresh = _table_action(action.target, snap, str(action.column), action.retention_days, cutoff)
+            action.expired, action.rows, action.read_version = fresh.expired, fresh.rows, fresh.read_version
+        if not action.expired:
+            return
+        empty = store.read(action.target, version=action.read_version).limit(0)
+        res = store.write(
+            empty,
+            action.target,
+            mode="overwrite",
+            replace_where=[(action.column, "in", action.expired)],
+            commit_info={"moulin.operation": "retention"},
+            expected_version=action.read_version,
+        )
+        action.version = res.version
+
+    retry_on_conflict(action.target, "retention", once)
 
 
 def _staging_action(settings: Settings, source: str, days: int, cutoff: dt.date) -> RetentionAction | None:
@@ -180,13 +212,11 @@ def apply_retention(
             for file_name in action.expired:
                 (Path(action.target) / file_name).unlink(missing_ok=True)
         else:
-            empty = store.read(action.target).limit(0)
-            res = store.write(empty, action.target, mode="overwrite",
-                              replace_where=[(action.column, "in", action.expired)],
-                              commit_info={"moulin.operation": "retention"})  # fmt: skip
-            action.version = res.version
+            _delete_expired(store, action)
+            if not action.expired:  # a concurrent commit removed them first: nothing deleted here
+                continue
             action.files_vacuumed = len(store.vacuum(action.target, retention_hours=0, force=True))
-            audit.record("retention", action.target, res.version, detail={"partitions": action.expired,
+            audit.record("retention", action.target, action.version, detail={"partitions": action.expired,
                          "rows": action.rows}, settings=settings)  # fmt: skip
         record_deletion(settings, action)
     return [asdict(a) for a in plan]

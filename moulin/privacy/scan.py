@@ -11,6 +11,11 @@ A needle holding ``@`` is an e-mail address and is found only as a whole address
 ``jimbob@example.com`` nor in ``bob@example.com.au``, which are other people's.
 Other needles (pseudonyms) are found as substrings.  The erasure masks with the
 same pattern, so what it leaves is what the proof looks for.
+
+Mailbox files (``*.mbox``, or files starting with an mbox ``From `` line) are also
+searched decoded, message by message (:func:`mbox_decoded_text`): RFC 2047 header
+words and base64 / quoted-printable parts in their declared charsets (UTF-16
+included), so an encoded copy of an address is found too.
 """
 
 from __future__ import annotations
@@ -46,6 +51,70 @@ def address_pattern(address: str) -> str:
 def address_regex(address: bytes) -> re.Pattern[bytes]:
     """:func:`address_pattern` compiled for bytes (ASCII case folding)."""
     return re.compile(address_pattern(address.decode()).encode())
+
+
+#: Headers that name people (decoded, they decide whose message it is).
+ADDRESS_HEADERS = ("From", "Sender", "Reply-To", "To", "Cc", "Bcc", "Return-Path", "Delivered-To")
+
+
+def decode_header_value(value: object) -> str:
+    """A header's value with its RFC 2047 encoded words decoded (undecodable bytes replaced)."""
+    from email.header import decode_header
+
+    out = []
+    for part, charset in decode_header(str(value)):
+        if isinstance(part, bytes):
+            try:
+                out.append(part.decode(charset or "ascii", "replace"))
+            except LookupError:  # an unknown charset name
+                out.append(part.decode("utf-8", "replace"))
+        else:
+            out.append(part)
+    return "".join(out)
+
+
+def decoded_parts(message) -> list[str]:
+    """The decoded text of every leaf part of an ``email`` message (base64 or
+    quoted-printable undone, bytes decoded in the part's charset, UTF-16 included)."""
+    texts = []
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        payload = part.get_payload(decode=True)
+        if not payload:
+            continue
+        charset = part.get_content_charset() or (
+            "utf-16" if payload[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8"
+        )
+        try:
+            texts.append(payload.decode(charset, "replace"))
+        except LookupError:
+            texts.append(payload.decode("utf-8", "replace"))
+    return texts
+
+
+def message_addresses(message) -> list[str]:
+    """The addresses its people headers name, RFC 2047 words decoded, lower case."""
+    from email.utils import getaddresses
+
+    values = [decode_header_value(v) for h in ADDRESS_HEADERS for v in message.get_all(h, [])]
+    return [a.strip().lower() for _, a in getaddresses(values) if "@" in a]
+
+
+def mbox_decoded_text(data: bytes) -> bytes:
+    """The decoded headers and parts of every message of an mbox file, as UTF-8 (see the module
+    docstring); empty when it holds no message."""
+    import email
+    import email.policy
+
+    from moulin.ingest.mail import split_mbox
+
+    out = []
+    for raw in split_mbox(data):
+        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+        out.extend(f"{k}: {decode_header_value(v)}" for k, v in message.items())
+        out.extend(decoded_parts(message))
+    return "\n".join(out).encode("utf-8", "replace")
 
 
 def _is_address(needle: bytes) -> bool:
@@ -102,18 +171,30 @@ def _parquet_hits(data: bytes, needles: dict[str, bytes]) -> set[str]:
     return found
 
 
-def scan_bytes(data: bytes, needles: dict[str, bytes], parquet: bool) -> set[str]:
-    """The names of the needles found in one file's bytes (decoded when Parquet); an
-    address is found as a whole address only (see the module docstring)."""
+def _text_hits(data: bytes, needles: dict[str, bytes]) -> set[str]:
     lowered = data.lower()
-    found = {
+    return {
         name
         for name, needle in needles.items()
         if needle.lower() in lowered and (not _is_address(needle) or address_regex(needle).search(data))
     }
+
+
+def scan_bytes(data: bytes, needles: dict[str, bytes], parquet: bool, mail: bool = False) -> set[str]:
+    """The names of the needles found in one file's bytes (decoded when Parquet, and
+    message by message when ``mail``); an address is found as a whole address only
+    (see the module docstring)."""
+    found = _text_hits(data, needles)
     if parquet and data[:4] == b"PAR1":
         found |= _parquet_hits(data, needles)
+    if mail:
+        found |= _text_hits(mbox_decoded_text(data), needles)
     return found
+
+
+def is_mailbox(uri: str, data: bytes) -> bool:
+    """Whether a file is read as an mbox mailbox by the scan."""
+    return uri.endswith(".mbox") or data[:5] == b"From "
 
 
 def scan(settings: Settings, needles: dict[str, str], local_dirs: list[Path] | None = None) -> ScanResult:
@@ -126,7 +207,7 @@ def scan(settings: Settings, needles: dict[str, str], local_dirs: list[Path] | N
     def look(uri: str, data: bytes) -> None:
         result.files += 1
         result.bytes += len(data)
-        for name in scan_bytes(data, wanted, uri.endswith(".parquet")):
+        for name in scan_bytes(data, wanted, uri.endswith(".parquet"), is_mailbox(uri, data)):
             result.hits.append((uri, name))
 
     for uri in walk(fs, settings.warehouse):

@@ -44,9 +44,13 @@ def view_contracts() -> list[Contract]:
 def build_views(
     spark, settings: Settings, say: Callable[[str], None] = lambda line: None
 ) -> list[dict[str, Any]]:
-    """Rebuild every analysts' view from its table's latest version (idempotent per version)."""
-    from moulin.delta import DeltaTableStore
-    from moulin.lineage import run_key
+    """Rebuild every analysts' view from its table's latest version (idempotent per version).
+
+    Each view is written pinned to the view version read before its table was read
+    (``expected_version``): a rebuild that lost a race to another one (e.g. the rebuild
+    after an erasure, from a newer version of the table) reads the table again instead
+    of putting older rows back."""
+    from moulin.delta import DeltaTableStore, retry_on_conflict
 
     store = DeltaTableStore(spark)
     out = []
@@ -54,35 +58,44 @@ def build_views(
         uri = settings.table_uri(contract.table)
         if not store.exists(uri):
             continue
-        version = store.version(uri)
-        columns = analyst_columns(contract)
-        df = store.read(uri, version=version).select(*columns)
         target = view_uri(settings, contract)
-        shown = [n for n in columns if n in contract.personal_columns]
-        res = store.write(
-            df,
-            target,
-            mode="overwrite",
-            partition_by=[c for c in contract.partition_by if c in columns] or None,
-            schema_mode="overwrite",
-            app_id=f"moulin.privacy.view.{run_key(uri, version, columns)}",
-            app_version=1,
-            description=f"analysts' view of {contract.name}: pseudonyms and masked text only",
-            owner=contract.owner or "moulin-platform",
-            personal_data=shown,
-        )
-        hidden = [n for n in contract.column_names if n not in columns]
-        say(f"view {target}: from {uri} v{version}, v{res.version}; hidden: {', '.join(hidden) or 'none'}")
         out.append(
-            {
-                "view": target,
-                "table": uri,
-                "version": res.version,
-                "source_version": version,
-                "hidden": hidden,
-            }
+            retry_on_conflict(
+                target,
+                "rebuild of the analysts' view",
+                lambda attempt, c=contract, u=uri, t=target: _build_view(store, c, u, t, say),
+            )
         )
     return out
+
+
+def _build_view(
+    store, contract: Contract, uri: str, target: str, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """One rebuild of the view ``target`` of ``contract``'s table ``uri`` from its latest version."""
+    from moulin.lineage import run_key
+
+    view_version = store.version(target) if store.exists(target) else -1
+    version = store.version(uri)
+    columns = analyst_columns(contract)
+    df = store.read(uri, version=version).select(*columns)
+    shown = [n for n in columns if n in contract.personal_columns]
+    res = store.write(
+        df,
+        target,
+        mode="overwrite",
+        partition_by=[c for c in contract.partition_by if c in columns] or None,
+        schema_mode="overwrite",
+        app_id=f"moulin.privacy.view.{run_key(uri, version, columns)}",
+        app_version=1,
+        description=f"analysts' view of {contract.name}: pseudonyms and masked text only",
+        owner=contract.owner or "moulin-platform",
+        personal_data=shown,
+        expected_version=view_version,
+    )
+    hidden = [n for n in contract.column_names if n not in columns]
+    say(f"view {target}: from {uri} v{version}, v{res.version}; hidden: {', '.join(hidden) or 'none'}")
+    return {"view": target, "table": uri, "version": res.version, "source_version": version, "hidden": hidden}
 
 
 def refresh_views_after_erasure(spark, settings: Settings, say: Callable[[str], None]) -> int:

@@ -171,11 +171,21 @@ def test_no_secret_reaches_a_log_or_a_table(mail) -> None:
 
 
 def test_key_rotation_pseudonymises_bronze_again(mail, spark) -> None:
-    from moulin.privacy.rotation import rotate_key
+    """Issue 23, defect 3: after a rotation, erasure refuses while a derived table holds
+    pseudonyms of the previous key (naming it); once the table is rebuilt the rotation
+    finishes (previous key destroyed) and the erasure leaves no pseudonym of either key."""
+    from moulin.privacy.erasure import erase_subject, local_log_dirs, subject_needles
+    from moulin.privacy.rotation import RotationUnfinishedError, read_rotation, rotate_key
+    from moulin.privacy.scan import scan
+    from moulin.usecases.mail.stages import silver_mail
 
     settings, _ = mail
     before = _bronze(settings).sort_values(["ds", "body"])
     old = load_key(settings)
+    silver_uri = settings.table_uri("silver", "mail_messages")
+    silver = set(DeltaTableStore().to_pandas(silver_uri)["from_address"].dropna())
+    subject = next(s for s, _ in _senders(settings, "2002-10-10", "spam").most_common()
+                   if pseudonym(s, "spam_filtering", old) in silver)  # fmt: skip
     out = rotate_key(spark, settings, print)
     after = _bronze(settings).sort_values(["ds", "body"])
     assert out["previous_key_id"] == old.key_id != out["key_id"] == load_key(settings).key_id
@@ -183,8 +193,58 @@ def test_key_rotation_pseudonymises_bronze_again(mail, spark) -> None:
     # the same messages (the erasure's raw rewrite turned mentions into <erased>, bronze masks them as <email>)
     assert sorted(after["body"].str.replace("<erased>", "<email>")) == sorted(before["body"])
     assert not set(after["from_address"].dropna()) & set(before["from_address"].dropna())
-    assert not key_file(settings).with_name("pseudonym.key.previous").exists()
-    assert out["rebuild"] == ["silver_mail"]
+    previous = key_file(settings).with_name("pseudonym.key.previous")
+    assert out["status"] == "rebuilding" and silver_uri in out["rebuild"]
+    assert previous.exists()  # silver still holds the previous key's pseudonyms
+    with pytest.raises(RotationUnfinishedError, match="silver/mail_messages"):
+        erase_subject(spark, settings, subject, print)  # before the fix: "done", silver untouched
+    silver_mail(spark, settings)  # the derived table's stage runs again, under the new key
+    report = erase_subject(spark, settings, subject, print)  # finishes the rotation, then erases
+    assert read_rotation(settings)["status"] == "finished" and not previous.exists()
+    assert not report.noop and any(t.uri == silver_uri and t.rows_erased for t in report.tables)
+    for key in (old, load_key(settings)):  # neither key's pseudonyms of the subject are left
+        hits = scan(settings, subject_needles(subject, key), local_log_dirs(settings)).hits
+        assert not hits, (key.key_id, sorted(hits)[:5])
+
+
+def test_a_rotation_blocked_by_a_landing_names_it_and_continues_once_repaired(mail, spark) -> None:
+    """Issue 23, defect 9: a landing that cannot be gated blocks the rotation without stopping
+    the others; the error names it and what to do; rerun after the repair, the rotation
+    continues with the same new key (never a third one) and finishes."""
+    from moulin.ingest.landing import read_manifest
+    from moulin.privacy.erasure import erase_subject
+    from moulin.privacy.rotation import (
+        RotationBlockedError,
+        RotationUnfinishedError,
+        read_rotation,
+        rotate_key,
+    )
+    from moulin.storage import WarehouseFS
+    from moulin.usecases.mail.stages import silver_mail
+
+    settings, _ = mail
+    fs = WarehouseFS(settings)
+    (entry, *_) = read_manifest(settings, "mail", "2003-02-28", fs)["files"]
+    good = fs.read_bytes(entry["uri"])
+    extra = b"\nFrom someone@example.net Mon Mar  3 10:00:00 2003\nFrom: someone@example.net\n\nhello\n"
+    fs.write_bytes(entry["uri"], good + extra)  # one more message than its manifest counts: not gateable
+    previous = key_file(settings).with_name("pseudonym.key.previous")
+    try:
+        with pytest.raises(RotationBlockedError, match=r"mail/2003-02-28: AccountingError.*--drop-landing"):
+            rotate_key(spark, settings, print)
+        state = read_rotation(settings)
+        assert state["landings"]["mail/2002-10-10"]["status"] == "gated"  # the others went on
+        assert state["landings"]["mail/2003-02-28"]["status"] == "blocked" and previous.exists()
+        with pytest.raises(RotationUnfinishedError, match="mail/2003-02-28"):
+            erase_subject(spark, settings, "nobody@example.net", print)
+    finally:
+        fs.write_bytes(entry["uri"], good)  # the operator repairs the landing
+    out = rotate_key(spark, settings, print)  # continues: same key, the gated landing not redone
+    assert out["key_id"] == state["key_id"] == load_key(settings).key_id
+    assert {r["ds"] for r in out["regated"]} == {"2002-10-10", "2003-02-28"}
+    assert out["status"] == "rebuilding" and previous.exists()
+    silver_mail(spark, settings)
+    assert rotate_key(spark, settings, print)["status"] == "finished" and not previous.exists()
 
 
 def test_retention_deletes_expired_drops(mail, spark) -> None:

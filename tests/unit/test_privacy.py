@@ -3,6 +3,7 @@ reader and the record of processing activities."""
 
 from __future__ import annotations
 
+import base64
 import os
 import stat
 from pathlib import Path
@@ -365,3 +366,58 @@ def test_an_erasure_request_keeps_the_address_in_a_private_file(settings, tmp_pa
         request_address(settings, request_id)
     with pytest.raises(Exception, match="not an e-mail address"):
         register_erasure(settings, "not an address")
+
+
+# --------------------------------------------------------------------------- encoded copies (issue 23, defect 8)
+
+B64_BODY = _msg(  # a neighbour's message whose base64 body mentions the subject
+    b"carol@example.org",
+    b"From: carol@example.org\nTo: x@example.org\nMIME-Version: 1.0\n"
+    b'Content-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: base64\n',
+    base64.encodebytes("écris à BOB@example.com ou jimbob@example.com\n".encode()),
+)
+QP_BODY = _msg(
+    b"carol@example.org",
+    b"From: carol@example.org\nTo: x@example.org\nMIME-Version: 1.0\n"
+    b'Content-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: quoted-printable\n',
+    b"=C3=A9cris =C3=A0 bob=40example.com\n",
+)
+ENCODED_SENDER = _msg(  # the subject's own message, the address only in an RFC 2047 word
+    b"MAILER-DAEMON", b"From: =?utf-8?b?Ym9iQGV4YW1wbGUuY29t?=\nTo: carol@example.org\nSubject: hi\n"
+)
+ENCODED_SUBJECT_LINE = _msg(
+    b"x@example.org",
+    b"From: x@example.org\nTo: carol@example.org\nSubject: =?utf-8?q?re=3A_bob=40example=2Ecom?=\n",
+)
+
+
+def test_the_proof_finds_encoded_copies_in_mailboxes() -> None:
+    from moulin.privacy.scan import scan_bytes
+
+    needles = {"address": SUBJECT}
+    for message in (B64_BODY, QP_BODY, ENCODED_SENDER, ENCODED_SUBJECT_LINE):
+        assert scan_bytes(message, needles, False) == set()  # not in the bytes as they stand
+        assert scan_bytes(message, needles, False, mail=True) == {"address"}  # before the fix: not found
+    neighbours = b"".join(NEIGHBOURS)
+    assert scan_bytes(neighbours, needles, False, mail=True) == set()
+
+
+def test_erasure_removes_encoded_senders_and_masks_encoded_mentions() -> None:
+    import hashlib
+
+    from moulin.privacy.erasure import _rewrite_mbox
+    from moulin.privacy.scan import mbox_decoded_text, scan_bytes
+
+    box = b"".join([NEIGHBOURS[0], B64_BODY, ENCODED_SENDER, QP_BODY, ENCODED_SUBJECT_LINE, NEIGHBOURS[1]])
+    out, removed, kept = _rewrite_mbox(box, SUBJECT)
+    assert (removed, kept) == (1, 5)  # the message the subject sent, named in an encoded From
+    assert scan_bytes(out, {"address": SUBJECT}, False, mail=True) == set()
+    assert len(split_mbox(out)) == count_mbox_messages(out) == 5
+    decoded = mbox_decoded_text(out).decode()
+    assert "écris à <erased> ou jimbob@example.com" in decoded  # the neighbour's address kept
+    assert "re: <erased>" in decoded
+    for neighbour in (NEIGHBOURS[0], NEIGHBOURS[1]):  # untouched messages: byte for byte
+        assert hashlib.sha256(neighbour).hexdigest() in {
+            hashlib.sha256(out[i : i + len(neighbour)]).hexdigest()
+            for i in range(len(out) - len(neighbour) + 1)
+        }
