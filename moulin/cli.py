@@ -215,17 +215,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=FLIGHTS.train.epochs, help="epochs of the neural network")
     p.set_defaults(func=_cmd_flights)
 
-    p = sub.add_parser("source", help="sources as configuration: list, validate, infer, run")
-    p.add_argument("action", choices=("list", "validate", "infer", "run"))
+    p = sub.add_parser("source", help="sources as configuration: list, validate, infer, run, unland")
+    p.add_argument("action", choices=("list", "validate", "infer", "run", "unland"))
     p.add_argument("target", nargs="?", help="spec file or source name (infer: a sample file)")
-    p.add_argument("--ds", help="logical date YYYY-MM-DD of the drop (run)")
-    p.add_argument("--replace", action="store_true", help="run: land changed files as a new landing version")
+    p.add_argument("--ds", help="logical date YYYY-MM-DD of the drop (run, unland)")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="run: land changed files as a new landing version and withdraw files no longer in the drop",
+    )
+    p.add_argument(
+        "--redelivery",
+        action="store_true",
+        help="run: land files whose bytes already landed under another date (a deliberate redelivery)",
+    )
     p.add_argument("--no-ge", dest="run_ge", action="store_false", help="run: skip Great Expectations")
     p.add_argument("--name", help="infer: the source's name (default: the file's stem)")
     p.add_argument("--format", choices=("csv", "jsonl", "parquet"), help="infer: default from the suffix")
     p.add_argument("--delimiter", default=",", help="infer: CSV delimiter")
     p.add_argument("--encoding", default="utf-8", help="infer: text encoding")
     p.add_argument("--out", help="infer: write <out>/bronze_<name>.yaml and <out>/sources/<name>.yaml")
+    p.add_argument("--start-date", help="infer: logical date YYYY-MM-DD of the first drop to load")
     p.set_defaults(func=_cmd_source)
 
     p = sub.add_parser("mail", help="the e-mail use case: prepare the drops, run the chain")
@@ -272,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("table", help="table URI, or a path relative to the warehouse")
     p.add_argument("--version", type=int, help="read this table version")
     p.add_argument("--limit", type=int, default=10, help="rows to show")
+    p.add_argument("--json", action="store_true", help="history: print each commit's raw JSON")
     p.set_defaults(func=_cmd_table)
 
     return parser
@@ -284,7 +295,7 @@ CONSOLE_COMMANDS = ("source", "mail", "fashion", "sentiment", "flights")
 
 def _console_command(args: argparse.Namespace) -> str | None:
     """The log folder's name when ``args`` runs a chain (``<command> run``), else None."""
-    if args.command in CONSOLE_COMMANDS and getattr(args, "action", None) == "run":
+    if args.command in CONSOLE_COMMANDS and getattr(args, "action", None) in ("run", "unland"):
         return str(args.command)
     return None
 

@@ -2,7 +2,9 @@
 
 A contract names the table (``table``: path under the warehouse), its layer,
 owner, keys, partitioning, personal-data columns, its columns (name, Spark
-type, nullable, optional role and description), its expectations and its
+type, nullable, optional role and description; ``allow_non_finite: true`` lets a
+``double``/``float`` column hold NaN and +-Infinity, which the bronze gate
+quarantines otherwise), its expectations and its
 ``quarantine_threshold`` (the largest share of rows that may fail before a run
 fails).  Bronze contracts also describe their raw ``source`` (format, null
 markers, database table, incremental column); bronze tables carry two lineage
@@ -121,6 +123,8 @@ class ColumnSpec:
     role: str | None = None
     description: str = ""
     personal: PersonalColumn | None = None
+    #: a double/float column that may hold NaN and +-Infinity (refused by the gate otherwise)
+    allow_non_finite: bool = False
 
 
 @dataclass(frozen=True)
@@ -352,6 +356,22 @@ def parse_contract(data: Any, path: Path) -> Contract:
             )
         if not isinstance(col.get("nullable"), bool):
             raise check.fail(f"{where}.nullable", f"column {col['name']!r}: nullable must be true or false")
+        allow_non_finite = col.get("allow_non_finite", False)
+        if not isinstance(allow_non_finite, bool):
+            raise check.fail(
+                f"{where}.allow_non_finite", f"column {col['name']!r}: allow_non_finite must be true or false"
+            )
+        if allow_non_finite and col["type"] not in ("double", "float"):
+            raise check.fail(
+                f"{where}.allow_non_finite",
+                f"column {col['name']!r}: allow_non_finite applies to double and float columns only",
+            )
+        if allow_non_finite and not col["nullable"]:
+            raise check.fail(
+                f"{where}.allow_non_finite",
+                f"column {col['name']!r}: allow_non_finite needs nullable: true (Great Expectations "
+                "counts NaN as missing, the row rules as a value: they would disagree)",
+            )
         if not _IDENTIFIER.fullmatch(col["name"]):
             raise check.fail(
                 f"{where}.name",
@@ -366,6 +386,7 @@ def parse_contract(data: Any, path: Path) -> Contract:
                 col.get("role"),
                 str(col.get("description", "")),
                 _personal(check, col.get("personal"), f"{where}.personal"),
+                allow_non_finite,
             )
         )
     names = [c.name for c in columns]
@@ -425,14 +446,23 @@ def parse_contract(data: Any, path: Path) -> Contract:
         for bound in ("train_until", "validation_until"):
             if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(split.get(bound, ""))):
                 raise check.fail(f"split.{bound}", "expected a date YYYY-MM-DD")
+    expectations = tuple(
+        _implied(_expectations(check, data.get("expectations"), colset, all_columns), columns, keys)
+    )
+    non_finite = {c.name for c in columns if c.allow_non_finite}
+    for exp in expectations:
+        if exp.type == "between" and exp.column in non_finite:
+            raise check.fail(
+                "expectations",
+                f"{exp.name}: column {exp.column!r} has allow_non_finite: true; Great Expectations ignores "
+                "NaN in a range check while the row rules fail it: drop the range or allow_non_finite",
+            )
     return Contract(
         name=str(data["name"]),
         layer=data["layer"],
         table=str(data["table"]),
         columns=tuple(columns),
-        expectations=tuple(
-            _implied(_expectations(check, data.get("expectations"), colset, all_columns), columns, keys)
-        ),
+        expectations=expectations,
         quarantine_threshold=float(threshold),
         path=path,
         description=str(data.get("description", "")).strip(),

@@ -8,9 +8,53 @@ statistics, ``show`` reads through deltalake/Arrow.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+from typing import Any
 
 from moulin.settings import Settings
+
+#: commit metrics shown by ``history``, as Delta writers name them (delta-rs, Spark)
+_METRICS = (
+    ("num_added_rows", "+{} rows"),
+    ("numOutputRows", "+{} rows"),
+    ("num_deleted_rows", "-{} rows"),
+    ("numDeletedRows", "-{} rows"),
+    ("num_added_files", "+{} files"),
+    ("numFiles", "+{} files"),
+    ("num_removed_files", "-{} files"),
+    ("numRemovedFiles", "-{} files"),
+)
+
+
+def history_line(entry: dict[str, Any]) -> str:
+    """One readable line for a commit of ``DeltaTableStore.history``: version, UTC time,
+    operation with its mode and predicate, rows and files added or removed, writer."""
+    stamp = entry.get("timestamp")
+    when = (
+        dt.datetime.fromtimestamp(int(stamp) / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        if isinstance(stamp, int | float)
+        else str(stamp or "?")
+    )
+    params = entry.get("operationParameters") or {}
+    details = [f"{key} {params[key]}" for key in ("mode", "predicate") if params.get(key) not in (None, "")]
+    replaced = entry.get("moulin.replaceWhere")  # moulin's own overwrite of some partitions
+    if replaced:
+        try:
+            terms = [" ".join(str(part) for part in term) for term in json.loads(replaced)]
+        except (TypeError, ValueError):
+            terms = [str(replaced)]
+        details.append(f"replacing {' and '.join(terms)}")
+    metrics = entry.get("operationMetrics") or {}
+    counts = [text.format(metrics[key]) for key, text in _METRICS if metrics.get(key) not in (None, 0, "0")]
+    parts = [
+        f"v{entry.get('version', '?')}",
+        when,
+        str(entry.get("operation", "?")) + (f" ({', '.join(details)})" if details else ""),
+        ", ".join(counts) or "-",
+        str(entry.get("engineInfo") or entry.get("clientVersion") or ""),
+    ]
+    return "  ".join(p for p in parts if p)
 
 
 def resolve_table_uri(settings: Settings, table: str) -> str:
@@ -33,7 +77,7 @@ def table_cli(args: argparse.Namespace, settings: Settings) -> int:
     uri = normalize_uri(resolve_table_uri(settings, args.table))
     if args.action == "history":
         for entry in store.history(uri):
-            print(json.dumps(entry, default=str))
+            print(json.dumps(entry, default=str) if args.json else history_line(entry))
         return 0
     if args.action == "count":
         print(store.count(uri, version=args.version))

@@ -51,6 +51,12 @@ class LandingError(DataError):
     """A landing was refused (changed file under a landed name) or is inconsistent."""
 
 
+class RedeliveryError(LandingError):
+    """A file of a drop has the bytes of a file already landed under another logical date
+    (a redelivery, or a drop put under the wrong date): refused unless the operator says
+    it is a deliberate redelivery."""
+
+
 @dataclass(frozen=True)
 class Landing:
     """The result of one landing."""
@@ -84,6 +90,56 @@ def read_manifest(settings: Settings, source: str, ds: str, fs: WarehouseFS | No
     if not fs.exists(uri):
         return None
     return json.loads(fs.read_bytes(uri))
+
+
+def landed_by_checksum(
+    settings: Settings, source: str, fs: WarehouseFS | None = None, except_ds: str | None = None
+) -> dict[str, tuple[str, str]]:
+    """The files read by the landings of ``source`` (those listed in each manifest's
+    ``files``; superseded ones are not) by sha256: ``{sha256: (ds, uri)}``, the earliest
+    date first; the landing of ``except_ds`` is left out."""
+    fs = fs or WarehouseFS(settings)
+    found: dict[str, tuple[str, str]] = {}
+    for info in fs.list(settings.table_uri("raw", source)):
+        name = info.uri.rstrip("/").rsplit("/", 1)[-1]
+        if not info.is_dir or not name.startswith("ds="):
+            continue
+        ds = name[3:]
+        if ds == except_ds:
+            continue
+        manifest = read_manifest(settings, source, ds, fs) or {}
+        for f in manifest.get("files", []):
+            if f.get("sha256"):
+                found.setdefault(f["sha256"], (ds, f.get("uri", f["file"])))
+    return found
+
+
+def withdraw_files(
+    settings: Settings, source: str, ds: str, keep: set[str] | None = None, fs: WarehouseFS | None = None
+) -> list[dict[str, Any]]:
+    """Take the files of the landing of ``ds`` whose names are not in ``keep`` (all of
+    them when ``keep`` is None) out of its manifest: they move to ``superseded`` with
+    ``withdrawn_at`` (the raw files stay, no longer read) and the landing version goes
+    up, so the next bronze run replaces the date.  Returns the withdrawn entries."""
+    fs = fs or WarehouseFS(settings)
+    manifest_uri = f"{landing_dir(settings, source, ds)}/{MANIFEST}"
+    with fs.lock(manifest_uri):
+        manifest = read_manifest(settings, source, ds, fs)
+        if manifest is None:
+            return []
+        files = list(manifest.get("files", []))
+        gone = [f for f in files if keep is None or f["file"] not in keep]
+        if not gone:
+            return []
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        manifest["version"] = int(manifest.get("version", 1)) + 1
+        manifest["superseded"] = [
+            *manifest.get("superseded", []),
+            *({**f, "withdrawn_at": now} for f in gone),
+        ]
+        manifest["files"] = [f for f in files if f not in gone]
+        fs.write_bytes(manifest_uri, json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
+    return gone
 
 
 def land_file(

@@ -144,6 +144,37 @@ def quality_gate(
         )
 
 
+def _suspects(evaluated: DataFrame, contract: Contract, name: str, limit: int = 5) -> str:
+    """Rows where GE and the row rules may count expectation ``name`` differently: its
+    column's null, NaN or infinite values, each with its file, raw value and whether
+    the row rules failed it (empty text when the expectation has no single column)."""
+    exp = next((e for e in contract.expectations if e.name == name), None)
+    if exp is None or exp.column is None or exp.column not in contract.column_names:
+        return ""
+    column = contract.column(exp.column)
+    col = F.col(column.name)
+    odd = col.isNull()
+    if column.type in ("double", "float"):
+        odd = odd | F.isnan(col) | (F.abs(col) == F.lit(float("inf")))
+    rows = (
+        evaluated.filter(odd)
+        .select(
+            "_source_file",
+            F.col("_raw").getField(column.name).alias("raw"),
+            F.array_contains("_failed", name).alias("failed"),
+        )
+        .limit(limit)
+        .collect()
+    )
+    if not rows:
+        return f" (no null, NaN or infinite {column.name} among the rows)"
+    shown = ", ".join(
+        f"{r['_source_file']}: {column.name}={r['raw']!r} ({'failed' if r['failed'] else 'passed'} the row rule)"
+        for r in rows
+    )
+    return f" (rows with a null, NaN or infinite {column.name}: {shown})"
+
+
 def _validated(
     evaluated, bronze, quarantine, contract, extra, ds, run_id, threshold, run_ge, ge_local_max_rows
 ) -> GateResult:
@@ -176,12 +207,15 @@ def _validated(
         record["ge"] = ge_validation.results
         mismatches = [
             f"{r['name']}: GE {r['unexpected_count']} vs rows {failures.get(r['name'], 0)}"
+            + _suspects(evaluated, contract, r["name"])
             for r in record["ge"]
             if r["unexpected_count"] != failures.get(r["name"], 0)
         ]
         if mismatches:
             raise QualityError(
                 f"table {contract.name} ds={ds}: Great Expectations and the row-level evaluation "
-                f"disagree: {'; '.join(mismatches)}"
+                f"disagree, nothing was written: {'; '.join(mismatches)}. The two count missing and "
+                f"non-finite values differently; quarantine such values by the contract "
+                f"({contract.path}: nullable, allow_non_finite) or report this with the rows named"
             )
     return GateResult(bronze, quarantine, record, evaluated, ge_validation)

@@ -28,20 +28,44 @@ class QualityError(DataError):
     """A raw file or a quality check does not match its contract."""
 
 
-def check_header(header_line: str, contract: Contract, file: str, delimiter: str = ",") -> None:
-    """Raise QualityError unless the CSV header equals the contract's columns, in order."""
+def check_header(
+    header_line: str,
+    contract: Contract,
+    file: str,
+    delimiter: str = ",",
+    by_name: bool = False,
+    spec_path: str = "the source spec",
+) -> list[str]:
+    """The CSV header's column names; raises QualityError unless they are the contract's
+    columns in its order, or, with ``by_name`` (``file.columns_from_header``), in any order.
+
+    A header with the contract's names in another order is refused: the columns
+    are read by position, so loading it would put values under another column's
+    name.  The message offers the producer's fix or ``file.columns_from_header``.
+    """
     import csv
 
     row = next(csv.reader([header_line.rstrip("\r\n")], delimiter=delimiter), [])
     found = [h.strip() for h in row]
     expected = contract.column_names
+    if found and found[0].startswith("\ufeff"):
+        raise QualityError(
+            f"{file}: the file starts with a UTF-8 byte-order mark (bytes ef bb bf) before its header "
+            f"{found[0][1:]!r}: set file.encoding: utf-8-sig in {spec_path}"
+        )
     if found == expected:
-        return
+        return found
     if sorted(found) == sorted(expected):
+        if by_name:
+            return found
+        moved = [c for c, e in zip(found, expected, strict=True) if c != e]
         raise QualityError(
             f"{file}: the header has the columns of contract {contract.name} ({contract.path}) in "
-            f"another order: found {found}, expected {expected}. Have the producer write them in the "
-            f"contract's order, or reorder the contract's columns if the new order is the agreed one."
+            f"another order: found {found}, expected {expected} (moved: {moved}). Columns are read by "
+            f"position, so this file is refused rather than loaded with values under another column's "
+            f"name. Either have the producer write the columns in the contract's order and land the "
+            f"file again, or, if this order is the agreed one, set file.columns_from_header: true in "
+            f"{spec_path} so that each column is read by its header name."
         )
     missing = [c for c in expected if c not in found]
     extra = [c for c in found if c not in expected]
@@ -63,31 +87,16 @@ def read_raw_csv(spark: SparkSession, uris: str | list[str], contract: Contract,
     return read_raw(spark, uris if isinstance(uris, list) else [uris], contract, ds)
 
 
-_SPARK_CHARSETS = {
-    "iso8859-1": "iso-8859-1",
-    "ascii": "us-ascii",
-    "utf-8": "utf-8",
-    "utf-16": "utf-16",
-    "utf-16-be": "utf-16be",
-    "utf-16-le": "utf-16le",
-    "utf-32": "utf-32",
-}
-
-
-def spark_charset(encoding: str) -> str:
+def spark_charset(encoding: str, fmt: str = "csv", header: bool = True) -> str:
     """The name Spark's CSV and JSON readers accept for ``encoding`` (``latin-1`` ->
-    ``iso-8859-1``); an encoding Spark cannot read is a :class:`QualityError`."""
-    import codecs
+    ``iso-8859-1``, see :func:`moulin.ingest.formats.reader_charset`); an encoding
+    Spark cannot read is a :class:`QualityError`."""
+    from moulin.ingest.formats import UnreadableEncodingError, reader_charset
 
     try:
-        name = codecs.lookup(encoding).name
-    except LookupError:
-        raise QualityError(f"unknown text encoding {encoding!r}") from None
-    if name not in _SPARK_CHARSETS:
-        raise QualityError(
-            f"Spark's CSV and JSON readers cannot read {encoding!r}: use one of {', '.join(sorted(_SPARK_CHARSETS.values()))}"
-        )
-    return _SPARK_CHARSETS[name]
+        return reader_charset(encoding, fmt, header)
+    except UnreadableEncodingError as exc:
+        raise QualityError(f"{exc}; set file.encoding in the source spec") from None
 
 
 def read_raw(
@@ -99,31 +108,22 @@ def read_raw(
     encoding: str = "utf-8",
     delimiter: str = ",",
     header: bool = True,
+    file_columns: dict[str, list[str]] | None = None,
 ) -> DataFrame:
     """Raw files of format ``fmt`` (csv, jsonl, parquet) as string columns named as
     the contract's, plus ``_corrupt_record`` (malformed records; csv and jsonl),
     ``_source_file`` and ``ds``.  CSV records may span lines (quoted newlines);
-    blank lines are not records."""
+    blank lines are not records; see :func:`read_csv_columns` for
+    ``file_columns`` (the column order of each CSV file, by uri)."""
     strings = [T.StructField(c, T.StringType()) for c in contract.column_names]
     schema = T.StructType([*strings, T.StructField(CORRUPT, T.StringType())])
     if fmt == "csv":
-        df = spark.read.csv(
-            uris,
-            header=header,
-            schema=schema,
-            sep=delimiter,
-            encoding=spark_charset(encoding),
-            escape='"',  # RFC 4180: a quote inside a quoted field is doubled (as Python's csv reads it)
-            multiLine=True,
-            mode="PERMISSIVE",
-            columnNameOfCorruptRecord=CORRUPT,
-            enforceSchema=True,
-        )
+        df = read_csv_columns(spark, uris, contract.column_names, encoding, delimiter, header, file_columns)
     elif fmt == "jsonl":
         df = spark.read.json(
             uris,
             schema=schema,
-            encoding=spark_charset(encoding),
+            encoding=spark_charset(encoding, "jsonl"),
             mode="PERMISSIVE",
             columnNameOfCorruptRecord=CORRUPT,
         )
@@ -143,10 +143,68 @@ def read_raw(
         df = df.select(*[F.col(c).cast("string").alias(c) for c in contract.column_names])
     else:
         raise QualityError(f"unknown raw format {fmt!r}: {formats_text()}")
-    source = F.col("_source_file") if fmt in ("mbox", "idx") else F.col("_metadata.file_path")
+    source = F.col("_source_file") if fmt in ("csv", "mbox", "idx") else F.col("_metadata.file_path")
     return df.select(
         *[c for c in df.columns if c != "_source_file"], source.alias("_source_file"), F.lit(ds).alias("ds")
     )
+
+
+def read_csv_columns(
+    spark: SparkSession,
+    uris: list[str],
+    names: list[str],
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+    header: bool = True,
+    file_columns: dict[str, list[str]] | None = None,
+) -> DataFrame:
+    """CSV files as the string columns ``names`` (in that order), ``_corrupt_record`` and
+    ``_source_file``, with each value exactly as Python's ``csv`` module reads it.
+
+    Columns are taken by position, in the order ``file_columns[uri]`` gives for a
+    file (its header's, when the spec maps columns by name) or else ``names``.
+    Records end at ``\n``: Spark's reader, left to detect the line end, turns a
+    ``\r\n`` inside a quoted field into ``\n``; with ``\n`` it keeps the field's
+    bytes and leaves the ``\r`` of a CRLF record end on the record's last value
+    when unquoted, which is removed here (Python's reader never puts a ``\r``
+    at the end of an unquoted value).  A quoted last value that itself ends with
+    ``\r`` loses that ``\r`` too: the one case this does not keep.
+    """
+    orders: dict[tuple[str, ...], list[str]] = {}
+    for uri in uris:
+        orders.setdefault(tuple((file_columns or {}).get(uri) or names), []).append(uri)
+    frames = []
+    for order, group in orders.items():
+        fields = [T.StructField(c, T.StringType()) for c in order]
+        df = spark.read.csv(
+            group,
+            header=header,
+            schema=T.StructType([*fields, T.StructField(CORRUPT, T.StringType())]),
+            sep=delimiter,
+            encoding=spark_charset(encoding, "csv", header),
+            escape='"',  # RFC 4180: a quote inside a quoted field is doubled (as Python's csv reads it)
+            multiLine=True,
+            lineSep="\n",
+            mode="PERMISSIVE",
+            columnNameOfCorruptRecord=CORRUPT,
+            enforceSchema=True,
+        )
+        last = F.col(order[-1])
+        cols = {c: F.col(c) for c in order}
+        cols[order[-1]] = F.when(
+            last.endswith("\r"), F.expr(f"substring(`{order[-1]}`, 1, length(`{order[-1]}`) - 1)")
+        ).otherwise(last)
+        frames.append(
+            df.select(
+                *[cols[c].alias(c) for c in names],
+                F.col(CORRUPT),
+                F.col("_metadata.file_path").alias("_source_file"),
+            )
+        )
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out
 
 
 def _read_mbox(spark: SparkSession, uris: list[str], contract: Contract) -> DataFrame:
@@ -253,9 +311,10 @@ def _read_idx(spark: SparkSession, uris: list[str], contract: Contract) -> DataF
     return files.groupBy("prefix").applyInPandas(pair, schema)
 
 
-def invalid_text(contract: Contract, encoding: str) -> tuple[str, Column, Column]:
+def invalid_text(contract: Contract, encoding: str, hint: str = "") -> tuple[str, Column, Column]:
     """The failure of rows holding bytes that did not decode as ``encoding`` (the reader
-    turned them into U+FFFD): ``(name, condition, reason)`` for :func:`evaluate`."""
+    turned them into U+FFFD): ``(name, condition, reason)`` for :func:`evaluate`;
+    ``hint`` ends the reason (e.g. where to set the encoding)."""
     cols = [F.col("_raw").getField(c) for c in contract.column_names]
     bad = [
         F.when(c.contains("\ufffd"), F.lit(name)) for c, name in zip(cols, contract.column_names, strict=True)
@@ -264,8 +323,26 @@ def invalid_text(contract: Contract, encoding: str) -> tuple[str, Column, Column
     return (
         f"valid_{encoding.lower().replace('-', '')}",
         F.size(names) > 0,
-        F.concat(F.lit(f"bytes that are not valid {encoding} in "), F.array_join(names, ", ")),
+        F.concat(F.lit(f"bytes that are not valid {encoding} in "), F.array_join(names, ", "), F.lit(hint)),
     )
+
+
+FLOATING_TYPES = ("double", "float")
+#: a plain decimal number (what Python's float() and GE read alike): no NaN, Infinity, 0x or 1.5d
+_DECIMAL_NUMBER = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"
+_NON_FINITE = r"^\s*[+-]?(?i)(nan|inf|infinity)\s*$"
+
+
+def floating_value(raw: Column, spark_type: str, allow_non_finite: bool = False) -> Column:
+    """``raw`` text as a ``double`` or ``float``, null where it does not parse: only plain
+    decimal numbers parse (Spark's cast would also take ``1.5d`` and ``0x1p3``), and
+    NaN, Infinity and numbers beyond the type's range (``1e400``) only with
+    ``allow_non_finite``."""
+    number = raw.try_cast(spark_type)
+    if allow_non_finite:
+        return F.when(raw.rlike(_DECIMAL_NUMBER) | raw.rlike(_NON_FINITE), number)
+    finite = ~F.isnan(number) & (F.abs(number) != F.lit(float("inf")))
+    return F.when(raw.rlike(_DECIMAL_NUMBER) & finite, number)
 
 
 def parse_typed(raw: DataFrame, contract: Contract, null_values: tuple[str, ...] | None = None) -> DataFrame:
@@ -288,6 +365,8 @@ def parse_typed(raw: DataFrame, contract: Contract, null_values: tuple[str, ...]
             value = raw_col
         elif col.type == "binary":  # binary arrives as base64 text (JSON lines, image records)
             value = F.try_to_binary(raw_col, F.lit("base64"))
+        elif col.type in FLOATING_TYPES:
+            value = floating_value(raw_col, col.type, col.allow_non_finite)
         else:
             value = raw_col.try_cast(col.type)
         typed.append(F.when(is_null, F.lit(None).cast(col.type)).otherwise(value).alias(col.name))
@@ -342,10 +421,26 @@ def evaluate(
         for col in contract.columns:
             if col.type != "string":
                 raw = F.col("_raw").getField(col.name)
+                why = F.lit(f"' does not parse as {col.type}")
+                if col.type in FLOATING_TYPES:
+                    # what Spark's own cast reads but the gate refuses: NaN, Infinity, 1e400, 1.5d
+                    why = F.when(
+                        raw.try_cast(col.type).isNotNull(),
+                        F.lit(
+                            f"' does not parse as {col.type}: a finite decimal number is expected "
+                            "(NaN, Infinity, numbers out of range and suffixes such as 1.5d are refused"
+                            + (
+                                ")"
+                                if col.allow_non_finite
+                                else f"; set allow_non_finite: true on the column in {contract.path} "
+                                "if NaN and Infinity are valid values)"
+                            )
+                        ),
+                    ).otherwise(why)
                 reasons.append(
                     F.when(
                         F.array_contains(F.col("_unparsed"), col.name),
-                        F.concat(F.lit(f"{col.name}='"), raw, F.lit(f"' does not parse as {col.type}")),
+                        F.concat(F.lit(f"{col.name}='"), raw, why),
                     )
                 )
     for exp in contract.expectations:

@@ -88,12 +88,16 @@ def record_uri(settings: Settings, source: str, ds: str) -> str:
     return settings.table_uri("quality", "runs", source, f"ds={ds}.json")
 
 
-def _check_files(spec: SourceSpec, contract: Contract, files: list[dict], fs: WarehouseFS) -> None:
-    """File-level checks before Spark reads anything; each raises naming the file."""
+def _check_files(
+    spec: SourceSpec, contract: Contract, files: list[dict], fs: WarehouseFS
+) -> dict[str, list[str]]:
+    """File-level checks before Spark reads anything; each raises naming the file.
+    Returns the column order of each CSV file with a header, by uri."""
     from moulin.quality.rules import check_header
 
     opts = spec.file
     fmt = spec.raw_format
+    orders: dict[str, list[str]] = {}
     for f in files:
         uri = f["uri"]
         if f["size"] == 0 and fmt != "jsonl":
@@ -104,7 +108,14 @@ def _check_files(spec: SourceSpec, contract: Contract, files: list[dict], fs: Wa
         if fmt == "csv" and (opts is None or opts.header):
             encoding = opts.encoding if opts else "utf-8"
             head = fs.read_bytes(uri)[:65536].split(b"\n", 1)[0].decode(encoding, "replace")
-            check_header(head, contract, uri, opts.delimiter if opts else ",")
+            orders[uri] = check_header(
+                head,
+                contract,
+                uri,
+                opts.delimiter if opts else ",",
+                by_name=bool(opts and opts.columns_from_header),
+                spec_path=str(spec.path),
+            )
         needs_newline = opts.require_final_newline if opts else True
         if fmt in LINE_FORMATS and needs_newline and f.get("final_newline") is False:
             raise QualityError(
@@ -119,6 +130,33 @@ def _check_files(spec: SourceSpec, contract: Contract, files: list[dict], fs: Wa
             f"source {spec.name}: the drop has no data rows ({names}): if an empty drop is normal "
             f"for this source, set allow_empty: true in {spec.path}; else land the complete file"
         )
+    return orders
+
+
+def decode_hint(spec: SourceSpec, files: list[dict], encoding: str) -> str:
+    """Where the landed ``files`` first fail to decode as ``encoding`` (from the manifest)
+    and what to set, or empty text when they all decode."""
+    errors = [f"{f['uri']}: {f['decode_error']}" for f in files if f.get("decode_error")]
+    if not errors:
+        return ""
+    return (
+        f"{'; '.join(errors)}. If the files are written in another encoding (latin-1, cp1252, "
+        f"utf-16...), set file.encoding in {spec.path} and run again."
+    )
+
+
+def _enforce(result, spec: SourceSpec, files: list[dict], encoding: str) -> None:
+    """:meth:`GateResult.enforce`, naming the encoding and the first undecodable byte of
+    each file when text did not decode."""
+    from moulin.quality.gate import QualityGateError
+
+    try:
+        result.enforce()
+    except QualityGateError as exc:
+        hint = decode_hint(spec, files, encoding)
+        if not hint:
+            raise
+        raise QualityGateError(f"{exc} Bytes that are not valid {encoding}: {hint}") from None
 
 
 def landing_key(spec: SourceSpec, contract: Contract, manifest: dict, key_id: str = "") -> str:
@@ -168,7 +206,7 @@ def gate_landing(
             f"({settings.table_uri('raw', spec.name, f'ds={ds}')}): run its landing first"
         )
     files = list(manifest["files"])
-    _check_files(spec, contract, files, fs)
+    file_columns = _check_files(spec, contract, files, fs)
     pkey = load_key(settings) if treated_columns(contract) else None
     if pkey is not None:
         check_key_id(settings, pkey, fs)  # a key changed without a rotation stops the gate
@@ -189,6 +227,7 @@ def gate_landing(
         encoding=encoding,
         delimiter=opts.delimiter if opts else ",",
         header=opts.header if opts else True,
+        file_columns=file_columns,
     )
     result = quality_gate(
         raw,
@@ -199,7 +238,13 @@ def gate_landing(
         null_values=spec.null_values,
         threshold=spec.quarantine_threshold,
         # mail declares its charsets per part (bytes that lie about theirs are replaced)
-        extra=[invalid_text(contract, encoding)] if spec.raw_format in ("csv", "jsonl") else [],
+        extra=[
+            invalid_text(
+                contract, encoding, f" (if the file is not {encoding}, set file.encoding in {spec.path})"
+            )
+        ]
+        if spec.raw_format in ("csv", "jsonl")
+        else [],
         existing_keys=existing,
         ge_local_max_rows=settings.ge_local_max_rows,
     )
@@ -231,7 +276,7 @@ def gate_landing(
         record.update(store_validation(settings, spec.name, f"ds={ds}", result.ge_validation, fs))
         uri = record_uri(settings, spec.name, ds)
         fs.write_bytes(uri, json.dumps(record, indent=2, sort_keys=True, default=str).encode() + b"\n")
-        result.enforce()
+        _enforce(result, spec, files, encoding)
         bronze_df = result.bronze
         if pkey is not None:
             bronze_df = apply_treatments(bronze_df, contract, pkey)

@@ -15,9 +15,16 @@ def _say(step: str, start: float, text: str) -> None:
 
 
 def run_source(
-    settings: Settings, target: str, ds: str, replace: bool = False, run_ge: bool = True, spark=None
+    settings: Settings,
+    target: str,
+    ds: str,
+    replace: bool = False,
+    run_ge: bool = True,
+    spark=None,
+    redelivery: bool = False,
 ) -> dict:
-    """Land and gate one drop outside Airflow, printing a line per step and the accounting."""
+    """Land and gate one drop outside Airflow, printing a line per step and the accounting;
+    ``redelivery`` lands files already landed under another date (a deliberate redelivery)."""
     from moulin.sources.bronze import gate_landing
     from moulin.sources.land import land_source
     from moulin.sources.spec import load_spec
@@ -27,7 +34,9 @@ def run_source(
     print(
         f"moulin source {spec.name}: ds={ds}, {spec.kind} -> {spec.contract}, warehouse {settings.warehouse}"
     )
-    landing = land_source(settings, spec, ds, replace=replace, say=lambda line: _say("land", start, line))
+    landing = land_source(
+        settings, spec, ds, replace=replace, say=lambda line: _say("land", start, line), redelivery=redelivery
+    )
     _say(
         "land",
         start,
@@ -54,10 +63,43 @@ def run_source(
     return outcome.as_dict()
 
 
+def unland(settings: Settings, target: str, ds: str, spark=None) -> dict:
+    """Take the landing of one date back (``moulin source unland``), printing the accounting."""
+    from moulin.sources.spec import load_spec
+    from moulin.sources.unland import unland_source
+
+    spec = load_spec(target)
+    own = spark is None
+    if own:
+        from moulin.spark import build_spark_session
+
+        spark = build_spark_session(settings, f"moulin-unland-{spec.name}")
+    try:
+        done = unland_source(spark, settings, spec, ds)
+    finally:
+        if own:
+            spark.stop()
+    print(f"unland {done.line()}")
+    print(f"run `moulin source run {spec.name} --ds {ds}` to land the date again from its drop")
+    return done.as_dict()
+
+
+def _start_date(text: str | None):
+    """``--start-date`` as a date (None when not given)."""
+    import datetime as dt
+
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise MoulinError(f"moulin source infer: --start-date {text!r} is not a date YYYY-MM-DD") from None
+
+
 def source_cli(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``moulin source <action>``; returns the exit code (errors raise MoulinError)."""
     from moulin.contracts import load_contract
-    from moulin.sources.spec import all_spec_files, load_spec, load_spec_file, validate_spec
+    from moulin.sources.spec import all_spec_files, load_spec, load_spec_file, spec_warnings, validate_spec
 
     if args.action == "list":
         for name, path in all_spec_files().items():
@@ -74,6 +116,8 @@ def source_cli(args: argparse.Namespace, settings: Settings) -> int:
             f"({settings.table_uri(contract.table)}), {len(contract.columns)} columns, "
             f"{len(contract.expectations)} expectations; DAG {spec.dag_id} schedule {spec.schedule}"
         )
+        for warning in spec_warnings(spec):
+            print(f"warning: {warning}")
         return 0
     if args.action == "infer":
         from moulin.sources.infer import draft, to_yaml
@@ -85,20 +129,37 @@ def source_cli(args: argparse.Namespace, settings: Settings) -> int:
             path.suffix, "csv"
         )
         name = args.name or path.stem.lower().replace("-", "_")
-        contract, spec = draft(path, name, fmt, args.encoding, args.delimiter)
+        start = _start_date(getattr(args, "start_date", None))
+        contract, spec = draft(path, name, fmt, args.encoding, args.delimiter, start_date=start)
         if args.out:
             out = Path(args.out)
             (out / "sources").mkdir(parents=True, exist_ok=True)
             (out / f"bronze_{name}.yaml").write_text(to_yaml(contract))
             (out / "sources" / f"{name}.yaml").write_text(to_yaml(spec))
             print(f"wrote {out / f'bronze_{name}.yaml'} and {out / 'sources' / f'{name}.yaml'}: review them")
-            load_spec_file(out / "sources" / f"{name}.yaml")
+            if start is None:
+                print(
+                    f"set start_date in {out / 'sources' / f'{name}.yaml'} to the date of the first drop "
+                    f"to load (or give --start-date): validate refuses the placeholder"
+                )
+            else:
+                load_spec_file(out / "sources" / f"{name}.yaml")
         else:
             print(
                 f"# contract bronze_{name}.yaml\n{to_yaml(contract)}\n# sources/{name}.yaml\n{to_yaml(spec)}"
             )
         return 0
     if not args.ds:
-        raise MoulinError("moulin source run: give the drop's logical date with --ds YYYY-MM-DD")
-    run_source(settings, args.target, args.ds, replace=args.replace, run_ge=args.run_ge)
+        raise MoulinError(f"moulin source {args.action}: give the drop's logical date with --ds YYYY-MM-DD")
+    if args.action == "unland":
+        unland(settings, args.target, args.ds)
+        return 0
+    run_source(
+        settings,
+        args.target,
+        args.ds,
+        replace=args.replace,
+        run_ge=args.run_ge,
+        redelivery=getattr(args, "redelivery", False),
+    )
     return 0

@@ -1,10 +1,13 @@
 """Drafting a bronze contract and a source spec from a sample file (``moulin source infer``).
 
-Types are inferred from the sample's values (``boolean``, ``int``, ``bigint``,
-``double``, ``date``, ``timestamp``, else ``string``), nullability from
-missing values, candidate keys from columns (or pairs) unique and never null
-in the sample, and ``between`` expectations from numeric ranges.  The draft
-is a start: a data engineer reviews it before using it.
+Every record of the sample file is read.  Types are inferred from its values
+(``boolean``, ``int``, ``bigint``, ``double``, ``date``, ``timestamp``, else
+``string``), nullability from missing values, candidate keys from columns (or
+pairs) unique and never null, and ``between`` expectations from the numeric
+ranges of columns that are not identifiers (keys, ``id``, ``*_id``, ...; whole
+numbers as whole numbers).  The spec's glob puts ``{ds}`` where the file name
+holds a date, and its ``start_date`` is the one given, else a placeholder that
+``validate`` refuses.  The draft is a start: a data engineer reviews it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import datetime as dt
 import io
 import itertools
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -23,16 +27,20 @@ import yaml
 from moulin.sources.spec import SourceSpecError
 
 INT32 = 2**31 - 1
+#: ``start_date`` of a draft when none was given: ``validate`` refuses it until it is set
+START_DATE_PLACEHOLDER = "YYYY-MM-DD"
+#: column names that identify rows rather than measure them: no range is drafted for them
+_IDENTIFIER = re.compile(r"(^|_)(id|uuid|guid|key|code|number|no)$", re.IGNORECASE)
 _INT = re.compile(r"[+-]?\d+")
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
+    """Whether ``text`` is a finite decimal number, as the quality gate reads a double."""
+    if not _DECIMAL.fullmatch(text.strip()):
         return False
-    return text.strip().lower() not in ("nan", "inf", "-inf", "infinity")
+    return math.isfinite(float(text))
 
 
 def _is_timestamp(text: str) -> bool:
@@ -74,13 +82,15 @@ def _text(value: Any) -> str | None:
 
 
 def read_sample(
-    path: Path, fmt: str, encoding: str = "utf-8", delimiter: str = ",", limit: int = 10_000
+    path: Path, fmt: str, encoding: str = "utf-8", delimiter: str = ",", limit: int | None = None
 ) -> tuple[list[str], list[dict[str, Any]]]:
-    """``(columns, rows)`` of the first ``limit`` records of ``path``, values as text (None: missing)."""
+    """``(columns, rows)`` of the records of ``path`` (the first ``limit`` when given),
+    values as text (None: missing)."""
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path).slice(0, limit)
+        table = pq.read_table(path)
+        table = table.slice(0, limit) if limit is not None else table
         rows = [{k: None if v is None else str(v) for k, v in r.items()} for r in table.to_pylist()]
         return table.column_names, rows
     text = path.read_text(encoding=encoding, errors="replace")
@@ -106,9 +116,12 @@ def draft(
     encoding: str = "utf-8",
     delimiter: str = ",",
     null_values: tuple[str, ...] = ("", "NA"),
-    limit: int = 10_000,
+    limit: int | None = None,
+    start_date: dt.date | None = None,
 ) -> tuple[dict, dict]:
-    """``(contract, spec)`` drafts (plain dicts, ready for YAML) for a sample file."""
+    """``(contract, spec)`` drafts (plain dicts, ready for YAML) for a sample file, from all
+    its records (the first ``limit`` when given); ``start_date`` is the date of the
+    first drop to load (else :data:`START_DATE_PLACEHOLDER`)."""
     columns, rows = read_sample(path, fmt, encoding, delimiter, limit)
     nulls = set(null_values)
     contract_cols, expectations, present = [], [], {}
@@ -119,9 +132,6 @@ def draft(
         kind = infer_type(kept)
         nullable = len(kept) < len(values)
         contract_cols.append({"name": col, "type": kind, "nullable": nullable})
-        if kind in ("int", "bigint", "double") and kept:
-            nums = [float(v) for v in kept]
-            expectations.append({"type": "between", "column": col, "min": min(nums), "max": max(nums)})
     complete = [c for c in columns if len(present[c]) == len(rows) and rows]
     keys: list[str] = next(([c] for c in complete if len(set(present[c])) == len(rows)), [])
     if not keys:
@@ -129,6 +139,19 @@ def draft(
             if len(set(zip(present[a], present[b], strict=True))) == len(rows):
                 keys = [a, b]
                 break
+    for col in contract_cols:
+        column, kind, kept = col["name"], col["type"], present[col["name"]]
+        if (
+            kind not in ("int", "bigint", "double")
+            or not kept
+            or column in keys
+            or _IDENTIFIER.search(column)
+        ):
+            continue
+        nums: list[int] | list[float] = (
+            [int(v) for v in kept] if kind != "double" else [float(v) for v in kept]
+        )
+        expectations.append({"type": "between", "column": column, "min": min(nums), "max": max(nums)})
     contract = {
         "name": f"bronze_{name}",
         "layer": "bronze",
@@ -148,11 +171,11 @@ def draft(
         "kind": "file",
         "contract": f"bronze_{name}",
         "schedule": "@daily",
-        "start_date": dt.date.today().isoformat(),
+        "start_date": start_date.isoformat() if start_date else START_DATE_PLACEHOLDER,
         "mode": "partition",
         "null_values": list(null_values),
         "file": {
-            "path": str(path.resolve().parent / f"*{path.suffix}"),
+            "path": str(path.resolve().parent / drop_glob(path.name)),
             "format": fmt,
             "encoding": encoding,
             "delimiter": delimiter,
@@ -162,6 +185,19 @@ def draft(
     if fmt != "csv":
         del spec["file"]["delimiter"], spec["file"]["header"]
     return contract, spec
+
+
+def drop_glob(file_name: str) -> str:
+    """The glob of a source's drops drafted from one file's name: the date it holds
+    (``2024-03-01`` or ``20240301``) becomes ``{ds}`` / ``{ds_nodash}``, else every file
+    with its suffix (``validate`` warns about a glob without a date)."""
+    stem, dot, suffix = file_name.rpartition(".")
+    stem, suffix = (stem, f"{dot}{suffix}") if dot else (file_name, "")
+    for pattern, field in ((r"\d{4}-\d{2}-\d{2}", "{ds}"), (r"(?<!\d)\d{8}(?!\d)", "{ds_nodash}")):
+        match = re.search(pattern, stem)
+        if match:
+            return f"{stem[: match.start()]}{field}*{suffix}"
+    return f"*{suffix}"
 
 
 def to_yaml(data: dict) -> str:

@@ -22,6 +22,7 @@ names::
       delimiter: ","
       header: true
       require_final_newline: true
+      columns_from_header: false   # true: read each CSV column by its header name (any order)
     sql:                       # kind sql: a table or a query, optional watermark column
       url: sqlite:////srv/shop.db          # SQLAlchemy URL, or
       connection: shop_db                  # an Airflow Connection id
@@ -53,7 +54,7 @@ import yaml
 
 from moulin.errors import DataError
 from moulin.identifiers import UnsafeNameError, check_identifier
-from moulin.ingest.formats import RawFormat
+from moulin.ingest.formats import RawFormat, UnreadableEncodingError, reader_charset
 
 SourceKind = Literal["file", "sql", "http"]
 WriteMode = Literal["partition", "snapshot", "merge"]
@@ -76,6 +77,7 @@ class FileOptions:
     delimiter: str = ","
     header: bool = True
     require_final_newline: bool = True
+    columns_from_header: bool = False
 
     def pattern(self, ds: str, base: Path, home: Path | None = None) -> str:
         """The glob of the drop of logical date ``ds`` (relative paths from ``base``;
@@ -241,10 +243,17 @@ def _options(check: _Check, data: Any, kind: str) -> Any:
             raise check.fail("file.path", "needs the glob of the source's files")
         if len(values.get("delimiter", ",")) != 1:
             raise check.fail("file.delimiter", "expected one character")
-        try:
-            "".encode(values.get("encoding", "utf-8"))
-        except LookupError:
-            raise check.fail("file.encoding", f"unknown encoding {values['encoding']!r}") from None
+        fmt = values.get("format", "csv")
+        if fmt in ("csv", "jsonl"):
+            try:
+                reader_charset(values.get("encoding", "utf-8"), fmt, values.get("header", True))
+            except UnreadableEncodingError as exc:
+                raise check.fail("file.encoding", str(exc)) from None
+        else:
+            try:
+                "".encode(values.get("encoding", "utf-8"))
+            except LookupError:
+                raise check.fail("file.encoding", f"unknown encoding {values['encoding']!r}") from None
     elif kind == "sql":
         if bool(values.get("url")) == bool(values.get("connection")):
             raise check.fail(
@@ -291,6 +300,12 @@ def parse_spec(data: Any, path: Path, text: str = "") -> SourceSpec:
             raise check.fail(other, f"a {kind} source takes no {other}: section")
     options = _options(check, data.get(kind), kind)
     start = data.get("start_date", dt.date(2024, 1, 1))
+    if start == "YYYY-MM-DD":
+        raise check.fail(
+            "start_date",
+            "set the logical date of the first drop to load (YYYY-MM-DD; `moulin source infer` leaves "
+            "this placeholder, or give it --start-date)",
+        )
     if isinstance(start, str):
         try:
             start = dt.date.fromisoformat(start)
@@ -371,6 +386,21 @@ def load_spec(name_or_path: str | Path) -> SourceSpec:
     text = str(name_or_path)
     path = Path(text) if text.endswith((".yaml", ".yml")) else find_spec_file(text)
     return load_spec_file(path)
+
+
+def spec_warnings(spec: SourceSpec) -> list[str]:
+    """What in a valid spec is likely a mistake, one sentence each (``moulin source validate``
+    prints them): a file glob without the logical date lands every file it matches
+    under every run's date."""
+    out: list[str] = []
+    if spec.file is not None and "{ds}" not in spec.file.path and "{ds_nodash}" not in spec.file.path:
+        out.append(
+            f"{spec.path}: file.path {spec.file.path!r} has no {{ds}} or {{ds_nodash}}: each run lands every "
+            f"file it matches under the run's date, so one date gets the files of other dates (and the "
+            f"next date's run is refused as a redelivery). Put the date into the glob, e.g. "
+            f"orders_{{ds}}*.csv, unless each drop really replaces the folder (then mode: snapshot)."
+        )
+    return out
 
 
 def validate_spec(spec: SourceSpec):

@@ -19,7 +19,7 @@ import pytest
 from source_files import COLUMNS, order_rows, to_csv, to_jsonl, write_contracts
 
 from moulin.delta import DeltaTableStore
-from moulin.ingest.landing import LandingError
+from moulin.ingest.landing import LandingError, RedeliveryError
 from moulin.quality import AccountingError, QualityError, QualityGateError
 from moulin.sources.bronze import gate_landing
 from moulin.sources.land import land_source
@@ -55,8 +55,8 @@ def onboard(contracts: Path, drops: Path, name: str, **kw):
     return load_spec_file(write_contracts(contracts, drops, name=name, **kw))
 
 
-def run(spark, settings, spec, ds=DS, run_ge=False, replace=False):
-    land_source(settings, spec, ds, replace=replace)
+def run(spark, settings, spec, ds=DS, run_ge=False, replace=False, redelivery=False):
+    land_source(settings, spec, ds, replace=replace, redelivery=redelivery)
     return gate_landing(spark, settings, spec, ds, run_ge=run_ge)
 
 
@@ -287,7 +287,9 @@ def test_invalid_utf8_quoted_newlines_and_blank_lines(spark, src_settings, contr
     assert_accounted(out)
     assert (out.rows_read, out.rows_quarantined) == (12, 1) and out.failures == {"valid_utf8": 1}
     (bad,) = quarantined(src_settings, "messy")
-    assert bad["reason"] == "bytes that are not valid utf-8 in customer"
+    assert bad["reason"] == (
+        f"bytes that are not valid utf-8 in customer (if the file is not utf-8, set file.encoding in {spec.path})"
+    )
     got = {r["order_id"]: r for r in bronze_rows(spark, src_settings, "messy")}
     assert got[2]["note"] == "first\nsecond\n\nfourth"
 
@@ -301,7 +303,10 @@ def test_the_same_file_under_a_new_date_is_quarantined_not_appended_twice(
     (drops / "twice_2024-03-01.csv").write_bytes(data)
     (drops / "twice_2024-03-02.csv").write_bytes(data)
     run(spark, src_settings, spec, ds="2024-03-01")
-    out = run(spark, src_settings, spec, ds="2024-03-02")
+    with pytest.raises(RedeliveryError, match="landed under ds=2024-03-01"):
+        run(spark, src_settings, spec, ds="2024-03-02")
+    # a deliberate redelivery is landed; the keys already in bronze keep it out
+    out = run(spark, src_settings, spec, ds="2024-03-02", redelivery=True)
     assert_accounted(out)
     assert out.rows_quarantined == 30 and out.failures == {"unique_in_table:order_id": 30}
     assert len(bronze_rows(spark, src_settings, "twice")) == 30
@@ -310,7 +315,7 @@ def test_the_same_file_under_a_new_date_is_quarantined_not_appended_twice(
     (drops / "twice_strict_2024-03-02.csv").write_bytes(data)
     run(spark, src_settings, without_override, ds="2024-03-01")
     with pytest.raises(QualityGateError, match="30 of 30 rows"):
-        run(spark, src_settings, without_override, ds="2024-03-02")
+        run(spark, src_settings, without_override, ds="2024-03-02", redelivery=True)
 
 
 def test_a_second_file_under_a_processed_date_is_processed_and_same_bytes_renamed_add_nothing(
