@@ -50,8 +50,8 @@ def land_source(
 
     ``replace`` lands changed files as a new landing version even when the spec
     says ``on_changed_file: refuse``, and withdraws the landed files no longer in
-    the drop (the next bronze run replaces the date without them).  A file whose
-    bytes already landed under another date raises
+    the drop (the next bronze run replaces the date without them).  In partition
+    mode, a file whose bytes already landed under another date raises
     :class:`~moulin.ingest.landing.RedeliveryError` naming that date (nothing is
     landed), unless ``redelivery`` says it is a deliberate redelivery (the
     manifest then records ``redelivery_of``).  Returns ``{source, ds, status,
@@ -74,7 +74,8 @@ def land_source(
                 f"source {spec.name}: no file matches {pattern} for ds={ds}: the drop has not arrived "
                 f"(or file.path in {spec.path} is wrong)"
             )
-        earlier = _landed_before(settings, spec, ds, paths, fs)
+        # partition mode only: a snapshot or merge source given the same dump again has no change
+        earlier = _landed_before(settings, spec, ds, paths, fs) if spec.mode == "partition" else {}
         if earlier and not redelivery:
             raise _redelivery_error(spec, ds, earlier)
         extra = {"redelivery_of": [f"ds={d}: {uri}" for d, uri in earlier.values()]} if earlier else None

@@ -71,7 +71,7 @@ def test_a_cut_file_quarantines_its_lost_image(fashion, spark) -> None:
     assert read_header(raw).dims == (LIMIT, 28, 28)
     images.write_bytes(gzip.compress(raw[:-300]))  # the last image loses 300 of its 784 bytes
     spec = load_spec("fashion")
-    land_source(settings, spec, "2017-09-01")
+    land_source(settings, spec, "2017-09-01", redelivery=True)  # the other three files are the same bytes
     outcome = gate_landing(spark, settings, spec, "2017-09-01", run_ge=False).as_dict()
     assert outcome["rows_manifest"] == outcome["rows_read"] == 2 * LIMIT
     assert outcome["rows_quarantined"] == 1 and outcome["rows_bronze"] == 2 * LIMIT - 1
