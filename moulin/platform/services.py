@@ -145,6 +145,12 @@ class Platform:
                 f"airflow {component} heartbeat",
                 "airflow-" + component.replace("_", "-"),
             )
+        self._wait(
+            lambda: not self._unparsed_dag_files(client),
+            "the dag-processor to parse every DAG file of the DAGs folder",
+            "airflow-dag-processor",
+        )
+        self.log("airflow: every DAG file parsed")
         self._store_connections(client)
         if admin_password:
             # Printed once, here, never logged: it lives in a 0600 file afterwards.
@@ -189,6 +195,23 @@ class Platform:
                 keep.append(conn_id)
         for conn_id in keep:
             self.log(f"airflow: connection {conn_id} exists: kept as set in Airflow (not overwritten)")
+
+    @staticmethod
+    def _unparsed_dag_files(client: AirflowClient) -> list[str]:
+        """DAG files of moulin's DAGs folder that Airflow holds neither a DAG nor an import
+        error of yet: until there are none, a DAG may be missing from the UI and the API."""
+        from pathlib import Path
+
+        from moulin.orchestration import DAGS_FOLDER
+
+        try:
+            seen = {Path(d["fileloc"]).name for d in client.get("/dags", limit=1000)["dags"]}
+            broken = {
+                Path(e["filename"]).name for e in client.get("/importErrors", limit=1000)["import_errors"]
+            }
+        except AirflowApiError:
+            return ["(the API did not answer)"]
+        return sorted({p.name for p in DAGS_FOLDER.glob("*.py")} - seen - broken)
 
     def _api_answers(self) -> bool:
         try:
