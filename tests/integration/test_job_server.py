@@ -247,7 +247,7 @@ def whoami(ctx, args):
 
 
 def test_each_request_is_audited_as_its_own_task_on_one_server(private_home, tmp_path, monkeypatch) -> None:
-    """Issue 23, defect 5: the server inherits the context of the task that started it; each
+    """The server inherits the context of the task that started it; each
     request must be attributed to its own caller (and get only the key it handed)."""
     from moulin.jobs.context import caller_context
     from moulin.privacy.keys import KEY_ENV, PseudonymKey

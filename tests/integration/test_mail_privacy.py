@@ -171,7 +171,7 @@ def test_no_secret_reaches_a_log_or_a_table(mail) -> None:
 
 
 def test_key_rotation_pseudonymises_bronze_again(mail, spark) -> None:
-    """Issue 23, defect 3: after a rotation, erasure refuses while a derived table holds
+    """After a rotation, erasure refuses while a derived table holds
     pseudonyms of the previous key (naming it); once the table is rebuilt the rotation
     finishes (previous key destroyed) and the erasure leaves no pseudonym of either key."""
     from moulin.privacy.erasure import erase_subject, local_log_dirs, subject_needles
@@ -208,7 +208,7 @@ def test_key_rotation_pseudonymises_bronze_again(mail, spark) -> None:
 
 
 def test_a_rotation_blocked_by_a_landing_names_it_and_continues_once_repaired(mail, spark) -> None:
-    """Issue 23, defect 9: a landing that cannot be gated blocks the rotation without stopping
+    """A landing that cannot be gated blocks the rotation without stopping
     the others; the error names it and what to do; rerun after the repair, the rotation
     continues with the same new key (never a third one) and finishes."""
     from moulin.ingest.landing import read_manifest

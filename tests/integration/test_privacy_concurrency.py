@@ -1,4 +1,4 @@
-"""Issue 23, defect 6: writes that depend on a read commit only on top of the version
+"""Writes that depend on a read commit only on top of the version
 read.  Erasure, retention and the analysts' views' rebuilds each get a commit injected
 between their read and their write (a test hook wrapping ``DeltaTableStore.write``;
 real Delta tables on local disk): none of them may undo it."""

@@ -1,6 +1,6 @@
-"""Issue 23: retention deletes by the contract's ``retention_column``, views and staging
-copies included, and records what it deleted; the daily DAG deletes by default (defect 7).
-Personal values stay out of the Delta log's statistics of merges (defect 10)."""
+"""Retention deletes by the contract's ``retention_column``, views and staging
+copies included, and records what it deleted; the daily DAG deletes by default.
+Personal values stay out of the Delta log's statistics of merges."""
 
 from __future__ import annotations
 

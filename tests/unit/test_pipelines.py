@@ -60,7 +60,10 @@ def test_job_result_line_and_submit_command(settings) -> None:
 
 def test_every_registered_stage_parses_its_arguments() -> None:
     parser = build_parser()
-    required = {"source_bronze": ["--source", "x"], "privacy_erase": ["--request", "erase-20260101T000000-0123abcd"]}
+    required = {
+        "source_bronze": ["--source", "x"],
+        "privacy_erase": ["--request", "erase-20260101T000000-0123abcd"],
+    }
     for name in stages():
         args = parser.parse_args([name, "--ds", "2013-01-01", *required.get(name, [])])
         assert args.stage == name and args.ds == "2013-01-01"

@@ -1,6 +1,6 @@
-"""Issue 23: one source of the pseudonym key, never replaced silently (defect 4); the audit
-trail names the task of each job-server request (defect 5); secrets kept out of files and
-errors (defect 10: the job server's token file, a database URL's password)."""
+"""One source of the pseudonym key, never replaced silently; the audit
+trail names the task of each job-server request; secrets kept out of files and
+errors (the job server's token file, a database URL's password)."""
 
 from __future__ import annotations
 
