@@ -368,7 +368,7 @@ def test_an_erasure_request_keeps_the_address_in_a_private_file(settings, tmp_pa
         register_erasure(settings, "not an address")
 
 
-# --------------------------------------------------------------------------- encoded copies (issue 23, defect 8)
+# --------------------------------------------------------------------------- encoded copies in mailboxes
 
 B64_BODY = _msg(  # a neighbour's message whose base64 body mentions the subject
     b"carol@example.org",
