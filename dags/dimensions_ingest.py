@@ -1,23 +1,30 @@
 """Reference data of the flights use case: planes and airports extracted from the
 operational SQL database (planes incrementally), weather and airlines landed as
-files, then parsed into bronze Delta tables behind quality gates."""
+files, then parsed into bronze Delta tables behind quality gates.
+
+It runs with every flights drop: the same schedule and window as ``flights_ingest``
+(declared once, in :data:`moulin.usecases.flights.params.PARAMS`), caught up month by
+month, so each month's bronze flights event has its bronze dimensions event and
+``flights_delay_model`` retrains on both (see the README's retrain policy)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import Asset, dag, task
 
 from moulin.ops.alerts import task_failed
+from moulin.usecases.flights.params import PARAMS
 
 BRONZE_DIMENSIONS = Asset("moulin://bronze/dimensions")
 
 
 @dag(
     dag_id="dimensions_ingest",
-    schedule="@monthly",
-    start_date=datetime(2013, 1, 1),
-    catchup=False,
+    schedule=PARAMS.ingest_schedule,
+    start_date=PARAMS.ingest_dates()[0],
+    end_date=PARAMS.ingest_dates()[1],
+    catchup=True,
     max_active_runs=1,
     tags=["moulin", "flights", "ingest"],
     default_args={

@@ -16,16 +16,15 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from platform_helpers import MOULIN, PlatformUnderTest, _bronze_commits_of, _free_block, _states, _wait_run
 
 from moulin.cluster.daemons import port_open
-from moulin.cluster.ports import free_hdfs_port_env, port_free
+from moulin.cluster.ports import free_hdfs_port_env
 from moulin.ops import faultpoints
 from moulin.platform import postgres, secrets
 from moulin.platform.rest import AirflowClient
@@ -34,31 +33,7 @@ from moulin.settings import Settings, load_settings
 pytestmark = pytest.mark.integration
 
 SAMPLE = 150
-MOULIN = str(Path(sys.executable).with_name("moulin"))
 ARTIFACTS = Path(os.environ.get("MOULIN_TEST_ARTIFACTS", "test-artifacts"))
-
-
-def _free_block(count: int, start: int = 42000) -> list[int]:
-    for base in range(start, 52000, 20):
-        ports = list(range(base, base + count))
-        if all(port_free(p) for p in ports):
-            return ports
-    raise RuntimeError("no free block of ports for the platform")
-
-
-@dataclass
-class PlatformUnderTest:
-    settings: Settings
-    env: dict[str, str]
-    up_output: str
-    client: AirflowClient
-
-    def moulin(self, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-        return subprocess.run([MOULIN, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
-
-    def pid(self, name: str) -> int | None:
-        path = self.settings.home / "platform" / "pids" / f"{name}.pid"
-        return int(path.read_text()) if path.exists() else None
 
 
 @pytest.fixture(scope="module")
@@ -113,22 +88,6 @@ def platform(platform_env) -> PlatformUnderTest:
     return PlatformUnderTest(settings, platform_env, result.stdout, AirflowClient(settings))
 
 
-def _states(client: AirflowClient, dag_id: str, run_id: str) -> dict[str, tuple[str, int]]:
-    return {t["task_id"]: (t["state"], t["try_number"]) for t in client.task_instances(dag_id, run_id)}
-
-
-def _wait_run(client: AirflowClient, dag_id: str, run_id: str, timeout_s: float) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        run = client.get(f"/dags/{dag_id}/dagRuns/{run_id}")
-        if run["state"] in ("success", "failed"):
-            return run
-        assert time.monotonic() < deadline, (
-            f"{dag_id} {run_id} still {run['state']}: {_states(client, dag_id, run_id)}"
-        )
-        time.sleep(3)
-
-
 def _bronze_month_rows(settings: Settings, ds: str) -> tuple[int, int]:
     """(rows of bronze flights for ``ds``, rows that month's landing counted)."""
     from deltalake import DeltaTable
@@ -147,24 +106,6 @@ def _bronze_month_rows(settings: Settings, ds: str) -> tuple[int, int]:
     manifest = json.loads(fs.read_bytes(settings.table_uri("raw", "flights", f"ds={ds}", "_manifest.json")))
     landed = sum(f["rows"] for f in manifest["files"])
     return bronze + quarantined, landed
-
-
-def _bronze_commits_of(settings: Settings, ds: str) -> int:
-    """How many commits of bronze flights' Delta log add files to partition ``ds`` (read
-    from the log itself: a second write of the month would be a second commit)."""
-    from moulin.storage import WarehouseFS
-
-    fs = WarehouseFS(settings)
-    commits = 0
-    for entry in fs.list(settings.table_uri("bronze", "flights", "_delta_log")):
-        if not entry.uri.endswith(".json"):
-            continue
-        actions = [
-            json.loads(line) for line in fs.read_bytes(entry.uri).decode().splitlines() if line.strip()
-        ]
-        if any((a.get("add") or {}).get("partitionValues", {}).get("ds") == ds for a in actions):
-            commits += 1
-    return commits
 
 
 def _task_log(settings: Settings, dag_id: str, run_id: str, task_id: str) -> str:

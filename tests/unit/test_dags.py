@@ -66,3 +66,26 @@ def test_every_task_alerts_on_failure_and_the_model_has_a_deadline(dagbag) -> No
             assert task_failed in callbacks, f"{dag.dag_id}.{task.task_id} raises no alert when it fails"
     assert dagbag.dags["flights_delay_model"].deadline is not None
     assert dagbag.dags["ops_hdfs_health"].deadline is not None
+
+
+def test_dimensions_follow_the_flights_window_and_catch_up(dagbag) -> None:
+    """Each flights drop has its dimensions run: the same schedule and window (PARAMS), caught up."""
+    flights, dims = dagbag.dags["flights_ingest"], dagbag.dags["dimensions_ingest"]
+    for attr in ("schedule", "start_date", "end_date", "catchup"):
+        assert getattr(dims, attr) == getattr(flights, attr), attr
+    assert dims.catchup and dims.max_active_runs == 1
+
+
+def test_the_model_skips_training_until_every_split_has_rows() -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from moulin.usecases.flights import tasks
+
+    assert tasks.splits_without_months(["2013-01-01", "2013-08-01"]) == ["validation", "test"]
+    assert tasks.splits_without_months(["2013-08-01", "2013-09-01", "2013-10-01"]) == ["test"]
+    assert tasks.splits_without_months(["2013-08-01", "2013-10-01", "2013-11-01"]) == []
+    before = {"version": 3, "splits": {"train": 190, "validation": 380}}
+    assert tasks.missing_splits(before) == ["test"]
+    with pytest.raises(AirflowSkipException, match="no test rows"):
+        tasks.train(None, {}, "asset_triggered__x", before)
+    assert tasks.missing_splits({"splits": {"train": 1, "validation": 1, "test": 1}}) == []

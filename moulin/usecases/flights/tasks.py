@@ -130,6 +130,38 @@ def triggering_months(events: Mapping | None) -> list[str]:
     return sorted(months)
 
 
+#: The splits a training needs: train to fit, validation to choose, test to report.
+SPLITS = ("train", "validation", "test")
+
+
+def missing_splits(features_result: dict) -> list[str]:
+    """The splits of :data:`SPLITS` that the feature snapshot has no row in."""
+    splits = features_result.get("splits") or {}
+    return [s for s in SPLITS if not splits.get(s)]
+
+
+def splits_without_months(months: list[str]) -> list[str]:
+    """The splits of :data:`SPLITS` that no month of ``months`` (``YYYY-MM-01``) falls in,
+    by the date bounds of the feature table's contract (``split.train_until``, ``..._until``)."""
+    from moulin.contracts import load_contract
+    from moulin.usecases.flights.params import PARAMS
+
+    split = load_contract(PARAMS.features_contract).split
+    train_until, validation_until = str(split["train_until"]), str(split["validation_until"])
+    have = {
+        "train" if m <= train_until else "validation" if m <= validation_until else "test" for m in months
+    }
+    return [s for s in SPLITS if s not in have]
+
+
+def _skip(stage: str, reason: str) -> None:
+    """Skip this task (and, by their trigger rule, the tasks after it): the run stays green."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    _progress(stage, 0.0, f"skipped: {reason}")
+    raise AirflowSkipException(reason)
+
+
 def landed_months(settings: Settings, until_ds: str | None) -> list[str]:
     """Logical dates of the bronze flights partitions up to ``until_ds`` (sorted); all of
     them when ``until_ds`` is None (an Asset-triggered run has no logical date: it
@@ -162,7 +194,10 @@ def silver(
 ) -> dict:
     """Silver flights for every landed month up to ``ds`` (one Spark job); with no logical
     date (an Asset-triggered run), every month bronze holds.  ``triggered_by``: the months
-    of the triggering asset events (recorded; bronze's content decides what is processed)."""
+    of the triggering asset events (recorded; bronze's content decides what is processed).
+
+    Retrain policy (README): until bronze holds a month of every split, there is nothing
+    to train, and the run skips here (every task after it skipped, the run green)."""
     settings = settings or load_settings()
     start = time.monotonic()
     months = landed_months(settings, ds)
@@ -171,6 +206,13 @@ def silver(
         raise MoulinError(
             f"the asset events that triggered this run name months {missing} that bronze flights does not "
             "hold (yet): retry once the bronze write is visible"
+        )
+    lacking = splits_without_months(months)
+    if lacking:
+        _skip(
+            "silver",
+            f"bronze flights holds {', '.join(months)}: no month of the {' / '.join(lacking)} split yet, "
+            "nothing to train (the run waits for a month of every split)",
         )
     result = _submit(settings, "silver_flights", ["--date", ",".join(months)])
     per_month = result.get("months", [result])
@@ -234,7 +276,17 @@ def train(
     ds: str, params: dict | None, run_id: str, upstream: dict, settings: Settings | None = None
 ) -> dict:
     """Train the MLP (DDP through TorchDistributor) and the baselines on the pinned
-    feature snapshot, in the training environment (spark-submit)."""
+    feature snapshot, in the training environment (spark-submit).
+
+    Retrain policy (README): a run trains once the snapshot has rows in every split;
+    else the task is skipped (and the report after it) and the run stays green."""
+    missing = missing_splits(upstream)
+    if missing:
+        _skip(
+            "train",
+            f"features v{upstream['version']} have no {' / '.join(missing)} rows "
+            f"(splits {upstream.get('splits')}): training waits until every split has rows",
+        )
     settings = settings or load_settings()
     start = time.monotonic()
     from moulin.usecases.flights.params import PARAMS
