@@ -27,9 +27,12 @@ _METRICS = (
 )
 
 
-def history_line(entry: dict[str, Any]) -> str:
+def history_line(entry: dict[str, Any], rows: tuple[int, int] | None = None) -> str:
     """One readable line for a commit of ``DeltaTableStore.history``: version, UTC time,
-    operation with its mode and predicate, rows and files added or removed, writer."""
+    operation with its mode and predicate, rows and files added or removed, writer.
+
+    ``rows``: (added, removed) rows of the commit, for a commit whose metrics hold no row
+    counts (moulin's own commits of files Spark wrote): see :func:`commit_rows`."""
     stamp = entry.get("timestamp")
     when = (
         dt.datetime.fromtimestamp(int(stamp) / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
@@ -47,6 +50,8 @@ def history_line(entry: dict[str, Any]) -> str:
         details.append(f"replacing {' and '.join(terms)}")
     metrics = entry.get("operationMetrics") or {}
     counts = [text.format(metrics[key]) for key, text in _METRICS if metrics.get(key) not in (None, 0, "0")]
+    if rows is not None and not any(text.endswith("rows") for key, text in _METRICS if key in metrics):
+        counts = [f"+{rows[0]} rows"] * bool(rows[0]) + [f"-{rows[1]} rows"] * bool(rows[1]) + counts
     parts = [
         f"v{entry.get('version', '?')}",
         when,
@@ -55,6 +60,34 @@ def history_line(entry: dict[str, Any]) -> str:
         str(entry.get("engineInfo") or entry.get("clientVersion") or ""),
     ]
     return "  ".join(p for p in parts if p)
+
+
+def commit_rows(settings: Settings, uri: str, version: int) -> tuple[int, int] | None:
+    """(added, removed) rows of commit ``version``, from the table's own log: the records
+    of the files it added (their ``numRecords`` statistics) and the change of the
+    snapshot's row count.  None when a file has no record count."""
+    from moulin.delta.commits import commit_uri
+    from moulin.delta.log import open_delta
+    from moulin.storage import WarehouseFS
+
+    def rows_at(v: int) -> int | None:
+        if v < 0:
+            return 0
+        counts = open_delta(uri, version=v).get_add_actions(flatten=True).column("num_records").to_pylist()
+        return None if any(c is None for c in counts) else sum(counts)
+
+    added = 0
+    lines = WarehouseFS(settings).read_bytes(commit_uri(uri, version)).decode("utf-8").splitlines()
+    for action in (json.loads(line) for line in lines if line.strip()):
+        if "add" in action:
+            stats = json.loads((action["add"] or {}).get("stats") or "{}")
+            if "numRecords" not in stats:
+                return None
+            added += int(stats["numRecords"])
+    before, after = rows_at(version - 1), rows_at(version)
+    if before is None or after is None:
+        return None
+    return added, before + added - after
 
 
 def resolve_table_uri(settings: Settings, table: str) -> str:
@@ -77,7 +110,14 @@ def table_cli(args: argparse.Namespace, settings: Settings) -> int:
     uri = normalize_uri(resolve_table_uri(settings, args.table))
     if args.action == "history":
         for entry in store.history(uri):
-            print(json.dumps(entry, default=str) if args.json else history_line(entry))
+            if args.json:
+                print(json.dumps(entry, default=str))
+                continue
+            metrics = entry.get("operationMetrics") or {}
+            counted = any(key in metrics for key, text in _METRICS if text.endswith("rows"))
+            version = entry.get("version")
+            rows = None if counted or not isinstance(version, int) else commit_rows(settings, uri, version)
+            print(history_line(entry, rows))
         return 0
     if args.action == "count":
         print(store.count(uri, version=args.version))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG, Asset, Param, task
 
 from moulin.contracts import load_contract
 from moulin.errors import DataError
@@ -33,6 +33,14 @@ def build(spec) -> DAG:
         max_active_runs=1,
         doc_md=spec.description or f"Ingest source {spec.name} ({spec.kind}) into {table}.",
         tags=["moulin", "source", spec.kind],
+        params={
+            "redelivery": Param(
+                False,
+                type="boolean",
+                description="land files whose bytes were already landed under another date "
+                "(a deliberate redelivery; otherwise such a drop is refused, naming that date)",
+            )
+        },
         default_args={
             "on_failure_callback": task_failed,
             "retries": 2,
@@ -42,10 +50,10 @@ def build(spec) -> DAG:
     ) as dag:
 
         @task
-        def land(ds=None) -> dict:
+        def land(ds=None, params=None) -> dict:
             from moulin.sources import tasks
 
-            return tasks.land(spec.name, ds)
+            return tasks.land(spec.name, ds, redelivery=bool((params or {}).get("redelivery")))
 
         @task(outlets=[Asset(f"moulin://{table}")])
         def bronze(landing: dict, ds=None) -> dict:

@@ -195,5 +195,6 @@ def _redelivery_error(spec: SourceSpec, ds: str, earlier: dict[Path, tuple[str, 
         f"(file.path in {spec.path} should hold {{ds}}), take it back from there first: `moulin source "
         f"run {spec.name} --ds <that date> --replace` withdraws the files no longer in that date's drop, "
         f"`moulin source unland {spec.name} --ds <that date>` the whole landing. If the producer "
-        f"deliberately redelivered it for ds={ds}, run `moulin source run {spec.name} --ds {ds} --redelivery`."
+        f"deliberately redelivered it for ds={ds}, run `moulin source run {spec.name} --ds {ds} --redelivery` "
+        f"(in Airflow: trigger {spec.dag_id} for {ds} with the parameter redelivery: true)."
     )

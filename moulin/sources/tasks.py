@@ -11,15 +11,22 @@ from moulin.settings import Settings, load_settings
 PROGRESS = "MOULIN-PROGRESS"
 
 
-def land(source: str, ds: str, settings: Settings | None = None) -> dict:
-    """Land the drop of ``source`` for ``ds`` (in the task's process)."""
+def land(source: str, ds: str, settings: Settings | None = None, redelivery: bool = False) -> dict:
+    """Land the drop of ``source`` for ``ds`` (in the task's process); ``redelivery``: the
+    operator says files already landed under another date are redelivered on purpose."""
     from moulin.sources.land import land_source
     from moulin.sources.spec import load_spec
 
     settings = settings or load_settings()
     start = time.monotonic()
     with data_errors_fail_the_task():
-        result = land_source(settings, load_spec(source), ds, say=lambda line: print(f"{PROGRESS} {line}"))
+        result = land_source(
+            settings,
+            load_spec(source),
+            ds,
+            say=lambda line: print(f"{PROGRESS} {line}"),
+            redelivery=redelivery,
+        )
     seconds = round(time.monotonic() - start, 1)
     print(
         f"{PROGRESS} land {source} {seconds}s ds={ds}: {result['status']}, {result['rows']} rows", flush=True

@@ -91,6 +91,30 @@ def test_a_file_already_landed_under_another_date_is_refused_naming_that_date(
         assert out.rows_bronze == 20 and len(bronze_rows(src_settings, name)) == 40
 
 
+def test_the_source_dag_lands_a_redelivery_only_when_its_run_says_so(src_settings, contracts, tmp_path):
+    """The operator's way in Airflow: the DAG's ``redelivery`` parameter (default false)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from moulin.settings import load_settings
+    from moulin.sources.dags import build
+
+    name = "redelivered_dag"
+    spec = onboard(contracts, tmp_path, name)
+    data = to_csv(order_rows(10, seed=22))
+    (tmp_path / f"{name}_{DS}.csv").write_bytes(data)
+    (tmp_path / f"{name}_{NEXT}.csv").write_bytes(data)
+    dag = build(spec)
+    assert dag.params["redelivery"] is False
+    land = dag.get_task("land").python_callable  # what the task runs, in this process
+    assert land(ds=DS, params=dict(dag.params))["status"] == "landed"
+    with pytest.raises(AirflowFailException, match=f"trigger {spec.dag_id} for {NEXT} with the parameter"):
+        land(ds=NEXT, params=dict(dag.params))
+    settings = load_settings()
+    assert read_manifest(settings, name, NEXT) is None
+    assert land(ds=NEXT, params={"redelivery": True})["status"] == "landed"
+    assert read_manifest(settings, name, NEXT)["redelivery_of"][0].startswith(f"ds={DS}: ")
+
+
 # ------------------------------------------------------------------ 2. header order
 def test_the_swapped_header_error_never_advises_reordering_the_contract(contracts, tmp_path):
     spec = onboard(contracts, tmp_path, "swapped_message")
@@ -330,7 +354,7 @@ def test_a_byte_order_mark_is_named_and_utf8_sig_is_read_by_validate_and_the_run
         source_cli(build_parser().parse_args(["source", "validate", name]), src_settings)
 
 
-def test_table_history_prints_one_readable_line_per_version(src_settings, tmp_path, capsys):
+def test_table_history_prints_one_readable_line_per_version(spark, src_settings, tmp_path, capsys):
     import pyarrow as pa
     from deltalake import write_deltalake
 
@@ -344,6 +368,14 @@ def test_table_history_prints_one_readable_line_per_version(src_settings, tmp_pa
     assert [line.split()[0] for line in lines] == ["v1", "v0"] and not any("{" in line for line in lines)
     assert "WRITE (mode Append)  +1 rows, +1 files" in lines[0]
     assert "WRITE (mode ErrorIfExists)  +5 rows, +1 files" in lines[1]
+    # moulin's own commits of files Spark wrote carry no row metrics: counted from the log
+    from moulin.delta import DeltaTableStore
+
+    frame = spark.createDataFrame([(7, DS), (8, DS)], "x long, ds string")
+    DeltaTableStore(spark).write(frame, f"file://{uri}", mode="overwrite", replace_where={"ds": DS})
+    table_cli(build_parser().parse_args(["table", "history", f"file://{uri}"]), src_settings)
+    newest = capsys.readouterr().out.splitlines()[0]
+    assert newest.startswith("v2 ") and "+2 rows, -5 rows" in newest, newest
     replaced = {"version": 7, "timestamp": 0, "operation": "WRITE", "operationParameters": {"mode": "Append"},
                 "moulin.replaceWhere": '[["ds", "=", "2024-03-02"]]', "engineInfo": "delta-rs:py-1.6.6"}  # fmt: skip
     assert history_line(replaced) == (
