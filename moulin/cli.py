@@ -264,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_privacy(sub)
 
+    from moulin.sql_cli import add_parser as add_sql
+
+    add_sql(sub)
+
     p = sub.add_parser(
         "package", help="build the code zip and environment archives shipped with cluster jobs"
     )
