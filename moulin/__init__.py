@@ -7,3 +7,8 @@ quality gates, training and reporting.
 """
 
 __version__ = "0.1.0"
+
+#: Modules that observe the Delta store's reads of personal data: the store imports
+#: them before its first such read in a process (:mod:`moulin.delta.observers`),
+#: and each registers its observer when imported.  The store itself imports none.
+STORE_OBSERVERS = ("moulin.privacy.audit",)

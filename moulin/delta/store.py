@@ -64,6 +64,7 @@ from moulin.delta.log import (
     normalize_uri,
     open_delta,
 )
+from moulin.delta.observers import ReadEvent, notify_read
 from moulin.delta.predicates import (
     Predicate,
     normalize_filters,
@@ -75,7 +76,7 @@ from moulin.delta.predicates import (
 from moulin.delta.results import CompactionPolicy, TableMetadata, WriteResult
 from moulin.delta.schema import reconcile, spark_to_delta
 from moulin.delta.stats import file_stats, read_file_metadata, stats_json
-from moulin.jobs.phases import phase
+from moulin.phases import phase
 
 STAGING_DIR = "_staging"
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
@@ -1051,7 +1052,7 @@ class DeltaTableStore:
         self._need_spark("read")
         uri = normalize_uri(table_uri)
         snap = self._snapshot(uri, version, timestamp)
-        _audit_read(snap)
+        _announce_read(snap)
         preds = normalize_filters(uri, filters, snap.type_names)
         df = self.read_files(snap, snap.select(preds))
         types = snap.type_names
@@ -1115,7 +1116,7 @@ class DeltaTableStore:
         """The table as a ``pyarrow.Table`` (small reads: all in memory), read by deltalake."""
         uri = normalize_uri(table_uri)
         snap = self._snapshot(uri, version)
-        _audit_read(snap, columns)
+        _announce_read(snap, columns)
         preds = normalize_filters(uri, filters, snap.type_names)
         if columns is not None:
             unknown = [c for c in columns if c not in snap.type_names]
@@ -1216,14 +1217,13 @@ class DeltaTableStore:
         return vacuum(uri, self._fs_of(uri), retention_hours, force, dry_run)
 
 
-def _audit_read(snap: Snapshot, columns: list[str] | None = None) -> None:
-    """Record a read of a table holding personal data in the audit trail."""
+def _announce_read(snap: Snapshot, columns: list[str] | None = None) -> None:
+    """Tell the read observers (:mod:`moulin.delta.observers`) of a read of personal-data
+    columns (all of them, or those among ``columns``); an observer that raises refuses it."""
     personal = personal_columns(snap)
     read = personal if columns is None else [c for c in columns if c in personal]
     if read:
-        from moulin.privacy.audit import record
-
-        record("read", snap.uri, snap.version, read)
+        notify_read(ReadEvent(snap.uri, snap.version, tuple(read)))
 
 
 def stats_limits(schema, personal: list[str]) -> dict[str, str]:

@@ -4,9 +4,12 @@ when, at which version.  One row per event, appended to the Delta table
 
 Reads through moulin's readers (:class:`moulin.delta.DeltaTableStore` ``read``,
 ``to_arrow``, ``to_pandas``, ``moulin table show``) of a table whose Delta
-metadata lists personal-data columns append a ``read`` row; erasures append
-``erase`` rows.  A read whose audit row cannot be written fails: no read of
-personal data goes unrecorded.
+metadata lists personal-data columns append a ``read`` row: this module
+registers :func:`audit_read` with the store's read observers
+(:mod:`moulin.delta.observers`) when imported, and the store imports it before
+its first such read (``moulin.STORE_OBSERVERS``).  Erasures append ``erase``
+rows.  A read whose audit row cannot be written fails: no read of personal data
+goes unrecorded.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import datetime as dt
 import getpass
 import json
 
+from moulin.delta.observers import ReadEvent, register_read_observer
 from moulin.delta.rows import RowAppendError, append_row, read_rows
 from moulin.settings import Settings, load_settings
 
@@ -86,6 +90,15 @@ def record(
     append_row(audit_uri(settings), row, f"the {action} of {table_uri}", schema, error=AuditError)
 
 
+def audit_read(event: ReadEvent) -> None:
+    """Append the row of a store's read of personal-data columns (the store's read observer:
+    raises :class:`AuditError`, refusing the read, when the row cannot be written)."""
+    record(event.action, event.table_uri, event.version, list(event.columns))
+
+
 def read_audit(settings: Settings) -> list[dict]:
     """The audit rows, oldest first."""
     return read_rows(audit_uri(settings), "at")
+
+
+register_read_observer(audit_read)

@@ -19,7 +19,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from moulin.contracts import LINEAGE_COLUMNS, Contract
-from moulin.jobs.phases import phase
+from moulin.phases import phase
 from moulin.quality.rules import CORRUPT, QualityError, evaluate, parse_typed, tally
 
 QUARANTINE_COLUMNS = ["table", "ds", "source_file", "row", "failed_expectations", "reason", "run_id"]

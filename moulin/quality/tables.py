@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from moulin.contracts import Contract
-from moulin.jobs.phases import phase
+from moulin.phases import phase
 from moulin.settings import Settings
 
 

@@ -1,0 +1,275 @@
+"""moulin's layering, checked on the import graph of its own source.
+
+The graph is read from the syntax trees of every module under ``moulin/``: each
+``import moulin...`` and ``from moulin... import ...`` counts, at module level or
+inside a function or an ``if TYPE_CHECKING`` block (a lazy import is still a
+dependency).  ``from package import name`` counts as an import of the module
+``package.name`` when that module exists.  Imports by name at run time
+(``importlib.import_module``: the stage registry's modules, the store's
+observers named by ``moulin.STORE_OBSERVERS``) are wiring, not imports, and are
+not in the graph.  A *component* is a top-level package or module of moulin
+(``moulin.delta``, ``moulin.sql``); imports inside one component are not checked.
+
+Rules:
+
+* the storage layer (``moulin.delta``) imports neither ``moulin.privacy`` nor
+  ``moulin.jobs``: privacy hears of the store's reads through
+  :mod:`moulin.delta.observers`, and the phase timer is :mod:`moulin.phases`;
+* no platform component imports a use case (``moulin.usecases`` and below).
+  Every component is platform except the use cases themselves and
+  ``moulin.cli``, the command line that dispatches to them (``moulin run
+  <use case>``): storage and execution (``delta``, ``storage``, ``spark``,
+  ``cluster``, ``platform``, ``jobs``, ``ops``), data flow (``ingest``,
+  ``sources``, ``quality``, ``contracts``, ``expectations``), governance
+  (``privacy``), models and output (``training``, ``reporting``) and the small
+  modules beside them are shared by every use case, so none may know one;
+* the components import each other without a cycle.
+
+:data:`ALLOWED` lists the imports that still break a rule, each with why it
+stays for now.  It may only shrink: an allowed import that is gone, or that no
+longer breaks a rule, fails the test until it is taken off the list.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import moulin
+
+PACKAGE = Path(moulin.__file__).resolve().parent
+USE_CASES = "moulin.usecases"
+#: Components allowed to import use cases: the command line dispatches to them.
+ENTRY_POINTS = frozenset({"moulin.cli"})
+#: Components the storage layer must not import.
+ABOVE_STORAGE = ("moulin.privacy", "moulin.jobs")
+
+#: Imports (importing module, imported module) that break a rule today, and why they stay.
+ALLOWED: dict[tuple[str, str], str] = {
+    ("moulin.jobs.registry", "moulin.usecases"): (
+        "the stage registry scans the use-case folder for jobs modules; the entry point should pass them"
+    ),
+    ("moulin.jobs.submit", "moulin.privacy.keys"): (
+        "the submitter hands the pseudonym key to the stage; privacy should register what is handed"
+    ),
+    ("moulin.privacy.erasure", "moulin.sources.spec"): (
+        "erasure finds a source's raw drops from its spec while bronze pseudonymises with privacy"
+    ),
+    ("moulin.privacy.scan", "moulin.sources.spec"): (
+        "the scan reads a source's declared file encoding from its spec while bronze uses privacy"
+    ),
+    ("moulin.privacy.rotation", "moulin.sources.spec"): (
+        "key rotation finds the sources to rewrite from their specs while bronze uses privacy"
+    ),
+    ("moulin.privacy.rotation", "moulin.sources.bronze"): (
+        "key rotation re-pseudonymises through bronze's writer while bronze uses privacy"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Import:
+    """One import statement's edge: ``importer`` (a module) imports ``imported`` at ``line``."""
+
+    importer: str
+    imported: str
+    path: Path
+    line: int
+
+    @property
+    def edge(self) -> tuple[str, str]:
+        return self.importer, self.imported
+
+    def where(self) -> str:
+        return f"{self.path.relative_to(PACKAGE.parent)}:{self.line} imports {self.imported}"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def component(module: str) -> str:
+    """The top-level package or module of moulin that holds ``module``."""
+    return ".".join(module.split(".")[:2])
+
+
+@functools.cache
+def imports() -> tuple[Import, ...]:
+    """Every import of one of moulin's modules by another, anywhere in the importing file."""
+    paths = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+    found: list[Import] = []
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    source = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    source = node.module or ""
+                targets = [
+                    f"{source}.{a.name}" if f"{source}.{a.name}" in paths else source for a in node.names
+                ]
+            for target in targets:
+                if _within(target, "moulin") and target != "moulin":
+                    found.append(Import(name, target, path, node.lineno))
+    unique = dict.fromkeys(found)  # one per line and module, however many names it imports
+    return tuple(sorted(unique, key=lambda i: (str(i.path), i.line, i.imported)))
+
+
+def _between_components() -> list[Import]:
+    return [i for i in imports() if component(i.importer) != component(i.imported)]
+
+
+def _graph(edges: list[Import]) -> dict[str, dict[str, list[Import]]]:
+    graph: dict[str, dict[str, list[Import]]] = defaultdict(lambda: defaultdict(list))
+    for i in edges:
+        graph[component(i.importer)][component(i.imported)].append(i)
+    return graph
+
+
+def _strongly_connected(graph: dict[str, dict[str, list[Import]]]) -> list[list[str]]:
+    """The groups of two or more components that import each other, directly or not (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, {})):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return groups
+
+
+def _path(graph: dict[str, dict[str, list[Import]]], start: str, goal: str) -> list[str] | None:
+    """A shortest chain of components from ``start`` to ``goal`` (breadth first)."""
+    previous: dict[str, str | None] = {start: None}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        for nxt in sorted(graph.get(node, {})):
+            if nxt == goal:
+                chain = [goal, node]
+                while previous[chain[-1]] is not None:
+                    chain.append(previous[chain[-1]])  # type: ignore[arg-type]
+                return chain[::-1]
+            if nxt not in previous:
+                previous[nxt] = node
+                queue.append(nxt)
+    return None
+
+
+def _describe_cycle(graph: dict[str, dict[str, list[Import]]], members: list[str]) -> str:
+    inside = {a: {b: i for b, i in out.items() if b in members} for a, out in graph.items() if a in members}
+    chain = _path(inside, members[0], members[0]) or members
+    steps = [f"  {a} -> {b}: {inside[a][b][0].where()}" for a, b in zip(chain, chain[1:], strict=False)]
+    edges = [
+        f"  {a} -> {b}: " + "; ".join(i.where() for i in found)
+        for a, out in sorted(inside.items())
+        for b, found in sorted(out.items())
+    ]
+    return (
+        f"cycle among {', '.join(members)}, for instance:\n"
+        + "\n".join(steps)
+        + "\nevery import between them:\n"
+        + "\n".join(edges)
+    )
+
+
+def _breaks_delta_rule(i: Import) -> bool:
+    return _within(i.importer, "moulin.delta") and any(_within(i.imported, p) for p in ABOVE_STORAGE)
+
+
+def _breaks_use_case_rule(i: Import) -> bool:
+    source = component(i.importer)
+    return source != USE_CASES and source not in ENTRY_POINTS and _within(i.imported, USE_CASES)
+
+
+def _report(found: list[Import]) -> str:
+    return "\n".join(f"  {i.where()}" for i in found)
+
+
+def test_the_graph_sees_imports_at_module_level_and_inside_functions() -> None:
+    edges = {i.edge for i in imports()}
+    assert ("moulin.delta.store", "moulin.delta.log") in edges  # at module level
+    assert ("moulin.delta.store", "moulin.delta.compaction") in edges  # inside a method
+    assert ("moulin.privacy.audit", "moulin.jobs.context") in edges  # inside a function
+
+
+def test_delta_imports_neither_privacy_nor_jobs() -> None:
+    found = [i for i in imports() if _breaks_delta_rule(i) and i.edge not in ALLOWED]
+    assert not found, "moulin.delta imports a layer above it:\n" + _report(found)
+
+
+def test_platform_components_import_no_use_case() -> None:
+    found = [i for i in imports() if _breaks_use_case_rule(i) and i.edge not in ALLOWED]
+    assert not found, "a platform component imports a use case:\n" + _report(found)
+
+
+def test_no_cycle_among_components() -> None:
+    graph = _graph([i for i in _between_components() if i.edge not in ALLOWED])
+    cycles = _strongly_connected(graph)
+    assert not cycles, "\n".join(_describe_cycle(graph, members) for members in cycles)
+
+
+def test_every_allowed_import_exists_and_still_breaks_a_rule() -> None:
+    edges = {i.edge: i for i in imports()}
+    gone = sorted(edge for edge in ALLOWED if edge not in edges)
+    assert not gone, f"allowed imports that no longer exist (take them off ALLOWED): {gone}"
+    graph = _graph(_between_components())
+    harmless = sorted(
+        edge
+        for edge in ALLOWED
+        if not _breaks_delta_rule(edges[edge])
+        and not _breaks_use_case_rule(edges[edge])
+        and _path(graph, component(edge[1]), component(edge[0])) is None
+    )
+    assert not harmless, f"allowed imports that break no rule any more (take them off ALLOWED): {harmless}"
+
+
+def test_the_store_observers_are_declared_above_the_store() -> None:
+    """The modules the store imports by name to observe its reads exist and lie outside it."""
+    import importlib.util
+
+    from moulin.delta.observers import declared_observer_modules
+
+    declared = declared_observer_modules()
+    assert declared
+    for name in declared:
+        assert importlib.util.find_spec(name) is not None, name
+        assert not _within(name, "moulin.delta"), name
