@@ -20,6 +20,11 @@ from moulin.settings import REPO_ROOT, Settings
 DAGS_FOLDER = REPO_ROOT / "dags"
 
 
+def airflow_sqlite_path(settings: Settings) -> Path:
+    """The SQLite metadata database of ``airflow dags test`` (the platform's Airflow uses PostgreSQL)."""
+    return settings.home / "airflow" / "airflow.db"
+
+
 def airflow_env(settings: Settings) -> dict[str, str]:
     """Environment variables that point Airflow at moulin's DAGs and a home under MOULIN_HOME."""
     home = settings.home / "airflow"
@@ -29,7 +34,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_sqlite_path(settings)}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
         "MOULIN_PROFILE": settings.profile,

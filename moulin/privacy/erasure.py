@@ -8,9 +8,12 @@ clear ones by the address) and in the quarantine of every personal-data source
 without those rows (one Delta commit per table) and vacuums the table with a
 zero retention, so no older version keeps them.  Raw files holding the address
 are rewritten as a new landing version (mailbox files lose the subject's
-messages; any other mention is replaced by ``<erased>``) and every older copy
-is deleted.  Then every file under the warehouse and moulin's local logs is
-scanned for the address and the pseudonyms (:mod:`moulin.privacy.scan`).
+messages; any other mention is replaced by ``<erased>``, in the file's own
+encoding: UTF-16 and UTF-32 text is masked decoded and written back in it,
+Parquet values are masked and the file written again) and every older copy
+is deleted.  Then every file under the warehouse and moulin's local logs, and
+Airflow's metadata database, are scanned for the address and the pseudonyms
+(:mod:`moulin.privacy.scan`); a database the scan cannot read fails the erasure.
 
 The address is matched as a whole address everywhere (raw files, quarantine
 rows, the proof: :func:`moulin.privacy.scan.address_pattern`): erasing
@@ -42,7 +45,14 @@ from moulin.delta.rows import append_row, read_rows
 from moulin.errors import MoulinError
 from moulin.privacy.keys import PseudonymKey, load_key
 from moulin.privacy.pseudonyms import normalise, pseudonym
-from moulin.privacy.scan import address_pattern, address_regex, scan, scan_bytes
+from moulin.privacy.scan import (
+    address_pattern,
+    address_regex,
+    is_parquet,
+    scan,
+    scan_bytes,
+    text_codec,
+)
 from moulin.settings import Settings
 from moulin.storage import WarehouseFS
 
@@ -330,6 +340,77 @@ def _mask(data: bytes, address: bytes) -> bytes:
     return address_regex(address).sub(ERASED, data)
 
 
+def _mask_text(data: bytes, address: bytes, encoding: str | None = None, where: str = "the file") -> bytes:
+    """Text file ``data`` with every mention of ``address`` replaced by ``<erased>``, in the
+    file's own encoding: as bytes where ASCII text stands as its bytes, else (UTF-16, UTF-32:
+    its byte-order mark, or ``encoding``; see :func:`moulin.privacy.scan.text_codec`) on the
+    decoded text, written back in the same encoding after the same byte-order mark.  Text that
+    does not decode is refused (:class:`MoulinError` naming ``where``), never half rewritten."""
+    codec = text_codec(data, encoding)
+    if codec is None:
+        return _mask(data, address)
+    bom, name = codec
+    try:
+        text = data[len(bom) :].decode(name)
+    except UnicodeDecodeError as exc:
+        raise MoulinError(
+            f"{where} is not valid {name} (byte {exc.start + len(bom)}: {exc.reason}), so the subject's address "
+            "cannot be masked in it without changing other bytes; the file was left as it was: correct its "
+            "encoding (the source spec's file.encoding) or remove the file, then rerun the erasure"
+        ) from None
+    masked = re.sub(address_pattern(address.decode()), ERASED.decode(), text)
+    return data if masked == text else bom + masked.encode(name)
+
+
+def _mask_values(value: Any, address: bytes) -> Any:
+    """``value`` (a Python value of a pyarrow column: nested lists, dicts, tuples) with
+    every mention of ``address`` in its strings and bytes replaced by ``<erased>``."""
+    if isinstance(value, str):
+        return re.sub(address_pattern(address.decode()), ERASED.decode(), value)
+    if isinstance(value, bytes):
+        return _mask(value, address)
+    if isinstance(value, list):
+        return [_mask_values(v, address) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_mask_values(v, address) for v in value)
+    if isinstance(value, dict):
+        return {k: _mask_values(v, address) for k, v in value.items()}
+    return value
+
+
+def _mask_parquet(data: bytes, address: bytes) -> bytes:
+    """Parquet file ``data`` with every mention of ``address`` in its text and binary values
+    (at any depth) replaced by ``<erased>``, written again with the same schema, key-value
+    metadata and compression; its other columns are copied as they were."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(io.BytesIO(data))
+    meta = source.metadata
+    codec = meta.row_group(0).column(0).compression.lower() if meta.num_row_groups else "snappy"
+    codec = {"uncompressed": "none", "lz4_raw": "lz4"}.get(codec, codec)
+    table = source.read()
+    columns = []
+    for column in table.columns:
+        chunks = []
+        for chunk in column.chunks:
+            values = chunk.to_pylist()
+            masked = _mask_values(values, address)
+            chunks.append(chunk if masked == values else pa.array(masked, chunk.type))
+        columns.append(pa.chunked_array(chunks, column.type))
+    rows_per_group = max((meta.row_group(i).num_rows for i in range(meta.num_row_groups)), default=0)
+    out = io.BytesIO()
+    pq.write_table(
+        pa.Table.from_arrays(columns, schema=table.schema),
+        out,
+        compression=codec if codec in ("none", "snappy", "gzip", "brotli", "zstd", "lz4") else "snappy",
+        row_group_size=rows_per_group or None,
+    )
+    return out.getvalue()
+
+
 def emptied_mailbox(name: str) -> bytes:
     """What mailbox file ``name`` becomes when every message in it was the subject's: no
     message (both mailbox readers skip a line before the first ``From ``), but not 0
@@ -349,9 +430,9 @@ def _erase_raw(
     fs = WarehouseFS(settings)
     spec = load_spec(source)
     needle = normalise(address).encode()
-    pattern = address_regex(needle)
     opts = spec.file
     fmt = spec.raw_format
+    encoding = opts.encoding if opts else "utf-8"
     counter = row_counter(fmt, opts.encoding if opts else "utf-8", opts.delimiter if opts else ",",
                           opts.header if opts else True)  # fmt: skip
     done: list[dict[str, Any]] = []
@@ -367,21 +448,23 @@ def _erase_raw(
         erased: dict[str, dict[str, Any]] = {}
         for entry in list(manifest.get("files", [])):
             data = fs.read_bytes(entry["uri"])
-            encoded = fmt == "mbox" and bool(scan_bytes(data, {"address": needle}, False, mail=True))
-            if not pattern.search(data) and not encoded:
+            parquet = fmt == "parquet" or is_parquet(data)
+            if not scan_bytes(data, {"address": needle}, parquet, mail=fmt == "mbox", encoding=encoding):
                 continue
             emptied = False
             if fmt == "mbox":
                 new, removed, kept = _rewrite_mbox(data, needle)
                 if not kept and not new.strip():
                     new, emptied = emptied_mailbox(entry["file"]), True
+            elif parquet:
+                new, removed = _mask_parquet(data, needle), 0
             else:
-                new, removed = _mask(data, needle), 0
+                new, removed = _mask_text(data, needle, encoding, entry["uri"]), 0
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / entry["file"]
                 path.write_bytes(new)
                 landing = land_file(settings, source, ds, path, fs=fs, count_rows=counter,
-                                    encoding=None if fmt == "parquet" else (opts.encoding if opts else "utf-8"),
+                                    encoding=None if fmt == "parquet" else encoding,
                                     on_changed="replace")  # fmt: skip
             if landing.status != "replaced":  # the rewrite has another file's bytes: not landed
                 raise MoulinError(
@@ -490,7 +573,8 @@ def erase_subject(
         raise ErasureIncompleteError(
             f"erasure {request_id}: the subject is still found in {len(after.hits)} place(s), e.g. "
             f"{sorted({u for u, _ in after.hits})[:3]}: those files are outside the tables and raw "
-            "landings moulin erases; remove them and rerun the erasure"
+            "landings moulin erases; remove them (in Airflow's metadata database: the DAG-run confs, XCom "
+            "or log rows that hold the subject) and rerun the erasure"
         )
     return report
 

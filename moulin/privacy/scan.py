@@ -16,10 +16,23 @@ Mailbox files (``*.mbox``, or files starting with an mbox ``From `` line) are al
 searched decoded, message by message (:func:`mbox_decoded_text`): RFC 2047 header
 words and base64 / quoted-printable parts in their declared charsets (UTF-16
 included), so an encoded copy of an address is found too.
+
+Text whose characters are not ASCII bytes (UTF-16 and UTF-32) is also searched
+decoded (:func:`text_codec`): a file starting with such a byte-order mark, and a
+raw file of a source whose spec declares such a ``file.encoding``.  A file is
+read as Parquet when its name ends with ``.parquet`` or it starts and ends with
+Parquet's magic bytes (a raw Parquet drop of any name); every text value is
+searched, at any depth (lists, maps, structs, dictionaries, binary values read
+as UTF-8).
+
+Airflow's metadata database (the platform's PostgreSQL through ``pg_dump``, the
+SQLite file of ``airflow dags test``) is searched too (:mod:`moulin.privacy.airflow_db`):
+one that cannot be read fails the scan (:class:`~moulin.privacy.airflow_db.MetadataDatabaseError`).
 """
 
 from __future__ import annotations
 
+import codecs
 import functools
 import io
 import re
@@ -144,30 +157,57 @@ def walk(fs: WarehouseFS, uri: str) -> Iterator[str]:
             yield entry.uri
 
 
-def _parquet_hits(data: bytes, needles: dict[str, bytes]) -> set[str]:
+def is_parquet(data: bytes) -> bool:
+    """Whether ``data`` is a whole Parquet file by its magic bytes (its name may say otherwise)."""
+    return len(data) >= 12 and data[:4] == b"PAR1" and data[-4:] == b"PAR1"
+
+
+def text_arrays(array) -> Iterator:
+    """The text values inside pyarrow ``array`` at any depth, as string arrays: strings,
+    binary values (read as UTF-8), and the values of lists, maps, structs and dictionaries."""
     import pyarrow as pa
+
+    kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        yield array
+    elif pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind):
+        yield pa.array(
+            [None if v is None else v.decode("utf-8", "replace") for v in array.to_pylist()], pa.string()
+        )
+    elif pa.types.is_dictionary(kind):
+        yield from text_arrays(array.dictionary)
+    elif pa.types.is_map(kind):
+        yield from text_arrays(array.keys)
+        yield from text_arrays(array.items)
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        yield from text_arrays(array.flatten())
+    elif pa.types.is_struct(kind):
+        for child in array.flatten():
+            yield from text_arrays(child)
+
+
+def _parquet_hits(data: bytes, needles: dict[str, bytes]) -> set[str]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     found: set[str] = set()
     table = pq.read_table(io.BytesIO(data))
     for column in table.columns:
-        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-            if pa.types.is_list(column.type) and pa.types.is_string(column.type.value_type):
-                column = pc.list_flatten(column)
-            else:
-                continue
-        for name, needle in needles.items():
-            matches = pc.match_substring(column, needle.decode(), ignore_case=True)
-            if not pc.any(matches).as_py():
-                continue
-            if not _is_address(needle):
-                found.add(name)
-                continue
-            # pyarrow's RE2 has no look-around: the candidates are checked as a whole address here
-            regex = re.compile(address_pattern(needle.decode()))
-            if any(v and regex.search(v) for v in pc.filter(column, matches).to_pylist()):
-                found.add(name)
+        for chunk in column.chunks:
+            for values in text_arrays(chunk):
+                for name, needle in needles.items():
+                    if name in found:
+                        continue
+                    matches = pc.match_substring(values, needle.decode(), ignore_case=True)
+                    if not pc.any(matches).as_py():
+                        continue
+                    if not _is_address(needle):
+                        found.add(name)
+                        continue
+                    # pyarrow's RE2 has no look-around: the candidates are checked as a whole address here
+                    regex = re.compile(address_pattern(needle.decode()))
+                    if any(v and regex.search(v) for v in pc.filter(values, matches).to_pylist()):
+                        found.add(name)
     return found
 
 
@@ -180,11 +220,57 @@ def _text_hits(data: bytes, needles: dict[str, bytes]) -> set[str]:
     }
 
 
-def scan_bytes(data: bytes, needles: dict[str, bytes], parquet: bool, mail: bool = False) -> set[str]:
+#: Byte-order marks of the text encodings whose ASCII characters are not ASCII bytes, longest first.
+BYTE_ORDER_MARKS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+#: What an address in text looks like, to tell whether an encoding writes it as ASCII bytes.
+_PROBE = "From: <Bob.O-Neil_2+x@Example.org>, 'a!#$%&*/=?^`{|}~' 10.0.0.1\r\n"
+
+
+@functools.lru_cache(maxsize=64)
+def _ascii_bytes(codec: str) -> bool:
+    """Whether ``codec`` writes ASCII text as its ASCII bytes (UTF-8, Latin-1, cp1252...)."""
+    try:
+        return _PROBE.encode("ascii").decode(codec) == _PROBE
+    except (UnicodeDecodeError, LookupError):
+        return False
+
+
+def text_codec(data: bytes, encoding: str | None = None) -> tuple[bytes, str] | None:
+    """How to read the characters of text file ``data`` when an address in it is not ASCII
+    bytes: ``(byte-order mark, codec)`` from its UTF-16 or UTF-32 byte-order mark, else from
+    ``encoding`` (a source spec's ``file.encoding``; UTF-16 and UTF-32 without a mark are
+    big-endian, as Java reads them); None when its text is searched as bytes."""
+    for bom, codec in BYTE_ORDER_MARKS:
+        if data.startswith(bom):
+            return bom, codec
+    if not encoding:
+        return None
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return None
+    if _ascii_bytes(name):
+        return None
+    return b"", {"utf-16": "utf-16-be", "utf-32": "utf-32-be"}.get(name, name)
+
+
+def scan_bytes(
+    data: bytes, needles: dict[str, bytes], parquet: bool, mail: bool = False, encoding: str | None = None
+) -> set[str]:
     """The names of the needles found in one file's bytes (decoded when Parquet, and
-    message by message when ``mail``); an address is found as a whole address only
-    (see the module docstring)."""
+    message by message when ``mail``; also as text of its byte-order mark's encoding,
+    or of ``encoding`` when that does not write ASCII as bytes: see :func:`text_codec`);
+    an address is found as a whole address only (see the module docstring)."""
     found = _text_hits(data, needles)
+    codec = text_codec(data, encoding)
+    if codec is not None:
+        bom, name = codec
+        found |= _text_hits(data[len(bom) :].decode(name, "replace").encode("utf-8"), needles)
     if parquet and data[:4] == b"PAR1":
         found |= _parquet_hits(data, needles)
     if mail:
@@ -197,23 +283,70 @@ def is_mailbox(uri: str, data: bytes) -> bool:
     return uri.endswith(".mbox") or data[:5] == b"From "
 
 
-def scan(settings: Settings, needles: dict[str, str], local_dirs: list[Path] | None = None) -> ScanResult:
-    """Search every file under the warehouse and ``local_dirs`` for ``needles``
-    (``{name: value}``; matching ignores case, addresses match whole)."""
+_SOURCE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def raw_encoding(settings: Settings, uri: str, cache: dict[str, str | None] | None = None) -> str | None:
+    """The text encoding a source's spec declares for raw file ``uri`` (under
+    ``<warehouse>/raw/<source>/``), or None: not a raw file, no such spec, not a text format."""
+    from moulin.errors import DataError
+    from moulin.sources.spec import load_spec
+
+    root = settings.table_uri("raw") + "/"
+    if not uri.startswith(root):
+        return None
+    source = uri[len(root) :].split("/", 1)[0]
+    if not _SOURCE_NAME.match(source):
+        return None
+    cache = {} if cache is None else cache
+    if source not in cache:
+        try:
+            spec = load_spec(source)
+        except DataError:  # a source whose spec was removed: its files are still searched, by BOM
+            cache[source] = None
+        else:
+            text = spec.file is not None and spec.raw_format in ("csv", "jsonl")
+            cache[source] = spec.file.encoding if text and spec.file is not None else None
+    return cache[source]
+
+
+def scan(
+    settings: Settings,
+    needles: dict[str, str],
+    local_dirs: list[Path] | None = None,
+    airflow_metadata: bool = True,
+) -> ScanResult:
+    """Search every file under the warehouse and ``local_dirs``, and with ``airflow_metadata``
+    Airflow's metadata database (:func:`moulin.privacy.airflow_db.metadata_contents`: it
+    raises when that cannot be read), for ``needles`` (``{name: value}``; matching ignores
+    case, addresses match whole)."""
     fs = WarehouseFS(settings)
     wanted = {name: value.encode() for name, value in needles.items() if value}
     result = ScanResult()
+    encodings: dict[str, str | None] = {}
+    seen: set[Path] = set()
 
-    def look(uri: str, data: bytes) -> None:
+    def look(uri: str, data: bytes, encoding: str | None = None) -> None:
         result.files += 1
         result.bytes += len(data)
-        for name in scan_bytes(data, wanted, uri.endswith(".parquet"), is_mailbox(uri, data)):
+        parquet = uri.endswith(".parquet") or is_parquet(data)
+        for name in scan_bytes(data, wanted, parquet, is_mailbox(uri, data), encoding):
             result.hits.append((uri, name))
 
+    if airflow_metadata:  # first: a database that cannot be read fails the scan at once
+        from moulin.orchestration import airflow_sqlite_path
+        from moulin.privacy.airflow_db import metadata_contents, sidecar_files
+
+        for content in metadata_contents(settings):
+            look(content.name, content.data)
+        seen.add(airflow_sqlite_path(settings).resolve())
+        for path in sidecar_files(settings):
+            look(path.as_uri(), path.read_bytes())
+            seen.add(path.resolve())
     for uri in walk(fs, settings.warehouse):
-        look(uri, fs.read_bytes(uri))
+        look(uri, fs.read_bytes(uri), raw_encoding(settings, uri, encodings))
     for folder in local_dirs or []:
         for path in sorted(Path(folder).rglob("*")):
-            if path.is_file():
+            if path.is_file() and path.resolve() not in seen:
                 look(path.as_uri(), path.read_bytes())
     return result

@@ -4,6 +4,7 @@ reader and the record of processing activities."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import os
 import stat
 from pathlib import Path
@@ -421,3 +422,275 @@ def test_erasure_removes_encoded_senders_and_masks_encoded_mentions() -> None:
             hashlib.sha256(out[i : i + len(neighbour)]).hexdigest()
             for i in range(len(out) - len(neighbour) + 1)
         }
+
+
+# --------------------------------------------------------------------------- Airflow's metadata database
+
+
+def _home(settings, tmp_path):
+    from dataclasses import replace
+
+    return replace(settings, home=tmp_path / "home", warehouse_uri="")
+
+
+def test_the_proof_searches_the_sqlite_metadata_database_of_dags_test(settings, tmp_path) -> None:
+    """The SQLite file ``airflow dags test`` uses (the one its environment names) is
+    outside the log folders: the proof reads it, its file and its rows."""
+    import sqlite3
+
+    from moulin.orchestration import airflow_env, airflow_sqlite_path
+    from moulin.privacy.erasure import local_log_dirs
+    from moulin.privacy.scan import scan
+
+    settings = _home(settings, tmp_path)
+    path = airflow_sqlite_path(settings)
+    assert airflow_env(settings)["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{path}"
+    (settings.home / "airflow" / "logs").mkdir(parents=True)
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE dag_run (id INTEGER PRIMARY KEY, conf TEXT, blob BLOB)")
+        conn.execute("INSERT INTO dag_run (conf) VALUES (?)", ('{"to": "jimbob@example.com"}',))
+        conn.execute(
+            "INSERT INTO dag_run (conf) VALUES (?)",
+            ('{"to": "Bob@Example.com", "pad": "' + "x" * 9000 + '"}',),
+        )
+    assert path.parent not in local_log_dirs(settings)  # not among the log folders
+    hits = scan(settings, {"address": SUBJECT.decode()}, local_log_dirs(settings)).hits
+    assert hits == [(path.resolve().as_uri(), "address")]
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM dag_run WHERE conf LIKE '%Bob@%'")
+    with sqlite3.connect(path) as conn:
+        conn.execute("VACUUM")  # the freed page's bytes are gone from the file too
+    assert scan(settings, {"address": SUBJECT.decode()}, local_log_dirs(settings)).hits == []
+
+
+def _with_platform(settings, **changes):
+    """``settings`` with platform fields changed."""
+    from dataclasses import replace
+
+    return replace(settings, platform=replace(settings.platform, **changes))
+
+
+def _pg_dump_installed() -> bool:
+    from moulin.platform import postgres
+    from moulin.settings import load_settings
+
+    try:
+        return (postgres.bin_dir(load_settings("local", env={})) / "pg_dump").exists()
+    except postgres.PostgresError:
+        return False
+
+
+@pytest.mark.skipif(not _pg_dump_installed(), reason="PostgreSQL's pg_dump is not installed")
+def test_an_unreachable_postgres_metadata_database_fails_the_erasure(settings, tmp_path) -> None:
+    """Once the platform wrote the URI its Airflow reads, the proof dumps that database:
+    when nothing answers there, the erasure stops before erasing, naming the database
+    (without its password) and what to do."""
+    from moulin.cluster.ports import port_free
+    from moulin.platform import airflow_services, secrets
+    from moulin.privacy.airflow_db import MetadataDatabaseError
+    from moulin.privacy.erasure import erase_subject
+
+    settings = _home(settings, tmp_path)
+    port = next(p for p in range(47300, 47400) if port_free(p))
+    settings = _with_platform(settings, postgres_port=port)
+    airflow_services.prepare_secrets(settings)
+    password = secrets.read_secret(settings, secrets.DB_PASSWORD)
+    with pytest.raises(MetadataDatabaseError) as info:
+        erase_subject(None, settings, SUBJECT.decode())
+    message = str(info.value)
+    assert f"postgresql://127.0.0.1:{port}/airflow (pg_dump)" in message and "moulin platform up" in message
+    assert password not in message
+
+
+# --------------------------------------------------------------------------- raw files in other encodings
+
+PEOPLE_CSV = "name,email\nBob,Bob@Example.com\nJim,jimbob@example.com\nÉlise,bob@example.com.au\n"
+BOMS = {"utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff", "utf-32-le": b"\xff\xfe\x00\x00",
+        "utf-32-be": b"\x00\x00\xfe\xff"}  # fmt: skip
+
+
+@pytest.mark.parametrize("codec", sorted(BOMS))
+def test_text_in_utf16_and_utf32_is_searched_and_masked_in_its_encoding(codec: str) -> None:
+    from moulin.privacy.erasure import _mask_text
+    from moulin.privacy.scan import scan_bytes
+
+    data = BOMS[codec] + PEOPLE_CSV.encode(codec)
+    assert SUBJECT not in data.lower()  # not as ASCII bytes
+    assert scan_bytes(data, {"address": SUBJECT}, False) == {"address"}
+    masked = _mask_text(data, SUBJECT)
+    assert masked.startswith(BOMS[codec])  # the same encoding, the same byte order
+    assert masked[len(BOMS[codec]) :].decode(codec) == PEOPLE_CSV.replace("Bob@Example.com", "<erased>")
+    assert scan_bytes(masked, {"address": SUBJECT}, False) == set()
+    # without a byte-order mark, the source spec's encoding says how to read it
+    bare = PEOPLE_CSV.encode(codec)
+    assert scan_bytes(bare, {"address": SUBJECT}, False, encoding=codec) == {"address"}
+    assert _mask_text(bare, SUBJECT, codec).decode(codec) == PEOPLE_CSV.replace("Bob@Example.com", "<erased>")
+
+
+def _people_parquet(emails: list[str]) -> bytes:
+    """A Parquet file whose addresses sit in a struct, a map and a list (gzip: no value in clear bytes)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = len(emails)
+    table = pa.table({
+        "id": list(range(n)),
+        "contact": [{"email": e, "rank": i} for i, e in enumerate(emails)],
+        "tags": pa.array([[("cc", e)] for e in emails], pa.map_(pa.string(), pa.string())),
+        "seen": pa.array([dt.datetime(2024, 1, 1, tzinfo=dt.UTC)] * n, pa.timestamp("us", tz="UTC")),
+    })  # fmt: skip
+    out = io.BytesIO()
+    pq.write_table(table, out, compression="gzip", write_statistics=False)
+    return out.getvalue()
+
+
+def _neighbours(n: int) -> list[str]:
+    return [f"user{i}@example.org" for i in range(n)]
+
+
+def test_raw_parquet_of_any_name_is_searched_and_masked_at_any_depth(settings, tmp_path) -> None:
+    import io
+
+    import pyarrow.parquet as pq
+
+    from moulin.privacy.erasure import _mask_parquet
+    from moulin.privacy.scan import scan, scan_bytes
+    from moulin.storage import WarehouseFS
+
+    emails = _neighbours(150) + ["Bob@Example.com", "jimbob@example.com"] + _neighbours(150)[::-1]
+    data = _people_parquet(emails)
+    assert SUBJECT not in data.lower()  # compressed: found only decoded
+    assert scan_bytes(data, {"address": SUBJECT}, True) == {"address"}
+    settings = _home(settings, tmp_path)
+    fs = WarehouseFS(settings)
+    uri = settings.table_uri("raw", "partner", "ds=2024-01-01", "people.parq")  # not named *.parquet
+    fs.write_bytes(uri, data)
+    assert scan(settings, {"address": SUBJECT.decode()}).hits == [(uri, "address")]
+    masked = _mask_parquet(data, SUBJECT)
+    before, after = pq.read_table(io.BytesIO(data)), pq.read_table(io.BytesIO(masked))
+    assert after.schema == before.schema and after.num_rows == before.num_rows
+    assert after["seen"] == before["seen"] and after["id"] == before["id"]
+    contacts = [c["email"] for c in after["contact"].to_pylist()]
+    assert contacts == [("<erased>" if e == "Bob@Example.com" else e) for e in emails]  # neighbours kept
+    assert [t[0][1] for t in after["tags"].to_pylist()] == contacts
+    assert pq.ParquetFile(io.BytesIO(masked)).metadata.row_group(0).column(0).compression == "GZIP"
+    assert scan_bytes(masked, {"address": SUBJECT}, True) == set()
+
+
+PEOPLE_CONTRACT = """\
+name: bronze_{name}
+layer: bronze
+table: bronze/{name}
+source: {{name: {name}, format: {fmt}}}
+partition_by: [ds]
+quarantine_threshold: 0.1
+privacy: {{purpose: support, legal_basis: contract, retention_days: 30, subject_columns: [email]}}
+columns:
+  - {{name: email, type: string, nullable: true,
+     personal: {{category: direct_identifier, treatment: pseudonymise, purpose: support}}}}
+  - {{name: name, type: string, nullable: true}}
+"""
+PEOPLE_SPEC = """\
+name: {name}
+kind: file
+contract: bronze_{name}
+file:
+  path: "{{home}}/drops/{name}/{{ds}}/*.{ext}"
+  format: {fmt}
+  encoding: {encoding}
+"""
+
+
+def test_erasure_masks_raw_files_in_utf16_and_parquet_in_their_format(
+    settings, tmp_path, monkeypatch
+) -> None:
+    """A UTF-16 CSV drop (with a byte-order mark, and one without whose spec says
+    utf-16-le) and a Parquet drop: the raw rewrite masks the subject in each, the new
+    files stay valid in their format, and the proof then finds nothing."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from moulin.ingest.landing import read_manifest
+    from moulin.privacy.erasure import _erase_raw
+    from moulin.privacy.scan import scan
+    from moulin.sources.land import land_source
+    from moulin.sources.spec import load_spec
+    from moulin.storage import WarehouseFS
+
+    contracts = tmp_path / "contracts"
+    (contracts / "sources").mkdir(parents=True)
+    sources = {"people16": ("csv", "csv", "utf-16"), "people16le": ("csv", "csv", "utf-16-le"),
+               "peoplepq": ("parquet", "parquet", "utf-8")}  # fmt: skip
+    for name, (fmt, ext, encoding) in sources.items():
+        (contracts / f"bronze_{name}.yaml").write_text(PEOPLE_CONTRACT.format(name=name, fmt=fmt))
+        (contracts / "sources" / f"{name}.yaml").write_text(
+            PEOPLE_SPEC.format(name=name, fmt=fmt, ext=ext, encoding=encoding)
+        )
+    monkeypatch.setenv("MOULIN_CONTRACTS_DIR", str(contracts))
+    settings = _home(settings, tmp_path)
+    ds = "2024-01-01"
+    drops = {
+        "people16": ("people.csv", b"\xfe\xff" + PEOPLE_CSV.encode("utf-16-be")),
+        "people16le": ("people.csv", PEOPLE_CSV.encode("utf-16-le")),
+        "peoplepq": ("people.parquet", _people_parquet(_neighbours(100) + ["BOB@example.com"])),
+    }
+    for name, (file, data) in drops.items():
+        folder = settings.home / "drops" / name / ds
+        folder.mkdir(parents=True)
+        (folder / file).write_bytes(data)
+        land_source(settings, load_spec(name), ds)
+    needles = {"address": SUBJECT.decode()}
+    assert {uri.split("/raw/")[1].split("/")[0] for uri, _ in scan(settings, needles).hits} == set(drops)
+    fs = WarehouseFS(settings)
+    for name, (file, _) in drops.items():
+        done = _erase_raw(settings, name, "bob@example.com", print, "erase-20260101T000000-00000000")
+        assert [(d["file"], d["records_removed"]) for d in done] == [(file, 0)], name
+    assert scan(settings, needles).hits == []
+    erased = PEOPLE_CSV.replace("Bob@Example.com", "<erased>")
+    new = {name: fs.read_bytes(read_manifest(settings, name, ds, fs)["files"][0]["uri"]) for name in drops}
+    assert new["people16"] == b"\xfe\xff" + erased.encode("utf-16-be")
+    assert new["people16le"] == erased.encode("utf-16-le")
+    table = pq.read_table(io.BytesIO(new["peoplepq"]))
+    assert [c["email"] for c in table["contact"].to_pylist()] == _neighbours(100) + ["<erased>"]
+    for name in drops:
+        assert read_manifest(settings, name, ds, fs)["files"][0].get("decode_error") is None
+
+
+# --------------------------------------------------------------------------- quarantine reasons and Delta stats
+
+
+def test_quarantine_reasons_quoting_an_address_get_no_delta_statistics(settings, tmp_path, spark) -> None:
+    """A quarantined row's reason quotes the value that failed (here a sender address): the
+    quarantine table's commits record no minimum or maximum of ``reason`` (nor of ``row``)."""
+    import json
+
+    from moulin.delta import DeltaTableStore
+    from moulin.sources.bronze import gate_landing, quarantine_uri
+    from moulin.sources.spec import load_spec
+
+    settings = _home(settings, tmp_path)
+    ds = "2002-10-11"
+    good = [_msg(f"n{i}@example.org".encode(), f"From: n{i}@example.org\nTo: x@example.org\n".encode())
+            for i in range(20)]  # fmt: skip
+    bad = _msg(b"relay@example.org", b'From: "bob@example.com"@relay.example.org\nTo: x@example.org\n')
+    _land_mail(settings, ds, {"ham.mbox": b"".join([*good[:10], bad, *good[10:]])})
+    outcome = gate_landing(spark, settings, load_spec("mail"), ds, run_ge=False)
+    assert outcome.rows_quarantined == 1
+    uri = quarantine_uri(settings, "mail")
+    (reason,) = DeltaTableStore(spark).to_pandas(uri)["reason"]
+    assert SUBJECT.decode() in reason  # the reason quotes the address
+    log = Path(uri.removeprefix("file://")) / "_delta_log"
+    stats = [
+        json.loads(action["add"]["stats"])
+        for path in sorted(log.glob("*.json"))
+        for action in map(json.loads, path.read_text().splitlines())
+        if "add" in action and action["add"].get("stats")
+    ]
+    assert stats and sum(s["numRecords"] for s in stats) == 1
+    for s in stats:
+        for bound in ("minValues", "maxValues"):
+            assert "reason" not in s.get(bound, {}) and "row" not in s.get(bound, {}), s
+    assert SUBJECT.decode() not in json.dumps(stats).lower()
