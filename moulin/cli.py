@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from moulin.errors import MoulinError
 from moulin.settings import PROFILES, SettingsError, describe, load_settings
@@ -178,70 +179,292 @@ def _cmd_classifier(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help that gives an option's default when it has one: not for a flag, an option
+    without default, or one whose help already says what its default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            action.option_strings
+            and action.nargs != 0
+            and action.default is not None
+            and action.default is not argparse.SUPPRESS
+            and "default" not in text
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _action_parsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:
+    """The actions of a command's parser (``moulin privacy`` -> key, erase, ...), or None."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return None
+
+
+def _options_after_action(args: list[str], actions: argparse._SubParsersAction) -> list[str]:
+    """``args`` of a command with options written before its action moved after it:
+    ``table --limit 5 show x`` is ``table show --limit 5 x``.  Each command was one parser
+    before its actions had their own, and took its options on either side of the action."""
+    takes_value: dict[str, bool] = {}
+    for parser in actions.choices.values():
+        for action in parser._actions:
+            for option in action.option_strings:
+                takes_value[option] = takes_value.get(option, False) or action.nargs != 0
+    before: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in actions.choices:
+            return [arg, *before, *args[i + 1 :]]
+        if arg == "--" or not arg.startswith("-") or arg == "-":
+            break  # no action after options only: argparse says what is wrong
+        before.append(arg)
+        name = arg.split("=", 1)[0]
+        if name in takes_value:
+            value = takes_value[name]
+        else:  # an abbreviation (--req for --request) takes a value if each option it may be does
+            found = [
+                v for option, v in takes_value.items() if name.startswith("--") and option.startswith(name)
+            ]
+            value = bool(found) and all(found)
+        if value and "=" not in arg and i + 1 < len(args):
+            i += 1
+            before.append(args[i])
+        i += 1
+    return args
+
+
+class _Parser(argparse.ArgumentParser):
+    """The parser of a command (``moulin privacy``, ``moulin sql``) or of an action
+    (``moulin privacy erase``): help through :class:`_HelpFormatter`.
+
+    A parser without actions refuses any argument it does not declare, naming it under
+    its own usage (``moulin privacy key --dry-run``).  A command with actions reads
+    options written before the action as if written after it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        arguments = list(sys.argv[1:] if args is None else args)
+        actions = _action_parsers(self)
+        if actions is not None:
+            return super().parse_known_args(_options_after_action(arguments, actions), namespace)
+        parsed, extras = super().parse_known_args(arguments, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
+def _add_actions(parser: argparse.ArgumentParser, dest: str = "action") -> argparse._SubParsersAction:
+    """The actions of ``parser`` (``moulin cluster up``...), read into ``args.<dest>``: each
+    action a parser of its own with only its options (``moulin cluster up --help``)."""
+    return parser.add_subparsers(dest=dest, required=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``moulin`` (all sub-commands)."""
-    parser = argparse.ArgumentParser(prog="moulin", description=__doc__)
+    """The argument parser of ``moulin`` (all sub-commands).
+
+    Each command with actions (``moulin privacy erase``) has a parser per action with
+    only that action's options; the action is ``args.action`` (``args.role`` for
+    ``moulin daemon``)."""
+    parser = argparse.ArgumentParser(prog="moulin", description=__doc__, formatter_class=_HelpFormatter)
     parser.add_argument(
         "--profile", choices=PROFILES, help="settings profile (default: $MOULIN_PROFILE or local)"
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("settings", help="print the resolved settings")
-    p.set_defaults(func=_cmd_settings)
-
-    p = sub.add_parser("cluster", help="the local HDFS (and Spark standalone) cluster")
-    p.add_argument("action", choices=("up", "down", "status"))
-    p.add_argument("--spark", action="store_true", help="also start a Spark standalone master and workers")
-    p.set_defaults(func=_cmd_cluster)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser(
-        "platform", help="PostgreSQL, HDFS, Spark standalone and Airflow (scheduler, UI) on this machine"
+        "settings", help="print the resolved settings", description="Print the resolved settings (JSON)."
     )
-    p.add_argument("action", choices=("up", "down", "status", "secrets"))
-    p.set_defaults(func=_cmd_platform)
+    p.set_defaults(func=_cmd_settings)
 
-    p = sub.add_parser("daemon", help="run one cluster daemon in the foreground (containers)")
-    p.add_argument("role", choices=("namenode", "datanode", "spark-master", "spark-worker"))
-    p.add_argument("--index", type=int, default=0, help="DataNode / worker number (ports, data folder)")
+    p = sub.add_parser(
+        "cluster",
+        help="the local HDFS (and Spark standalone) cluster",
+        description="The local HDFS cluster (and Spark standalone), profile hdfs-local unless --profile says.",
+    )
+    p.set_defaults(func=_cmd_cluster)
+    actions = _add_actions(p)
+    a = actions.add_parser(
+        "up",
+        help="start the NameNode and DataNodes (--spark: Spark standalone too)",
+        description="Start what is not running of the NameNode and DataNodes (WebHDFS on), with --spark "
+        "a Spark standalone master and workers too; print each daemon's state.",
+    )
+    a.add_argument("--spark", action="store_true", help="also start a Spark standalone master and workers")
+    actions.add_parser(
+        "down",
+        help="stop the processes the cluster started",
+        description="Stop only the processes `moulin cluster up` started (its pid files).",
+    )
+    actions.add_parser(
+        "status",
+        help="live DataNodes, capacity used, Spark workers; exit 3 if the NameNode is down",
+        description="Print the daemons' state: live DataNodes, capacity used, Spark workers; "
+        "exit code 3 if the NameNode is not running.",
+    )
+
+    p = sub.add_parser(
+        "platform",
+        help="PostgreSQL, HDFS, Spark standalone and Airflow (scheduler, UI) on this machine",
+        description="PostgreSQL, HDFS, Spark standalone and Airflow (scheduler, UI) on this machine, "
+        "profile hdfs-local unless --profile says.",
+    )
+    p.set_defaults(func=_cmd_platform)
+    actions = _add_actions(p)
+    actions.add_parser(
+        "up",
+        help="start every service; waits until each answers",
+        description="Start PostgreSQL, HDFS, Spark standalone and Airflow (what is not running), wait "
+        "until each answers, print their state and the Airflow UI's address.",
+    )
+    actions.add_parser(
+        "down",
+        help="stop what `up` started (and the job servers tasks started)",
+        description="Stop the services `moulin platform up` started and the job servers tasks started.",
+    )
+    actions.add_parser(
+        "status",
+        help="pid, memory and health of every service; exit 3 if one is down",
+        description="Print each service's pid, memory and health; exit code 3 if one is not running.",
+    )
+    actions.add_parser(
+        "secrets",
+        help="write the secrets files (mode 0600) docker/compose.yaml reads",
+        description="Write the platform's secrets (mode 0600) where MOULIN_SECRETS_DIR of "
+        "docker/compose.yaml should point; the admin password is printed once, when created.",
+    )
+
+    p = sub.add_parser(
+        "daemon",
+        help="run one cluster daemon in the foreground (containers)",
+        description="Replace this process by one cluster daemon in the foreground (a container's "
+        "command), profile hdfs-local unless --profile says.",
+    )
     p.set_defaults(func=_cmd_daemon)
+    roles = _add_actions(p, "role")
+    for role, what, numbered in (
+        ("namenode", "the NameNode (formatted on first start)", False),
+        ("datanode", "a DataNode", True),
+        ("spark-master", "the Spark standalone master", False),
+        ("spark-worker", "a Spark standalone worker", True),
+    ):
+        a = roles.add_parser(role, help=f"run {what}", description=f"Run {what} in the foreground.")
+        if numbered:
+            a.add_argument(
+                "--index", type=int, default=0, help="DataNode / worker number (ports, data folder)"
+            )
+        else:
+            a.set_defaults(index=0)  # one of its kind
 
     from moulin.usecases.flights.params import PARAMS as FLIGHTS
 
-    p = sub.add_parser("flights", help="the New York flights use case (main job)")
-    p.add_argument("action", choices=("run",))
-    p.add_argument("--profile", dest="run_profile", choices=PROFILES, help="settings profile")
-    p.add_argument("--sample", type=int, default=0, help="keep N flights per month (0: all)")
-    p.add_argument("--months", default="1-12", help="monthly drops to ingest, e.g. 1-12 or 1,9,11")
-    p.add_argument("--epochs", type=int, default=FLIGHTS.train.epochs, help="epochs of the neural network")
+    p = sub.add_parser(
+        "flights",
+        help="the New York flights use case (main job)",
+        description="The New York flights use case.",
+    )
     p.set_defaults(func=_cmd_flights)
+    a = _add_actions(p).add_parser(
+        "run",
+        help="run the whole chain (ingest to report), as bin/run-flights does",
+        description="Run the flights chain: ingest, quality gates, silver/gold, features, profile, "
+        "models, report (the local HDFS cluster started first on profile hdfs-local).",
+    )
+    a.add_argument("--profile", dest="run_profile", choices=PROFILES, help="settings profile")
+    a.add_argument("--sample", type=int, default=0, help="keep N flights per month (0: all)")
+    a.add_argument("--months", default="1-12", help="monthly drops to ingest, e.g. 1-12 or 1,9,11")
+    a.add_argument("--epochs", type=int, default=FLIGHTS.train.epochs, help="epochs of the neural network")
 
-    p = sub.add_parser("source", help="sources as configuration: list, validate, infer, run, unland")
-    p.add_argument("action", choices=("list", "validate", "infer", "run", "unland"))
-    p.add_argument("target", nargs="?", help="spec file or source name (infer: a sample file)")
-    p.add_argument("--ds", help="logical date YYYY-MM-DD of the drop (run, unland)")
-    p.add_argument(
+    p = sub.add_parser(
+        "source",
+        help="sources as configuration: list, validate, infer, run, unland",
+        description="Sources as configuration (a spec and its bronze contract per source).",
+    )
+    p.set_defaults(func=_cmd_source)
+    actions = _add_actions(p)
+    actions.add_parser(
+        "list",
+        help="the sources' names and spec files",
+        description="Print each source's name and spec file.",
+    )
+    a = actions.add_parser(
+        "validate",
+        help="check a source's spec and its contract",
+        description="Check a source's spec and its bronze contract; print what it lands, where, and "
+        "its DAG, then any warning.",
+    )
+    a.add_argument("target", help="spec file or source name")
+    a = actions.add_parser(
+        "infer",
+        help="draft a contract and a spec from a sample file",
+        description="Draft a bronze contract and a source spec from a sample file (columns, keys, "
+        "ranges inferred from every record): printed, or written under --out for review.",
+    )
+    a.add_argument("target", help="a sample file (CSV, JSON lines or Parquet)")
+    a.add_argument("--name", help="the source's name (default: the file's stem)")
+    a.add_argument("--format", choices=("csv", "jsonl", "parquet"), help="default from the suffix")
+    a.add_argument("--delimiter", default=",", help="CSV delimiter")
+    a.add_argument("--encoding", default="utf-8", help="text encoding")
+    a.add_argument("--out", help="write <out>/bronze_<name>.yaml and <out>/sources/<name>.yaml")
+    a.add_argument("--start-date", help="logical date YYYY-MM-DD of the first drop to load")
+    a = actions.add_parser(
+        "run",
+        help="land and gate one drop outside Airflow",
+        description="Land one drop of a source and gate it into bronze outside Airflow, printing a "
+        "line per step and the accounting.",
+    )
+    a.add_argument("target", help="spec file or source name")
+    a.add_argument("--ds", help="logical date YYYY-MM-DD of the drop (required)")
+    a.add_argument(
         "--replace",
         action="store_true",
-        help="run: land changed files as a new landing version and withdraw files no longer in the drop",
+        help="land changed files as a new landing version and withdraw files no longer in the drop",
     )
-    p.add_argument(
+    a.add_argument(
         "--redelivery",
         action="store_true",
-        help="run: land files whose bytes already landed under another date (a deliberate redelivery)",
+        help="land files whose bytes already landed under another date (a deliberate redelivery)",
     )
-    p.add_argument("--no-ge", dest="run_ge", action="store_false", help="run: skip Great Expectations")
-    p.add_argument("--name", help="infer: the source's name (default: the file's stem)")
-    p.add_argument("--format", choices=("csv", "jsonl", "parquet"), help="infer: default from the suffix")
-    p.add_argument("--delimiter", default=",", help="infer: CSV delimiter")
-    p.add_argument("--encoding", default="utf-8", help="infer: text encoding")
-    p.add_argument("--out", help="infer: write <out>/bronze_<name>.yaml and <out>/sources/<name>.yaml")
-    p.add_argument("--start-date", help="infer: logical date YYYY-MM-DD of the first drop to load")
-    p.set_defaults(func=_cmd_source)
+    a.add_argument("--no-ge", dest="run_ge", action="store_false", help="skip Great Expectations")
+    a = actions.add_parser(
+        "unland",
+        help="take the landing of one date back",
+        description="Take the landing of one date back: its files leave the landing (they stay in "
+        "raw), its bronze and quarantine partitions are removed; `moulin source run` lands the date "
+        "again from its drop.",
+    )
+    a.add_argument("target", help="spec file or source name")
+    a.add_argument("--ds", help="logical date YYYY-MM-DD of the landing (required)")
 
-    p = sub.add_parser("mail", help="the e-mail use case: prepare the drops, run the chain")
-    p.add_argument("action", choices=("prepare", "run"))
-    p.add_argument("--limit", type=int, default=0, help="messages per corpus group (0: all)")
+    p = sub.add_parser(
+        "mail",
+        help="the e-mail use case: prepare the drops, run the chain",
+        description="The e-mail use case (spam filter over mailboxes holding personal data).",
+    )
     p.set_defaults(func=_cmd_mail)
+    actions = _add_actions(p)
+    for action, what, description in (
+        (
+            "prepare",
+            "write the mailbox files of the drops",
+            "Write the mailbox files of the drops from the corpus (only files whose bytes change).",
+        ),
+        (
+            "run",
+            "run the chain",
+            "Prepare the drops and run the e-mail chain (the local HDFS cluster started first on profile hdfs-local).",
+        ),
+    ):
+        a = actions.add_parser(action, help=what, description=description)
+        a.add_argument("--limit", type=int, default=0, help="messages per corpus group (0: all)")
 
     from moulin.usecases.fashion.params import PARAMS as FASHION
     from moulin.usecases.sentiment.params import PARAMS as SENTIMENT
@@ -250,15 +473,31 @@ def build_parser() -> argparse.ArgumentParser:
         ("fashion", FASHION, "the image use case", "images per official set"),
         ("sentiment", SENTIMENT, "the text use case", "posts"),
     ):
-        p = sub.add_parser(name, help=f"{what}: prepare the drop, run the chain to the report")
-        p.add_argument("action", choices=("prepare", "run"))
-        p.add_argument("--limit", type=int, default=0, help=f"{unit} in the drop (0: all)")
-        p.add_argument(
+        p = sub.add_parser(
+            name,
+            help=f"{what}: prepare the drop, run the chain to the report",
+            description=f"{what[0].upper()}{what[1:]}.",
+        )
+        p.set_defaults(func=_cmd_classifier, use_case=name)
+        actions = _add_actions(p)
+        a = actions.add_parser(
+            "prepare",
+            help="write the drop from the corpus",
+            description="Write the drop from the corpus (only files whose bytes change).",
+        )
+        a.add_argument("--limit", type=int, default=0, help=f"{unit} in the drop (0: all)")
+        a = actions.add_parser(
+            "run",
+            help="run the chain to the report",
+            description="Run the whole chain: the drop, ingest, the training job of each model, the report "
+            "(the local HDFS cluster started first on profile hdfs-local).",
+        )
+        a.add_argument("--limit", type=int, default=0, help=f"{unit} in the drop (0: all)")
+        a.add_argument(
             "--sample", type=float, default=None, help="fraction of rows kept per split in training"
         )
-        p.add_argument("--models", default=",".join(params.models), help="comma-separated models to train")
-        p.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every network's epochs")
-        p.set_defaults(func=_cmd_classifier, use_case=name)
+        a.add_argument("--models", default=",".join(params.models), help="comma-separated models to train")
+        a.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every network's epochs")
 
     from moulin.privacy.cli import add_parser as add_privacy
 
@@ -269,7 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_sql(sub)
 
     p = sub.add_parser(
-        "package", help="build the code zip and environment archives shipped with cluster jobs"
+        "package",
+        help="build the code zip and environment archives shipped with cluster jobs",
+        description="Build the code zip and the environment archives shipped with cluster jobs.",
     )
     p.add_argument("--out", default=None, help="output folder (default: <home>/dist/jobs)")
     p.add_argument(
@@ -277,17 +518,67 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_package)
 
-    p = sub.add_parser("jobs", help="the job servers that run platform stages (list, stop)")
-    p.add_argument("action", choices=("list", "stop"))
+    p = sub.add_parser(
+        "jobs",
+        help="the job servers that run platform stages (list, stop)",
+        description="The job servers that run platform stages.",
+    )
     p.set_defaults(func=_cmd_jobs)
+    actions = _add_actions(p)
+    actions.add_parser(
+        "list",
+        help="each job server: pid, port, state, log",
+        description="Print each job server's name, pid, port, state and log.",
+    )
+    actions.add_parser("stop", help="stop every job server", description="Stop every job server.")
 
-    p = sub.add_parser("table", help="inspect a Delta table")
-    p.add_argument("action", choices=("show", "history", "count", "schema", "describe"))
-    p.add_argument("table", help="table URI, or a path relative to the warehouse")
-    p.add_argument("--version", type=int, help="read this table version")
-    p.add_argument("--limit", type=int, default=10, help="rows to show")
-    p.add_argument("--json", action="store_true", help="history: print each commit's raw JSON")
+    p = sub.add_parser(
+        "table",
+        help="inspect a Delta table",
+        description="Inspect a Delta table (without Spark); <table> is a URI or a path relative to the warehouse.",
+    )
     p.set_defaults(func=_cmd_table)
+    actions = _add_actions(p)
+    for action, what, description, options in (
+        (
+            "show",
+            "print the first rows",
+            "Print the first rows of the table (the read of a personal-data table is audited).",
+            ("version", "limit"),
+        ),
+        (
+            "history",
+            "one line per version",
+            "Print one line per version: version, UTC time, operation, rows and files added or removed, writer.",
+            ("json",),
+        ),
+        (
+            "count",
+            "the number of rows",
+            "Print the number of rows (from the Delta log's statistics when every file has them).",
+            ("version",),
+        ),
+        (
+            "schema",
+            "the columns and their types",
+            "Print each column and its type, and the partition columns.",
+            ("version",),
+        ),
+        (
+            "describe",
+            "description, owner, personal data, partitions",
+            "Print the table's version, files, rows, description, owner, personal data and partitions.",
+            (),
+        ),
+    ):
+        a = actions.add_parser(action, help=what, description=description)
+        a.add_argument("table", help="table URI, or a path relative to the warehouse")
+        if "version" in options:
+            a.add_argument("--version", type=int, help="read this table version (default: the latest)")
+        if "limit" in options:
+            a.add_argument("--limit", type=int, default=10, help="rows to show")
+        if "json" in options:
+            a.add_argument("--json", action="store_true", help="print each commit's raw JSON")
 
     return parser
 

@@ -27,7 +27,12 @@ _DESCRIPTION_WIDTH = 70
 
 def add_parser(sub) -> None:
     """Register ``moulin sql``."""
-    p = sub.add_parser("sql", help="query tables by name with SQL (DuckDB); --tables lists them")
+    p = sub.add_parser(
+        "sql",
+        help="query tables by name with SQL (DuckDB); --tables lists them",
+        description="Run one SELECT query (DuckDB) over the tables by name, <layer>.<table> "
+        "(personal-data tables through their analysts' views), or list them with --tables.",
+    )
     p.add_argument(
         "query", nargs="?", help='one SELECT query, tables named <layer>.<table>: "SELECT * FROM gold.x"'
     )

@@ -12,46 +12,105 @@ from moulin.settings import Settings
 
 
 def add_parser(sub) -> None:
-    """Register ``moulin privacy`` and its actions."""
+    """Register ``moulin privacy`` and its actions, each with only its own options."""
     p = sub.add_parser(
-        "privacy", help="personal data: key, erase, requests, retention, register, audit, access"
+        "privacy",
+        help="personal data: key, erase, requests, retention, register, audit, access",
+        description="Personal data from the shell: the pseudonym key, erasure requests and erasures, "
+        "retention, the record of processing activities, the audit trail, HDFS access zones and the "
+        "analysts' views.",
     )
-    p.add_argument(
-        "action",
-        choices=(
-            "key",
-            "rotate-key",
-            "request",
-            "erase",
-            "requests",
-            "retention",
-            "register",
-            "audit",
-            "permissions",
-            "views",
-        ),
+    p.set_defaults(func=_run)
+    actions = p.add_subparsers(dest="action", required=True)
+
+    actions.add_parser(
+        "key",
+        help="print the pseudonym key's id and where it comes from",
+        description="Print the pseudonym key's id (an HMAC of a label, never the key) and its origin; "
+        "the key file is created (mode 0600) on first use.",
     )
-    p.add_argument(
-        "--subject",
-        action="append",
-        help="erase: the subject's e-mail address (repeatable; it stays in the shell's history: "
-        "prefer `request`, which reads it from standard input)",
+    a = actions.add_parser(
+        "rotate-key",
+        help="write a new pseudonym key and pseudonymise every landing again",
+        description="Write a new pseudonym key, gate every landing of every pseudonymising source "
+        "again, vacuum bronze and rebuild the analysts' views; rerun, it continues the same rotation. "
+        "The previous key is destroyed once no table holds its pseudonyms.",
     )
-    p.add_argument("--request", dest="request_id", help="erase: the id of a registered request")
-    p.add_argument(
+    a.add_argument(
         "--drop-landing",
         action="append",
         metavar="SOURCE/DS",
-        help="rotate-key: a landing the rotation reported blocked that cannot be repaired; its bronze "
-        "rows (pseudonyms of the previous key) are deleted so the rotation can finish (repeatable)",
+        help="a landing the rotation reported blocked that cannot be repaired; its bronze rows "
+        "(pseudonyms of the previous key) are deleted so the rotation can finish (repeatable)",
     )
-    p.add_argument("--dry-run", action="store_true", help="retention: say what would be deleted")
-    p.add_argument("--today", help="retention: the date to count from (YYYY-MM-DD; default today)")
-    p.add_argument("--out", help="register: also write the HTML to this local file")
-    p.add_argument("--limit", type=int, default=50, help="audit: newest rows to show")
-    p.add_argument("--owner", help="permissions: owner to set (default: the user moulin acts as)")
-    p.add_argument("--as-user", help="permissions: HDFS user to act as (the superuser or the owner)")
-    p.set_defaults(func=_run)
+    a = actions.add_parser(
+        "request",
+        help="register an erasure request; prints its id",
+        description="Register an erasure request for each address read from standard input (one a "
+        "line; prompted without echo on a terminal) and print its id, for `moulin privacy erase "
+        "--request` or the privacy_erase DAG.",
+    )
+    a.add_argument(
+        "--subject",
+        action="append",
+        help="the subject's e-mail address instead of standard input (repeatable; it stays in the "
+        "shell's history)",
+    )
+    a = actions.add_parser(
+        "erase",
+        help="erase a subject: a registered request (--request) or an address (--subject)",
+        description="Erase a subject from every table, quarantine and raw file that holds it, then "
+        "prove it by scanning the warehouse, the logs and Airflow's metadata database.  Give "
+        "--request or --subject.",
+    )
+    a.add_argument("--request", dest="request_id", help="the id of a registered request")
+    a.add_argument(
+        "--subject",
+        action="append",
+        help="the subject's e-mail address (repeatable; it stays in the shell's history: prefer "
+        "`request`, which reads it from standard input)",
+    )
+    actions.add_parser(
+        "requests",
+        help="the recorded privacy requests, one JSON line each",
+        description="Print the privacy requests recorded in ops/privacy_requests, oldest first, one "
+        "JSON line each.",
+    )
+    a = actions.add_parser(
+        "retention",
+        help="delete what is older than each contract's retention",
+        description="Delete the partitions (and raw drops, staging copies) older than each "
+        "contract's privacy.retention_days, then vacuum the tables; recorded in ops/retention.",
+    )
+    a.add_argument("--dry-run", action="store_true", help="say what would be deleted, delete nothing")
+    a.add_argument("--today", help="the date to count from (YYYY-MM-DD; default today)")
+    a = actions.add_parser(
+        "register",
+        help="write the record of processing activities (HTML)",
+        description="Write the record of processing activities (GDPR art. 30) from the contracts, as "
+        "HTML, to ops/register/record_of_processing.html in the warehouse.",
+    )
+    a.add_argument("--out", help="also write the HTML to this local file")
+    a = actions.add_parser(
+        "audit",
+        help="the newest rows of the audit trail, one JSON line each",
+        description="Print the newest rows of the audit trail (ops/audit), one JSON line each.",
+    )
+    a.add_argument("--limit", type=int, default=50, help="newest rows to show")
+    a = actions.add_parser(
+        "permissions",
+        help="set each access zone's owner, group and mode on HDFS",
+        description="Set each access zone's owner, group and mode recursively (folders 750, files "
+        "640); only what differs changes.",
+    )
+    a.add_argument("--owner", help="owner to set (default: the user moulin acts as)")
+    a.add_argument("--as-user", help="HDFS user to act as (the superuser or the owner)")
+    actions.add_parser(
+        "views",
+        help="rebuild the analysts' views of the personal-data tables",
+        description="Rebuild every analysts' view (views/<layer>_<name>) from its table's latest "
+        "version: the columns that hold no personal data, keyed pseudonyms or masked text.",
+    )
 
 
 def _spark(settings: Settings, name: str):
