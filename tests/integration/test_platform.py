@@ -272,6 +272,7 @@ def test_a_killed_task_is_retried_and_the_tables_end_as_after_a_clean_run(platfo
     client = platform.client
     ds = "2013-10-01"
     point = "after-bronze_flights"
+    client.set_paused("flights_ingest", False)  # a triggered run of a paused DAG never starts
     faultpoints.arm(platform.settings, point)
     try:
         run = client.trigger("flights_ingest", logical_date=f"{ds}T00:00:00Z")
@@ -301,6 +302,7 @@ def test_a_killed_scheduler_restarted_finishes_the_run_writing_nothing_twice(pla
     client = platform.client
     ds = "2013-05-01"
     point = "after-land_flights_month"
+    client.set_paused("flights_ingest", False)  # a triggered run of a paused DAG never starts
     faultpoints.arm(platform.settings, point)
     try:
         run = client.trigger("flights_ingest", logical_date=f"{ds}T00:00:00Z")
