@@ -262,6 +262,21 @@ def test_bad_input_fails_once_without_retry_and_raises_an_alert(platform) -> Non
     assert alert["log_url"].startswith(platform.settings.platform.api_url + "/dags/source_sentiment/runs/")
 
 
+def _flights_ingest_caught_up(client: AirflowClient, timeout_s: float = 900) -> None:
+    """Unpause ``flights_ingest`` (a triggered run of a paused DAG never starts) and wait
+    until its scheduled catch-up of the three drops has finished and no run is active, so
+    that an armed fault point is reached by the test's own run, not by a catch-up run."""
+    client.set_paused("flights_ingest", False)
+    client.wait_for_runs("flights_ingest", 3, timeout_s=timeout_s)
+    deadline = time.monotonic() + timeout_s
+    while active := [r["dag_run_id"] for r in client.dag_runs("flights_ingest")
+                     if r["state"] not in ("success", "failed")]:  # fmt: skip
+        assert time.monotonic() < deadline, (
+            f"flights_ingest runs {active} still active after {timeout_s:.0f} s"
+        )
+        time.sleep(3)
+
+
 def _process_alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
 
@@ -272,7 +287,7 @@ def test_a_killed_task_is_retried_and_the_tables_end_as_after_a_clean_run(platfo
     client = platform.client
     ds = "2013-10-01"
     point = "after-bronze_flights"
-    client.set_paused("flights_ingest", False)  # a triggered run of a paused DAG never starts
+    _flights_ingest_caught_up(client)
     faultpoints.arm(platform.settings, point)
     try:
         run = client.trigger("flights_ingest", logical_date=f"{ds}T00:00:00Z")
@@ -302,7 +317,7 @@ def test_a_killed_scheduler_restarted_finishes_the_run_writing_nothing_twice(pla
     client = platform.client
     ds = "2013-05-01"
     point = "after-land_flights_month"
-    client.set_paused("flights_ingest", False)  # a triggered run of a paused DAG never starts
+    _flights_ingest_caught_up(client)
     faultpoints.arm(platform.settings, point)
     try:
         run = client.trigger("flights_ingest", logical_date=f"{ds}T00:00:00Z")
