@@ -97,7 +97,12 @@ def test_a_process_that_imports_only_the_store_audits_its_reads_of_personal_data
         "assert 'moulin.privacy.audit' not in sys.modules  # no personal column read\n"
         f"DeltaTableStore(None).to_arrow({uri!r})\n"
         "assert 'moulin.privacy.audit' in sys.modules\n"
+        "print('checked', flush=True)\n"
+        # deltalake's native thread pools may abort the interpreter's own exit (delta-rs#2184),
+        # as moulin's CLI avoids with os._exit
+        "import os; os._exit(0)\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "checked", done.stderr[-3000:]
     reads = [r for r in read_audit(wh) if r["action"] == "read" and r["table_uri"] == uri]
     assert len(reads) == 1 and reads[0]["columns"] == "from_address,subject" and reads[0]["version"] == 1
