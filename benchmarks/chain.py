@@ -58,8 +58,8 @@ def _rows(result: dict) -> int:
 
 def _run_stage(spark, settings, stage: str, argv: list[str]) -> tuple[dict, dict[str, float], float]:
     from moulin.jobs.entry import build_parser
-    from moulin.jobs.phases import recording
     from moulin.jobs.registry import StageContext, get_stage
+    from moulin.phases import recording
 
     args = build_parser().parse_args([stage, *argv])
     spec = get_stage(stage)
