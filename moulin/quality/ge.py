@@ -45,7 +45,8 @@ def validate(
     ``results`` has one dict per GE expectation: ``name`` (the contract's
     expectation name), ``ge_type``, ``success``, ``unexpected_count`` and
     ``element_count``; ``result_json`` is GE's validation result and
-    ``data_docs_html`` GE's Data Docs page of it (self-contained HTML).
+    ``data_docs_html`` GE's Data Docs page of it (self-contained HTML: styles inlined,
+    nothing loaded from a network).
 
     When the caller knows ``rows`` and it is at most ``local_max_rows``, GE runs
     with its pandas engine on a copy of ``df`` on the driver (an Arrow
@@ -103,13 +104,16 @@ def validate(
 
 
 def _data_docs(result, run_name: str) -> str:
-    """GE's Data Docs page (validation results view) of ``result``."""
+    """GE's Data Docs page (validation results view) of ``result``, made to open styled
+    with no network (:func:`moulin.quality.data_docs.offline_page`)."""
     from great_expectations.render.renderer import ValidationResultsPageRenderer
     from great_expectations.render.view import DefaultJinjaPageView
 
+    from moulin.quality.data_docs import offline_page
+
     if run_name:
         result.meta["run_id"] = {"run_name": run_name}
-    return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
+    return offline_page(DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result)))
 
 
 def store_validation(settings, name: str, key: str, validation: GeValidation, fs=None) -> dict[str, str]:
