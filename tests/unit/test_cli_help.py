@@ -4,7 +4,7 @@ with only the options its handler reads.
 Nothing here is a hand-written list of which option belongs to which action: the
 parsers are walked (``_actions``, the sub-parsers), and what each handler reads of
 ``args`` for an action is read from its syntax tree (:func:`_reads`).  The command
-lines that worked before actions had their own parsers (README.md, bin/*, .ci/run,
+lines that worked before actions had their own parsers (README.md and docs/, bin/*, .ci/run,
 docker/compose.yaml, tests) are kept with what the one parser of each command made of
 them, and must parse to the same values.
 """
@@ -695,9 +695,15 @@ def test_command_lines_of_today_parse_as_before(argv: list[str], expected: dict)
     assert parsed == expected
 
 
-def _readme_commands() -> Iterator[list[str]]:
-    """The words after ``moulin`` of each command README.md shows (code spans, code blocks)."""
-    text = (ROOT / "README.md").read_text()
+def _documented_commands() -> Iterator[list[str]]:
+    """The words after ``moulin`` of each command README.md and the documentation's pages
+    (docs/**/*.md) show (code spans, code blocks)."""
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        yield from _commands_in(page.read_text())
+
+
+def _commands_in(text: str) -> Iterator[list[str]]:
+    """The words after ``moulin`` of each command ``text`` shows (code spans, code blocks)."""
     pieces = []
     for i, part in enumerate(text.split("```")):
         if i % 2:
@@ -714,11 +720,11 @@ def _readme_commands() -> Iterator[list[str]]:
                 yield words
 
 
-def test_readme_options_are_those_of_their_action() -> None:
+def test_documented_options_are_those_of_their_action() -> None:
     parser = build_parser()
     top = _action_parsers(parser)
     checked = 0
-    for words in _readme_commands():
+    for words in _documented_commands():
         while words and words[0] == "--profile":
             words = words[2:]
         if not words or words[0] not in top.choices:
@@ -733,6 +739,6 @@ def test_readme_options_are_those_of_their_action() -> None:
         for word in rest:
             option = word.strip("[]").split("=")[0]
             if option.startswith("--"):
-                assert option in _options(target), f"README: moulin {' '.join(words)}: {option}"
+                assert option in _options(target), f"docs: moulin {' '.join(words)}: {option}"
                 checked += 1
     assert checked >= 15

@@ -1,9 +1,9 @@
-"""The README's recipes for a data engineer and an analyst, run as the README prints them:
-"Add a source" (infer from a sample, the spec, validate, one drop outside Airflow),
-the DuckDB query of a curated table, and the DAG of one's own scheduled on the source's
-Asset. The code blocks are read from README.md itself, so a recipe that stops working
-fails here; only the example paths (``/data/drops``, ``~/shop-contracts``) are replaced
-by the test's folders."""
+"""The "Add a source" tutorial's recipes, run as the page prints them
+(docs/tutorials/add-a-source.md): infer from a sample, the spec, validate, one drop
+outside Airflow, the DuckDB query of the new table, and the DAG of one's own scheduled
+on the source's Asset. The code blocks are read from the page itself, so a recipe that
+stops working fails here; only the example paths (``/data/drops``, ``~/shop-contracts``)
+are replaced by the test's folders."""
 
 from __future__ import annotations
 
@@ -26,25 +26,25 @@ from moulin.settings import REPO_ROOT, load_settings
 
 pytestmark = pytest.mark.integration
 
-README = REPO_ROOT / "README.md"
+PAGE = REPO_ROOT / "docs" / "tutorials" / "add-a-source.md"
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>\w+)\n(?P<body>.*?)^(?P=indent)```", re.S | re.M)
 MOULIN = str(Path(sys.executable).with_name("moulin"))
 
 
-def readme_block(lang: str, containing: str) -> str:
-    """The one ``lang`` code block of the README that contains ``containing``, dedented."""
+def page_block(lang: str, containing: str) -> str:
+    """The one ``lang`` code block of the tutorial page that contains ``containing``, dedented."""
     found = [
         textwrap.dedent(m["body"])
-        for m in FENCE.finditer(README.read_text())
+        for m in FENCE.finditer(PAGE.read_text())
         if m["lang"] == lang and containing in m["body"]
     ]
-    assert len(found) == 1, f"README.md has {len(found)} {lang} blocks with {containing!r}"
+    assert len(found) == 1, f"{PAGE} has {len(found)} {lang} blocks with {containing!r}"
     return found[0]
 
 
 @pytest.fixture
 def shop(tmp_path, monkeypatch, settings) -> dict[str, Path]:
-    """The README's example folders, under the test's own ``MOULIN_HOME``."""
+    """The tutorial's example folders, under the test's own ``MOULIN_HOME``."""
     folders = {name: tmp_path / name for name in ("home", "drops", "contracts")}
     for folder in folders.values():
         folder.mkdir()
@@ -79,14 +79,14 @@ def test_add_a_source_then_query_it_with_duckdb_and_schedule_a_dag_on_it(shop, m
     (shop["drops"] / "orders_2024-03-01.csv").write_bytes(to_csv(order_rows(40, seed=3)))
 
     # 1. infer, as printed (MOULIN_CONTRACTS_DIR exported by the recipe itself)
-    _bash(readme_block("bash", "source infer"), shop)
+    _bash(page_block("bash", "source infer"), shop)
     assert (shop["contracts"] / "bronze_orders.yaml").is_file()
-    # 2. the spec as the README shows it
+    # 2. the spec as the page shows it
     spec = shop["contracts"] / "sources" / "orders.yaml"
-    spec.write_text(_here(readme_block("yaml", "name: orders"), shop))
+    spec.write_text(_here(page_block("yaml", "name: orders"), shop))
     # 3. validate, 4. one drop outside Airflow
     _bash(".venv/bin/moulin source validate orders", shop)
-    ran = _bash(readme_block("bash", "source run orders --ds 2024-03-01"), shop)
+    ran = _bash(page_block("bash", "source run orders --ds 2024-03-01"), shop)
 
     # what Python's csv module reads from the drops: every record is in bronze or quarantine
     records = {
@@ -103,7 +103,7 @@ def test_add_a_source_then_query_it_with_duckdb_and_schedule_a_dag_on_it(shop, m
 
     # the analysts' DuckDB recipe, run as a script: its printed table has each date's count
     query = subprocess.run(
-        [sys.executable, "-c", readme_block("python", "duckdb.sql")],
+        [sys.executable, "-c", page_block("python", "duckdb.sql")],
         env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     # the recipe's own lines all ran (0); deltalake's native thread pools may abort the
@@ -122,7 +122,7 @@ def test_add_a_source_then_query_it_with_duckdb_and_schedule_a_dag_on_it(shop, m
     dags = shop["home"] / "dags"
     dags.mkdir()
     shutil.copy(DAGS_FOLDER / "sources.py", dags / "sources.py")
-    (dags / "orders_after_each_drop.py").write_text(readme_block("python", "orders_after_each_drop"))
+    (dags / "orders_after_each_drop.py").write_text(page_block("python", "orders_after_each_drop"))
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(dags))
