@@ -10,6 +10,7 @@ bin/docs run-tutorial first-hour --home DIR
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -49,14 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     if action == "build":
         start = time.monotonic()
         site = getattr(args, "site_dir", "site")
-        code = _mkdocs("build", "--strict", "--clean", "--site-dir", site)
+        code = subprocess.call(_mkdocs("build", "--strict", "--clean", "--site-dir", site), cwd=REPO_ROOT)
         verdict = "built" if code == 0 else f"failed (exit {code})"
         print(
             f"docs: site {verdict} in {time.monotonic() - start:.1f} s: {Path(REPO_ROOT, site) / 'index.html'}"
         )
         return code
-    if action == "serve":
-        return _mkdocs("serve", "--strict", "--dev-addr", args.dev_addr)
+    if action == "serve":  # replaces this process: a signal to bin/docs reaches the server
+        os.chdir(REPO_ROOT)
+        argv = _mkdocs("serve", "--strict", "--dev-addr", args.dev_addr)
+        os.execv(argv[0], argv)
     if action == "check":
         from moulin_docs.checks import check_pages, pages
 
