@@ -21,6 +21,7 @@ from source_files import COLUMNS, order_rows, to_csv, to_jsonl, write_contracts
 from moulin.delta import DeltaTableStore
 from moulin.ingest.landing import LandingError, RedeliveryError
 from moulin.quality import AccountingError, QualityError, QualityGateError
+from moulin.quality.data_docs import remote_references
 from moulin.sources.bronze import gate_landing
 from moulin.sources.land import land_source
 from moulin.sources.spec import load_spec_file
@@ -111,6 +112,7 @@ def test_csv_source_lands_and_gates_typed_rows_and_a_retry_changes_nothing(
     }
     docs = fs.read_bytes(out.data_docs_uri).decode()
     assert docs.lstrip().lower().startswith("<!doctype html") and "bronze_orders_contract" in docs
+    assert remote_references(docs) == []  # styled offline: no CDN stylesheet or script
     again = run(spark, src_settings, spec)
     assert not again.bronze_committed and not again.quarantine_committed
     assert "skipped, already done" in again.line()

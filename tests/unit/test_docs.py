@@ -227,7 +227,7 @@ def test_the_site_renders_in_chromium_with_no_request_leaving_the_machine(site: 
 
     from moulin.platform.browser import chromium_path
 
-    shots = Path(os.environ.get("MOULIN_DOCS_SHOTS") or tmp_path)
+    shots = Path(os.environ.get("DOCS_SHOTS_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
