@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
-#: moulin's stand-in for the Bootstrap 4 / Font Awesome classes of GE's templates.
-STYLES = Path(__file__).with_name("data_docs.css")
+#: moulin's stand-in for the Bootstrap 4 / Font Awesome classes of GE's templates
+#: (package data of moulin.quality, read through importlib.resources: also from a code zip).
+STYLES = "data_docs.css"
 #: What the page's buttons and collapsible sections call, without jQuery.
 SCRIPT = """
 function _moulinShow(show) {
@@ -67,7 +69,7 @@ def inline_styles() -> str:
             parts.append(ge_css.read_text())
     except ImportError:
         pass
-    parts.append(STYLES.read_text())
+    parts.append(resources.files("moulin.quality").joinpath(STYLES).read_text())
     return _CSS_URL_REMOTE.sub("none", "\n".join(parts))
 
 

@@ -52,13 +52,14 @@ def _env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    """The site, built once with ``--strict`` as ``bin/docs`` builds it."""
+    """The site, built once as ``bin/docs`` builds it (``mkdocs build --strict``)."""
     out = tmp_path_factory.mktemp("site")
     done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out), "-f", str(ROOT / "mkdocs.yml")],
+        [sys.executable, "-m", "moulin_docs", "build", "--site-dir", str(out)],
         cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-5000:]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    assert "docs: site built in" in done.stdout
     return out
 
 

@@ -37,10 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _mkdocs(*args: str) -> int:
-    return subprocess.call(
-        [sys.executable, "-m", "mkdocs", *args, "-f", str(REPO_ROOT / "mkdocs.yml")], cwd=REPO_ROOT
-    )
+def _mkdocs(*args: str) -> list[str]:
+    """The command line of ``mkdocs <args>`` on moulin's mkdocs.yml."""
+    return [sys.executable, "-m", "mkdocs", *args, "-f", str(REPO_ROOT / "mkdocs.yml")]
 
 
 def main(argv: list[str] | None = None) -> int:
