@@ -31,6 +31,11 @@ FaultKind = Literal["raise", "interrupt", "sigkill"]
 # landed (the call raised although the log holds it), "read-back" fails the read of
 # the committed version.
 WRITE_STEPS = ("staged", "moved", "before_commit", "commit-reply-lost", "read-back", "before_metadata")
+# ... and the store's fault-hook step (moulin.delta.write_protocol.WriteStep) each fires at
+_HOOK_STEPS = {step: step for step in WRITE_STEPS} | {
+    "commit-reply-lost": "committed",
+    "read-back": "read_back",
+}
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -60,41 +65,20 @@ def arm(store, step: str, kind: FaultKind, once: bool = True) -> None:
         state["fired"] = True
         return True
 
-    if step in ("staged", "moved", "before_commit", "before_metadata"):
-
-        def hook(at: str, _uri: str) -> None:
-            if at == step and should_fire():
-                _fail(kind, step)
-
-        store.fault_hook = hook
-    elif step == "commit-reply-lost":
-        real = store._commit
-
-        def commit(*args, **kwargs):
-            out = real(*args, **kwargs)
-            if should_fire():
-                _fail(kind, step)
-            return out
-
-        store._commit = commit
-    elif step == "read-back":
-        real_version_of = store._version_of
-
-        def version_of(*args, **kwargs):
-            if should_fire():
-                _fail(kind, step)
-            return real_version_of(*args, **kwargs)
-
-        store._version_of = version_of
-    else:
+    at_step = _HOOK_STEPS.get(step)
+    if at_step is None:
         raise ValueError(f"unknown write step {step!r}: use one of {WRITE_STEPS}")
+
+    def hook(at: str, _uri: str) -> None:
+        if at == at_step and should_fire():
+            _fail(kind, step)
+
+    store.fault_hook = hook
 
 
 def disarm(store) -> None:
     """Remove every injected fault from ``store``."""
     store.fault_hook = None
-    for name in ("_commit", "_version_of"):
-        store.__dict__.pop(name, None)
 
 
 @dataclass
@@ -127,7 +111,7 @@ def check_versions(store, uri: str, check: Check) -> None:
     """Every committed version reads, and every file its log names exists."""
     from moulin.delta.hadoop_fs import HadoopFS
 
-    fs = HadoopFS(store._need_spark("check"), uri)
+    fs = HadoopFS(store.spark, uri)
     latest = store.version(uri)
     for version in range(latest + 1):
         try:
@@ -177,7 +161,7 @@ def check_vacuum_leaves_only_referenced(store, uri: str, check: Check) -> None:
     from moulin.delta.hadoop_fs import HadoopFS
 
     store.vacuum(uri, retention_hours=0, force=True)
-    fs = HadoopFS(store._need_spark("check"), uri)
+    fs = HadoopFS(store.spark, uri)
     on_disk = {
         f.relative
         for f in fs.list_files(uri)

@@ -81,7 +81,7 @@ def test_partitioned_round_trip_with_stats_and_skipping(spark, store, base_dir) 
     one = spark.read.parquet(store.file_uris(uri)[0])
     assert "month" not in one.columns and "carrier" in one.columns
 
-    snap = store._snapshot(uri)
+    snap = store.snapshot(uri)
     all_files = snap.files()
     by_partition = snap.select([("month", "=", 2)])
     by_stats = snap.select([("id", ">=", 50)])
