@@ -181,7 +181,7 @@ _KILLED_WRITE = r"""
 import json, sys
 from moulin.settings import load_settings
 from moulin.spark import build_spark_session
-from moulin.delta import DeltaTableStore
+from moulin.delta import AppTransaction, DeltaTableStore
 sys.path.insert(0, {tests!r})
 import fault_harness
 
@@ -191,7 +191,7 @@ store = DeltaTableStore(spark)
 df = spark.createDataFrame(spec["rows"], spec["schema"])
 fault_harness.arm(store, spec["step"], "sigkill")
 store.write(df, spec["uri"], mode=spec["mode"], partition_by=spec["partition_by"],
-            app_id=spec["app_id"], app_version=spec["app_version"])
+            transaction=AppTransaction(spec["app_id"], spec["app_version"]))
 print("FAULT NOT FIRED")
 """
 
@@ -259,22 +259,23 @@ def batch(offset: int, n: int = 6) -> list[tuple]:
 
 def seed_table(spark, uri: str) -> list[tuple]:
     """A two-partition table of six rows (version 0); its rows."""
-    from moulin.delta import DeltaTableStore
+    from moulin.delta import AppTransaction, DeltaTableStore
 
     DeltaTableStore(spark).write(
         spark.createDataFrame(batch(0), WRITE_SCHEMA),
         uri,
         partition_by=["part"],
-        app_id="seed",
-        app_version=0,
+        transaction=AppTransaction("seed", 0),
     )
     return sort_rows(batch(0))
 
 
 def write_in_mode(spark, store, uri: str, mode: str, app_version: int = 1):
     """The faulted write of ``mode`` (rows 100..105), idempotent as ``faults.write``."""
+    from moulin.delta import AppTransaction
+
     rows = batch(100)
-    kwargs: dict = {"app_id": "faults.write", "app_version": app_version}
+    kwargs: dict = {"transaction": AppTransaction("faults.write", app_version)}
     if mode == "replace_where":
         rows = [r for r in rows if r[1] == 0]
         kwargs.update(mode="overwrite", replace_where={"part": 0})
@@ -338,7 +339,7 @@ _KILLED_OP = r"""
 import json, sys, time
 from moulin.settings import load_settings
 from moulin.spark import build_spark_session
-from moulin.delta import DeltaTableStore
+from moulin.delta import AppTransaction, DeltaTableStore
 
 spec = json.loads(sys.argv[1])
 spark = build_spark_session(load_settings("local"), app_name="moulin-fault-op")
@@ -348,7 +349,7 @@ if spec["op"] == "merge":
     df = spark.createDataFrame(spec["rows"], spec["schema"])
     df = df.cache(); df.count()
     print("READY", flush=True)
-    store.merge(df, uri, keys=["id"], app_id="faults.merge", app_version=1)
+    store.merge(df, uri, keys=["id"], transaction=AppTransaction("faults.merge", 1))
 elif spec["op"] == "optimize":
     print("READY", flush=True)
     store.optimize(uri)

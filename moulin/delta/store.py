@@ -31,13 +31,14 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from moulin.delta.column_mapping import arrow_dataset, read_mapped
 from moulin.delta.commits import (
     WRITE_ID_KEY,
     add_actions,
     commit_actions,
+    latest_version,
     put_commit,
     remove_action,
 )
@@ -62,6 +63,7 @@ from moulin.delta.log import (
     raw_partition_values,
 )
 from moulin.delta.observers import ReadEvent, notify_read
+from moulin.delta.options import AppTransaction, SchemaMode, TableProperties, WriteMode
 from moulin.delta.predicates import (
     Predicate,
     normalize_filters,
@@ -78,7 +80,6 @@ from moulin.phases import phase
 
 MAX_COMMIT_ATTEMPTS = 20  # versions an append moves past when concurrent appends win
 READ_WRITE_ATTEMPTS = 5  # fresh reads a read-then-write makes before it gives up (retry_on_conflict)
-WriteMode = Literal["append", "overwrite"]
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -176,12 +177,10 @@ class DeltaTableStore:
         mode: WriteMode = "append",
         partition_by: list[str] | None = None,
         replace_where: str | dict | list | None = None,
-        app_id: str | None = None,
-        app_version: int | None = None,
-        schema_mode: str | None = None,
-        description: str | None = None,
-        owner: str | None = None,
-        personal_data: list[str] | None = None,
+        *,
+        transaction: AppTransaction | None = None,
+        schema_mode: SchemaMode | None = None,
+        properties: TableProperties | None = None,
         commit_info: dict | None = None,
         expected_version: int | None = None,
     ) -> WriteResult:
@@ -196,13 +195,12 @@ class DeltaTableStore:
           ``schema_mode="merge"`` (adds new nullable columns) or
           ``schema_mode="overwrite"`` with ``mode="overwrite"``; a mismatch raises
           :class:`SchemaMismatchError` before any data is written;
-        * ``app_id``/``app_version`` make the write idempotent: if the table already
-          holds a transaction of ``app_id`` at ``app_version`` or later, nothing is
-          written and the result says ``committed=False`` (for an Airflow task:
-          ``f"{dag_id}.{task_id}"`` and the logical date as ``20130101``);
-        * ``description``, ``owner``, ``personal_data`` (column names) are stored in
-          the table's Delta metadata (when they differ from the stored ones, in one
-          extra metadata commit after the data commit);
+        * ``transaction`` (:class:`AppTransaction`) makes the write idempotent: if the
+          table already holds a transaction of its ``app_id`` at its ``version`` or
+          later, nothing is written and the result says ``committed=False``;
+        * ``properties`` (:class:`TableProperties`: description, owner, personal-data
+          columns) are stored in the table's Delta metadata (when they differ from
+          the stored ones, in one extra metadata commit after the data commit);
         * ``commit_info`` is added to the commit's ``commitInfo``;
         * ``expected_version``: the version of this table that ``df`` was computed
           from (-1: the table did not exist).  The write commits only as the next
@@ -216,12 +214,9 @@ class DeltaTableStore:
             raise DeltaStoreError(f"write mode {mode!r} for table {uri}: use 'append' or 'overwrite'")
         if replace_where is not None and mode != "overwrite":
             raise DeltaStoreError(f"replace_where needs mode='overwrite' (table {uri})")
-        if (app_id is None) != (app_version is None):
-            raise DeltaStoreError(
-                f"pass both app_id and app_version for an idempotent write to {uri}, or neither"
-            )
-        if app_version is not None and (not isinstance(app_version, int) or app_version < 0):
-            raise DeltaStoreError(f"app_version {app_version!r} for table {uri} must be a non-negative int")
+        props = properties or TableProperties()
+        description, owner = props.description, props.owner
+        personal_data = list(props.personal_data) if props.personal_data is not None else None
         if expected_version is not None and (not isinstance(expected_version, int) or expected_version < -1):
             raise DeltaStoreError(
                 f"expected_version {expected_version!r} for table {uri} must be a version the write read "
@@ -230,11 +225,9 @@ class DeltaTableStore:
         fs = self.fs_of(uri)
         snap = self._existing(uri, fs)
 
-        if snap is not None and app_id is not None:
-            done = snap.table.transaction_version(app_id)
-            if done is not None and done >= app_version:
-                self._apply_metadata(uri, description, owner, personal_data, snap.schema)
-                return WriteResult(uri, self.snapshot(uri).version, False, 0, 0)
+        if snap is not None and _already_done(snap, transaction):
+            self._apply_metadata(uri, description, owner, personal_data, snap.schema)
+            return WriteResult(uri, self.snapshot(uri).version, False, 0, 0)
         if expected_version is not None:
             found = snap.version if snap is not None else -1
             if found != expected_version:
@@ -302,8 +295,7 @@ class DeltaTableStore:
                 target,
                 partition_by,
                 preds,
-                app_id,
-                app_version,
+                transaction,
                 description,
                 info,
                 schema_overwrite=schema_mode == "overwrite",
@@ -350,7 +342,7 @@ class DeltaTableStore:
             return None
 
     def _commit_with_new_columns(
-        self, uri, snap, staged, mode, target, partition_by, preds, app_id, app_version, info, pinned=False
+        self, uri, snap, staged, mode, target, partition_by, preds, transaction, info, pinned=False
     ) -> bool | None:
         """The data and the table's new columns in ONE commit, written by moulin.
 
@@ -399,14 +391,19 @@ class DeltaTableStore:
                 **info,
             }
         }
-        txn = [{"txn": {"appId": app_id, "version": app_version, "lastUpdated": now}}] if app_id else []
+        txn = (
+            [{"txn": {"appId": transaction.app_id, "version": transaction.version, "lastUpdated": now}}]
+            if transaction is not None
+            else []
+        )
         version = snap.version + 1
         for _ in range(MAX_COMMIT_ATTEMPTS):
             if put_commit(fs, uri, version, [head, *txn, metadata, *removes, *adds]):
                 return True
             other = list(commit_actions(fs, uri, version))
-            if app_id is not None and any(
-                a.get("txn", {}).get("appId") == app_id and int(a["txn"].get("version", -1)) >= app_version
+            if transaction is not None and any(
+                a.get("txn", {}).get("appId") == transaction.app_id
+                and int(a["txn"].get("version", -1)) >= transaction.version
                 for a in other
             ):
                 return None
@@ -523,8 +520,7 @@ class DeltaTableStore:
         target,
         partition_by,
         preds,
-        app_id,
-        app_version,
+        transaction,
         description,
         info,
         schema_overwrite=False,
@@ -546,7 +542,7 @@ class DeltaTableStore:
         )
 
         adds = self._add_actions(staged)
-        txns = [Transaction(app_id, app_version)] if app_id is not None else None
+        txns = [Transaction(transaction.app_id, transaction.version)] if transaction is not None else None
         strict = mode == "overwrite" or pinned
         props = CommitProperties(
             custom_metadata=info, app_transactions=txns, max_commit_retries=0 if strict else None
@@ -581,10 +577,8 @@ class DeltaTableStore:
                             f"table {uri} was created concurrently with partitions {snap.partition_by}; "
                             "nothing was committed: rerun the write"
                         ) from None
-            if app_id is not None:
-                done = snap.table.transaction_version(app_id)
-                if done is not None and done >= app_version:
-                    return None
+            if _already_done(snap, transaction):
+                return None
             if schema_overwrite:
                 # CREATE OR REPLACE: new schema, every current file removed, one commit.
                 if self.snapshot(uri).version != snap.version:
@@ -605,7 +599,7 @@ class DeltaTableStore:
             new_fields = [f for f in target.fields if f.name not in set(snap.schema.fieldNames())]
             if new_fields and not _needs_protocol_upgrade(new_fields):
                 return self._commit_with_new_columns(
-                    uri, snap, staged, mode, target, partition_by, preds, app_id, app_version, info, strict
+                    uri, snap, staged, mode, target, partition_by, preds, transaction, info, strict
                 )
             if new_fields:
                 # Columns whose type needs a newer protocol: deltalake upgrades it when
@@ -650,10 +644,8 @@ class DeltaTableStore:
         except Exception as exc:
             since = snap.version if snap is not None else -1
             if _commit_failed(exc) or latest_version(self.fs_of(uri), uri) > since:
-                if app_id is not None:
-                    done = self.snapshot(uri).table.transaction_version(app_id)
-                    if done is not None and done >= app_version:
-                        return None
+                if _already_done(self.snapshot(uri), transaction):
+                    return None
                 base = snap.version if snap is not None else "none"
                 raise ConcurrentWriteError(
                     f"{mode} of table {uri} conflicts with a transaction committed concurrently after it read "
@@ -715,8 +707,8 @@ class DeltaTableStore:
         table_uri: str,
         keys: list[str],
         delete_missing: bool = False,
-        app_id: str | None = None,
-        app_version: int | None = None,
+        *,
+        transaction: AppTransaction | None = None,
         delete_flag: str | None = None,
         keep_newer: str | None = None,
     ) -> WriteResult:
@@ -746,10 +738,6 @@ class DeltaTableStore:
         keys = list(keys or [])
         if not keys:
             raise DeltaStoreError(f"merge into {uri} needs at least one key column")
-        if (app_id is None) != (app_version is None):
-            raise DeltaStoreError(
-                f"pass both app_id and app_version for an idempotent merge into {uri}, or neither"
-            )
         cols = [c for c in source_df.columns if c != delete_flag]
         missing_keys = [k for k in keys if k not in cols]
         if missing_keys:
@@ -766,12 +754,10 @@ class DeltaTableStore:
             data = source_df
             if delete_flag is not None:
                 data = data.filter(~F.coalesce(F.col(f"`{delete_flag}`"), F.lit(False))).drop(delete_flag)
-            return self.write(data, uri, mode="append", app_id=app_id, app_version=app_version)
+            return self.write(data, uri, mode="append", transaction=transaction)
         check_writer_features(uri, snap.table, "append")
-        if app_id is not None:
-            done = snap.table.transaction_version(app_id)
-            if done is not None and done >= app_version:
-                return WriteResult(uri, snap.version, False, 0, 0)
+        if _already_done(snap, transaction):
+            return WriteResult(uri, snap.version, False, 0, 0)
         personal = personal_columns(snap)
         if personal and any(
             snap.configuration.get(k) != v for k, v in stats_limits(snap.schema, personal).items()
@@ -811,7 +797,7 @@ class DeltaTableStore:
                 "moulin.keys": json.dumps(keys),
                 WRITE_ID_KEY: protocol.write_id,
             },
-            app_transactions=[Transaction(app_id, app_version)] if app_id is not None else None,
+            app_transactions=[Transaction(transaction.app_id, transaction.version)] if transaction else None,
         )
         values = [c for c in cols if c not in keys]
         metrics: dict = {}
@@ -1059,6 +1045,14 @@ def stats_limits(schema, personal: list[str]) -> dict[str, str]:
     if not kept:
         return {STATS_NUM_COLS_KEY: "0"}
     return {STATS_COLUMNS_KEY: ",".join(f"`{n}`" if not n.isidentifier() else n for n in kept)}
+
+
+def _already_done(snap: Snapshot, transaction: AppTransaction | None) -> bool:
+    """Whether the table holds ``transaction`` (its app id at its version or later)."""
+    if transaction is None:
+        return False
+    done = snap.table.transaction_version(transaction.app_id)
+    return done is not None and done >= transaction.version
 
 
 def _needs_protocol_upgrade(fields) -> bool:

@@ -7,7 +7,7 @@ import threading
 import pytest
 from pyspark.sql import functions as F
 
-from moulin.delta import ConcurrentWriteError, DeltaStoreError, DeltaTableStore
+from moulin.delta import AppTransaction, ConcurrentWriteError, DeltaStoreError, DeltaTableStore
 from moulin.delta.hadoop_fs import HadoopFS
 from moulin.delta.write_protocol import WriteProtocol
 
@@ -179,8 +179,8 @@ def test_bad_inputs_give_clear_errors_and_change_nothing(spark, tmp_path, local_
         store.read(uri)
     with pytest.raises(DeltaStoreError, match="mode 'upsert'"):
         store.write(data(spark, 2), f"{local_dir}/x", mode="upsert")
-    with pytest.raises(DeltaStoreError, match="both app_id and app_version"):
-        store.write(data(spark, 2), f"{local_dir}/x", app_id="a")
+    with pytest.raises(DeltaStoreError, match="must be a non-negative int"):
+        store.write(data(spark, 2), f"{local_dir}/x", transaction=AppTransaction("a", -1))
 
 
 def test_concurrent_compactions_never_duplicate_rows(spark, local_dir) -> None:

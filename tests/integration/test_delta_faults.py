@@ -24,7 +24,7 @@ from fault_harness import (
     write_in_mode,
 )
 
-from moulin.delta import DeltaStoreError, DeltaTableStore
+from moulin.delta import AppTransaction, DeltaStoreError, DeltaTableStore
 from moulin.delta.errors import CommitOutcomeUnknownError
 from moulin.delta.hadoop_fs import HadoopFS
 
@@ -94,7 +94,7 @@ def test_merge_killed_midway_then_retried(spark, local_dir) -> None:
     reader = DeltaTableStore(spark)
     check_after_fault(reader, uri, old, new, check)
     df = spark.createDataFrame(source, "id long, part int, name string")
-    DeltaTableStore(spark).merge(df, uri, keys=["id"], app_id="faults.merge", app_version=1)
+    DeltaTableStore(spark).merge(df, uri, keys=["id"], transaction=AppTransaction("faults.merge", 1))
     compare_rows(table_rows(reader, uri), new, check, "after the retry")
     check_vacuum_leaves_only_referenced(reader, uri, check)
     assert check.ok, check.violations
