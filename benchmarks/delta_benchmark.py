@@ -64,7 +64,7 @@ def bench(spark, base: str, rows: int, files: int, repeat: int) -> dict:
     uri = f"{base}/delta-0"
     parquet_best, delta_best = min(parquet_t), min(delta_t)
 
-    snap = store._snapshot(uri)
+    snap = store.snapshot(uri)
     all_files = snap.files()
     cutoff = rows // files
     selected = snap.select([("id", "<", cutoff)])

@@ -94,7 +94,7 @@ def delta_writes(spark, base: str, report: Report, runs: int, kills: bool) -> No
 def killed_operations(spark, base: str, report: Report, delays: list[float]) -> None:
     import fault_harness as fh
 
-    from moulin.delta import DeltaTableStore
+    from moulin.delta import AppTransaction, DeltaTableStore
 
     for n, delay in enumerate(delays):
         # MERGE: an update, inserts; killed at `delay` seconds into the operation
@@ -109,7 +109,7 @@ def killed_operations(spark, base: str, report: Report, delays: list[float]) -> 
         df = spark.createDataFrame(source, fh.WRITE_SCHEMA)
         _, seconds = fh.timed(
             lambda df=df, uri=uri: DeltaTableStore(spark).merge(
-                df, uri, keys=["id"], app_id="faults.merge", app_version=1
+                df, uri, keys=["id"], transaction=AppTransaction("faults.merge", 1)
             )
         )
         fh.compare_rows(fh.table_rows(reader, uri), new, check, "after the retry")
@@ -308,7 +308,7 @@ _APPENDER = r"""
 import json, sys, time
 from moulin.settings import load_settings
 from moulin.spark import build_spark_session
-from moulin.delta import DeltaTableStore
+from moulin.delta import AppTransaction, DeltaTableStore
 
 spec = json.loads(sys.argv[1])
 spark = build_spark_session(load_settings("local"), app_name=f"appender-{spec['writer']}")
@@ -319,7 +319,7 @@ for i in range(spec["appends"]):
     for attempt in range(20):
         try:
             store.write(spark.createDataFrame(rows, "id long, writer int, i int"), spec["uri"],
-                        app_id=f"writer-{spec['writer']}", app_version=i)
+                        transaction=AppTransaction(f"writer-{spec['writer']}", i))
             break
         except Exception as exc:
             retried += 1
@@ -334,11 +334,13 @@ def concurrent_appends(spark, base: str, writers: int, appends: int) -> dict:
     """``writers`` processes append ``appends`` times each to one table at once."""
     import subprocess
 
-    from moulin.delta import DeltaTableStore
+    from moulin.delta import AppTransaction, DeltaTableStore
 
     uri = f"{base}/concurrent"
     DeltaTableStore(spark).write(
-        spark.createDataFrame([(-1, -1, -1)], "id long, writer int, i int"), uri, app_id="seed", app_version=0
+        spark.createDataFrame([(-1, -1, -1)], "id long, writer int, i int"),
+        uri,
+        transaction=AppTransaction("seed", 0),
     )
     start = time.monotonic()
     procs = [

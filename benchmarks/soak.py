@@ -53,7 +53,7 @@ def table_figures(spark, store, uri: str) -> dict:
 
 
 def soak_commits(spark, base: str, commits: int, rows: int, compaction: bool) -> list[tuple[int, dict]]:
-    from moulin.delta import CompactionPolicy, DeltaTableStore
+    from moulin.delta import AppTransaction, CompactionPolicy, DeltaTableStore
 
     store = DeltaTableStore(spark, compaction=CompactionPolicy() if compaction else None)
     uri = f"{base}/soak"
@@ -63,7 +63,7 @@ def soak_commits(spark, base: str, commits: int, rows: int, compaction: bool) ->
         df = spark.range(i * rows, (i + 1) * rows, numPartitions=1).selectExpr(
             "id", "cast(id % 7 as int) as k", "id * 1.5 as x"
         )
-        store.write(df, uri, app_id="soak", app_version=i)
+        store.write(df, uri, transaction=AppTransaction("soak", i))
         if i + 1 in marks:
             figures = table_figures(spark, store, uri)
             if figures["rows"] != (i + 1) * rows:

@@ -240,7 +240,7 @@ def pin(entry: CatalogEntry, as_of: int | dt.datetime | None = None) -> Snapshot
 
 def _audit(snap: Snapshot, settings: Settings) -> None:
     """Record the read of a table whose Delta metadata lists personal-data columns."""
-    from moulin.delta.store import personal_columns
+    from moulin.delta.log import personal_columns
 
     columns = personal_columns(snap)
     if columns:

@@ -130,7 +130,7 @@ def table_cli(args: argparse.Namespace, settings: Settings) -> int:
         print(f"personal data: {', '.join(meta.personal_data) or 'none'}")
         print(f"partitioned:   {', '.join(meta.partition_by) or 'no'}")
         return 0
-    snap = store._snapshot(uri, args.version)
+    snap = store.snapshot(uri, args.version)
     if args.action == "schema":
         for field in snap.schema.fields:
             print(f"{field.name}: {field.dataType.simpleString()}")

@@ -463,12 +463,12 @@ def delta_write_with_datanode_kill(
     HDFS, SIGKILL the busiest DataNode.  Retry at once with the same
     app_id/app_version (the DataNode still down), restart the DataNode, retry again
     if the data is not committed yet; check the table after each step."""
-    from moulin.delta import DeltaTableStore
+    from moulin.delta import AppTransaction, DeltaTableStore
     from moulin.delta.hadoop_fs import HadoopFS
 
     run = FaultRun("DataNode SIGKILL", "Spark Delta write on HDFS (block pipelines open)")
     store = DeltaTableStore(spark)
-    store.write(frame(spark, 0, 1000, 1), uri, app_id="seed", app_version=0)
+    store.write(frame(spark, 0, 1000, 1), uri, transaction=AppTransaction("seed", 0))
     old = frame(spark, 0, 1000, 1)
     new = old.unionByName(frame(spark, 10_000_000, rows, partitions))
     data = slowed(frame(spark, 10_000_000, rows, partitions), delay_s)
@@ -476,7 +476,7 @@ def delta_write_with_datanode_kill(
 
     def write() -> None:
         try:
-            outcome["result"] = store.write(data, uri, app_id="faults.cluster", app_version=1)
+            outcome["result"] = store.write(data, uri, transaction=AppTransaction("faults.cluster", 1))
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             outcome["error"] = exc
         outcome["at"] = time.time()
@@ -525,7 +525,9 @@ def delta_write_with_datanode_kill(
             nonlocal committed_at
             run.retried = True
             try:
-                result = DeltaTableStore(spark).write(data, uri, app_id="faults.cluster", app_version=1)
+                result = DeltaTableStore(spark).write(
+                    data, uri, transaction=AppTransaction("faults.cluster", 1)
+                )
             except Exception as exc:  # noqa: BLE001 - noted; the next step decides
                 run.notes.append(f"retry {when} failed: {describe(exc)[:200]}")
                 return False
@@ -574,7 +576,7 @@ def delta_writes_around_namenode_restart(spark, cluster, uri: str, kill: bool = 
     When the first write after the restart fails, that is noted (the HDFS clients
     would have needed a retry) and the write is retried once.
     """
-    from moulin.delta import DeltaTableStore
+    from moulin.delta import AppTransaction, DeltaTableStore
 
     run = FaultRun(
         "NameNode restart",
@@ -582,7 +584,7 @@ def delta_writes_around_namenode_restart(spark, cluster, uri: str, kill: bool = 
     )
     store = DeltaTableStore(spark)
     v0, v1 = frame(spark, 0, 5000, 2), frame(spark, 5000, 5000, 2)
-    store.write(v0, uri, app_id="faults.nn", app_version=0)
+    store.write(v0, uri, transaction=AppTransaction("faults.nn", 0))
     stopped_at = None
     try:
         stopped_at = restart_namenode(cluster, kill=kill)
@@ -597,14 +599,14 @@ def delta_writes_around_namenode_restart(spark, cluster, uri: str, kill: bool = 
         # Then the write, whose first HDFS call goes through the Spark session's (cached) client.
         started = time.monotonic()
         try:
-            DeltaTableStore(spark).write(v1, uri, app_id="faults.nn", app_version=1)
+            DeltaTableStore(spark).write(v1, uri, transaction=AppTransaction("faults.nn", 1))
             run.first_attempt = "ok"
             run.notes.append(f"first write after the restart: ok in {time.monotonic() - started:.1f}s")
         except Exception as exc:  # noqa: BLE001 - documented, then retried
             run.first_attempt = f"failed: {describe(exc)}"
             run.retried = True
             try:
-                DeltaTableStore(spark).write(v1, uri, app_id="faults.nn", app_version=1)
+                DeltaTableStore(spark).write(v1, uri, transaction=AppTransaction("faults.nn", 1))
                 run.notes.append("the write failed once after the restart; its retry committed")
             except Exception as again:  # noqa: BLE001
                 run.check.add(f"the retry after the NameNode restart failed: {describe(again)}")
@@ -656,7 +658,7 @@ import json, os, sys, time
 sys.path.insert(0, {tests!r})
 from moulin.settings import load_settings
 from moulin.spark import build_spark_session
-from moulin.delta import DeltaTableStore
+from moulin.delta import AppTransaction, DeltaTableStore
 from cluster_faults import frame, jvm_slowed
 
 spec = json.loads(sys.argv[1])
@@ -677,7 +679,7 @@ while spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() < 3 and time
 per_partition = spec["rows"] // spec["partitions"]
 df = jvm_slowed(frame(spark, 0, spec["rows"], spec["partitions"]), per_partition // spec["pauses"], spec["pause_ms"])
 try:
-    result = DeltaTableStore(spark).write(df, spec["uri"], app_id="faults.worker", app_version=1)
+    result = DeltaTableStore(spark).write(df, spec["uri"], transaction=AppTransaction("faults.worker", 1))
     print("RESULT", json.dumps({{"at": time.time(), "committed": result.committed, "version": result.version}}),
           flush=True)
 except Exception as exc:

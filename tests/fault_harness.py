@@ -31,6 +31,11 @@ FaultKind = Literal["raise", "interrupt", "sigkill"]
 # landed (the call raised although the log holds it), "read-back" fails the read of
 # the committed version.
 WRITE_STEPS = ("staged", "moved", "before_commit", "commit-reply-lost", "read-back", "before_metadata")
+# ... and the store's fault-hook step (moulin.delta.write_protocol.WriteStep) each fires at
+_HOOK_STEPS = {step: step for step in WRITE_STEPS} | {
+    "commit-reply-lost": "committed",
+    "read-back": "read_back",
+}
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -60,41 +65,20 @@ def arm(store, step: str, kind: FaultKind, once: bool = True) -> None:
         state["fired"] = True
         return True
 
-    if step in ("staged", "moved", "before_commit", "before_metadata"):
-
-        def hook(at: str, _uri: str) -> None:
-            if at == step and should_fire():
-                _fail(kind, step)
-
-        store.fault_hook = hook
-    elif step == "commit-reply-lost":
-        real = store._commit
-
-        def commit(*args, **kwargs):
-            out = real(*args, **kwargs)
-            if should_fire():
-                _fail(kind, step)
-            return out
-
-        store._commit = commit
-    elif step == "read-back":
-        real_version_of = store._version_of
-
-        def version_of(*args, **kwargs):
-            if should_fire():
-                _fail(kind, step)
-            return real_version_of(*args, **kwargs)
-
-        store._version_of = version_of
-    else:
+    at_step = _HOOK_STEPS.get(step)
+    if at_step is None:
         raise ValueError(f"unknown write step {step!r}: use one of {WRITE_STEPS}")
+
+    def hook(at: str, _uri: str) -> None:
+        if at == at_step and should_fire():
+            _fail(kind, step)
+
+    store.fault_hook = hook
 
 
 def disarm(store) -> None:
     """Remove every injected fault from ``store``."""
     store.fault_hook = None
-    for name in ("_commit", "_version_of"):
-        store.__dict__.pop(name, None)
 
 
 @dataclass
@@ -127,7 +111,7 @@ def check_versions(store, uri: str, check: Check) -> None:
     """Every committed version reads, and every file its log names exists."""
     from moulin.delta.hadoop_fs import HadoopFS
 
-    fs = HadoopFS(store._need_spark("check"), uri)
+    fs = HadoopFS(store.spark, uri)
     latest = store.version(uri)
     for version in range(latest + 1):
         try:
@@ -177,7 +161,7 @@ def check_vacuum_leaves_only_referenced(store, uri: str, check: Check) -> None:
     from moulin.delta.hadoop_fs import HadoopFS
 
     store.vacuum(uri, retention_hours=0, force=True)
-    fs = HadoopFS(store._need_spark("check"), uri)
+    fs = HadoopFS(store.spark, uri)
     on_disk = {
         f.relative
         for f in fs.list_files(uri)
@@ -197,7 +181,7 @@ _KILLED_WRITE = r"""
 import json, sys
 from moulin.settings import load_settings
 from moulin.spark import build_spark_session
-from moulin.delta import DeltaTableStore
+from moulin.delta import AppTransaction, DeltaTableStore
 sys.path.insert(0, {tests!r})
 import fault_harness
 
@@ -207,7 +191,7 @@ store = DeltaTableStore(spark)
 df = spark.createDataFrame(spec["rows"], spec["schema"])
 fault_harness.arm(store, spec["step"], "sigkill")
 store.write(df, spec["uri"], mode=spec["mode"], partition_by=spec["partition_by"],
-            app_id=spec["app_id"], app_version=spec["app_version"])
+            transaction=AppTransaction(spec["app_id"], spec["app_version"]))
 print("FAULT NOT FIRED")
 """
 
@@ -275,22 +259,23 @@ def batch(offset: int, n: int = 6) -> list[tuple]:
 
 def seed_table(spark, uri: str) -> list[tuple]:
     """A two-partition table of six rows (version 0); its rows."""
-    from moulin.delta import DeltaTableStore
+    from moulin.delta import AppTransaction, DeltaTableStore
 
     DeltaTableStore(spark).write(
         spark.createDataFrame(batch(0), WRITE_SCHEMA),
         uri,
         partition_by=["part"],
-        app_id="seed",
-        app_version=0,
+        transaction=AppTransaction("seed", 0),
     )
     return sort_rows(batch(0))
 
 
 def write_in_mode(spark, store, uri: str, mode: str, app_version: int = 1):
     """The faulted write of ``mode`` (rows 100..105), idempotent as ``faults.write``."""
+    from moulin.delta import AppTransaction
+
     rows = batch(100)
-    kwargs: dict = {"app_id": "faults.write", "app_version": app_version}
+    kwargs: dict = {"transaction": AppTransaction("faults.write", app_version)}
     if mode == "replace_where":
         rows = [r for r in rows if r[1] == 0]
         kwargs.update(mode="overwrite", replace_where={"part": 0})
@@ -354,7 +339,7 @@ _KILLED_OP = r"""
 import json, sys, time
 from moulin.settings import load_settings
 from moulin.spark import build_spark_session
-from moulin.delta import DeltaTableStore
+from moulin.delta import AppTransaction, DeltaTableStore
 
 spec = json.loads(sys.argv[1])
 spark = build_spark_session(load_settings("local"), app_name="moulin-fault-op")
@@ -364,7 +349,7 @@ if spec["op"] == "merge":
     df = spark.createDataFrame(spec["rows"], spec["schema"])
     df = df.cache(); df.count()
     print("READY", flush=True)
-    store.merge(df, uri, keys=["id"], app_id="faults.merge", app_version=1)
+    store.merge(df, uri, keys=["id"], transaction=AppTransaction("faults.merge", 1))
 elif spec["op"] == "optimize":
     print("READY", flush=True)
     store.optimize(uri)

@@ -15,16 +15,23 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from moulin.delta.commits import WRITE_ID_KEY, add_actions, commit_actions, put_commit, remove_action
 from moulin.delta.errors import ConcurrentWriteError
-from moulin.delta.log import FileEntry, check_writer_features
+from moulin.delta.log import (
+    FileEntry,
+    Snapshot,
+    check_writer_features,
+    open_delta,
+    personal_columns,
+    raw_partition_values,
+)
+from moulin.delta.write_protocol import WriteProtocol
 
 if TYPE_CHECKING:
-    from moulin.delta.store import DeltaTableStore, StagedWrite
+    from moulin.delta.store import DeltaTableStore
 
 MAX_COMMIT_ATTEMPTS = 20
 
@@ -75,42 +82,28 @@ def compact(
     partition.  Files of ``small_file_bytes`` or more (default ``target_size``)
     are left alone.
     """
-    snap = store._snapshot(uri)
+    snap = Snapshot(uri, open_delta(uri))
     check_writer_features(uri, snap.table, "append")
     bins = plan_bins(snap.files(), target_size, small_file_bytes or target_size, partitions)
     metrics: dict[str, Any] = {"numFilesAdded": 0, "numFilesRemoved": 0, "partitionsOptimized": 0}
     if not bins:
         return {**metrics, "version": snap.version}
-    fs = store._fs_of(uri)
     partition_by = snap.partition_by
     types = {f.name: f.dataType.typeName() for f in snap.schema.fields}
     names = [f"`{f.name}`" for f in snap.schema.fields]
-    compaction_id = uuid.uuid4().hex
-    from moulin.delta.store import personal_columns
+    private = set(personal_columns(snap))
+    protocol = WriteProtocol(store.fs_of(uri), uri, store.fault_hook)
 
-    staged: list[StagedWrite] = []
-    try:
+    def rewrite_and_commit() -> bool:
         for group in bins:
             df = store.read_files(snap, group).select(*names).coalesce(1)
-            one = store._stage(df, uri, partition_by, types, set(personal_columns(snap)))
-            staged.append(one)
-            store._move(one, fs)
-        version = _commit(store, uri, snap, bins, staged, compaction_id, operation, target_size)
-    except BaseException as exc:
-        found = None
-        try:
-            found = store._find_write(uri, compaction_id, snap.version)
-        except Exception:  # noqa: BLE001 - unknown outcome: keep the files for VACUUM
-            found = -1
-        if found is None:
-            for one in staged:
-                store._discard(one, fs)
-        if found is None or found < 0 or not isinstance(exc, Exception):
-            raise
-        version = found
-    finally:
-        for one in staged:
-            store._drop_staging(one, fs)
+            protocol.move(protocol.stage(df, partition_by, types, private))
+        protocol.fault("before_commit")
+        _commit(protocol, snap, bins, operation, target_size)
+        return True
+
+    version = protocol.run(snap.version, rewrite_and_commit)
+    staged = protocol.staged
     metrics.update(
         numFilesAdded=sum(len(one.moved) for one in staged),
         numFilesRemoved=sum(len(group) for group in bins),
@@ -120,10 +113,8 @@ def compact(
     return metrics
 
 
-def _commit(store, uri, snap, bins, staged, compaction_id, operation, target_size) -> int:
-    from moulin.delta.store import _raw_partition_values
-
-    fs = store._fs_of(uri)
+def _commit(protocol: WriteProtocol, snap: Snapshot, bins, operation: str, target_size: int) -> int:
+    fs, uri = protocol.fs, protocol.uri
     now = int(time.time() * 1000)
     removed = {e.path for group in bins for e in group}
     actions: list[dict] = [
@@ -134,14 +125,14 @@ def _commit(store, uri, snap, bins, staged, compaction_id, operation, target_siz
                 "operationParameters": {"targetSize": str(target_size)},
                 "engineInfo": "moulin",
                 "moulin.operation": operation,
-                WRITE_ID_KEY: compaction_id,
+                WRITE_ID_KEY: protocol.write_id,
             }
         }
     ]
     for group in bins:
         for e in group:
-            actions.append(remove_action(e.path, e.size, _raw_partition_values(e), now, data_change=False))
-    for one in staged:
+            actions.append(remove_action(e.path, e.size, raw_partition_values(e), now, data_change=False))
+    for one in protocol.staged:
         actions += add_actions(one, data_change=False)
     version = snap.version + 1
     for _ in range(MAX_COMMIT_ATTEMPTS):

@@ -7,6 +7,7 @@ and what to do; tables using features this layer cannot honour are refused.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,13 @@ from pyspark.sql.types import StructType
 
 from moulin.delta.column_mapping import READABLE_MODES, logical_partition_keys, logical_paths, mapping_mode
 from moulin.delta.errors import DeltaStoreError, UnsupportedTableError, VacuumedVersionError
-from moulin.delta.predicates import Predicate, partition_value, range_may_match, value_matches
+from moulin.delta.predicates import (
+    Predicate,
+    format_partition_value,
+    partition_value,
+    range_may_match,
+    value_matches,
+)
 from moulin.delta.schema import delta_to_spark
 
 # Reader features whose tables read correctly as "the add actions' Parquet files"
@@ -181,7 +188,6 @@ def check_supported(uri: str, table) -> None:
 
 def _fields_metadata(table) -> list[dict]:
     """Metadata of every field of the table's schema, nested fields included."""
-    import json
 
     out: list[dict] = []
 
@@ -387,3 +393,17 @@ def _as_python(value: Any) -> Any:
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         return value.astimezone(dt.UTC)
     return value
+
+
+def personal_columns(snap: Snapshot) -> list[str]:
+    """The personal-data columns recorded in a table's Delta metadata."""
+    raw = snap.configuration.get(PERSONAL_DATA_KEY, "[]")
+    try:
+        return list(json.loads(raw))
+    except ValueError:
+        return [c for c in raw.split(",") if c]
+
+
+def raw_partition_values(entry: FileEntry) -> dict[str, str | None]:
+    """A file's partition values as the strings the Delta log stores."""
+    return {k: format_partition_value(v) for k, v in entry.partition_values.items()}

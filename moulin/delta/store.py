@@ -30,29 +30,25 @@ import datetime as dt
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
-from urllib.parse import unquote
+from typing import Any, TypeVar
 
 from moulin.delta.column_mapping import arrow_dataset, read_mapped
 from moulin.delta.commits import (
     WRITE_ID_KEY,
     add_actions,
     commit_actions,
-    commit_write_id,
     latest_version,
     put_commit,
     remove_action,
 )
 from moulin.delta.errors import (
-    CommitOutcomeUnknownError,
     ConcurrentWriteError,
     DeltaStoreError,
     NullConstraintError,
     StaleReadError,
 )
-from moulin.delta.hadoop_fs import FileStatus, HadoopFS
+from moulin.delta.hadoop_fs import HadoopFS
 from moulin.delta.log import (
     OWNER_KEY,
     PERSONAL_DATA_KEY,
@@ -63,8 +59,11 @@ from moulin.delta.log import (
     check_writer_features,
     normalize_uri,
     open_delta,
+    personal_columns,
+    raw_partition_values,
 )
 from moulin.delta.observers import ReadEvent, notify_read
+from moulin.delta.options import AppTransaction, SchemaMode, TableProperties, WriteMode
 from moulin.delta.predicates import (
     Predicate,
     normalize_filters,
@@ -75,15 +74,12 @@ from moulin.delta.predicates import (
 )
 from moulin.delta.results import CompactionPolicy, TableMetadata, WriteResult
 from moulin.delta.schema import reconcile, spark_to_delta
-from moulin.delta.stats import file_stats, read_file_metadata, stats_json
+from moulin.delta.stats import stats_json
+from moulin.delta.write_protocol import HIVE_NULL, STAGING_DIR, FaultHook, StagedWrite, WriteProtocol
 from moulin.phases import phase
 
-STAGING_DIR = "_staging"
-HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 MAX_COMMIT_ATTEMPTS = 20  # versions an append moves past when concurrent appends win
 READ_WRITE_ATTEMPTS = 5  # fresh reads a read-then-write makes before it gives up (retry_on_conflict)
-WriteStep = Literal["staged", "moved", "before_commit", "before_metadata"]
-WriteMode = Literal["append", "overwrite"]
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -127,24 +123,6 @@ def retry_on_conflict(
     )
 
 
-class StagedWrite:
-    """Data files of one write, written and moved into the table but not committed."""
-
-    def __init__(self, uri: str, staging: str, write_id: str) -> None:
-        self.uri = uri
-        self.staging = staging
-        self.write_id = write_id
-        self.files: list[FileStatus] = []  # in staging
-        self.partition_values: list[dict[str, str | None]] = []
-        self.stats: list[dict[str, Any]] = []
-        self.moved: list[str] = []  # relative paths now in the table folder
-        self.mtimes: list[int] = []
-
-    @property
-    def num_rows(self) -> int:
-        return sum(int(s.get("numRecords", 0)) for s in self.stats)
-
-
 class DeltaTableStore:
     """Read and write Delta tables with Spark (and deltalake for the log)."""
 
@@ -155,10 +133,9 @@ class DeltaTableStore:
         self._fs: dict[str, HadoopFS] = {}
         # Fault-injection points for tests and benchmarks: before_commit_hook(table_uri,
         # mode) runs just before the Delta commit of a write; fault_hook(step, table_uri)
-        # at each named step of a write (see WriteStep; "commit" and "read-back" faults
-        # are injected by wrapping _commit and _version_of).
+        # at each named step of a write, merge or compaction (see WriteStep).
         self.before_commit_hook: Callable[[str, str], None] | None = None
-        self.fault_hook: Callable[[WriteStep, str], None] | None = None
+        self.fault_hook: FaultHook | None = None
 
     # ------------------------------------------------------------------ helpers
     def _need_spark(self, what: str):
@@ -168,20 +145,22 @@ class DeltaTableStore:
             )
         return self.spark
 
-    def _fs_of(self, uri: str) -> HadoopFS:
+    def fs_of(self, uri: str) -> HadoopFS:
+        """The Hadoop file system of the table at ``uri`` (one per scheme and authority)."""
         key = uri.split("://", 1)[0] + "://" + uri.split("://", 1)[1].split("/", 1)[0]
         if key not in self._fs:
             self._fs[key] = HadoopFS(self._need_spark("file access"), uri)
         return self._fs[key]
 
-    def _snapshot(self, uri: str, version: int | None = None, timestamp=None) -> Snapshot:
+    def snapshot(self, uri: str, version: int | None = None, timestamp=None) -> Snapshot:
+        """The table's snapshot at ``version`` or ``timestamp`` (default: the latest)."""
         return Snapshot(uri, open_delta(uri, version, timestamp))
 
     def _existing(self, uri: str, fs: HadoopFS) -> Snapshot | None:
         """The latest snapshot, None for a new table; refuses non-Delta folders with files."""
         log_files = [f for f in fs.list_dir(f"{uri}/_delta_log") if not f.is_dir]
         if any(f.relative.endswith((".json", ".checkpoint.parquet")) for f in log_files):
-            return self._snapshot(uri)
+            return self.snapshot(uri)
         others = [f.relative for f in fs.list_dir(uri) if f.relative not in (STAGING_DIR, "_delta_log")]
         if others:
             raise DeltaStoreError(
@@ -198,12 +177,10 @@ class DeltaTableStore:
         mode: WriteMode = "append",
         partition_by: list[str] | None = None,
         replace_where: str | dict | list | None = None,
-        app_id: str | None = None,
-        app_version: int | None = None,
-        schema_mode: str | None = None,
-        description: str | None = None,
-        owner: str | None = None,
-        personal_data: list[str] | None = None,
+        *,
+        transaction: AppTransaction | None = None,
+        schema_mode: SchemaMode | None = None,
+        properties: TableProperties | None = None,
         commit_info: dict | None = None,
         expected_version: int | None = None,
     ) -> WriteResult:
@@ -218,13 +195,12 @@ class DeltaTableStore:
           ``schema_mode="merge"`` (adds new nullable columns) or
           ``schema_mode="overwrite"`` with ``mode="overwrite"``; a mismatch raises
           :class:`SchemaMismatchError` before any data is written;
-        * ``app_id``/``app_version`` make the write idempotent: if the table already
-          holds a transaction of ``app_id`` at ``app_version`` or later, nothing is
-          written and the result says ``committed=False`` (for an Airflow task:
-          ``f"{dag_id}.{task_id}"`` and the logical date as ``20130101``);
-        * ``description``, ``owner``, ``personal_data`` (column names) are stored in
-          the table's Delta metadata (when they differ from the stored ones, in one
-          extra metadata commit after the data commit);
+        * ``transaction`` (:class:`AppTransaction`) makes the write idempotent: if the
+          table already holds a transaction of its ``app_id`` at its ``version`` or
+          later, nothing is written and the result says ``committed=False``;
+        * ``properties`` (:class:`TableProperties`: description, owner, personal-data
+          columns) are stored in the table's Delta metadata (when they differ from
+          the stored ones, in one extra metadata commit after the data commit);
         * ``commit_info`` is added to the commit's ``commitInfo``;
         * ``expected_version``: the version of this table that ``df`` was computed
           from (-1: the table did not exist).  The write commits only as the next
@@ -238,25 +214,20 @@ class DeltaTableStore:
             raise DeltaStoreError(f"write mode {mode!r} for table {uri}: use 'append' or 'overwrite'")
         if replace_where is not None and mode != "overwrite":
             raise DeltaStoreError(f"replace_where needs mode='overwrite' (table {uri})")
-        if (app_id is None) != (app_version is None):
-            raise DeltaStoreError(
-                f"pass both app_id and app_version for an idempotent write to {uri}, or neither"
-            )
-        if app_version is not None and (not isinstance(app_version, int) or app_version < 0):
-            raise DeltaStoreError(f"app_version {app_version!r} for table {uri} must be a non-negative int")
+        props = properties or TableProperties()
+        description, owner = props.description, props.owner
+        personal_data = list(props.personal_data) if props.personal_data is not None else None
         if expected_version is not None and (not isinstance(expected_version, int) or expected_version < -1):
             raise DeltaStoreError(
                 f"expected_version {expected_version!r} for table {uri} must be a version the write read "
                 "(an int >= 0), or -1 for a table that did not exist"
             )
-        fs = self._fs_of(uri)
+        fs = self.fs_of(uri)
         snap = self._existing(uri, fs)
 
-        if snap is not None and app_id is not None:
-            done = snap.table.transaction_version(app_id)
-            if done is not None and done >= app_version:
-                self._apply_metadata(uri, description, owner, personal_data, snap.schema)
-                return WriteResult(uri, self._snapshot(uri).version, False, 0, 0)
+        if snap is not None and _already_done(snap, transaction):
+            self._apply_metadata(uri, description, owner, personal_data, snap.schema)
+            return WriteResult(uri, self.snapshot(uri).version, False, 0, 0)
         if expected_version is not None:
             found = snap.version if snap is not None else -1
             if found != expected_version:
@@ -298,51 +269,44 @@ class DeltaTableStore:
         if snap is not None:
             check_writer_features(uri, snap.table, mode)
         private = set(personal_data or []) | set(personal_columns(snap) if snap is not None else [])
+        protocol = WriteProtocol(fs, uri, self.fault_hook)
         with phase("write"):  # Spark computes the frame and writes its Parquet files
-            staged = self._stage(out_df, uri, partition_by, types, private)
+            staged = protocol.stage(out_df, partition_by, types, private)
+        since = snap.version if snap is not None else -1
+
+        def move_and_commit() -> bool | None:
+            protocol.fault("staged")
+            if preds:
+                self._check_replace_where(staged, preds, partition_by, types, replace_where)
+            self._check_not_null(uri, out_df, target, staged, partition_by)
+            self._check_empty_partition_strings(uri, out_df, target, staged, partition_by)
+            protocol.move(staged)
+            info = {**(commit_info or {}), WRITE_ID_KEY: protocol.write_id}
+            if preds:
+                info["moulin.replaceWhere"] = json.dumps([[c, o, str(v)] for c, o, v in preds])
+            if self.before_commit_hook is not None:
+                self.before_commit_hook(uri, mode)
+            protocol.fault("before_commit")
+            return self._commit(
+                uri,
+                snap,
+                staged,
+                mode,
+                target,
+                partition_by,
+                preds,
+                transaction,
+                description,
+                info,
+                schema_overwrite=schema_mode == "overwrite",
+                pinned=expected_version is not None,
+            )
+
         with phase("commit"):
-            since = snap.version if snap is not None else -1
-            version: int | None = None
-            try:
-                self._fault("staged", uri)
-                if preds:
-                    self._check_replace_where(staged, preds, partition_by, types, replace_where)
-                self._check_not_null(uri, out_df, target, staged, partition_by)
-                self._check_empty_partition_strings(uri, out_df, target, staged, partition_by)
-                self._move(staged, fs)
-                self._fault("moved", uri)
-                info = {**(commit_info or {}), WRITE_ID_KEY: staged.write_id}
-                if preds:
-                    info["moulin.replaceWhere"] = json.dumps([[c, o, str(v)] for c, o, v in preds])
-                if self.before_commit_hook is not None:
-                    self.before_commit_hook(uri, mode)
-                self._fault("before_commit", uri)
-                landed = self._commit(
-                    uri,
-                    snap,
-                    staged,
-                    mode,
-                    target,
-                    partition_by,
-                    preds,
-                    app_id,
-                    app_version,
-                    description,
-                    info,
-                    schema_overwrite=schema_mode == "overwrite",
-                    pinned=expected_version is not None,
-                )
-                if landed is None:  # an idempotent retry that lost a race to its twin
-                    self._discard_unless_committed(staged, fs, since, None)
-                else:
-                    version = self._version_of(uri, staged.write_id, since)
-            except BaseException as exc:
-                version = self._settle(staged, fs, since, exc)
-            finally:
-                self._drop_staging(staged, fs)
+            version = protocol.run(since, move_and_commit)
             if version is None:
-                return WriteResult(uri, self._snapshot(uri).version, False, 0, 0)
-            self._fault("before_metadata", uri)
+                return WriteResult(uri, self.snapshot(uri).version, False, 0, 0)
+            protocol.fault("before_metadata")
             version = self._apply_metadata(uri, description, owner, personal_data, target) or version
             version = self._auto_compact(uri, partition_by, staged.partition_values) or version
             return WriteResult(uri, version, True, len(staged.moved), staged.num_rows)
@@ -357,13 +321,13 @@ class DeltaTableStore:
         if policy is None:
             return None
         try:
-            snap = self._snapshot(uri)
+            snap = self.snapshot(uri)
             wanted = {tuple(sorted(pvs.items(), key=lambda kv: kv[0])) for pvs in written}
             counts: dict[tuple, int] = {}
             for entry in snap.files():
                 if entry.size >= policy.small_file_bytes:
                     continue
-                key = tuple(sorted(_raw_partition_values(entry).items(), key=lambda kv: kv[0]))
+                key = tuple(sorted(raw_partition_values(entry).items(), key=lambda kv: kv[0]))
                 counts[key] = counts.get(key, 0) + 1
             crowded = {k for k in wanted if counts.get(k, 0) >= policy.min_small_files}
             if not crowded:
@@ -377,79 +341,8 @@ class DeltaTableStore:
             log.warning("auto-compaction of %s skipped: %s", uri, " ".join(str(exc).split())[:300])
             return None
 
-    # ------------------------------------------------------------------ commit outcome
-    def _fault(self, step: WriteStep, uri: str) -> None:
-        if self.fault_hook is not None:
-            self.fault_hook(step, uri)
-
-    def _settle(self, staged: StagedWrite, fs: HadoopFS, since: int, exc: BaseException) -> int:
-        """After a failed write: the committed version if the log holds the write, else re-raise.
-
-        The log decides, never whether a call returned: the Delta commit may have
-        landed before the failure (a read-back that timed out, a signal).  Files
-        are removed only when the log proves the write absent; when the log cannot
-        be read they stay (unreferenced files are invisible and VACUUM removes them).
-        """
-        attempts = 3 if isinstance(exc, Exception) else 1
-        found: int | None = None
-        last_error: Exception | None = None
-        for attempt in range(attempts):
-            try:
-                found = self._find_write(staged.uri, staged.write_id, since)
-                last_error = None
-                break
-            except Exception as err:  # noqa: BLE001 - the FS may be briefly unavailable
-                last_error = err
-                if attempt < attempts - 1:
-                    time.sleep(0.5 * 2**attempt)
-        if last_error is not None:
-            raise CommitOutcomeUnknownError(
-                f"write {staged.write_id} to Delta table {staged.uri} failed "
-                f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}) and its commit could not be "
-                f"looked up in the log ({' '.join(str(last_error).split())[:200]}); its data files were kept. "
-                "Rerun the write with the same app_id/app_version (an idempotent write is not repeated); "
-                "files of a write that did not commit are removed by VACUUM"
-            ) from exc
-        if found is None:
-            self._discard(staged, fs)
-            raise exc
-        if not isinstance(exc, Exception):  # an interrupt after the commit: keep the files, stop
-            raise exc
-        log.warning(
-            "write %s to %s raised %s after its commit landed as version %d; the write stands",
-            staged.write_id,
-            staged.uri,
-            type(exc).__name__,
-            found,
-        )
-        return found
-
-    def _discard_unless_committed(
-        self, staged: StagedWrite, fs: HadoopFS, since: int, exc: BaseException | None
-    ) -> None:
-        """Remove the write's moved files only when the log proves the write absent."""
-        try:
-            found = self._find_write(staged.uri, staged.write_id, since)
-        except Exception:  # noqa: BLE001 - unknown: keep the files for VACUUM
-            return
-        if found is None:
-            self._discard(staged, fs)
-
-    def _find_write(self, uri: str, write_id: str, since: int) -> int | None:
-        """The version whose ``commitInfo`` carries ``write_id`` (after version ``since``), or None.
-
-        Reads every commit file from ``since + 1`` to the latest version, so it
-        works however many commits landed concurrently.
-        """
-        fs = self._fs_of(uri)
-        latest = latest_version(fs, uri)
-        for version in range(latest, since, -1):
-            if commit_write_id(fs, uri, version) == write_id:
-                return version
-        return None
-
     def _commit_with_new_columns(
-        self, uri, snap, staged, mode, target, partition_by, preds, app_id, app_version, info, pinned=False
+        self, uri, snap, staged, mode, target, partition_by, preds, transaction, info, pinned=False
     ) -> bool | None:
         """The data and the table's new columns in ONE commit, written by moulin.
 
@@ -458,7 +351,7 @@ class DeltaTableStore:
         two states if the data commit then failed.  The commit file is put only
         if its version is free; appends move on past concurrent appends.
         """
-        fs = self._fs_of(uri)
+        fs = self.fs_of(uri)
         now = int(time.time() * 1000)
         meta = snap.metadata
         metadata = {
@@ -483,8 +376,7 @@ class DeltaTableStore:
                     if all(value_matches(op, e.partition_values.get(c), v) for c, op, v in preds)
                 ]
             removes = [
-                remove_action(e.path, e.size, _raw_partition_values(e), now, data_change=True)
-                for e in entries
+                remove_action(e.path, e.size, raw_partition_values(e), now, data_change=True) for e in entries
             ]
         adds = add_actions(staged, data_change=True)
         head = {
@@ -499,14 +391,19 @@ class DeltaTableStore:
                 **info,
             }
         }
-        txn = [{"txn": {"appId": app_id, "version": app_version, "lastUpdated": now}}] if app_id else []
+        txn = (
+            [{"txn": {"appId": transaction.app_id, "version": transaction.version, "lastUpdated": now}}]
+            if transaction is not None
+            else []
+        )
         version = snap.version + 1
         for _ in range(MAX_COMMIT_ATTEMPTS):
             if put_commit(fs, uri, version, [head, *txn, metadata, *removes, *adds]):
                 return True
             other = list(commit_actions(fs, uri, version))
-            if app_id is not None and any(
-                a.get("txn", {}).get("appId") == app_id and int(a["txn"].get("version", -1)) >= app_version
+            if transaction is not None and any(
+                a.get("txn", {}).get("appId") == transaction.app_id
+                and int(a["txn"].get("version", -1)) >= transaction.version
                 for a in other
             ):
                 return None
@@ -529,30 +426,6 @@ class DeltaTableStore:
             f"append with new columns to table {uri} lost {MAX_COMMIT_ATTEMPTS} races to concurrent "
             "commits; nothing was committed: rerun the write"
         )
-
-    def _version_of(self, uri: str, write_id: str, since: int = -1) -> int:
-        """The version committed by write ``write_id``, read from the commit files.
-
-        Not from ``DeltaTable.history()``: under concurrent commits it numbers
-        the entries from the loaded snapshot's version, which can be stale.
-        """
-        found = self._find_write(uri, write_id, since)
-        if found is None:
-            raise DeltaStoreError(
-                f"the commit of write {write_id} to table {uri} returned but is not in the log after "
-                f"version {since}; the table may have been replaced concurrently: check its history"
-            )
-        return found
-
-    def _drop_staging(self, staged: StagedWrite, fs: HadoopFS) -> None:
-        """Remove the write's staging folder, and ``_staging`` itself once empty."""
-        try:
-            fs.delete(staged.staging, True)
-            root = staged.staging.rsplit("/", 1)[0]
-            if not fs.list_dir(root):
-                fs.delete(root, False)  # not recursive: a concurrent write's folder stays
-        except Exception:  # noqa: BLE001 - cleanup only; VACUUM removes stale staging folders
-            pass
 
     def _check_not_null(self, uri: str, df, target, staged: StagedWrite, partition_by: list[str]) -> None:
         """Refuse nulls in the table's non-nullable top-level columns (from the staged files' stats)."""
@@ -616,52 +489,6 @@ class DeltaTableStore:
                 f"(columns: {', '.join(sorted(names))})"
             )
 
-    def _stage(
-        self,
-        df,
-        uri: str,
-        partition_by: list[str],
-        types: dict[str, str],
-        private: set[str] | frozenset = frozenset(),
-    ) -> StagedWrite:
-        """Spark writes the data files into a fresh staging folder; read their footers.
-
-        Columns in ``private`` (personal data) get no minimum or maximum in the Delta
-        log: the log outlives deleted files (an erased value must not survive in
-        an old commit's statistics); their null counts are kept."""
-        write_id = uuid.uuid4().hex
-        staged = StagedWrite(uri, f"{uri}/{STAGING_DIR}/{write_id}", write_id)
-        fs = self._fs_of(uri)
-        writer = df.write.mode("errorifexists")
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        try:
-            writer.parquet(staged.staging)
-        except Exception:
-            fs.delete(staged.staging, True)
-            raise
-        data_types = {k: v for k, v in types.items() if k not in partition_by}
-        for st in fs.list_files(staged.staging):
-            name = st.relative.rsplit("/", 1)[-1]
-            if name.startswith(("_", ".")) or not name.endswith(".parquet"):
-                continue
-            pvs = {}
-            for segment in st.relative.split("/")[:-1]:
-                key, sep, raw = segment.partition("=")
-                if not sep:
-                    raise DeltaStoreError(f"unexpected folder {segment!r} in staging folder {staged.staging}")
-                value = unquote(raw)
-                pvs[unquote(key)] = None if value == HIVE_NULL else value
-            meta = read_file_metadata(fs, st.uri, st.size)
-            staged.files.append(st)
-            staged.partition_values.append(pvs)
-            stats = file_stats(meta, data_types)
-            for bound in ("minValues", "maxValues"):
-                for name in private:
-                    stats.get(bound, {}).pop(name, None)
-            staged.stats.append(stats)
-        return staged
-
     def _check_replace_where(self, staged, preds, partition_by, types, replace_where) -> None:
         for pvs in staged.partition_values:
             for col, op, target in preds:
@@ -673,30 +500,6 @@ class DeltaTableStore:
                         f"replace_where {replace_where!r}: filter the DataFrame to the replaced partitions; "
                         "nothing was committed"
                     )
-
-    def _move(self, staged: StagedWrite, fs: HadoopFS) -> None:
-        """Rename the staged files into the table's hive-style layout."""
-        made: set[str] = set()
-        for st in staged.files:
-            rel = st.relative
-            parent = rel.rsplit("/", 1)[0] if "/" in rel else ""
-            if parent and parent not in made:
-                fs.mkdirs(f"{staged.uri}/{parent}")
-                made.add(parent)
-            if not fs.rename(st.uri, f"{staged.uri}/{rel}"):
-                raise DeltaStoreError(
-                    f"could not move data file {st.uri} to {staged.uri}/{rel} (target exists or parent "
-                    "missing); nothing was committed, rerun the write"
-                )
-            staged.moved.append(rel)
-            staged.mtimes.append(st.modification_time)
-
-    def _discard(self, staged: StagedWrite, fs: HadoopFS) -> None:
-        for rel in staged.moved:
-            try:
-                fs.delete(f"{staged.uri}/{rel}", False)
-            except Exception:  # noqa: BLE001 - best effort; vacuum removes leftovers
-                pass
 
     def _add_actions(self, staged: StagedWrite) -> list:
         from deltalake.transaction import AddAction
@@ -717,8 +520,7 @@ class DeltaTableStore:
         target,
         partition_by,
         preds,
-        app_id,
-        app_version,
+        transaction,
         description,
         info,
         schema_overwrite=False,
@@ -730,7 +532,7 @@ class DeltaTableStore:
         concurrent commits, appends included; see ``expected_version``).
 
         Errors raised here come from the commit itself; the caller reads the
-        committed version back from the log (see ``_version_of``).
+        committed version back from the log (see :meth:`WriteProtocol.run`).
         """
         from deltalake.transaction import (
             CommitProperties,
@@ -740,7 +542,7 @@ class DeltaTableStore:
         )
 
         adds = self._add_actions(staged)
-        txns = [Transaction(app_id, app_version)] if app_id is not None else None
+        txns = [Transaction(transaction.app_id, transaction.version)] if transaction is not None else None
         strict = mode == "overwrite" or pinned
         props = CommitProperties(
             custom_metadata=info, app_transactions=txns, max_commit_retries=0 if strict else None
@@ -759,29 +561,27 @@ class DeltaTableStore:
                         commit_properties=props,
                     )
                     return True
-                except Exception as exc:
-                    if "exist" not in str(exc).lower():
+                except Exception:
+                    if latest_version(self.fs_of(uri), uri) < 0:
                         raise
-                    # A concurrent write created the table first.
+                    # A concurrent write created the table first (deltalake says so only in words).
                     if strict:
                         raise ConcurrentWriteError(
                             f"table {uri} was created by a concurrent write while this overwrite ran; "
                             "nothing was committed: rerun the write"
                         ) from None
-                    snap = self._snapshot(uri)
+                    snap = self.snapshot(uri)
                     reconcile(uri, snap.schema, target, partition_by, None, mode)
                     if snap.partition_by != partition_by:
                         raise ConcurrentWriteError(
                             f"table {uri} was created concurrently with partitions {snap.partition_by}; "
                             "nothing was committed: rerun the write"
                         ) from None
-            if app_id is not None:
-                done = snap.table.transaction_version(app_id)
-                if done is not None and done >= app_version:
-                    return None
+            if _already_done(snap, transaction):
+                return None
             if schema_overwrite:
                 # CREATE OR REPLACE: new schema, every current file removed, one commit.
-                if self._snapshot(uri).version != snap.version:
+                if self.snapshot(uri).version != snap.version:
                     raise ConcurrentWriteError(
                         f"table {uri} changed while this schema overwrite ran (it read version "
                         f"{snap.version}); nothing was committed: rerun the write"
@@ -799,7 +599,7 @@ class DeltaTableStore:
             new_fields = [f for f in target.fields if f.name not in set(snap.schema.fieldNames())]
             if new_fields and not _needs_protocol_upgrade(new_fields):
                 return self._commit_with_new_columns(
-                    uri, snap, staged, mode, target, partition_by, preds, app_id, app_version, info, strict
+                    uri, snap, staged, mode, target, partition_by, preds, transaction, info, strict
                 )
             if new_fields:
                 # Columns whose type needs a newer protocol: deltalake upgrades it when
@@ -807,7 +607,7 @@ class DeltaTableStore:
                 from pyspark.sql.types import StructType
 
                 snap.table.alter.add_columns(list(spark_to_delta(StructType(new_fields)).fields))
-                fresh = self._snapshot(uri)
+                fresh = self.snapshot(uri)
                 if strict and fresh.version != snap.version + 1:
                     raise ConcurrentWriteError(
                         f"table {uri} changed while this overwrite ran (it read version {snap.version}); "
@@ -828,7 +628,7 @@ class DeltaTableStore:
                                 data_change=True,
                                 deletion_timestamp=now,
                                 size=entry.size,
-                                partition_values=_raw_partition_values(entry),
+                                partition_values=raw_partition_values(entry),
                             )
                         )
             snap.table.create_write_transaction(
@@ -842,11 +642,10 @@ class DeltaTableStore:
         except ConcurrentWriteError:
             raise
         except Exception as exc:
-            if _commit_failed(exc) or "already exists" in str(exc).lower():
-                if app_id is not None:
-                    done = self._snapshot(uri).table.transaction_version(app_id)
-                    if done is not None and done >= app_version:
-                        return None
+            since = snap.version if snap is not None else -1
+            if _commit_failed(exc) or latest_version(self.fs_of(uri), uri) > since:
+                if _already_done(self.snapshot(uri), transaction):
+                    return None
                 base = snap.version if snap is not None else "none"
                 raise ConcurrentWriteError(
                     f"{mode} of table {uri} conflicts with a transaction committed concurrently after it read "
@@ -908,8 +707,8 @@ class DeltaTableStore:
         table_uri: str,
         keys: list[str],
         delete_missing: bool = False,
-        app_id: str | None = None,
-        app_version: int | None = None,
+        *,
+        transaction: AppTransaction | None = None,
         delete_flag: str | None = None,
         keep_newer: str | None = None,
     ) -> WriteResult:
@@ -939,10 +738,6 @@ class DeltaTableStore:
         keys = list(keys or [])
         if not keys:
             raise DeltaStoreError(f"merge into {uri} needs at least one key column")
-        if (app_id is None) != (app_version is None):
-            raise DeltaStoreError(
-                f"pass both app_id and app_version for an idempotent merge into {uri}, or neither"
-            )
         cols = [c for c in source_df.columns if c != delete_flag]
         missing_keys = [k for k in keys if k not in cols]
         if missing_keys:
@@ -951,7 +746,7 @@ class DeltaTableStore:
             )
         if delete_flag is not None and delete_flag not in source_df.columns:
             raise DeltaStoreError(f"delete_flag column {delete_flag!r} is not in the source for {uri}")
-        fs = self._fs_of(uri)
+        fs = self.fs_of(uri)
         snap = self._existing(uri, fs)
         if snap is None:
             from pyspark.sql import functions as F
@@ -959,19 +754,17 @@ class DeltaTableStore:
             data = source_df
             if delete_flag is not None:
                 data = data.filter(~F.coalesce(F.col(f"`{delete_flag}`"), F.lit(False))).drop(delete_flag)
-            return self.write(data, uri, mode="append", app_id=app_id, app_version=app_version)
+            return self.write(data, uri, mode="append", transaction=transaction)
         check_writer_features(uri, snap.table, "append")
-        if app_id is not None:
-            done = snap.table.transaction_version(app_id)
-            if done is not None and done >= app_version:
-                return WriteResult(uri, snap.version, False, 0, 0)
+        if _already_done(snap, transaction):
+            return WriteResult(uri, snap.version, False, 0, 0)
         personal = personal_columns(snap)
         if personal and any(
             snap.configuration.get(k) != v for k, v in stats_limits(snap.schema, personal).items()
         ):
             # deltalake writes min/max of every column unless told: never of personal data
             self._apply_metadata(uri, None, None, personal, snap.schema)
-            snap = self._snapshot(uri)
+            snap = self.snapshot(uri)
         data_schema = source_df.select(*[f"`{c}`" for c in cols]).schema
         reconcile(uri, snap.schema, data_schema, snap.partition_by, None, "append")
         arrow = source_df.toArrow()
@@ -997,12 +790,19 @@ class DeltaTableStore:
             return f"{alias}.{ident(c)}"
 
         predicate = " AND ".join(f"{q('t', k)} = {q('s', k)}" for k in keys)
+        protocol = WriteProtocol(fs, uri, self.fault_hook)
         props = CommitProperties(
-            custom_metadata={"moulin.operation": "merge", "moulin.keys": json.dumps(keys)},
-            app_transactions=[Transaction(app_id, app_version)] if app_id is not None else None,
+            custom_metadata={
+                "moulin.operation": "merge",
+                "moulin.keys": json.dumps(keys),
+                WRITE_ID_KEY: protocol.write_id,
+            },
+            app_transactions=[Transaction(transaction.app_id, transaction.version)] if transaction else None,
         )
         values = [c for c in cols if c not in keys]
-        try:
+        metrics: dict = {}
+
+        def merge_and_commit() -> bool:
             merger = snap.table.merge(
                 arrow, predicate, source_alias="s", target_alias="t", commit_properties=props
             )
@@ -1023,15 +823,24 @@ class DeltaTableStore:
             )
             if delete_missing:
                 merger = merger.when_not_matched_by_source_delete()
-            metrics = merger.execute()
-        except Exception as exc:
-            if _commit_failed(exc):
-                raise ConcurrentWriteError(
-                    f"merge into {uri} conflicts with a concurrent transaction "
-                    f"({' '.join(str(exc).split())[:300]}); nothing was committed: rerun the merge"
-                ) from None
-            raise DeltaStoreError(f"merge into {uri} failed: {' '.join(str(exc).split())[:500]}") from exc
-        version = open_delta(uri).version()
+            protocol.fault("before_commit")
+            try:
+                metrics.update(merger.execute())
+            except Exception as exc:
+                if _commit_failed(exc):
+                    raise ConcurrentWriteError(
+                        f"merge into {uri} conflicts with a concurrent transaction "
+                        f"({' '.join(str(exc).split())[:300]}); nothing was committed: rerun the merge"
+                    ) from None
+                raise DeltaStoreError(f"merge into {uri} failed: {' '.join(str(exc).split())[:500]}") from exc
+            # deltalake makes no commit when the merge changes nothing
+            return (
+                bool(metrics.get("num_target_files_added") or metrics.get("num_target_files_removed")) or None
+            )
+
+        version = protocol.run(snap.version, merge_and_commit)
+        if version is None:  # the table already held the source's rows: nothing to commit
+            version = open_delta(uri).version()
         return WriteResult(
             uri,
             version,
@@ -1051,7 +860,7 @@ class DeltaTableStore:
         """
         self._need_spark("read")
         uri = normalize_uri(table_uri)
-        snap = self._snapshot(uri, version, timestamp)
+        snap = self.snapshot(uri, version, timestamp)
         _announce_read(snap)
         preds = normalize_filters(uri, filters, snap.type_names)
         df = self.read_files(snap, snap.select(preds))
@@ -1102,7 +911,7 @@ class DeltaTableStore:
         """Rows of the table (of one ``partition``, e.g. ``{"ds": "2024-01-01"}``), from the
         log's statistics when every file has them; else by reading the files."""
         uri = normalize_uri(table_uri)
-        snap = self._snapshot(uri, version)
+        snap = self.snapshot(uri, version)
         files = snap.files()
         if partition:
             files = [f for f in files if all(f.partition_values.get(k) == v for k, v in partition.items())]
@@ -1115,7 +924,7 @@ class DeltaTableStore:
     ):
         """The table as a ``pyarrow.Table`` (small reads: all in memory), read by deltalake."""
         uri = normalize_uri(table_uri)
-        snap = self._snapshot(uri, version)
+        snap = self.snapshot(uri, version)
         _announce_read(snap, columns)
         preds = normalize_filters(uri, filters, snap.type_names)
         if columns is not None:
@@ -1155,12 +964,12 @@ class DeltaTableStore:
     def file_uris(self, table_uri: str, version: int | None = None) -> list[str]:
         """URIs of the data files of a snapshot (e.g. for petastorm)."""
         uri = normalize_uri(table_uri)
-        snap = self._snapshot(uri, version)
+        snap = self.snapshot(uri, version)
         return [snap.file_uri(f) for f in snap.files()]
 
     def metadata(self, table_uri: str) -> TableMetadata:
         """Description, owner, personal-data columns, partitioning, version, files, schema."""
-        return self._metadata_of(self._snapshot(normalize_uri(table_uri)))
+        return self._metadata_of(self.snapshot(normalize_uri(table_uri)))
 
     def _metadata_of(self, snap: Snapshot) -> TableMetadata:
         uri = snap.uri
@@ -1214,7 +1023,7 @@ class DeltaTableStore:
         from moulin.delta.maintenance import vacuum
 
         uri = normalize_uri(table_uri)
-        return vacuum(uri, self._fs_of(uri), retention_hours, force, dry_run)
+        return vacuum(uri, self.fs_of(uri), retention_hours, force, dry_run)
 
 
 def _announce_read(snap: Snapshot, columns: list[str] | None = None) -> None:
@@ -1238,25 +1047,18 @@ def stats_limits(schema, personal: list[str]) -> dict[str, str]:
     return {STATS_COLUMNS_KEY: ",".join(f"`{n}`" if not n.isidentifier() else n for n in kept)}
 
 
-def personal_columns(snap: Snapshot) -> list[str]:
-    """The personal-data columns recorded in a table's Delta metadata."""
-    raw = snap.configuration.get(PERSONAL_DATA_KEY, "[]")
-    try:
-        return list(json.loads(raw))
-    except ValueError:
-        return [c for c in raw.split(",") if c]
+def _already_done(snap: Snapshot, transaction: AppTransaction | None) -> bool:
+    """Whether the table holds ``transaction`` (its app id at its version or later)."""
+    if transaction is None:
+        return False
+    done = snap.table.transaction_version(transaction.app_id)
+    return done is not None and done >= transaction.version
 
 
 def _needs_protocol_upgrade(fields) -> bool:
     """Whether adding these columns needs a table feature (timestamp_ntz, variant)."""
     text = json.dumps([f.jsonValue() for f in fields])
     return '"timestamp_ntz"' in text or '"variant"' in text
-
-
-def _raw_partition_values(entry: FileEntry) -> dict[str, str | None]:
-    from moulin.delta.predicates import format_partition_value
-
-    return {k: format_partition_value(v) for k, v in entry.partition_values.items()}
 
 
 def _spark_unescape(text: str) -> str:

@@ -91,7 +91,7 @@ def plan_retention(settings: Settings, today: dt.date | None = None) -> list[Ret
         for uri in tables:
             if not store.exists(uri):
                 continue
-            snap = store._snapshot(uri)
+            snap = store.snapshot(uri)
             if column not in snap.partition_by:
                 raise RetentionError(
                     f"contract {name} ({contract.path}): table {uri} is not partitioned by its "
@@ -136,7 +136,7 @@ def _delete_expired(store, action: RetentionAction) -> None:
 
     def once(attempt: int) -> None:
         if attempt:  # a concurrent commit: the plan of this table is stale
-            snap = store._snapshot(action.target)
+            snap = store.snapshot(action.target)
             cutoff = dt.date.fromisoformat(action.cutoff)
             fresh = _table_action(action.target, snap, str(action.column), action.retention_days, cutoff)
             action.expired, action.rows, action.read_version = fresh.expired, fresh.rows, fresh.read_version

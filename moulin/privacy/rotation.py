@@ -210,7 +210,7 @@ def _regate(spark, settings: Settings, state: dict[str, Any], say, drop: set[str
             if entry.is_dir and read_manifest(settings, spec.name, ds, fs) is not None:
                 days.add(ds)
         if store.exists(bronze_uri) and "ds" in store.metadata(bronze_uri).partition_by:
-            held = {f.partition_values.get("ds") for f in store._snapshot(bronze_uri).files()} - {None}
+            held = {f.partition_values.get("ds") for f in store.snapshot(bronze_uri).files()} - {None}
             for ds in sorted(str(d) for d in held if str(d) not in days):  # rows no landing can redo
                 landings.setdefault(f"{spec.name}/{ds}", {"status": "blocked", "error": (
                     f"bronze {bronze_uri} holds ds={ds} but no landing of it exists to pseudonymise again")})  # fmt: skip

@@ -73,6 +73,7 @@ def _build_view(
     store, contract: Contract, uri: str, target: str, say: Callable[[str], None]
 ) -> dict[str, Any]:
     """One rebuild of the view ``target`` of ``contract``'s table ``uri`` from its latest version."""
+    from moulin.delta import AppTransaction, TableProperties
     from moulin.lineage import run_key
 
     view_version = store.version(target) if store.exists(target) else -1
@@ -86,11 +87,12 @@ def _build_view(
         mode="overwrite",
         partition_by=[c for c in contract.partition_by if c in columns] or None,
         schema_mode="overwrite",
-        app_id=f"moulin.privacy.view.{run_key(uri, version, columns)}",
-        app_version=1,
-        description=f"analysts' view of {contract.name}: pseudonyms and masked text only",
-        owner=contract.owner or "moulin-platform",
-        personal_data=shown,
+        transaction=AppTransaction(f"moulin.privacy.view.{run_key(uri, version, columns)}", 1),
+        properties=TableProperties(
+            description=f"analysts' view of {contract.name}: pseudonyms and masked text only",
+            owner=contract.owner or "moulin-platform",
+            personal_data=tuple(shown),
+        ),
         expected_version=view_version,
     )
     hidden = [n for n in contract.column_names if n not in columns]

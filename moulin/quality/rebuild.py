@@ -39,7 +39,7 @@ def rebuild(spark, settings: Settings, spec: Rebuild) -> dict[str, Any]:
     one commit; a rerun on the same version commits nothing); returns ``{table, uri,
     source_version, rows, counts, version, committed, data_docs_uri, ...}`` with each
     of ``spec.summaries``' ``(name, value)`` computed on the cached rows."""
-    from moulin.delta import DeltaTableStore
+    from moulin.delta import AppTransaction, DeltaTableStore, TableProperties
     from moulin.quality.tables import check_table
 
     store = DeltaTableStore(spark)
@@ -65,9 +65,8 @@ def rebuild(spark, settings: Settings, spec: Rebuild) -> dict[str, Any]:
             uri,
             mode="overwrite",
             partition_by=list(contract.partition_by),
-            app_id=f"{spec.pipeline}.{spec.target}.{key}",
-            app_version=1,
-            **contract.delta_metadata,
+            transaction=AppTransaction(f"{spec.pipeline}.{spec.target}.{key}", 1),
+            properties=TableProperties(**contract.delta_metadata),
         )
     finally:
         rows_df.unpersist()

@@ -192,7 +192,7 @@ def gate_landing(
     """
     from pyspark.sql import functions as F
 
-    from moulin.delta import DeltaTableStore, WriteResult
+    from moulin.delta import AppTransaction, DeltaTableStore, TableProperties, WriteResult
     from moulin.quality.gate import AccountingError, quality_gate
     from moulin.quality.ge import store_validation
     from moulin.quality.rules import invalid_text, read_raw
@@ -265,12 +265,13 @@ def gate_landing(
             mode="overwrite",
             partition_by=["ds"],
             replace_where={"ds": ds},
-            app_id=f"{pipeline}.quarantine.{spec.name}.{ds}.{key}",
-            app_version=1,
-            description=f"rows of raw {spec.name} files that failed contract {contract.name}",
-            owner=contract.owner or "moulin-platform",
-            # the reason quotes values of the row: no min/max statistics of it either
-            personal_data=["row", "reason"] if contract.personal_data else [],
+            transaction=AppTransaction(f"{pipeline}.quarantine.{spec.name}.{ds}.{key}", 1),
+            properties=TableProperties(
+                description=f"rows of raw {spec.name} files that failed contract {contract.name}",
+                owner=contract.owner or "moulin-platform",
+                # the reason quotes values of the row: no min/max statistics of it either
+                personal_data=("row", "reason") if contract.personal_data else (),
+            ),
         )
         record["quarantine_version"] = q.version
         record.update(store_validation(settings, spec.name, f"ds={ds}", result.ge_validation, fs))
@@ -370,10 +371,12 @@ def _rows_holding_batch_keys(store, uri: str, version: int, batch, keys: list[st
 
 def _write_bronze(store, spec: SourceSpec, contract: Contract, df, uri: str, ds: str, app_id: str):
     """Write the gated rows as the spec's mode says (one idempotent transaction)."""
+    from moulin.delta import AppTransaction, TableProperties
+
     if spec.mode == "merge":
         keep_newer = "ds" if "ds" in df.columns else None
         return store.merge(
-            df, uri, keys=list(contract.keys), app_id=app_id, app_version=1, keep_newer=keep_newer
+            df, uri, keys=list(contract.keys), transaction=AppTransaction(app_id, 1), keep_newer=keep_newer
         )
     return store.write(
         df,
@@ -381,7 +384,6 @@ def _write_bronze(store, spec: SourceSpec, contract: Contract, df, uri: str, ds:
         mode="overwrite",
         partition_by=list(contract.partition_by) or None,
         replace_where={"ds": ds} if spec.mode == "partition" else None,
-        app_id=app_id,
-        app_version=1,
-        **contract.delta_metadata,
+        transaction=AppTransaction(app_id, 1),
+        properties=TableProperties(**contract.delta_metadata),
     )

@@ -7,8 +7,9 @@ import threading
 import pytest
 from pyspark.sql import functions as F
 
-from moulin.delta import ConcurrentWriteError, DeltaStoreError, DeltaTableStore
+from moulin.delta import AppTransaction, ConcurrentWriteError, DeltaStoreError, DeltaTableStore
 from moulin.delta.hadoop_fs import HadoopFS
+from moulin.delta.write_protocol import WriteProtocol
 
 pytestmark = pytest.mark.integration
 
@@ -107,10 +108,11 @@ def test_killed_write_leaves_previous_version_and_vacuum_removes_orphans(spark, 
     store.write(data(spark, 4), uri, partition_by=["part"])
     fs = HadoopFS(spark, uri)
     # 1) a write killed after its files were moved into the table, before the commit
-    staged = store._stage(data(spark, 6, 100), uri, ["part"], {"id": "long", "part": "integer"})
-    store._move(staged, fs)
+    killed = WriteProtocol(fs, uri)
+    staged = killed.stage(data(spark, 6, 100), ["part"], {"id": "long", "part": "integer"})
+    killed.move(staged)
     # 2) a write killed while Spark was still writing into its staging folder
-    store._stage(data(spark, 6, 200), uri, ["part"], {"id": "long", "part": "integer"})
+    WriteProtocol(fs, uri).stage(data(spark, 6, 200), ["part"], {"id": "long", "part": "integer"})
     assert store.version(uri) == 0
     assert ids(store, uri) == [0, 1, 2, 3]  # orphan files are never read
     assert store.read(uri, filters=[("id", ">=", 100)]).count() == 0
@@ -177,8 +179,8 @@ def test_bad_inputs_give_clear_errors_and_change_nothing(spark, tmp_path, local_
         store.read(uri)
     with pytest.raises(DeltaStoreError, match="mode 'upsert'"):
         store.write(data(spark, 2), f"{local_dir}/x", mode="upsert")
-    with pytest.raises(DeltaStoreError, match="both app_id and app_version"):
-        store.write(data(spark, 2), f"{local_dir}/x", app_id="a")
+    with pytest.raises(DeltaStoreError, match="must be a non-negative int"):
+        store.write(data(spark, 2), f"{local_dir}/x", transaction=AppTransaction("a", -1))
 
 
 def test_concurrent_compactions_never_duplicate_rows(spark, local_dir) -> None:
@@ -192,13 +194,12 @@ def test_concurrent_compactions_never_duplicate_rows(spark, local_dir) -> None:
 
     def optimize() -> None:
         store = DeltaTableStore(spark)
-        real = store._move
 
-        def move_then_wait(*args, **kwargs):  # both have planned and rewritten the same files
-            real(*args, **kwargs)
-            barrier.wait()
+        def wait_after_move(step: str, _uri: str) -> None:  # both have planned and rewritten the same files
+            if step == "moved":
+                barrier.wait()
 
-        store._move = move_then_wait
+        store.fault_hook = wait_after_move
         try:
             outcomes.append(store.optimize(uri))
         except Exception as exc:  # noqa: BLE001 - reported below

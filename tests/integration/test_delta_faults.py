@@ -10,7 +10,7 @@ import pytest
 from fault_harness import (
     WRITE_STEPS,
     Check,
-    arm,
+    InjectedFault,
     batch,
     check_after_fault,
     check_vacuum_leaves_only_referenced,
@@ -24,7 +24,7 @@ from fault_harness import (
     write_in_mode,
 )
 
-from moulin.delta import DeltaStoreError, DeltaTableStore
+from moulin.delta import AppTransaction, DeltaStoreError, DeltaTableStore
 from moulin.delta.errors import CommitOutcomeUnknownError
 from moulin.delta.hadoop_fs import HadoopFS
 
@@ -43,15 +43,14 @@ def test_read_back_failure_after_the_commit_keeps_the_committed_files(spark, bas
     old = seed_table(spark, uri)
     store = DeltaTableStore(spark)
     calls = {"n": 0}
-    real = store._version_of
 
-    def flaky_version_of(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise OSError("DataNode 127.0.0.1 restarting: connection refused")
-        return real(*args, **kwargs)
+    def flaky_read_back(step: str, _uri: str) -> None:
+        if step == "read_back":
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise OSError("DataNode 127.0.0.1 restarting: connection refused")
 
-    store._version_of = flaky_version_of
+    store.fault_hook = flaky_read_back
     try:
         result = write_in_mode(spark, store, uri, "append")
         assert result.committed and result.version == 1
@@ -95,7 +94,7 @@ def test_merge_killed_midway_then_retried(spark, local_dir) -> None:
     reader = DeltaTableStore(spark)
     check_after_fault(reader, uri, old, new, check)
     df = spark.createDataFrame(source, "id long, part int, name string")
-    DeltaTableStore(spark).merge(df, uri, keys=["id"], app_id="faults.merge", app_version=1)
+    DeltaTableStore(spark).merge(df, uri, keys=["id"], transaction=AppTransaction("faults.merge", 1))
     compare_rows(table_rows(reader, uri), new, check, "after the retry")
     check_vacuum_leaves_only_referenced(reader, uri, check)
     assert check.ok, check.violations
@@ -106,12 +105,14 @@ def test_unknown_outcome_keeps_files_and_says_rerun(spark, local_dir) -> None:
     uri = f"{local_dir}/unknown"
     old = seed_table(spark, uri)
     store = DeltaTableStore(spark)
-    arm(store, "commit-reply-lost", "raise")
 
-    def unreadable_log(*_args, **_kwargs):
-        raise OSError("NameNode in safe mode")
+    def reply_lost_then_log_unreadable(step: str, _uri: str) -> None:
+        if step == "committed":
+            raise InjectedFault("failed at commit-reply-lost")
+        if step == "log_lookup":
+            raise OSError("NameNode in safe mode")
 
-    store._find_write = unreadable_log
+    store.fault_hook = reply_lost_then_log_unreadable
     with pytest.raises(CommitOutcomeUnknownError, match="same app_id/app_version") as err:
         write_in_mode(spark, store, uri, "append")
     assert uri in str(err.value)

@@ -316,7 +316,7 @@ def test_column_mapped_partitioned_table_reads_by_logical_names(
     assert none.count() == 0 and none.schema == df.schema
 
     # Skipping by logical names: partition values and statistics.
-    snap = store._snapshot(uri)
+    snap = store.snapshot(uri)
     files = snap.files()
     assert len(files) == 5
     assert {f.partition_values["month"] for f in files} == {1, 2, 3, None}

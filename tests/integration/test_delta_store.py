@@ -12,11 +12,13 @@ from pyspark.sql import Row
 from pyspark.sql import functions as F
 
 from moulin.delta import (
+    AppTransaction,
     CompactionPolicy,
     DeltaStoreError,
     DeltaTableStore,
     SchemaMismatchError,
     TableMetadata,
+    TableProperties,
     WriteResult,
 )
 from moulin.delta.errors import VacuumedVersionError
@@ -81,7 +83,7 @@ def test_partitioned_round_trip_with_stats_and_skipping(spark, store, base_dir) 
     one = spark.read.parquet(store.file_uris(uri)[0])
     assert "month" not in one.columns and "carrier" in one.columns
 
-    snap = store._snapshot(uri)
+    snap = store.snapshot(uri)
     all_files = snap.files()
     by_partition = snap.select([("month", "=", 2)])
     by_stats = snap.select([("id", ">=", 50)])
@@ -191,14 +193,14 @@ def test_idempotent_retry_commits_nothing(spark, store, base_dir) -> None:
     uri = f"{base_dir}/idem"
     df = flights(spark, 9)
     app = "flights_ingest.load_flights"
-    first = store.write(df, uri, partition_by=["month"], app_id=app, app_version=20130101)
-    again = store.write(df, uri, partition_by=["month"], app_id=app, app_version=20130101)
+    first = store.write(df, uri, partition_by=["month"], transaction=AppTransaction(app, 20130101))
+    again = store.write(df, uri, partition_by=["month"], transaction=AppTransaction(app, 20130101))
     assert first.committed and not again.committed
     assert again.version == first.version and again.num_rows == 0
     assert store.read(uri).count() == 9
-    next_day = store.write(flights(spark, 3, offset=9), uri, app_id=app, app_version=20130102)
+    next_day = store.write(flights(spark, 3, offset=9), uri, transaction=AppTransaction(app, 20130102))
     assert next_day.committed and store.read(uri).count() == 12
-    older = store.write(df, uri, app_id=app, app_version=20130101)  # late retry of an older run
+    older = store.write(df, uri, transaction=AppTransaction(app, 20130101))  # late retry of an older run
     assert not older.committed and store.read(uri).count() == 12
     from deltalake import DeltaTable
 
@@ -231,9 +233,13 @@ def test_merge_upserts_and_deletes(spark, store, local_dir) -> None:
     got = {r.code: r.name for r in store.read(uri).collect()}
     assert got == {"AA": "American", "DL": "Delta Air Lines", "UA": "United", "B6": "JetBlue"}
 
-    res = store.merge(source, uri, keys=["code"], delete_missing=True, app_id="dims.airlines", app_version=1)
+    res = store.merge(
+        source, uri, keys=["code"], delete_missing=True, transaction=AppTransaction("dims.airlines", 1)
+    )
     assert sorted(r.code for r in store.read(uri).collect()) == ["AA", "B6", "DL"]
-    assert not store.merge(source, uri, keys=["code"], app_id="dims.airlines", app_version=1).committed
+    assert not store.merge(
+        source, uri, keys=["code"], transaction=AppTransaction("dims.airlines", 1)
+    ).committed
 
     changes = spark.createDataFrame(
         [
@@ -275,9 +281,7 @@ def test_metadata_round_trip(spark, store, local_dir) -> None:
         flights(spark, 6),
         uri,
         partition_by=["month"],
-        description="Flights of 2013, one row per flight",
-        owner="data-eng@moulin",
-        personal_data=["note"],
+        properties=TableProperties("Flights of 2013, one row per flight", "data-eng@moulin", ("note",)),
     )
     meta = store.metadata(uri)
     assert isinstance(meta, TableMetadata)
@@ -285,11 +289,11 @@ def test_metadata_round_trip(spark, store, local_dir) -> None:
     assert (meta.owner, meta.personal_data, meta.partition_by) == ("data-eng@moulin", ["note"], ["month"])
     assert meta.num_rows == 6 and meta.num_files == len(store.file_uris(uri))
     assert meta.schema.fieldNames() == flights(spark, 1).columns and meta.version == store.version(uri)
-    store.write(flights(spark, 2, offset=9), uri, owner="ml@moulin")
+    store.write(flights(spark, 2, offset=9), uri, properties=TableProperties(owner="ml@moulin"))
     assert store.metadata(uri).owner == "ml@moulin"
     assert store.metadata(uri).personal_data == ["note"]
     with pytest.raises(DeltaStoreError, match="personal_data names column\\(s\\) email"):
-        store.write(flights(spark, 2), uri, personal_data=["email"])
+        store.write(flights(spark, 2), uri, properties=TableProperties(personal_data=("email",)))
 
 
 def test_optimize_and_vacuum(spark, store, base_dir) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from moulin.delta import DeltaTableStore
+from moulin.delta import DeltaTableStore, TableProperties
 from moulin.delta.log import normalize_uri
 from moulin.privacy.keys import load_key
 from moulin.privacy.pseudonyms import pseudonym
@@ -60,7 +60,7 @@ def people(spark, tmp_path, monkeypatch):
         spark.createDataFrame(rows, SCHEMA),
         settings.table_uri("bronze", "people_cc"),
         partition_by=["region", "ds"],
-        personal_data=["email"],
+        properties=TableProperties(personal_data=("email",)),
     )
     build_views(spark, settings)
     return settings

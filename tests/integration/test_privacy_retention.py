@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from moulin.delta import DeltaTableStore
+from moulin.delta import DeltaTableStore, TableProperties
 from moulin.orchestration import DAGS_FOLDER
 from moulin.settings import load_settings
 
@@ -53,7 +53,10 @@ def people(spark, tmp_path, monkeypatch):
     rows = [("ps_a", "eu", "2026-01-01"), ("ps_b", "us", "2026-01-01"), ("ps_c", "eu", "2026-03-01")]
     df = spark.createDataFrame(rows, "email string, region string, ds string")
     DeltaTableStore(spark).write(
-        df, settings.table_uri("bronze", "people_rt"), partition_by=["region", "ds"], personal_data=["email"]
+        df,
+        settings.table_uri("bronze", "people_rt"),
+        partition_by=["region", "ds"],
+        properties=TableProperties(personal_data=("email",)),
     )
     build_views(spark, settings)
     staging = settings.home / "staging" / "people_rt"
@@ -106,7 +109,7 @@ def test_merges_keep_personal_values_out_of_the_log_statistics(spark, tmp_path) 
     store = DeltaTableStore(spark)
     uri = (tmp_path / "people").resolve().as_uri()
     first = spark.createDataFrame([(1, "alice@example.org", "x")], "id int, email string, note string")
-    store.write(first, uri, personal_data=["email"])
+    store.write(first, uri, properties=TableProperties(personal_data=("email",)))
     second = spark.createDataFrame([(2, "zed@example.org", "y")], "id int, email string, note string")
     store.merge(second, uri, keys=["id"])
     log = "".join(p.read_text() for p in sorted(Path(tmp_path / "people" / "_delta_log").glob("*.json")))

@@ -237,6 +237,7 @@ def _overwrite(
     given) as the idempotent transaction ``app_id`` at the version of ``ds``; the app
     id carries :func:`moulin.lineage.run_key` of ``inputs`` (the Delta versions read)
     and the code, so a rerun after either changed writes again."""
+    from moulin.delta import AppTransaction, TableProperties
     from moulin.lineage import run_key
 
     app_id = f"{app_id}.{run_key(app_id, inputs or {})}"
@@ -246,9 +247,8 @@ def _overwrite(
         mode="overwrite",
         partition_by=list(contract.partition_by) or None,
         replace_where=replace_where,
-        app_id=app_id,
-        app_version=app_version(ds),
-        **contract.delta_metadata,
+        transaction=AppTransaction(app_id, app_version(ds)),
+        properties=TableProperties(**contract.delta_metadata),
     )
 
 
