@@ -5,25 +5,63 @@ read through Airflow's REST API, and the commits of bronze flights read from its
 from __future__ import annotations
 
 import json
+import os
+import random
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from moulin.cluster.ports import port_free
+from moulin.cluster.ports import free_hdfs_port_env, port_free
 from moulin.platform.rest import AirflowClient
 from moulin.settings import Settings
 
 MOULIN = str(Path(sys.executable).with_name("moulin"))
 
 
-def _free_block(count: int, start: int = 42000) -> list[int]:
-    for base in range(start, 52000, 20):
+def _free_block(count: int, start: int | None = None) -> list[int]:
+    """``count`` consecutive free ports, from a random start between 12000 and 18000: below
+    Linux's ephemeral ports (32768-60999, where a client's socket may take a port between
+    the check and the bind) and HDFS's block (free_hdfs_port_env: 20000-40000)."""
+    first = random.randrange(12000, 18000, 20) if start is None else start
+    for base in range(first, first + 2000, 20):
         ports = list(range(base, base + count))
         if all(port_free(p) for p in ports):
             return ports
-    raise RuntimeError("no free block of ports for the platform")
+    raise RuntimeError(
+        f"no {count} consecutive free ports between {first} and {first + 2000} for the platform"
+    )
+
+
+def platform_service_env(home: Path) -> dict[str, str]:
+    """The environment of ``moulin platform up`` under ``home`` on free ports: this
+    process's variables less any MOULIN_*/AIRFLOW*, the hdfs-local profile, a small
+    Spark (local driver, a standalone master and workers of 1 GiB) and PostgreSQL and
+    Airflow's API on ports of their own."""
+    pg, api, master, webui, w0, w1 = _free_block(6)
+    assert w1 == w0 + 1
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOULIN_", "AIRFLOW"))}
+    env.update(free_hdfs_port_env())
+    env.update(
+        {
+            "MOULIN_PROFILE": "hdfs-local",
+            "MOULIN_HOME": str(home),
+            "MOULIN_DIST_DIR": os.environ.get("MOULIN_DIST_DIR", str(Path.home() / ".moulin" / "dist")),
+            "MOULIN_SPARK_MASTER": "local[2]",
+            "MOULIN_SPARK_DRIVER_MEMORY": "2g",
+            "MOULIN_SPARK_SHUFFLE_PARTITIONS": "4",
+            "MOULIN_SPARK_STANDALONE_PORT": str(master),
+            "MOULIN_SPARK_STANDALONE_WEBUI_PORT": str(webui),
+            "MOULIN_SPARK_WORKER_WEBUI_BASE_PORT": str(w0),
+            "MOULIN_SPARK_WORKER_MEMORY": "1g",
+            "MOULIN_PLATFORM_POSTGRES_PORT": str(pg),
+            "MOULIN_PLATFORM_API_PORT": str(api),
+            # A task whose process died is noticed within a minute (default: 5).
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+        }
+    )
+    return env
 
 
 @dataclass

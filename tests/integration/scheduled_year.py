@@ -23,8 +23,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import random
 import shutil
 import subprocess
 import tempfile
@@ -34,9 +32,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from platform_helpers import MOULIN, PlatformUnderTest, _free_block, _states
+from platform_helpers import MOULIN, PlatformUnderTest, _states, platform_service_env
 
-from moulin.cluster.ports import free_hdfs_port_env
 from moulin.platform import postgres
 from moulin.platform.rest import AirflowClient
 from moulin.settings import REPO_ROOT, Settings, load_settings
@@ -85,35 +82,17 @@ def edit_code(code: Path, note: str) -> None:
 
 def year_env(home: Path, months: list[str], sample: int, epochs: int = 1) -> dict[str, str]:
     """The environment of ``moulin platform up`` for a scheduled run of ``months``."""
-    # Below Linux's ephemeral ports (32768-60999: a client's socket may take a port between
-    # the check and the bind) and HDFS's block (free_hdfs_port_env: 20000-40000).
-    pg, api, master, webui, w0, w1 = _free_block(6, start=random.randrange(12000, 18000, 20))
-    assert w1 == w0 + 1
     code = shadow_code(home / "code")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOULIN_", "AIRFLOW"))}
-    env.update(free_hdfs_port_env())
+    env = platform_service_env(home)
     env.update(
         {
             "PYTHONPATH": str(code),
-            "MOULIN_PROFILE": "hdfs-local",
-            "MOULIN_HOME": str(home),
-            "MOULIN_DIST_DIR": os.environ.get("MOULIN_DIST_DIR", str(Path.home() / ".moulin" / "dist")),
-            "MOULIN_SPARK_MASTER": "local[2]",
-            "MOULIN_SPARK_DRIVER_MEMORY": "2g",
-            "MOULIN_SPARK_SHUFFLE_PARTITIONS": "4",
-            "MOULIN_SPARK_STANDALONE_PORT": str(master),
-            "MOULIN_SPARK_STANDALONE_WEBUI_PORT": str(webui),
-            "MOULIN_SPARK_WORKER_WEBUI_BASE_PORT": str(w0),
-            "MOULIN_SPARK_WORKER_MEMORY": "1g",
-            "MOULIN_PLATFORM_POSTGRES_PORT": str(pg),
-            "MOULIN_PLATFORM_API_PORT": str(api),
             # The window of both ingest DAGs (declared once: PARAMS), a drop a month.
             "MOULIN_FLIGHTS_INGEST_START": months[0],
             "MOULIN_FLIGHTS_INGEST_END": months[-1],
             "MOULIN_FLIGHTS_INGEST_SCHEDULE": "@monthly",
             "MOULIN_FLIGHTS_SAMPLE_PER_MONTH": str(sample),
             "MOULIN_FLIGHTS_EPOCHS": str(epochs),
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
         }
     )
     return env

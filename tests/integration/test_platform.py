@@ -21,10 +21,16 @@ import time
 from pathlib import Path
 
 import pytest
-from platform_helpers import MOULIN, PlatformUnderTest, _bronze_commits_of, _free_block, _states, _wait_run
+from platform_helpers import (
+    MOULIN,
+    PlatformUnderTest,
+    _bronze_commits_of,
+    _states,
+    _wait_run,
+    platform_service_env,
+)
 
 from moulin.cluster.daemons import port_open
-from moulin.cluster.ports import free_hdfs_port_env
 from moulin.ops import faultpoints
 from moulin.platform import postgres, secrets
 from moulin.platform.rest import AirflowClient
@@ -39,23 +45,9 @@ ARTIFACTS = Path(os.environ.get("MOULIN_TEST_ARTIFACTS", "test-artifacts"))
 @pytest.fixture(scope="module")
 def platform_env() -> dict[str, str]:
     home = Path(tempfile.mkdtemp(prefix="moulin-platform-"))
-    pg, api, master, webui, w0, w1 = _free_block(6)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOULIN_", "AIRFLOW"))}
-    env.update(free_hdfs_port_env())
+    env = platform_service_env(home)
     env.update(
         {
-            "MOULIN_PROFILE": "hdfs-local",
-            "MOULIN_HOME": str(home),
-            "MOULIN_DIST_DIR": os.environ.get("MOULIN_DIST_DIR", str(Path.home() / ".moulin" / "dist")),
-            "MOULIN_SPARK_MASTER": "local[2]",
-            "MOULIN_SPARK_DRIVER_MEMORY": "2g",
-            "MOULIN_SPARK_SHUFFLE_PARTITIONS": "4",
-            "MOULIN_SPARK_STANDALONE_PORT": str(master),
-            "MOULIN_SPARK_STANDALONE_WEBUI_PORT": str(webui),
-            "MOULIN_SPARK_WORKER_WEBUI_BASE_PORT": str(w0),
-            "MOULIN_SPARK_WORKER_MEMORY": "1g",
-            "MOULIN_PLATFORM_POSTGRES_PORT": str(pg),
-            "MOULIN_PLATFORM_API_PORT": str(api),
             # The scheduler catches up three drops: January (train), September
             # (validation), November (test); other months are triggered by tests.
             "MOULIN_FLIGHTS_INGEST_START": "2013-01-01",
@@ -66,11 +58,8 @@ def platform_env() -> dict[str, str]:
             # Limits that this small cluster crosses, so the health DAG alerts.
             "MOULIN_PLATFORM_HEALTH_MIN_LIVE_DATANODES": "4",
             "MOULIN_PLATFORM_HEALTH_DEADLINE_S": "1",
-            # A task whose process died is noticed within a minute (default: 5).
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
         }
     )
-    assert w1 == w0 + 1
     yield env
     settings = load_settings("hdfs-local", env=env)
     subprocess.run([MOULIN, "platform", "down"], env=env, capture_output=True, text=True, timeout=300)
