@@ -372,8 +372,12 @@ class _Reader:
 
     def mapping(self, data: Any, where: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> dict:
         """``data`` as a mapping with only ``allowed`` keys and all ``required`` ones ({} if not one)."""
+        if data is None:
+            return {}  # a missing section: reported by its parent's required fields
         if not isinstance(data, dict):
-            self.problem(where or "(top)", f"expected a mapping, got {_shown(data)}", f"give {', '.join(allowed)}")
+            self.problem(
+                where or "(top)", f"expected a mapping, got {_shown(data)}", f"give {', '.join(allowed)}"
+            )
             return {}
         for key in data:
             if key not in allowed:
@@ -406,7 +410,9 @@ class _Reader:
                 self.problem(at, "is empty", "give a list of texts")
             return ()
         if not isinstance(value, list):
-            self.problem(at, f"expected a list of texts, got {_shown(value)}", "write a list (- item per line)")
+            self.problem(
+                at, f"expected a list of texts, got {_shown(value)}", "write a list (- item per line)"
+            )
             return ()
         if required and not value:
             self.problem(at, "is empty", "give at least one item")
@@ -427,7 +433,9 @@ class _Reader:
     def flag(self, data: dict, key: str, where: str, default: bool) -> bool:
         value = data.get(key, default)
         if not isinstance(value, bool):
-            self.problem(_join(where, key), f"expected true or false, got {_shown(value)}", "write true or false")
+            self.problem(
+                _join(where, key), f"expected true or false, got {_shown(value)}", "write true or false"
+            )
             return default
         return value
 
@@ -436,7 +444,9 @@ class _Reader:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-            self.problem(_join(where, key), f"expected a number, got {_shown(value)}", "write a number, e.g. 0.7")
+            self.problem(
+                _join(where, key), f"expected a number, got {_shown(value)}", "write a number, e.g. 0.7"
+            )
             return None
         return float(value)
 
@@ -458,7 +468,9 @@ class _Reader:
         if value is None:
             return []
         if not isinstance(value, list) or not value:
-            self.problem(at, f"expected a non-empty list, got {_shown(value)}", "write a list (- item per line)")
+            self.problem(
+                at, f"expected a non-empty list, got {_shown(value)}", "write a list (- item per line)"
+            )
             return []
         return [(f"{at}[{i}]", item) for i, item in enumerate(value)]
 
@@ -483,23 +495,38 @@ def parse_framing(data: Any, path: Path, lines: Mapping[str, int] | None = None)
     """Validate the parsed YAML ``data`` of ``path`` (``lines``: field -> line) and build a
     :class:`Framing`; raises :class:`FramingError` listing every problem."""
     r = _Reader(Path(path), lines or {})
+    if not isinstance(data, dict):
+        r.problem(
+            "(top)",
+            f"expected a mapping of fields, got {_shown(data)}",
+            f"write the fields {', '.join(_TOP)} (see docs/guides/framing.md)",
+        )
+        raise FramingError(r.problems)
     top = r.mapping(data, "", _TOP, _TOP)
     name = r.text(top, "name", "")
     if name and name != Path(path).parent.name and Path(path).name == FRAMING_FILE:
-        r.problem("name", f"{name!r} differs from the use case's folder {Path(path).parent.name!r}", "rename one")
+        r.problem(
+            "name", f"{name!r} differs from the use case's folder {Path(path).parent.name!r}", "rename one"
+        )
 
-    d = r.mapping(top.get("decision", {}), "decision", ("supports", "acted_on_by", "when"), ("supports", "acted_on_by"))
-    decision = Decision(
-        r.text(d, "supports", "decision"), r.text(d, "acted_on_by", "decision"), r.text(d, "when", "decision", False)
+    d = r.mapping(
+        top.get("decision"), "decision", ("supports", "acted_on_by", "when"), ("supports", "acted_on_by")
     )
-    s = r.mapping(top.get("scope", {}), "scope", ("ai_can_help", "ai_cannot_help"), ("ai_can_help", "ai_cannot_help"))
+    decision = Decision(
+        r.text(d, "supports", "decision"),
+        r.text(d, "acted_on_by", "decision"),
+        r.text(d, "when", "decision", False),
+    )
+    s = r.mapping(
+        top.get("scope"), "scope", ("ai_can_help", "ai_cannot_help"), ("ai_can_help", "ai_cannot_help")
+    )
     scope = Scope(r.texts(s, "ai_can_help", "scope"), r.texts(s, "ai_cannot_help", "scope"))
-    task = _task(r, top.get("task", {}))
-    metric = _metric(r, top.get("metric", {}))
-    data_needs = _data(r, top.get("data", {}))
+    task = _task(r, top.get("task"))
+    metric = _metric(r, top.get("metric"))
+    data_needs = _data(r, top.get("data"))
     storage = tuple(_storage(r, where, item) for where, item in r.items(top, "storage", ""))
     p = r.mapping(
-        top.get("privacy", {}), "privacy", ("personal_data", "legal_basis", "note", "ethical_risks"),
+        top.get("privacy"), "privacy", ("personal_data", "legal_basis", "note", "ethical_risks"),
         ("personal_data", "ethical_risks"),
     )  # fmt: skip
     privacy = Privacy(
@@ -508,9 +535,13 @@ def parse_framing(data: Any, path: Path, lines: Mapping[str, int] | None = None)
         r.text(p, "note", "privacy", False),
         r.texts(p, "ethical_risks", "privacy"),
     )
-    h = r.mapping(top.get("hardware", {}), "hardware", ("training", "serving", "accelerator"), ("training", "serving"))
+    h = r.mapping(
+        top.get("hardware"), "hardware", ("training", "serving", "accelerator"), ("training", "serving")
+    )
     hardware = Hardware(
-        r.text(h, "training", "hardware"), r.text(h, "serving", "hardware"), r.text(h, "accelerator", "hardware", False)
+        r.text(h, "training", "hardware"),
+        r.text(h, "serving", "hardware"),
+        r.text(h, "accelerator", "hardware", False),
     )
     framing = Framing(
         name=name,
@@ -542,11 +573,13 @@ def _task(r: _Reader, raw: Any) -> Task:
     if not t:
         return _NO_TASK
     kind = r.choice(t, "type", "task", TASK_TYPES) or "binary"
-    lab = r.mapping(t.get("label", {}), "task.label", ("table", "column"), ("table", "column"))
+    lab = r.mapping(t.get("label"), "task.label", ("table", "column"), ("table", "column"))
     label = Label(r.text(lab, "table", "task.label"), r.text(lab, "column", "task.label"))
     features = []
     for where, item in r.items(t, "features", "task"):
-        f = r.mapping(item, where, ("name", "known_at_prediction", "input", "note"), ("name", "known_at_prediction"))
+        f = r.mapping(
+            item, where, ("name", "known_at_prediction", "input", "note"), ("name", "known_at_prediction")
+        )
         if not f:
             continue
         features.append(
@@ -564,7 +597,9 @@ def _task(r: _Reader, raw: Any) -> Task:
     if kind == "multiclass" and len(classes) < 3:
         r.problem("task.classes", "a multi-class task needs its 3 or more classes", "list the class names")
     if positive and classes and positive not in classes:
-        r.problem("task.positive_class", f"{positive!r} is not among classes {list(classes)}", "name one of them")
+        r.problem(
+            "task.positive_class", f"{positive!r} is not among classes {list(classes)}", "name one of them"
+        )
     return Task(
         kind,  # type: ignore[arg-type]
         r.text(t, "target", "task"),
@@ -583,7 +618,9 @@ def _metric(r: _Reader, raw: Any) -> MetricGoal:
         ("name", "why", "threshold", "threshold_why", "baseline"),
     )  # fmt: skip
     name = r.choice(m, "name", "metric", tuple(METRICS)) or ""
-    b = r.mapping(m.get("baseline", {}), "metric.baseline", ("kind", "description", "value"), ("kind", "description"))
+    b = r.mapping(
+        m.get("baseline"), "metric.baseline", ("kind", "description", "value"), ("kind", "description")
+    )
     baseline = Baseline(
         r.choice(b, "kind", "metric.baseline", BASELINE_KINDS) or "rule",  # type: ignore[arg-type]
         r.text(b, "description", "metric.baseline"),
@@ -682,7 +719,9 @@ def _tables(r: _Reader, f: Framing) -> dict[str, Any]:
         try:
             out[name] = load_contract(name)
         except ContractError as exc:
-            r.problem(f"data.tables[{i}]", f"no valid contract {name!r} ({exc})", "name a contract of schemas/")
+            r.problem(
+                f"data.tables[{i}]", f"no valid contract {name!r} ({exc})", "name a contract of schemas/"
+            )
     return out
 
 
@@ -698,8 +737,7 @@ def _check_label_and_features(r: _Reader, f: Framing, contracts: dict[str, Any])
     elif label.table in contracts and label.column not in contracts[label.table].column_names:
         r.problem(
             "task.label.column",
-            f"{label.column!r} is not a column of contract {label.table} "
-            f"({contracts[label.table].path})",
+            f"{label.column!r} is not a column of contract {label.table} ({contracts[label.table].path})",
             f"name one of its columns ({', '.join(contracts[label.table].column_names)})",
         )
     columns = {c for contract in contracts.values() for c in contract.column_names}
@@ -727,21 +765,27 @@ def _check_label_and_features(r: _Reader, f: Framing, contracts: dict[str, Any])
     training = contracts.get(label.table)
     if training is None:
         return
-    for column in (c for role in INPUT_ROLES for c in training.columns_with_role(role)):
-        if column not in declared:
-            r.problem(
-                "task.features",
-                f"{column} is an input of the model (a {training.name} column of role categorical/numeric) "
-                "but is not declared",
-                f"add {{name: {column}, known_at_prediction: true}} and say when it is known",
-            )
-        elif not task.features[declared[column]].input or not task.features[declared[column]].known_at_prediction:
-            r.problem(
-                f"task.features[{declared[column]}]",
-                f"{column} is read by the model (a {training.name} column of role categorical/numeric) but is "
-                "declared not known at prediction time or not an input",
-                f"drop it from contract {training.name}'s inputs, or declare it known at prediction time",
-            )
+    inputs = [c for c in training.column_names if training.column(c).role in INPUT_ROLES]
+    missing = [c for c in inputs if c not in declared]
+    if missing:
+        r.problem(
+            "task.features",
+            f"{', '.join(missing)}: input(s) of the model (columns of role categorical or numeric in contract "
+            f"{training.name}) not declared",
+            "declare each with {name: <column>, known_at_prediction: true, note: <why it is known then>}",
+        )
+    for column in inputs:
+        feature = task.features[declared[column]] if column in declared else None
+        if feature is None or feature.input:
+            continue  # undeclared: reported above; an input not known then: reported per feature
+        said = "not known at prediction time" if not feature.known_at_prediction else "not an input"
+        r.problem(
+            f"task.features[{declared[column]}].input",
+            f"{column} is declared {said}, yet contract {training.name} gives it role "
+            f"{training.column(column).role}: the model reads it",
+            f"take its role off in {training.path.name} so that training leaves it out, or declare it an "
+            "input known at prediction time",
+        )
 
 
 def known_sources() -> dict[str, Path]:
