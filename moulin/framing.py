@@ -504,10 +504,6 @@ def parse_framing(data: Any, path: Path, lines: Mapping[str, int] | None = None)
         raise FramingError(r.problems)
     top = r.mapping(data, "", _TOP, _TOP)
     name = r.text(top, "name", "")
-    if name and name != Path(path).parent.name and Path(path).name == FRAMING_FILE:
-        r.problem(
-            "name", f"{name!r} differs from the use case's folder {Path(path).parent.name!r}", "rename one"
-        )
 
     d = r.mapping(
         top.get("decision"), "decision", ("supports", "acted_on_by", "when"), ("supports", "acted_on_by")
@@ -559,6 +555,10 @@ def parse_framing(data: Any, path: Path, lines: Mapping[str, int] | None = None)
     )
     if not r.problems:
         _coherence(r, framing)
+    if name and name != Path(path).parent.name and Path(path).name == FRAMING_FILE:
+        r.problem(
+            "name", f"{name!r} differs from the use case's folder {Path(path).parent.name!r}", "rename one"
+        )
     if r.problems:
         raise FramingError(r.problems)
     return framing
