@@ -336,3 +336,18 @@ def test_usecase_check_prints_ok_or_the_problems(tmp_path: Path, capsys: pytest.
     )
     assert run(["usecase", "check", "nosuch"]) == 1
     assert "use case 'nosuch' has no framing file" in capsys.readouterr().err
+
+
+def test_the_guide_lists_every_metric_and_field() -> None:
+    """docs/guides/framing.md: its metric table is METRICS, and it documents every field."""
+    guide = (REPO_ROOT / "docs" / "guides" / "framing.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \| (higher|lower) \|$", guide, re.M)
+    assert {r[0] for r in rows} == set(METRICS)
+    for name, label, tasks, range_text, better in rows:
+        spec = METRICS[name]
+        assert label.strip() == spec.label and tasks.strip() == ", ".join(spec.tasks)
+        assert range_text.strip() == spec.range_text()
+        assert (better == "higher") == spec.higher_is_better
+    for field in ("ai_cannot_help", "prediction_time", "known_at_prediction", "threshold_why", "legal_basis",
+                  "ethical_risks", "accelerator", "growth", "schedule"):  # fmt: skip
+        assert f"`{field}`" in guide, field
