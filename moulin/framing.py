@@ -36,8 +36,10 @@ from typing import Any, Literal, get_args
 
 import yaml
 
+from moulin.contracts import Contract, ContractError, load_all_contracts, load_contract
 from moulin.errors import DataError
 from moulin.settings import Settings, load_settings
+from moulin.sources.spec import all_spec_files
 
 TaskType = Literal["binary", "multiclass", "regression", "ranking", "anomaly"]
 BaselineKind = Literal["constant_score", "majority_class", "rule", "previous_value"]
@@ -710,11 +712,9 @@ def _check_metric(r: _Reader, f: Framing) -> None:
         )
 
 
-def _tables(r: _Reader, f: Framing) -> dict[str, Any]:
+def _tables(r: _Reader, f: Framing) -> dict[str, Contract]:
     """The declared tables' contracts by name (a problem for each that does not load)."""
-    from moulin.contracts import ContractError, load_contract
-
-    out: dict[str, Any] = {}
+    out: dict[str, Contract] = {}
     for i, name in enumerate(f.data.tables):
         try:
             out[name] = load_contract(name)
@@ -725,7 +725,7 @@ def _tables(r: _Reader, f: Framing) -> dict[str, Any]:
     return out
 
 
-def _check_label_and_features(r: _Reader, f: Framing, contracts: dict[str, Any]) -> None:
+def _check_label_and_features(r: _Reader, f: Framing, contracts: dict[str, Contract]) -> None:
     task = f.task
     label = task.label
     if label.table not in f.data.tables:
@@ -791,9 +791,6 @@ def _check_label_and_features(r: _Reader, f: Framing, contracts: dict[str, Any])
 def known_sources() -> dict[str, Path]:
     """Every source name moulin knows, with the file declaring it: the source specs
     (``<contracts>/sources/<name>.yaml``) and the bronze contracts' ``source.name``."""
-    from moulin.contracts import load_all_contracts
-    from moulin.sources.spec import all_spec_files
-
     out: dict[str, Path] = {}
     for contract in load_all_contracts().values():
         if contract.layer == "bronze" and contract.source is not None:
@@ -815,7 +812,7 @@ def _check_sources(r: _Reader, f: Framing) -> None:
             )
 
 
-def _check_privacy(r: _Reader, f: Framing, contracts: dict[str, Any]) -> None:
+def _check_privacy(r: _Reader, f: Framing, contracts: dict[str, Contract]) -> None:
     personal = f.privacy.personal_data
     if personal and not f.privacy.legal_basis:
         r.problem(
@@ -842,8 +839,6 @@ def _check_privacy(r: _Reader, f: Framing, contracts: dict[str, Any]) -> None:
 
 
 def _check_storage(r: _Reader, f: Framing) -> None:
-    from moulin.contracts import ContractError, load_contract
-
     for i, step in enumerate(f.storage):
         for j, name in enumerate(step.tables):
             where = f"storage[{i}].tables[{j}]"
