@@ -181,7 +181,7 @@ def approach_section(framing: Framing, baseline: float | None = None) -> Markup:
     if privacy.personal_data:
         text = f"Personal data: {', '.join(privacy.personal_data)}. Legal basis: {privacy.legal_basis.rstrip('.')}."
     else:
-        text = "No personal data is used."
+        text = "No column of the data holds personal data."
     if privacy.note:
         text += f" {privacy.note}"
     parts += [para(text), para("Ethical risks:"), bullets(privacy.ethical_risks)]

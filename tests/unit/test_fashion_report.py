@@ -432,7 +432,7 @@ def test_question_approach_hardware_and_limits_come_from_the_framing(html: str) 
     assert "multi-class classification into 10 classes (T-shirt/top, Trouser" in approach
     assert "worth using from 0.90 accuracy or more" in approach
     assert "file every photo under the most common class; it scores 0.100" in approach  # 1,000 of each class
-    assert "No personal data is used." in approach
+    assert "No column of the data holds personal data." in approach
     assert FRAMING.hardware.serving in _text(_section(html, "hardware"))
     limits = _text(_section(html, "limits"))
     assert FRAMING.limits[0] in limits
