@@ -800,7 +800,11 @@ def known_sources() -> dict[str, Path]:
 
 
 def _check_sources(r: _Reader, f: Framing) -> None:
-    known = known_sources()
+    try:
+        known = known_sources()
+    except ContractError as exc:
+        r.problem("data.sources", f"the known sources cannot be listed: {exc}", "fix that contract first")
+        return
     for i, source in enumerate(f.data.sources):
         if source.name not in known:
             close = difflib.get_close_matches(source.name, list(known), n=1)
