@@ -102,7 +102,7 @@ def goal_sentence(
 
 
 def question_section(framing: Framing, *extra: Markup) -> Markup:
-    """ "The question": the business question, the decision it supports and who acts on
+    """The section "The question": the business question, the decision it supports and who acts on
     it, where AI can help and where it cannot; ``extra`` paragraphs follow."""
     d = framing.decision
     decision = [f"Decision it supports: {d.supports}", f"Who acts on it: {d.acted_on_by}."]
@@ -127,7 +127,7 @@ def question_section(framing: Framing, *extra: Markup) -> Markup:
 
 
 def approach_section(framing: Framing, baseline: float | None = None) -> Markup:
-    """ "The approach": the task and its formulation (target, unit and time of prediction,
+    """The section "The approach": the task and its formulation (target, unit and time of prediction,
     what the model may read then), the metric with its threshold and naive baseline, the
     data needed, its acquisition and storage, personal data and ethical risks."""
     task, goal = framing.task, framing.metric
@@ -189,7 +189,7 @@ def approach_section(framing: Framing, baseline: float | None = None) -> Markup:
 
 
 def hardware_section(framing: Framing) -> Markup:
-    """ "Hardware needed": to train, to serve, and whether an accelerator helps."""
+    """The section "Hardware needed": to train, to serve, and whether an accelerator helps."""
     hw = framing.hardware
     rows = [["Training", hw.training], ["Serving (predictions)", hw.serving]]
     if hw.accelerator:
@@ -198,7 +198,7 @@ def hardware_section(framing: Framing) -> Markup:
 
 
 def limits_section(framing: Framing, measured: Sequence[str] = ()) -> Markup:
-    """ "Limits": the framing's limits, then what this run's results add (``measured``)."""
+    """The section "Limits": the framing's limits, then what this run's results add (``measured``)."""
     return section(
         "limits",
         "Limits",
