@@ -351,3 +351,14 @@ def test_the_guide_lists_every_metric_and_field() -> None:
     for field in ("ai_cannot_help", "prediction_time", "known_at_prediction", "threshold_why", "legal_basis",
                   "ethical_risks", "accelerator", "growth", "schedule"):  # fmt: skip
         assert f"`{field}`" in guide, field
+
+
+def test_the_guide_s_example_is_a_framing_short_of_its_undeclared_inputs(tmp_path: Path) -> None:
+    """The excerpt in docs/guides/framing.md passes every check but the one its text names."""
+    guide = (REPO_ROOT / "docs" / "guides" / "framing.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"```yaml\n(.*?)```", guide, re.S)
+    path, problems = _problems(tmp_path, example)
+    assert len(problems) == 1 and problems[0].startswith(
+        f"{path}:{_line_of(example, '  features:')}:task.features:"
+    )
+    assert "not declared" in problems[0]
