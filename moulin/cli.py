@@ -179,6 +179,33 @@ def _cmd_classifier(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_usecase(args: argparse.Namespace) -> int:
+    """``moulin usecase check [<name or path>]``: validate framings; OK, or each problem as
+    ``file:line:field: message — what to do`` and exit code 1."""
+    from moulin.framing import FramingError, find_framing, framing_files, load_framing
+
+    settings = load_settings(args.profile)
+    targets = [args.target] if args.target else [str(p) for p in framing_files(settings).values()]
+    if not targets:
+        raise MoulinError(f"no framing file under {settings.usecases_dir}: name a framing file to check")
+    failed = 0
+    for target in targets:
+        try:
+            path = find_framing(target, settings)
+            framing = load_framing(path)
+        except FramingError as exc:
+            failed += 1
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            continue
+        goal = framing.metric
+        print(
+            f"{path}: OK ({framing.name}: {framing.task.type}, {goal.label} "
+            f"{'>=' if goal.spec.higher_is_better else '<='} {goal.threshold:g})"
+        )
+    return 1 if failed else 0
+
+
 class _HelpFormatter(argparse.HelpFormatter):
     """Help that gives an option's default when it has one: not for a flag, an option
     without default, or one whose help already says what its default is."""
@@ -498,6 +525,28 @@ def build_parser() -> argparse.ArgumentParser:
         )
         a.add_argument("--models", default=",".join(params.models), help="comma-separated models to train")
         a.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every network's epochs")
+
+    p = sub.add_parser(
+        "usecase",
+        help="use cases as data: check a framing",
+        description="Use cases as data: each use case's framing (question, decision, task, metric and "
+        "threshold, data, storage, personal data, hardware) in moulin/usecases/<name>/framing.yaml.",
+    )
+    p.set_defaults(func=_cmd_usecase)
+    a = _add_actions(p).add_parser(
+        "check",
+        help="validate a framing file; OK or file:line:field problems (exit 1)",
+        description="Validate a use case's framing: each field, then its coherence with the contracts and "
+        "source specs (metric fits the task, threshold in range, features known at prediction time, label "
+        "and sources exist, personal data with a legal basis). Prints OK, or one line per problem as "
+        "file:line:field: message — what to do, and exits with 1.",
+    )
+    a.add_argument(
+        "target",
+        nargs="?",
+        default=None,
+        help="a use case's name or a framing file (default: every use case)",
+    )
 
     from moulin.privacy.cli import add_parser as add_privacy
 

@@ -297,6 +297,11 @@ class Settings:
             return (own,)
         return (Path(self.contracts_dir), own)
 
+    @property
+    def usecases_dir(self) -> Path:
+        """Folder of the use cases, one folder each holding its ``framing.yaml`` (see :mod:`moulin.framing`)."""
+        return Path(__file__).resolve().parent / "usecases"
+
     def table_uri(self, *parts: str) -> str:
         """URI of a table (or any object) under the warehouse root.
 

@@ -315,6 +315,10 @@ def test_wording_is_the_use_case_s_own() -> None:
     )
     page = render_classification_report(copy.deepcopy(make_results()), minimal)
     assert "Mistakes of text_cnn." in page and "On the 900 test things" in _text(page)
+    # without a framing: no question, approach, hardware or limits, no goal in the summary
+    for anchor in ("question", "approach", "hardware", "limits"):
+        assert f'id="{anchor}"' not in page and f'href="#{anchor}"' not in page
+    assert "Against the goal" not in page
     with pytest.raises(dataclasses.FrozenInstanceError):
         minimal.title = "changed"  # type: ignore[misc]
 
@@ -328,3 +332,20 @@ def test_write_report(tmp_path: Path) -> None:
     other = settings.table_uri("reports", "sentiment", "run-2.html")
     assert write_classification_report(make_results(), other, settings, WORDING) == other
     assert Path(urlparse(other).path).read_text(encoding="utf-8") == render_report(make_results())
+
+
+def test_the_sentiment_summary_sets_macro_f1_against_the_threshold(html: str) -> None:
+    """The framing's metric (macro-F1) of the recommended model, against its threshold and
+    the majority-class baseline computed from the test posts of each class."""
+    summary = _text(_section(html, "summary"))
+    goal = re.search(r"Against the goal: the recommended model (reaches|falls short:) (0\.\d{3}) macro-F1 "
+                     r"where 0\.70 was needed; the naive baseline \(give every post the most common label\) "
+                     r"scores (0\.\d{3})\.", summary)  # fmt: skip
+    assert goal, summary
+    chosen = next(m for m in make_results()["models"] if m["model"] == "text_cnn")
+    value = chosen["test"]["macro_f1"]
+    assert goal.group(2) == f"{value:.3f}" and (goal.group(1) == "reaches") == (value >= 0.70)
+    support = [pc["support"] for pc in chosen["test"]["per_class"]]
+    p = max(support) / sum(support)
+    assert goal.group(3) == f"{2 * p / (1 + p) / 3:.3f}"
+    assert "Is a short post negative, neutral or positive?" in _text(_section(html, "question"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import html as html_lib
 import re
 from pathlib import Path
@@ -11,9 +12,10 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 
+from moulin.reporting.classification import render_classification_report
 from moulin.reporting.images import png_data_uri
 from moulin.settings import Settings
-from moulin.usecases.fashion.report import render_report, write_report
+from moulin.usecases.fashion.report import FRAMING, WORDING, render_report, write_report
 
 CLASSES = [
     "T-shirt/top",
@@ -254,8 +256,10 @@ def test_page_is_complete_and_self_contained(html: str) -> None:
     for src in re.findall(r'src="([^"]*)"', html):
         assert src.startswith("data:image/"), src
     assert "<link" not in html and "<script" not in html
-    for anchor in ("summary", "data", "models", "significance", "errors", "worst", "training", "published"):
+    for anchor in ("summary", "question", "approach", "hardware", "data", "models", "significance", "errors",
+                   "worst", "training", "published", "limits"):  # fmt: skip
         _section(html, anchor)
+        assert f'href="#{anchor}"' in html
     assert '<section id="appendix" class="appendix">' in html
 
 
@@ -418,3 +422,33 @@ def test_write_report(tmp_path: Path) -> None:
     assert write_report(make_results(), uri, settings, QUALITY) == uri
     path = Path(urlparse(uri).path)
     assert path.read_text(encoding="utf-8") == render_report(make_results(), QUALITY)
+
+
+def test_question_approach_hardware_and_limits_come_from_the_framing(html: str) -> None:
+    assert f"<h1>{FRAMING.question}</h1>" in html and WORDING.title == FRAMING.question
+    question = _text(_section(html, "question"))
+    assert FRAMING.decision.acted_on_by in question and FRAMING.scope.ai_can_help[0] in question
+    approach = _text(_section(html, "approach"))
+    assert "multi-class classification into 10 classes (T-shirt/top, Trouser" in approach
+    assert "worth using from 0.90 accuracy or more" in approach
+    assert "file every photo under the most common class; it scores 0.100" in approach  # 1,000 of each class
+    assert "No column of the data holds personal data." in approach
+    assert FRAMING.hardware.serving in _text(_section(html, "hardware"))
+    limits = _text(_section(html, "limits"))
+    assert FRAMING.limits[0] in limits
+    assert "3 test images also appear in training or validation" in limits  # measured on this run
+
+
+def test_the_summary_sets_the_result_against_the_threshold(html: str) -> None:
+    summary = _text(_section(html, "summary"))
+    assert (
+        "Against the goal: the recommended model reaches 0.931 accuracy where 0.90 was needed; the naive "
+        "baseline (file every photo under the most common class) scores 0.100."
+    ) in summary
+    stricter = dataclasses.replace(FRAMING, metric=dataclasses.replace(FRAMING.metric, threshold=0.95))
+    page = render_classification_report(make_results(), dataclasses.replace(WORDING, framing=stricter))
+    summary = _text(_section(page, "summary"))
+    assert (
+        "Against the goal: the recommended model falls short: 0.931 accuracy where 0.95 was needed" in summary
+    )
+    assert "holds the threshold" not in summary  # the interval 0.926–0.936 lies below 0.95

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 
 from moulin.reporting import ReportInputError, ReportInputs
-from moulin.usecases.flights.report import build_report, render_report, report_uri
+from moulin.usecases.flights.report import FRAMING, build_report, render_report, report_uri
 
 CARRIERS = {  # carrier: test flights (roughly the Nov-Dec 2013 mix)
     "UA": 9800,
@@ -257,11 +258,24 @@ def _visible_text(html: str) -> str:
 
 # -- structure and numbers
 def test_sections_exist(sample_html: str) -> None:
-    for anchor in ("summary", "question", "quality", "profile", "models", "slices", "limits", "appendix"):
-        assert f'id="{anchor}"' in sample_html
+    anchors = (
+        "summary",
+        "question",
+        "approach",
+        "hardware",
+        "quality",
+        "profile",
+        "models",
+        "slices",
+        "limits",
+    )
+    for anchor in (*anchors, "appendix"):
+        assert f'id="{anchor}"' in sample_html and f'href="#{anchor}"' in sample_html
     for heading in (
         "In short",
         "The question",
+        "The approach",
+        "Hardware needed",
         "The data and its quality",
         "Data profile",
         "Model comparison",
@@ -305,6 +319,45 @@ def test_best_model_summary_and_slices(sample_html: str) -> None:
     assert "OO (small)" in text
     assert re.search(r"\d+ airline \(carrier\) group\(s\) have fewer than 500 test flights", text)
     assert "Only 3 origin airports (EWR, JFK, LGA)" in text
+
+
+def _section(html: str, anchor: str) -> str:
+    match = re.search(rf'<section id="{anchor}"[^>]*>(.*?)</section>', html, re.S)
+    assert match, f"section {anchor} missing"
+    return _visible_text(match.group(1))
+
+
+def test_question_approach_hardware_and_limits_come_from_the_framing(sample_html: str) -> None:
+    assert f"<h1>{FRAMING.question}</h1>" in sample_html
+    question = _section(sample_html, "question")
+    assert FRAMING.question in question and FRAMING.decision.acted_on_by in question
+    assert FRAMING.scope.ai_cannot_help[0] in question
+    assert "Flights are split by date" in question and "55,346 test flights" in question
+    approach = _section(sample_html, "approach")
+    assert "binary classification into 2 classes (on-time, late)" in approach
+    assert "route_delay_rate" in approach and "Left out on purpose: dep_delay" in approach
+    assert "worth using from 0.65 ROC AUC or more" in approach and "it scores 0.500" in approach
+    assert "raw/&lt;source&gt;/ds=&lt;month&gt;/ on HDFS" in approach  # the storage steps, escaped
+    hardware = _section(sample_html, "hardware")
+    assert "2 CPU cores train the MLP" in hardware and "Accelerator (GPU)" in hardware
+    limits = _section(sample_html, "limits")
+    assert limits.index("One year of data (2013)") < limits.index(
+        "Only 3 origin airports"
+    )  # stated, then measured
+
+
+def test_the_summary_sets_the_result_against_the_threshold(sample_html: str) -> None:
+    summary = _section(sample_html, "summary")
+    assert (
+        "Against the goal: the best model reaches 0.738 ROC AUC where 0.65 was needed; the naive baseline "
+        "(give every flight the same risk, the share of late flights in the training months) scores 0.500."
+    ) in summary
+    stricter = dataclasses.replace(FRAMING, metric=dataclasses.replace(FRAMING.metric, threshold=0.74))
+    page = render_report(make_inputs(), framing=stricter)
+    summary = _section(page, "summary")
+    assert "Against the goal: the best model falls short: 0.738 ROC AUC where 0.74 was needed" in summary
+    assert "its 95% interval, 0.732–0.744, holds the threshold" in summary
+    assert "worth using from 0.74 ROC AUC" in _section(page, "approach")
 
 
 def test_plots_are_inline_and_no_external_resources(sample_html: str) -> None:

@@ -1,7 +1,9 @@
 """The image classification report: which model to use for sorting catalogue
 photos, in words for decision-makers.
 
-This module holds the use case's wording only; the page is rendered by
+This module holds the use case's wording only; the question, approach, hardware
+and limits come from its framing (``moulin/usecases/fashion/framing.yaml``,
+:data:`FRAMING`), and the page is rendered by
 :mod:`moulin.reporting.classification`.  Its input is the ``results.json``
 written by :func:`moulin.usecases.fashion.training.train_fashion` (a dict), and
 optionally the bronze gate's row accounting.  :func:`render_report` is pure
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from moulin.framing import load_usecase_framing
 from moulin.reporting.classification import (
     ClassificationWording,
     PublishedWording,
@@ -21,13 +24,13 @@ from moulin.reporting.classification import (
     write_classification_report,
 )
 
+#: The use case's framing: the report's question, approach, hardware and limits.
+FRAMING = load_usecase_framing("fashion")
+
 WORDING = ClassificationWording(
-    title="Which model should sort the catalogue's clothing photos?",
+    title=FRAMING.question,
     subtitle="Image classification of product photos (Fashion-MNIST, 10 clothing classes)",
-    intro=(
-        "The catalogue's product photos should be sorted into their clothing class automatically: several "
-        "models were trained on the same photos, and one is recommended."
-    ),
+    intro="Several models were trained on the same photos to answer it, and one is recommended.",
     item="image",
     items="images",
     items_prose="photos",
@@ -58,6 +61,7 @@ WORDING = ClassificationWording(
             "dataset's authors)"
         ),
     ),
+    framing=FRAMING,
 )
 
 

@@ -7,8 +7,23 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from moulin.framing import Framing, load_usecase_framing
+from moulin.reporting.framing import goal_sentence, naive_score
 from moulin.settings import Settings
 from moulin.usecases.mail.corpus import DROPS, prepare_drops
+
+#: The framing's metric names -> the test metrics of ``train_spam_filter``'s results.
+TEST_METRICS = {"f1": "test_f1_spam", "accuracy": "test_accuracy", "roc_auc": "test_roc_auc"}
+
+
+def against_goal(model: dict[str, Any], framing: Framing | None = None) -> str:
+    """The recommended spam filter's test result set against the threshold of the use
+    case's framing (``moulin/usecases/mail/framing.yaml``), in one sentence."""
+    framing = framing or load_usecase_framing("mail")
+    chosen = model["models"][model["recommended"]]
+    value = chosen.get(TEST_METRICS.get(framing.metric.name, ""))
+    baseline = naive_score(framing.metric, positive_share=model.get("spam_share_test"))
+    return goal_sentence(framing.metric, value, baseline=baseline, who=f"The {model['recommended']} filter")
 
 
 def run_mail(
@@ -43,5 +58,6 @@ def run_mail(
         say(f"spam filter [{name}]: C={m['C']} {m.get('sender_weight', '')} (validation F1 {m['validation_f1']}), test accuracy "
             f"{m['test_accuracy']}, F1 {m['test_f1_spam']}, ROC-AUC {m['test_roc_auc']}")  # fmt: skip
     say(f"recommended on validation: {model['recommended']}")
+    say(against_goal(model))
     say(f"mail chain done in {time.monotonic() - start:.0f} s")
     return {"drops": drops, "bronze": bronze, "silver": silver, "model": model}

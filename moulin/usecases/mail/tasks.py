@@ -25,6 +25,9 @@ def train(upstream: dict, settings: Settings | None = None) -> dict:
             f"MOULIN-PROGRESS spam filter [{name}] test accuracy {m['test_accuracy']} F1 {m['test_f1_spam']}",
             flush=True,
         )
+    from moulin.usecases.mail.runner import against_goal
+
+    print(f"MOULIN-PROGRESS {against_goal(metrics)}", flush=True)
     return metrics
 
 

@@ -1,7 +1,9 @@
 """The sentiment classification report: which model to use for telling whether a
 short post is negative, neutral or positive, in words for decision-makers.
 
-This module holds the use case's wording only; the page is rendered by
+This module holds the use case's wording only; the question, approach, hardware
+and limits come from its framing (``moulin/usecases/sentiment/framing.yaml``,
+:data:`FRAMING`), and the page is rendered by
 :mod:`moulin.reporting.classification`.  Its input is the run's
 ``results.json`` (the ``moulin.classification-results/1`` format; its worst
 test examples carry the post's ``text``), and optionally the bronze gate's row
@@ -14,19 +16,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from moulin.framing import load_usecase_framing
 from moulin.reporting.classification import (
     ClassificationWording,
     render_classification_report,
     write_classification_report,
 )
 
+#: The use case's framing: the report's question, approach, hardware and limits.
+FRAMING = load_usecase_framing("sentiment")
+
 WORDING = ClassificationWording(
-    title="Which model should tell whether a post is negative, neutral or positive?",
+    title=FRAMING.question,
     subtitle="Sentiment classification of short English posts (3 classes)",
-    intro=(
-        "Short posts should be sorted automatically by the feeling they express: several models were "
-        "trained on the same labelled posts, and one is recommended."
-    ),
+    intro="Several models were trained on the same labelled posts to answer it, and one is recommended.",
     item="post",
     items="posts",
     data_description=(
@@ -47,6 +50,7 @@ WORDING = ClassificationWording(
         "labelled posts would help."
     ),
     published=None,  # no published results to compare with
+    framing=FRAMING,
 )
 
 
