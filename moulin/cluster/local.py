@@ -30,6 +30,7 @@ from moulin.cluster.daemons import (
 )
 from moulin.cluster.dist import hadoop_jars
 from moulin.cluster.files import symlink_atomic, write_once
+from moulin.cluster.netns import Network, in_namespace
 from moulin.settings import REPO_ROOT, Settings
 
 INFRA_HADOOP = REPO_ROOT / "infra" / "hadoop"
@@ -77,12 +78,55 @@ class ClusterStatus:
 class LocalCluster:
     """Start, stop and inspect the local HDFS (and Spark standalone) cluster."""
 
-    def __init__(self, settings: Settings, log: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log: Callable[[str], None] = print,
+        network: Network | None = None,
+        extra_conf: Callable[[str], dict[str, dict[str, str]]] | None = None,
+    ) -> None:
+        """``network``: run each daemon on its own host of that network (its namespace,
+        named after the daemon), with the hosts ``settings`` name; None: on this machine.
+        ``extra_conf(daemon name)``: more properties per file ("core-site.xml",
+        "hdfs-site.xml") of that daemon's configuration (security, see moulin.cluster.kerberos).
+        """
         self.settings = settings
         self.hdfs = settings.hdfs
         self.root = settings.cluster_dir
         self.daemons = DaemonSet(self.root, self.hdfs.host)
         self.log = log
+        self.network = network
+        self.extra_conf = extra_conf
+
+    # --------------------------------------------------------------- hosts
+    def _netns(self, name: str) -> str | None:
+        """The namespace daemon (or client) ``name`` runs in (client: the driver's)."""
+        if self.network is None:
+            return None
+        role = "driver" if name == "client" else name
+        return self.network.host(role).namespace
+
+    def _address(self, host: str) -> str:
+        """The address of ``host`` (a hostname of the network, or an address)."""
+        return self.network.address_of(host) if self.network is not None else host
+
+    def probe(self, action: Callable[[], object]):
+        """Run ``action`` where the cluster's clients are: on the driver's host of the
+        network (its sockets), else here."""
+        if self.network is None:
+            return action()
+        return in_namespace(self.network.host("driver").namespace, action, timeout_s=30)
+
+    def _url(self, url: str) -> str:
+        """``url`` with its host replaced by its address when the cluster runs on a network
+        (a probe's thread resolves names through this machine's /etc/hosts)."""
+        if self.network is None:
+            return url
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(url)
+        netloc = f"{self._address(parts.hostname or '')}:{parts.port}" if parts.port else parts.netloc
+        return urlunsplit(parts._replace(netloc=netloc))
 
     # ----------------------------------------------------------------- configs
     def _node_dir(self, name: str) -> Path:
@@ -97,9 +141,12 @@ class LocalCluster:
         written only when its content changes, and then in one rename."""
         conf = self._conf_dir(name)
         ports = self.hdfs.datanode_ports(dn_index or 0)
+        dn_host = self.hdfs.datanode_host(dn_index or 0)
+        extra = self.extra_conf(name) if self.extra_conf else {}
         values = {
             "host": self.hdfs.host,
             "bind_host": self.hdfs.bind_host or self.hdfs.host,
+            "dn_bind_host": self.hdfs.bind_host or dn_host,
             "namenode_rpc_port": self.hdfs.namenode_rpc_port,
             "namenode_http_port": self.hdfs.namenode_http_port,
             "replication": self.hdfs.replication,
@@ -115,8 +162,12 @@ class LocalCluster:
             ),
             "umask": self.hdfs.umask or "022",  # Hadoop's default
         }
+        if self.hdfs.datanode_hosts:
+            extra.setdefault("hdfs-site.xml", {})["dfs.datanode.hostname"] = dn_host
         for template in ("core-site.xml", "hdfs-site.xml"):
-            text = string.Template((INFRA_HADOOP / template).read_text()).substitute(values)
+            text = string.Template((INFRA_HADOOP / template).read_text()).substitute(
+                values, extra=properties_xml(extra.get(template, {}))
+            )
             write_once(conf / template, text)
         write_once(conf / "log4j.properties", (INFRA_HADOOP / "log4j.properties").read_bytes())
         return conf
@@ -147,10 +198,15 @@ class LocalCluster:
         jars = hadoop_jars(self.settings)
         return os.pathsep.join([str(conf_dir), str(self._webapps_root()), *map(str, jars)])
 
+    def java_options(self, name: str) -> list[str]:
+        """JVM options of daemon (or client) ``name`` beyond heap and logging (Kerberos)."""
+        return []
+
     def _java_command(self, name: str, main_class: str, args: list[str], conf: Path) -> list[str]:
         return [
             java_executable(),
             f"-Xmx{self.hdfs.heap_mb}m",
+            *self.java_options(name),
             f"-Dhadoop.log.dir={self.daemons.log_dir}",
             f"-Dhadoop.log.file={self.daemons.log_dir / (name + '.log')}",
             f"-Dlog4j.configuration=file:{conf / 'log4j.properties'}",
@@ -171,6 +227,8 @@ class LocalCluster:
                 ("http", self.hdfs.namenode_http_port),
             ),
             marker=f"-Dmoulin.daemon=namenode@{self.root}",
+            netns=self._netns("namenode"),
+            address=self._address(self.hdfs.bind_host or self.hdfs.host),
         )
 
     def datanode(self, index: int) -> Daemon:
@@ -182,6 +240,8 @@ class LocalCluster:
             command=lambda: self._java_command(name, DATANODE_CLASS, [], conf),
             ports=(("data", data), ("http", http), ("ipc", ipc)),
             marker=f"-Dmoulin.daemon={name}@{self.root}",
+            netns=self._netns(name),
+            address=self._address(self.hdfs.bind_host or self.hdfs.datanode_host(index)),
         )
 
     def _spark_home(self) -> Path:
@@ -211,6 +271,8 @@ class LocalCluster:
             ),
             ports=(("rpc", sp.standalone_port), ("web ui", sp.standalone_webui_port)),
             marker=f"-Dmoulin.daemon=spark-master@{self.root}",
+            netns=self._netns("spark-master"),
+            address=self._address(sp.standalone_host),
         )
 
     def spark_worker(self, index: int) -> Daemon:
@@ -224,9 +286,9 @@ class LocalCluster:
                 name,
                 SPARK_WORKER_CLASS,
                 [
-                    f"spark://{sp.standalone_host}:{sp.standalone_port}",
+                    sp.standalone_url,
                     "--host",
-                    sp.standalone_host,
+                    sp.worker_host(index),
                     "--cores",
                     str(sp.worker_cores),
                     "--memory",
@@ -239,6 +301,8 @@ class LocalCluster:
             ),
             ports=(("web ui", web_port),),
             marker=f"-Dmoulin.daemon={name}@{self.root}",
+            netns=self._netns(name),
+            address=self._address(sp.worker_host(index)),
         )
 
     def _daemon_spark_home(self) -> Path:
@@ -266,6 +330,7 @@ class LocalCluster:
             "SPARK_SCALA_VERSION=2.13",
             java_executable(),
             "-Xmx512m",
+            *self.java_options(name),
             f"-Dmoulin.daemon={name}@{self.root}",
             "-cp",
             f"{home / 'jars'}/*",
@@ -282,7 +347,7 @@ class LocalCluster:
         namenode = self.namenode()
         self._start(namenode)
         self._wait(
-            lambda: port_open(self.hdfs.host, self.hdfs.namenode_rpc_port),
+            lambda: self.probe(lambda: port_open(self._address(self.hdfs.host), self.hdfs.namenode_rpc_port)),
             f"NameNode RPC port {self.hdfs.namenode_rpc_port}",
             "namenode",
             watch=[namenode],
@@ -303,7 +368,7 @@ class LocalCluster:
             self._start(master)
             sp = self.settings.spark
             self._wait(
-                lambda: port_open(sp.standalone_host, sp.standalone_port),
+                lambda: self.probe(lambda: port_open(self._address(sp.standalone_host), sp.standalone_port)),
                 f"Spark master port {sp.standalone_port}",
                 "spark-master",
                 watch=[master],
@@ -335,14 +400,20 @@ class LocalCluster:
         if not user or not self.settings.warehouse.startswith(self.hdfs.namenode_uri + "/"):
             return False
         path = "/" + urlparse(self.settings.warehouse).path.strip("/")
-        client = InsecureClient(self.hdfs.webhdfs_url, user=getpass.getuser())
-        try:
+        client = InsecureClient(self._url(self.hdfs.webhdfs_url), user=getpass.getuser())
+
+        def hand_over() -> bool:
             status = client.status(path, strict=False)
             if status is not None and status["owner"] == user:
                 return False
             if status is None:
                 client.makedirs(path, permission="755")
             client.set_owner(path, owner=user)
+            return True
+
+        try:
+            if not self.probe(hand_over):
+                return False
         except HdfsError as exc:  # the NameNode runs as another OS user
             self.log(
                 f"warning: could not give the warehouse {self.settings.warehouse} to HDFS user {user} "
@@ -420,8 +491,10 @@ class LocalCluster:
         """Run the Hadoop shell (``hdfs dfs``) against this cluster."""
         conf = self._render_conf("client", None)
         cmd = [
+            *(self.network.exec_prefix("driver") if self.network is not None else []),
             java_executable(),
             "-Xmx256m",
+            *self.java_options("client"),
             f"-Dlog4j.configuration=file:{conf / 'log4j.properties'}",
             "-Dhadoop.root.logger=WARN,console",
             "-cp",
@@ -480,11 +553,14 @@ class LocalCluster:
         )
 
     def _get_json(self, url: str) -> dict:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return json.loads(response.read().decode())
-        except (urllib.error.URLError, OSError, ValueError):
-            return {}
+        def get() -> dict:
+            try:
+                with urllib.request.urlopen(self._url(url), timeout=5) as response:
+                    return json.loads(response.read().decode())
+            except (urllib.error.URLError, OSError, ValueError):
+                return {}
+
+        return self.probe(get)
 
     def _jmx_state(self) -> dict:
         url = f"{self.hdfs.webhdfs_url}/jmx?qry=Hadoop:service=NameNode,name=FSNamesystemState"
@@ -500,3 +576,13 @@ class LocalCluster:
         sp = self.settings.spark
         data = self._get_json(f"http://{sp.standalone_host}:{sp.standalone_webui_port}/json/")
         return [w for w in data.get("workers", []) if w.get("state") == "ALIVE"]
+
+
+def properties_xml(properties: dict[str, str]) -> str:
+    """Hadoop configuration ``<property>`` lines of ``properties`` (escaped)."""
+    from xml.sax.saxutils import escape
+
+    return "".join(
+        f"  <property><name>{escape(k)}</name><value>{escape(str(v))}</value></property>\n"
+        for k, v in properties.items()
+    )
