@@ -295,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
         "master's and each worker's (--spark) and a driver host, as Linux network namespaces on one "
         "bridge (root; addresses from settings network.subnet); 0: all on this machine",
     )
+    a.add_argument(
+        "--kerberos",
+        action="store_true",
+        help="with --hosts: an MIT KDC on a host of its own, and HDFS in secure mode (Kerberos RPC, "
+        "SPNEGO on WebHDFS, SASL data transfer); moulin authenticates with its keytab",
+    )
     a = actions.add_parser(
         "down",
         help="stop the processes the cluster started (and remove its hosts)",

@@ -89,6 +89,18 @@ class HdfsSettings:
     # cluster's clients create (fs.permissions.umask-mode): 027 gives new folders 750 and
     # new files 640 (group reads, others nothing).  Empty: the cluster's own (Hadoop: 022).
     umask: str = "027"
+    # Kerberos (a secure cluster): the principal moulin authenticates as, with its keytab
+    # (kinit into a ticket cache of its own, see moulin.kerberos); empty: simple
+    # authentication (user.name / HADOOP_USER_NAME).  krb5_conf: the realm's krb5.conf
+    # (empty: /etc/krb5.conf).
+    kerberos_principal: str = ""
+    kerberos_keytab: Path | None = None
+    krb5_conf: Path | None = None
+
+    @property
+    def kerberos(self) -> bool:
+        """Whether moulin authenticates to HDFS with Kerberos."""
+        return bool(self.kerberos_principal)
 
     def datanode_host(self, index: int) -> str:
         """The host of DataNode ``index``: its entry of ``datanode_hosts``, else ``host``."""

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from moulin import kerberos
 from moulin.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ def act_as_hdfs_user(
     """
     env = os.environ if env is None else env
     env[HADOOP_USER_VAR] = settings.hdfs_user
+    # Under Kerberos the ticket decides who acts (HADOOP_USER_NAME is ignored).
+    kerberos.login(settings, env)
     return env
 
 
@@ -50,8 +53,10 @@ def spark_conf(settings: Settings, app_name: str = "moulin") -> dict[str, str]:
         # No _SUCCESS markers in table folders.
         "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
         "spark.hadoop.parquet.summary.metadata.level": "NONE",
-        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
-        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.driver.extraJavaOptions": " ".join(["-Duser.timezone=UTC", *kerberos.java_options(settings)]),
+        "spark.executor.extraJavaOptions": " ".join(
+            ["-Duser.timezone=UTC", *kerberos.java_options(settings)]
+        ),
         # Executors act as the driver's user anyway (SPARK_USER); this covers
         # Hadoop clients they start themselves.
         f"spark.executorEnv.{HADOOP_USER_VAR}": settings.hdfs_user,

@@ -188,8 +188,17 @@ class WarehouseFS:
 
             # The client logs every request at INFO: task logs would drown in them.
             logging.getLogger("hdfs.client").setLevel(logging.WARNING)
-            # Simple authentication: WebHDFS's user.name is the user moulin acts as.
-            self._client = InsecureClient(self.settings.hdfs.webhdfs_url, user=self.settings.hdfs_user)
+            if self.settings.hdfs.kerberos:
+                from hdfs.ext.kerberos import KerberosClient
+
+                from moulin import kerberos
+
+                # SPNEGO with moulin's ticket (from its keytab); no user.name is sent.
+                kerberos.login(self.settings)
+                self._client = KerberosClient(self.settings.hdfs.webhdfs_url, mutual_auth="OPTIONAL")
+            else:
+                # Simple authentication: WebHDFS's user.name is the user moulin acts as.
+                self._client = InsecureClient(self.settings.hdfs.webhdfs_url, user=self.settings.hdfs_user)
         return self._client
 
     @staticmethod

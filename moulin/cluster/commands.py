@@ -17,10 +17,17 @@ def cluster_command(args: argparse.Namespace, settings: Settings) -> int:
     on_hosts = getattr(args, "hosts", 0) or hosts.network() is not None
     if args.action == "up":
         if on_hosts:
-            status = hosts.up(datanodes=args.hosts or settings.hdfs.datanodes, spark=args.spark)
+            status = hosts.up(
+                datanodes=args.hosts or settings.hdfs.datanodes, spark=args.spark, kerberos=args.kerberos
+            )
             print("\n".join(status.lines()))
             print(_hosts_summary(hosts))
             return 0
+        if args.kerberos:
+            print(
+                "moulin: --kerberos needs --hosts N (a KDC host and host-based principals)", file=sys.stderr
+            )
+            return 2
         status = LocalCluster(settings).up(with_spark=args.spark)
         print("\n".join(status.lines()))
         print(f"HDFS: {settings.hdfs.namenode_uri}  WebHDFS/UI: {settings.hdfs.webhdfs_url}")

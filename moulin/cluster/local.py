@@ -84,11 +84,16 @@ class LocalCluster:
         log: Callable[[str], None] = print,
         network: Network | None = None,
         extra_conf: Callable[[str], dict[str, dict[str, str]]] | None = None,
+        java_options: Callable[[str], list[str]] | None = None,
+        admin_env: Callable[[], dict[str, str]] | None = None,
     ) -> None:
         """``network``: run each daemon on its own host of that network (its namespace,
         named after the daemon), with the hosts ``settings`` name; None: on this machine.
         ``extra_conf(daemon name)``: more properties per file ("core-site.xml",
-        "hdfs-site.xml") of that daemon's configuration (security, see moulin.cluster.kerberos).
+        "hdfs-site.xml") of that daemon's configuration (security, see moulin.cluster.kdc);
+        ``java_options(daemon name)``: more JVM options of that daemon (or "client");
+        ``admin_env()``: the environment of the Hadoop shell acting as the HDFS
+        administrator (a Kerberos ticket cache); None: the OS user is the superuser.
         """
         self.settings = settings
         self.hdfs = settings.hdfs
@@ -97,6 +102,8 @@ class LocalCluster:
         self.log = log
         self.network = network
         self.extra_conf = extra_conf
+        self._java_options = java_options
+        self.admin_env = admin_env
 
     # --------------------------------------------------------------- hosts
     def _netns(self, name: str) -> str | None:
@@ -104,11 +111,14 @@ class LocalCluster:
         if self.network is None:
             return None
         role = "driver" if name == "client" else name
-        return self.network.host(role).namespace
+        # A daemon the network has no host for never ran (e.g. Spark's without --spark).
+        return self.network.host(role).namespace if self.network.has(role) else None
 
     def _address(self, host: str) -> str:
         """The address of ``host`` (a hostname of the network, or an address)."""
-        return self.network.address_of(host) if self.network is not None else host
+        if self.network is None or not any(host in (h.hostname, h.address) for h in self.network.hosts):
+            return host
+        return self.network.address_of(host)
 
     def probe(self, action: Callable[[], object]):
         """Run ``action`` where the cluster's clients are: on the driver's host of the
@@ -200,7 +210,7 @@ class LocalCluster:
 
     def java_options(self, name: str) -> list[str]:
         """JVM options of daemon (or client) ``name`` beyond heap and logging (Kerberos)."""
-        return []
+        return self._java_options(name) if self._java_options else []
 
     def _java_command(self, name: str, main_class: str, args: list[str], conf: Path) -> list[str]:
         return [
@@ -400,6 +410,12 @@ class LocalCluster:
         if not user or not self.settings.warehouse.startswith(self.hdfs.namenode_uri + "/"):
             return False
         path = "/" + urlparse(self.settings.warehouse).path.strip("/")
+        if self.admin_env is not None:  # secure mode: the administrator's ticket, no user.name
+            self.fs_shell("-mkdir", "-p", path, admin=True)
+            self.fs_shell("-chown", user, path, admin=True)
+            self.fs_shell("-chmod", "755", path, admin=True)
+            self.log(f"warehouse {self.settings.warehouse} is owned by HDFS user {user}")
+            return True
         client = InsecureClient(self._url(self.hdfs.webhdfs_url), user=getpass.getuser())
 
         def hand_over() -> bool:
@@ -487,9 +503,13 @@ class LocalCluster:
             spark_workers=workers,
         )
 
-    def fs_shell(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """Run the Hadoop shell (``hdfs dfs``) against this cluster."""
+    def fs_shell(
+        self, *args: str, check: bool = True, admin: bool = False, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        """Run the Hadoop shell (``hdfs dfs``) against this cluster (on the driver's host of a
+        network); ``admin``: as the HDFS administrator (secure mode); ``env``: more variables."""
         conf = self._render_conf("client", None)
+        child_env = {**os.environ, **(self.admin_env() if admin and self.admin_env else {}), **(env or {})}
         cmd = [
             *(self.network.exec_prefix("driver") if self.network is not None else []),
             java_executable(),
@@ -502,7 +522,7 @@ class LocalCluster:
             FSSHELL_CLASS,
             *args,
         ]
-        result = subprocess.run(cmd, capture_output=True, text=True)
+        result = subprocess.run(cmd, capture_output=True, text=True, env=child_env, timeout=300)
         if check and result.returncode != 0:
             raise ClusterError(f"hdfs dfs {' '.join(args)} failed: {result.stderr.strip()[-2000:]}")
         return result
@@ -523,9 +543,15 @@ class LocalCluster:
             ["-format", "-nonInteractive", "-clusterid", "moulin-local"],
             conf,
         )
-        result = subprocess.run(cmd, capture_output=True, text=True)
+        if self.network is not None:  # on the NameNode's host (secure mode logs in to the KDC)
+            cmd = [*self.network.exec_prefix("namenode"), *cmd]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if result.returncode != 0:
-            raise ClusterError(f"NameNode format failed (code {result.returncode}): {result.stderr[-2000:]}")
+            log = tail(self.daemons.log_dir / "namenode-format.log", 30)
+            raise ClusterError(
+                f"NameNode format failed (code {result.returncode}): {(result.stderr or result.stdout)[-2000:]}"
+                f"\n{log}"
+            )
 
     def _log_path(self, name: str) -> Path:
         log_path = self.daemons.log_dir / f"{name}.log"

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import socket
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from moulin.cluster import netns
-from moulin.cluster.daemons import ClusterError
+from moulin.cluster.daemons import ClusterError, DaemonSet, port_open
 from moulin.cluster.files import write_atomic
+from moulin.cluster.kdc import Realm
 from moulin.cluster.local import ClusterStatus, LocalCluster
 from moulin.cluster.netns import Network
 from moulin.settings import HdfsSettings, Settings, SparkSettings
@@ -40,9 +42,16 @@ def roles(datanodes: int, spark_workers: int, kdc: bool = False) -> list[str]:
     return [*out, DRIVER]
 
 
+def realm_of(settings: Settings, network: Network) -> Realm | None:
+    """The Kerberos realm of ``network`` (when it has a KDC host)."""
+    if not network.has("kdc"):
+        return None
+    return Realm(network, settings.cluster_dir / "kerberos", settings.hdfs.user or "moulin")
+
+
 def on_network(settings: Settings, network: Network) -> Settings:
     """``settings`` whose hosts are those of ``network`` (by name): what its daemons and
-    its driver use."""
+    its driver use (with a KDC host: moulin's principal, keytab and krb5.conf)."""
     datanodes = sorted(h.role for h in network.hosts if h.role.startswith("datanode-"))
     workers = sorted(h.role for h in network.hosts if h.role.startswith("spark-worker-"))
     hdfs: HdfsSettings = replace(
@@ -63,7 +72,19 @@ def on_network(settings: Settings, network: Network) -> Settings:
             worker_hosts=",".join(network.host(r).hostname for r in workers),
             master=f"spark://{master}:{spark.standalone_port}",
         )
-    return replace(settings, profile="hdfs-local", hdfs=hdfs, spark=spark)
+    realm = realm_of(settings, network)
+    hadoop_conf_dir = settings.hadoop_conf_dir
+    if realm is not None:
+        hdfs = replace(
+            hdfs,
+            user=realm.service_user,
+            kerberos_principal=realm.principal(realm.service_user),
+            kerberos_keytab=realm.keytab(realm.service_user),
+            krb5_conf=realm.krb5_conf,
+        )
+        # Spark's and deltalake's Hadoop clients read secure mode from the client's files.
+        hadoop_conf_dir = settings.cluster_dir / "conf" / "client"
+    return replace(settings, profile="hdfs-local", hdfs=hdfs, spark=spark, hadoop_conf_dir=hadoop_conf_dir)
 
 
 def client_env(settings: Settings, network: Network) -> dict[str, str]:
@@ -82,10 +103,22 @@ def client_env(settings: Settings, network: Network) -> dict[str, str]:
         "MOULIN_HDFS_REPLICATION": str(hdfs.replication),
         "MOULIN_HDFS_DATANODE_BASE_PORT": str(hdfs.datanode_base_port),
         "MOULIN_HDFS_DATANODE_HOSTS": hdfs.datanode_hosts,
+        "MOULIN_HDFS_USER": hdfs.user,
         # Spark's driver advertises this name to executors on the workers' hosts.
         "SPARK_LOCAL_IP": driver.address,
         "SPARK_LOCAL_HOSTNAME": driver.hostname,
     }
+    if hdfs.kerberos:
+        env.update(
+            {
+                "MOULIN_HDFS_KERBEROS_PRINCIPAL": hdfs.kerberos_principal,
+                "MOULIN_HDFS_KERBEROS_KEYTAB": str(hdfs.kerberos_keytab),
+                "MOULIN_HDFS_KRB5_CONF": str(hdfs.krb5_conf),
+                "MOULIN_HADOOP_CONF_DIR": str(settings.hadoop_conf_dir),
+                "HADOOP_CONF_DIR": str(settings.hadoop_conf_dir),
+                "KRB5_CONFIG": str(hdfs.krb5_conf),
+            }
+        )
     if network.has("spark-master"):
         env.update(
             {
@@ -131,7 +164,63 @@ class MultiHostCluster:
     def cluster(self, network: Network | None = None) -> LocalCluster:
         """The daemons of the cluster on ``network`` (default: the recorded one)."""
         network = network or self._need_network()
-        return LocalCluster(self.settings(network), log=self.log, network=network)
+        realm = realm_of(self.base, network)
+        if realm is None:
+            return LocalCluster(self.settings(network), log=self.log, network=network)
+        return LocalCluster(
+            self.settings(network),
+            log=self.log,
+            network=network,
+            extra_conf=realm.hadoop_conf,
+            java_options=lambda name: realm.java_options(),
+            admin_env=lambda: self.ticket("hdfs"),
+        )
+
+    def realm(self) -> Realm | None:
+        """The Kerberos realm of the recorded network, None without a KDC."""
+        network = self._need_network()
+        return realm_of(self.base, network)
+
+    def ticket(self, user: str) -> dict[str, str]:
+        """The environment of a process holding ``user``'s ticket (kinit from its keytab
+        into a cache of its own): ``KRB5CCNAME``, ``KRB5_CONFIG``."""
+        realm = self.realm()
+        if realm is None:
+            raise ClusterError(
+                "this cluster has no KDC: start it with `moulin cluster up --hosts N --kerberos`"
+            )
+        cache = realm.root / "ccache" / user
+        env = {**realm.env(), "KRB5CCNAME": f"FILE:{cache}"}
+        import subprocess
+
+        network = self._need_network()
+        result = subprocess.run(
+            [*network.exec_prefix(DRIVER), "kinit", "-kt", str(realm.keytab(user)), realm.principal(user)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=60,
+        )
+        if result.returncode != 0:
+            raise ClusterError(f"kinit as {user} failed: {result.stderr.strip()[-500:]}")
+        return env
+
+    def _start_kdc(self, network: Network) -> None:
+        realm = realm_of(self.base, network)
+        if realm is None:
+            return
+        realm.create(
+            [h.role for h in network.hosts if h.role == "namenode" or h.role.startswith("datanode-")]
+        )
+        cluster = self.cluster(network)
+        daemons = DaemonSet(self.base.cluster_dir)
+        kdc = realm.daemon(self.base.cluster_dir)
+        pid, started = daemons.start(kdc)
+        self.log(f"{'started' if started else 'already running'}: kdc (pid {pid})")
+        address = network.host("kdc").address
+        cluster._wait(
+            lambda: cluster.probe(lambda: port_open(address, 88)), "the KDC's port 88", "kdc", watch=[kdc]
+        )
 
     def _need_network(self) -> Network:
         network = self.network()
@@ -148,10 +237,11 @@ class MultiHostCluster:
         datanodes: int,
         spark: bool = False,
         owner_pid: int | None = None,
-        kdc: bool = False,
+        kerberos: bool = False,
     ) -> ClusterStatus:
         """Make the network (unless recorded) and start what is not running; on a failure
-        of a first start, remove everything it made."""
+        of a first start, remove everything it made.  ``kerberos``: a KDC on a host of its
+        own, and HDFS in secure mode (see moulin.cluster.kdc)."""
         if datanodes < 1:
             raise ClusterError(f"--hosts {datanodes}: a cluster needs at least one DataNode host")
         network = self.network()
@@ -159,12 +249,14 @@ class MultiHostCluster:
         if network is None:
             cfg = self.base.network
             network = netns.plan(
-                roles(datanodes, self.base.spark.standalone_workers if spark else 0, kdc),
+                roles(datanodes, self.base.spark.standalone_workers if spark else 0, kerberos),
                 subnet=cfg.subnet,
                 domain=cfg.domain,
                 prefix=cfg.prefix,
                 owner_pid=owner_pid,
             )
+            # A realm belongs to one network (its name is the network's domain).
+            shutil.rmtree(self.base.cluster_dir / "kerberos", ignore_errors=True)
             netns.create(network)
             _add_machine_name(network)
             write_atomic(self.state_file, network.to_json())
@@ -172,10 +264,14 @@ class MultiHostCluster:
                 f"network {network.run_id}: " + ", ".join(f"{h.role} {h.address}" for h in network.hosts)
             )
         try:
+            self._start_kdc(network)
             return self.cluster(network).up(with_spark=network.has("spark-master"))
         except BaseException:
             if made:
-                self.down()
+                try:
+                    self.down()
+                except Exception as exc:  # noqa: BLE001 - the first error is the one to report
+                    self.log(f"warning: removing the failed cluster: {exc}")
             raise
 
     def down(self) -> list[str]:
@@ -183,8 +279,16 @@ class MultiHostCluster:
         network = self.network()
         if network is None:
             return []
-        stopped = self.cluster(network).down()
-        removed = netns.destroy(network)
+        stopped: list[str] = []
+        try:
+            stopped += self.cluster(network).down()
+            realm = realm_of(self.base, network)
+            if realm is not None and DaemonSet(self.base.cluster_dir).stop(
+                realm.daemon(self.base.cluster_dir)
+            ):
+                stopped.append("kdc")
+        finally:  # whatever failed above, the namespaces go, and the processes left in them
+            removed = netns.destroy(network)
         self.state_file.unlink(missing_ok=True)
         for item in removed:
             self.log(f"removed {item}")
