@@ -386,11 +386,13 @@ def set_link(network: Network, role: str, up: bool) -> None:
     _ip("-n", network.switch, "link", "set", network.host(role).port, "up" if up else "down")
 
 
-def set_loss(network: Network, role: str, dropped: bool) -> None:
-    """Drop every packet host ``role`` sends or receives (``dropped=True``), keeping its
-    link up, or deliver them again: a path that goes silent with no link-down signal."""
-    port = network.host(role).port
-    if dropped:
-        _ip("-n", network.switch, "qdisc", "replace", "dev", port, "root", "netem", "loss", "100%")
-    else:
-        _ip("-n", network.switch, "qdisc", "del", "dev", port, "root", check=False)
+def cut_path(network: Network, a: str, b: str, cut: bool = True) -> None:
+    """Drop the traffic between hosts ``a`` and ``b`` only (``cut=False``: restore it),
+    their cables staying in: each gets a blackhole route to the other, so what one
+    sends the other is discarded, and both keep talking to every other host."""
+    for here, there in ((a, b), (b, a)):
+        ns, address = network.host(here).namespace, network.host(there).address
+        if cut:
+            _ip("-n", ns, "route", "replace", "blackhole", f"{address}/32")
+        else:
+            _ip("-n", ns, "route", "del", "blackhole", f"{address}/32", check=False)

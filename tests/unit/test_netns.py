@@ -53,7 +53,9 @@ def test_two_plans_never_share_names() -> None:
 
 
 @needs_root
-def test_hosts_reach_each_other_by_name_a_pulled_cable_cuts_them_and_removal_leaves_nothing() -> None:
+def test_hosts_reach_each_other_by_name_a_pulled_cable_or_cut_path_parts_them_and_removal_leaves_nothing() -> (
+    None
+):
     network = netns.plan(["namenode", "datanode-0", "driver"], owner_pid=os.getpid())
     server = None
     try:
@@ -90,6 +92,16 @@ def test_hosts_reach_each_other_by_name_a_pulled_cable_cuts_them_and_removal_lea
         with pytest.raises(OSError):
             netns.in_namespace(drv.namespace, lambda: connect(2))
         netns.set_link(network, "namenode", up=True)
+        assert netns.in_namespace(drv.namespace, lambda: connect(10)) == drv.address
+        server.accept()[0].close()
+        # A cut path drops driver <-> NameNode only: a DataNode still reaches the NameNode.
+        netns.cut_path(network, "driver", "namenode")
+        with pytest.raises(OSError):
+            netns.in_namespace(drv.namespace, lambda: connect(2))
+        dn = network.host("datanode-0")
+        assert netns.in_namespace(dn.namespace, lambda: connect(5)) == dn.address
+        server.accept()[0].close()
+        netns.cut_path(network, "driver", "namenode", cut=False)
         assert netns.in_namespace(drv.namespace, lambda: connect(10)) == drv.address
     finally:
         if server is not None:
