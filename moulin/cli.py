@@ -319,6 +319,15 @@ def build_parser() -> argparse.ArgumentParser:
         "hosts of a cluster on hosts); exit code 3 if the NameNode is not running.",
     )
     actions.add_parser(
+        "check",
+        help="check the cluster settings and files handed over: reachable, authenticated, permissions",
+        description="Check what an administrator handed over -- core-site.xml and hdfs-site.xml "
+        "(MOULIN_HADOOP_CONF_DIR), krb5.conf, moulin's keytab and principal, the Spark master URL -- "
+        "from files to network: each file is valid, the KDC, NameNode, WebHDFS and Spark master "
+        "answer, moulin's ticket is accepted and it may write the warehouse; each failure says "
+        "what to do.  Exit code 1 if a check failed.",
+    )
+    actions.add_parser(
         "env",
         help="the settings of a moulin process on the driver's host (shell lines)",
         description="Write and print the MOULIN_* settings (export lines) a moulin process on the "

@@ -49,6 +49,12 @@ def cluster_command(args: argparse.Namespace, settings: Settings) -> int:
                 + (f", removed {removed} namespace(s) and file(s)" if removed else "")
             )
         return 0
+    if args.action == "check":
+        from moulin.cluster.check import check
+
+        report = check(settings)
+        print("\n".join(report.lines()))
+        return 0 if report.ok else 1
     if args.action == "env":
         path = hosts.env_file()
         print(path.read_text(), end="")

@@ -164,6 +164,46 @@ def test_engineers_ticket_reads_raw_and_quarantine(secure_cluster: MultiHostClus
     assert out["deltalake"] == {"ok": True, "rows": ROWS}, out
 
 
+def cluster_check(cluster: MultiHostCluster, env: dict[str, str]) -> tuple[int, str]:
+    """``moulin cluster check`` on the driver's host with the client settings and ``env``."""
+    moulin = str(Path(sys.executable).with_name("moulin"))
+    command = cluster.driver_command([moulin, "cluster", "check"], {"PYTHONPATH": str(REPO), **env})
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_cluster_check_passes_with_what_the_administrator_handed_over(
+    secure_cluster: MultiHostCluster,
+) -> None:
+    code, out = cluster_check(secure_cluster, {})
+    assert code == 0, out
+    for line in (
+        "ok    core-site.xml",
+        "ok    krb5.conf",
+        "ok    keytab",
+        "ok    KDC",
+        "ok    Kerberos login",
+    ):
+        assert line in out, out
+    assert "may read, write and list it" in out, out
+
+
+def test_cluster_check_names_a_principal_without_write_access_and_a_foreign_keytab(
+    secure_cluster: MultiHostCluster,
+) -> None:
+    realm = secure_cluster.realm()
+    outsider = {
+        "MOULIN_HDFS_KERBEROS_PRINCIPAL": realm.principal("outsider"),
+        "MOULIN_HDFS_KERBEROS_KEYTAB": str(realm.keytab("outsider")),
+        "MOULIN_HDFS_USER": "outsider",
+    }
+    code, out = cluster_check(secure_cluster, outsider)
+    assert code == 1 and "FAIL  warehouse" in out and "may not write it" in out, out
+    # moulin's principal with another user's keytab: the keytab check says so, login is not tried.
+    code, out = cluster_check(secure_cluster, {"MOULIN_HDFS_KERBEROS_KEYTAB": str(realm.keytab("analyst"))})
+    assert code == 1 and "holds no key of moulin@" in out and "skip  login" in out, out
+
+
 def test_down_removes_the_kdc_with_every_host(secure_cluster: MultiHostCluster) -> None:
     network = secure_cluster.network()
     kdc_pids = netns.pids_in(network.host("kdc").namespace)
