@@ -88,3 +88,18 @@ def test_login_says_what_is_missing_or_unsafe(tmp_path: Path) -> None:
         kerberos.login(
             load_settings("hdfs-local", env={**env, "MOULIN_HDFS_KERBEROS_KEYTAB": str(keytab)}), {}
         )
+
+
+def test_airflow_connections_name_the_hosts_and_moulins_principal(network, tmp_path: Path) -> None:
+    from moulin.jobs.connections import spark_connection_spec, webhdfs_connection_spec
+
+    base = load_settings(
+        "hdfs-local", env={"MOULIN_HOME": str(tmp_path), "MOULIN_SPARK_STANDALONE_WORKERS": "1"}
+    )
+    spark_net = netns.plan(roles(2, 1, kdc=True), run_id="a1b2c3")
+    settings = on_network(base, spark_net)
+    spark = spark_connection_spec(settings)
+    assert spark.host == "spark://spark-master.mlna1b2c3.moulin.test:7077"
+    assert spark.extra["principal"] == "moulin@MLNA1B2C3.MOULIN.TEST"
+    assert spark.extra["keytab"].endswith("keytabs/moulin.keytab")
+    assert webhdfs_connection_spec(settings).host == "namenode.mlna1b2c3.moulin.test"
