@@ -61,6 +61,13 @@ def spark_conf(settings: Settings, app_name: str = "moulin") -> dict[str, str]:
         # Hadoop clients they start themselves.
         f"spark.executorEnv.{HADOOP_USER_VAR}": settings.hdfs_user,
     }
+    if kerberos.executors_need_tokens(settings):
+        # Executors on standalone workers read moulin's HDFS token from a file written
+        # before the session starts (build_spark_session), and the secure client files.
+        conf["spark.executorEnv.HADOOP_TOKEN_FILE_LOCATION"] = str(kerberos.token_path(settings))
+        if settings.hadoop_conf_dir:
+            conf["spark.executor.extraClassPath"] = str(settings.hadoop_conf_dir)
+            conf["spark.executorEnv.HADOOP_CONF_DIR"] = str(settings.hadoop_conf_dir)
     if not settings.spark.ship_code:
         # Executors on this host run this environment's Python.  With shipped code
         # (cluster profile) they run the shipped environment's, which spark-submit
@@ -100,6 +107,8 @@ def build_spark_session(
 
     settings = settings or load_settings()
     act_as_hdfs_user(settings)
+    if kerberos.executors_need_tokens(settings):
+        kerberos.hdfs_token_file(settings)
     if settings.hadoop_conf_dir:
         os.environ.setdefault("HADOOP_CONF_DIR", str(settings.hadoop_conf_dir))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

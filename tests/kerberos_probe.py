@@ -15,12 +15,14 @@ from __future__ import annotations
 import gc
 import json
 import os
+import socket
 import sys
 
 
 def write(table_paths: list[str], rows: int) -> dict:
-    """moulin writes the table with Spark (its JVM on this host, Kerberos from moulin's
-    ticket) and deltalake, then gives the zones their owner, group and mode."""
+    """moulin writes the tables with Spark (its driver on this host with moulin's ticket,
+    executors where the settings' master puts them, with moulin's HDFS token) and
+    deltalake, then gives the zones their owner, group and mode."""
     from moulin.delta.log import open_delta
     from moulin.delta.store import DeltaTableStore
     from moulin.privacy.access import apply_permissions
@@ -29,6 +31,16 @@ def write(table_paths: list[str], rows: int) -> dict:
 
     settings = load_settings()
     spark = build_spark_session(settings, app_name="kerberos-probe")
+    namenode = socket.gethostbyname(settings.hdfs.host)
+
+    def own_address(_) -> str:
+        import socket
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.connect((namenode, 9))
+            return sock.getsockname()[0]
+
+    task_hosts = sorted(set(spark.sparkContext.parallelize(range(4), 4).map(own_address).collect()))
     store = DeltaTableStore(spark)
     counts = {}
     for path in table_paths:
@@ -39,6 +51,7 @@ def write(table_paths: list[str], rows: int) -> dict:
     applied = apply_permissions(settings, [], say=lambda line: None)
     spark.stop()
     return {
+        "task_hosts": task_hosts,
         "rows": counts,
         "spark_user": settings.hdfs_user,
         "zones": {a.zone: f"{a.group} {a.mode}" for a in applied},

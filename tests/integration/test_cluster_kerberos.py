@@ -1,8 +1,9 @@
 """Kerberos end to end on a cluster on hosts: an MIT KDC on its own host, HDFS in secure
 mode (Kerberos RPC, SPNEGO on WebHDFS, SASL data transfer), moulin with its keytab.
 
-moulin (its Spark JVM and deltalake, from the driver's host) writes a raw and a
-quarantine table and zones them; then processes with no ticket, with outsider's or
+moulin (its Spark driver on the driver's host, executors on a standalone worker's
+host with moulin's HDFS token, and deltalake) writes a raw and a quarantine table
+and zones them; then processes with no ticket, with outsider's or
 analyst's, each also claiming to be moulin (``user.name``, ``HADOOP_USER_NAME``),
 are refused -- for want of authentication, or by permission, never "not found" --
 while engineer's ticket reads both.
@@ -46,7 +47,7 @@ pytestmark = [
 
 def probe(cluster: MultiHostCluster, env: dict[str, str], *args: str, timeout: float = 300) -> dict:
     """Run ``tests/kerberos_probe.py ARGS`` on the driver's host with ``env``; its JSON line."""
-    base = {"PYTHONPATH": str(REPO), "MOULIN_SPARK_MASTER": "local[1]", "MOULIN_SPARK_DRIVER_MEMORY": "1g"}
+    base = {"PYTHONPATH": str(REPO), "MOULIN_SPARK_DRIVER_MEMORY": "1g"}
     command = cluster.driver_command(
         [sys.executable, str(TESTS / "kerberos_probe.py"), *args], {**base, **env}
     )
@@ -58,14 +59,16 @@ def probe(cluster: MultiHostCluster, env: dict[str, str], *args: str, timeout: f
 
 @pytest.fixture(scope="module")
 def secure_cluster(tmp_path_factory: pytest.TempPathFactory):
-    """A secure cluster on hosts (KDC, NameNode, two DataNodes, driver) holding a raw and a
-    quarantine table written by moulin; removed whatever happens."""
+    """A secure cluster on hosts (KDC, NameNode, two DataNodes, a Spark master and worker,
+    driver) holding a raw and a quarantine table written by moulin; removed whatever happens."""
     netns.remove_leftovers()
     env = {
         "MOULIN_HOME": str(tmp_path_factory.mktemp("kerberos-home")),
         "MOULIN_DIST_DIR": os.environ.get("MOULIN_DIST_DIR", str(Path.home() / ".moulin" / "dist")),
         "MOULIN_HDFS_REPLICATION": "2",
         "MOULIN_HDFS_HEAP_MB": "384",
+        "MOULIN_SPARK_STANDALONE_WORKERS": "1",
+        "MOULIN_SPARK_WORKER_MEMORY": "1g",
     }
     cluster = MultiHostCluster(load_settings("hdfs-local", env=env), log=lambda m: None)
 
@@ -75,9 +78,10 @@ def secure_cluster(tmp_path_factory: pytest.TempPathFactory):
     previous = signal.signal(signal.SIGTERM, interrupt)
     network = None
     try:
-        cluster.up(datanodes=2, kerberos=True, owner_pid=os.getpid())
+        cluster.up(datanodes=2, spark=True, kerberos=True, owner_pid=os.getpid())
         network = cluster.network()
         written = probe(cluster, {}, "write", ",".join(TABLES), str(ROWS))
+        assert written["task_hosts"] == [network.host("spark-worker-0").address], written
         assert written["rows"] == {t: ROWS for t in TABLES}, written
         assert written["zones"]["raw"] == "data-engineering 750", written
         assert written["zones"]["quarantine"] == "data-engineering 750", written
