@@ -103,3 +103,20 @@ def test_airflow_connections_name_the_hosts_and_moulins_principal(network, tmp_p
     assert spark.extra["principal"] == "moulin@MLNA1B2C3.MOULIN.TEST"
     assert spark.extra["keytab"].endswith("keytabs/moulin.keytab")
     assert webhdfs_connection_spec(settings).host == "namenode.mlna1b2c3.moulin.test"
+
+
+def test_executors_of_a_standalone_master_get_moulins_token_file_and_secure_files(
+    network, tmp_path: Path
+) -> None:
+    base = load_settings(
+        "hdfs-local", env={"MOULIN_HOME": str(tmp_path), "MOULIN_SPARK_STANDALONE_WORKERS": "1"}
+    )
+    settings = on_network(base, netns.plan(roles(2, 1, kdc=True), run_id="a1b2c3"))
+    assert kerberos.executors_need_tokens(settings)
+    conf = spark_conf(settings)
+    assert conf["spark.executorEnv.HADOOP_TOKEN_FILE_LOCATION"] == str(kerberos.token_path(settings))
+    assert conf["spark.executor.extraClassPath"] == str(settings.hadoop_conf_dir)
+    # A driver with its own executors (local[N]) uses its ticket: no token file.
+    local = on_network(base, network)
+    assert not kerberos.executors_need_tokens(local)
+    assert "spark.executorEnv.HADOOP_TOKEN_FILE_LOCATION" not in spark_conf(local)
