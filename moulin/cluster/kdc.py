@@ -187,7 +187,7 @@ class Realm:
         for path in self.keytab_dir.iterdir():
             os.chmod(path, 0o600)
 
-    def daemon(self, cluster_root: Path) -> Daemon:
+    def daemon(self) -> Daemon:
         """The KDC process (foreground, on the network's ``kdc`` host)."""
         host = self.network.host("kdc")
         return Daemon(

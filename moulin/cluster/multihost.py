@@ -17,6 +17,7 @@ import os
 import shlex
 import shutil
 import socket
+import subprocess
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 from moulin.cluster import netns
 from moulin.cluster.daemons import ClusterError, DaemonSet, port_open
 from moulin.cluster.files import write_atomic
-from moulin.cluster.kdc import Realm
+from moulin.cluster.kdc import KDC_PORT, Realm
 from moulin.cluster.local import ClusterStatus, LocalCluster
 from moulin.cluster.netns import Network
 from moulin.settings import HdfsSettings, Settings, SparkSettings
@@ -191,8 +192,6 @@ class MultiHostCluster:
             )
         cache = realm.root / "ccache" / user
         env = {**realm.env(), "KRB5CCNAME": f"FILE:{cache}"}
-        import subprocess
-
         network = self._need_network()
         result = subprocess.run(
             [*network.exec_prefix(DRIVER), "kinit", "-kt", str(realm.keytab(user)), realm.principal(user)],
@@ -214,12 +213,15 @@ class MultiHostCluster:
         )
         cluster = self.cluster(network)
         daemons = DaemonSet(self.base.cluster_dir)
-        kdc = realm.daemon(self.base.cluster_dir)
+        kdc = realm.daemon()
         pid, started = daemons.start(kdc)
         self.log(f"{'started' if started else 'already running'}: kdc (pid {pid})")
         address = network.host("kdc").address
         cluster._wait(
-            lambda: cluster.probe(lambda: port_open(address, 88)), "the KDC's port 88", "kdc", watch=[kdc]
+            lambda: cluster.probe(lambda: port_open(address, KDC_PORT)),
+            f"the KDC's port {KDC_PORT}",
+            "kdc",
+            watch=[kdc],
         )
 
     def _need_network(self) -> Network:
@@ -283,9 +285,7 @@ class MultiHostCluster:
         try:
             stopped += self.cluster(network).down()
             realm = realm_of(self.base, network)
-            if realm is not None and DaemonSet(self.base.cluster_dir).stop(
-                realm.daemon(self.base.cluster_dir)
-            ):
+            if realm is not None and DaemonSet(self.base.cluster_dir).stop(realm.daemon()):
                 stopped.append("kdc")
         finally:  # whatever failed above, the namespaces go, and the processes left in them
             removed = netns.destroy(network)
@@ -323,4 +323,3 @@ def _add_machine_name(network: Network) -> None:
         text = path.read_text()
         if name and name not in text.split():
             path.write_text(text + f"{host.address} {name}\n")
-    os.sync()
