@@ -120,3 +120,47 @@ def test_executors_of_a_standalone_master_get_moulins_token_file_and_secure_file
     local = on_network(base, network)
     assert not kerberos.executors_need_tokens(local)
     assert "spark.executorEnv.HADOOP_TOKEN_FILE_LOCATION" not in spark_conf(local)
+
+
+def test_the_token_file_is_hadoops_token_storage_labelled_for_the_namenodes_rpc(
+    network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+
+    import requests
+
+    base = load_settings("hdfs-local", env={"MOULIN_HOME": str(tmp_path)})
+    settings = on_network(base, network)
+    # What WebHDFS's GETDELEGATIONTOKEN gives: Token.write of (identifier, password, kind, service).
+    ident, password = bytes(range(40)), b"p" * 20
+    raw = b"".join(
+        kerberos._vint(len(x)) + x for x in (ident, password, b"WEBHDFS delegation", b"198.51.100.10:9870")
+    )
+    url_string = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    class Answer:
+        status_code = 200
+
+        def json(self) -> dict:
+            return {"Token": {"urlString": url_string}}
+
+    asked = []
+    monkeypatch.setattr(kerberos, "login", lambda s, env=None: s.hdfs.kerberos_principal)
+    monkeypatch.setattr(requests, "get", lambda url, **kw: asked.append(url) or Answer())
+    monkeypatch.setattr("socket.gethostbyname", lambda name: "198.51.100.10")
+    path = kerberos.hdfs_token_file(settings)
+    assert asked == [f"{settings.hdfs.webhdfs_url}/webhdfs/v1/?op=GETDELEGATIONTOKEN&renewer=moulin"]
+    assert path == kerberos.token_path(settings) and (path.stat().st_mode & 0o777) == 0o600
+    data = path.read_bytes()
+    assert data[:5] == b"HDTS\x00"
+    at = 5
+    fields = []
+    count, at = kerberos._read_vint(data, at)
+    assert count == 1
+    for _ in range(5):  # alias, identifier, password, kind, service
+        size, at = kerberos._read_vint(data, at)
+        fields.append(data[at : at + size])
+        at += size
+    service = f"198.51.100.10:{settings.hdfs.namenode_rpc_port}".encode()
+    assert fields == [service, ident, password, b"HDFS_DELEGATION_TOKEN", service]
+    assert data[at:] == b"\x00"  # no secret keys
