@@ -134,6 +134,34 @@ def test_no_daemon_serves_its_ports_on_loopback(hosts_cluster: MultiHostCluster)
                 assert host.role.startswith("datanode-"), f"{host.role} listens on {local}"
 
 
+def test_cli_status_names_the_hosts_and_exec_runs_on_the_drivers_host(
+    hosts_cluster: MultiHostCluster,
+) -> None:
+    network = hosts_cluster.network()
+    moulin = str(Path(sys.executable).with_name("moulin"))
+    env = {**os.environ, "MOULIN_HOME": str(hosts_cluster.base.home), "PYTHONPATH": str(REPO)}
+    status = subprocess.run(
+        [moulin, "cluster", "status"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert status.returncode == 0, status.stderr
+    assert "live datanodes: 2" in status.stdout and "spark workers: 2" in status.stdout, status.stdout
+    for host in network.hosts:
+        assert f"{host.address:<15} {host.hostname}" in status.stdout, status.stdout
+    namenode = network.host("namenode").hostname
+    script = f"getent hosts {namenode}; echo $MOULIN_HDFS_HOST $SPARK_LOCAL_IP"
+    ran = subprocess.run(
+        [moulin, "cluster", "exec", "--", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert ran.returncode == 0, ran.stderr
+    resolved, settings_line = ran.stdout.strip().splitlines()
+    assert resolved.split()[0] == network.host("namenode").address
+    assert settings_line.split() == [namenode, network.host("driver").address]
+
+
 def test_down_removes_every_namespace_link_hosts_file_and_process(hosts_cluster: MultiHostCluster) -> None:
     network = hosts_cluster.network()
     pids = [pid for ns in network.namespaces for pid in netns.pids_in(ns)]
