@@ -38,10 +38,10 @@ pytestmark = [
 ]
 
 
-def hosts_settings(home: Path, workers: int = 2):
-    """Settings of a small cluster on hosts under ``home`` (each host's defaults ports:
-    hosts do not share ports)."""
-    env = {
+def hosts_env(home: Path, workers: int = 2) -> dict[str, str]:
+    """The ``MOULIN_*`` variables of a small cluster on hosts under ``home`` (each host has
+    the default ports: hosts share none)."""
+    return {
         "MOULIN_HOME": str(home),
         "MOULIN_DIST_DIR": os.environ.get("MOULIN_DIST_DIR", str(Path.home() / ".moulin" / "dist")),
         "MOULIN_SPARK_STANDALONE_WORKERS": str(workers),
@@ -49,7 +49,11 @@ def hosts_settings(home: Path, workers: int = 2):
         "MOULIN_HDFS_REPLICATION": "2",
         "MOULIN_HDFS_HEAP_MB": "384",
     }
-    return load_settings("hdfs-local", env=env)
+
+
+def hosts_settings(home: Path, workers: int = 2):
+    """Settings of :func:`hosts_env`."""
+    return load_settings("hdfs-local", env=hosts_env(home, workers))
 
 
 def run_on_driver(cluster: MultiHostCluster, *args: str, timeout: float = 420) -> dict:
@@ -139,7 +143,9 @@ def test_cli_status_names_the_hosts_and_exec_runs_on_the_drivers_host(
 ) -> None:
     network = hosts_cluster.network()
     moulin = str(Path(sys.executable).with_name("moulin"))
-    env = {**os.environ, "MOULIN_HOME": str(hosts_cluster.base.home), "PYTHONPATH": str(REPO)}
+    # The session's MOULIN_* (another cluster's ports) are not this cluster's.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOULIN_")}
+    env.update(hosts_env(hosts_cluster.base.home), PYTHONPATH=str(REPO))
     status = subprocess.run(
         [moulin, "cluster", "status"], capture_output=True, text=True, env=env, timeout=120
     )
