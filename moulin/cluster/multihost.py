@@ -301,10 +301,19 @@ class MultiHostCluster:
         return client_env(self.settings(network), network)
 
     def driver_command(self, command: list[str], env: dict[str, str] | None = None) -> list[str]:
-        """``command`` run on the driver's host with the client settings (``env`` on top)."""
+        """``command`` run on the driver's host with the client settings (``env`` on top);
+        this process's other ``MOULIN_*`` variables are not passed on (they describe
+        another cluster)."""
         network = self._need_network()
         variables = {**self.client_env(), **(env or {})}
-        return [*network.exec_prefix(DRIVER), "env", *(f"{k}={v}" for k, v in variables.items()), *command]
+        unset = [f"--unset={k}" for k in os.environ if k.startswith("MOULIN_") and k not in variables]
+        return [
+            *network.exec_prefix(DRIVER),
+            "env",
+            *unset,
+            *(f"{k}={v}" for k, v in variables.items()),
+            *command,
+        ]
 
     def env_file(self) -> Path:
         """Write the client settings as a shell file to source; return its path."""
