@@ -104,11 +104,14 @@ def client_env(settings: Settings, network: Network) -> dict[str, str]:
         "MOULIN_HDFS_REPLICATION": str(hdfs.replication),
         "MOULIN_HDFS_DATANODE_BASE_PORT": str(hdfs.datanode_base_port),
         "MOULIN_HDFS_DATANODE_HOSTS": hdfs.datanode_hosts,
+        "MOULIN_HDFS_HEAP_MB": str(hdfs.heap_mb),
         "MOULIN_HDFS_USER": hdfs.user,
         # Spark's driver advertises this name to executors on the workers' hosts.
         "SPARK_LOCAL_IP": driver.address,
         "SPARK_LOCAL_HOSTNAME": driver.hostname,
     }
+    if settings.dist_dir:  # the Hadoop jars (the cluster's own commands, e.g. restoring a daemon)
+        env["MOULIN_DIST_DIR"] = str(settings.dist_dir)
     if hdfs.kerberos:
         env.update(
             {
