@@ -214,6 +214,7 @@ class DataNodeFault:
     name: str
     take_out: Callable[[object, int], float]  # (cluster, index) -> wall time of the fault
     put_back: Callable[[object, int], None] = lambda cluster, index: None
+    back: str = "the DataNode restart"  # what brings it back, in the run's notes
 
 
 #: The DataNode process SIGKILLed (restore_hdfs starts it again).
@@ -233,7 +234,7 @@ def link_down(network) -> DataNodeFault:
     def put_back(cluster, index: int) -> None:
         netns.set_link(network, f"datanode-{index}", up=True)
 
-    return DataNodeFault("DataNode link down", take_out, put_back)
+    return DataNodeFault("DataNode link down", take_out, put_back, back="the link's return")
 
 
 # ------------------------------------------------------------- 1. landing + DataNode
@@ -589,8 +590,8 @@ def delta_write_with_datanode_kill(
         run.restore_s = restore()
         reader = DeltaTableStore(spark)
         check_table_after_fault(reader, uri, old, new, run.check)
-        if not done and not retry("after the DataNode restart"):
-            run.check.add("the retry after the DataNode restart failed: " + run.notes[-1])
+        if not done and not retry(f"after {fault.back}"):
+            run.check.add(f"the retry after {fault.back} failed: " + run.notes[-1])
         if killed_at is not None and committed_at is not None:
             run.recovery_s = committed_at - killed_at
         check_table_final(reader, uri, new, 2, run.check)
