@@ -1,6 +1,7 @@
 """Cluster faults on a real local HDFS and a Spark standalone cluster, several runs each.
 
     .venv/bin/python benchmarks/cluster_faults.py [--runs 3] [--faults landing,delta,namenode,worker]
+    .venv/bin/python benchmarks/cluster_faults.py --runs 2 --faults datanode-link,namenode-path   (root)
 
 Starts a 1 NameNode + 3 DataNode HDFS (replication 2) with
 ``moulin.cluster.local.LocalCluster`` under a temporary MOULIN_HOME with free
@@ -15,6 +16,16 @@ ports, and a local[2] Spark session, then runs the scenarios of
   two Delta writes of the same Spark session;
 * ``worker``: a Spark standalone worker (and its executor) SIGKILLed mid-task.
 
+Faults at the network level run on a cluster on hosts instead (network namespaces on
+one bridge, ``moulin.cluster.multihost``; root): a NameNode, 3 DataNodes and the
+driver on hosts of their own, the benchmark's Spark session (local[2]) on the
+driver's host:
+
+* ``datanode-link``: the busiest DataNode's link to the bridge taken down while
+  Spark writes a Delta table, put back after a retry;
+* ``namenode-path``: every packet between the driver and the NameNode dropped for
+  20 s during a Delta write (both cables in), then the path restored.
+
 Each run retries the faulted operation as a scheduler would, then checks the data
 against a clean run.  Prints one line per run, then the table: fault | where
 injected | runs | invariant violations | rows lost | recovery time (s) (median
@@ -28,6 +39,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -39,7 +51,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-FAULTS = ("landing", "delta", "namenode", "worker")
+FAULTS = ("landing", "delta", "namenode", "worker", "datanode-link", "namenode-path")
+HOST_FAULTS = ("datanode-link", "namenode-path")
+# The network faults need root (namespaces): asked for by name only.
+DEFAULT_FAULTS = tuple(f for f in FAULTS if f not in HOST_FAULTS)
 
 
 def variants(spark, cluster, settings, workdir: Path, chosen: set[str]):
@@ -89,6 +104,25 @@ def variants(spark, cluster, settings, workdir: Path, chosen: set[str]):
                     ),
                 )
             )
+    network = getattr(cluster, "network", None)
+    if "datanode-link" in chosen and network is not None:
+        out.append(
+            (
+                "DataNode link down",
+                "Spark Delta write (blocks in flight), cluster on hosts",
+                lambda: cf.delta_write_with_datanode_kill(
+                    spark, cluster, table("dn-link"), fault=cf.link_down(network)
+                ),
+            )
+        )
+    if "namenode-path" in chosen and network is not None:
+        out.append(
+            (
+                "driver-NameNode path dropped 20 s",
+                "Spark Delta write (files staged), cluster on hosts",
+                lambda: cf.delta_write_with_path_cut(spark, cluster, network, table("nn-path")),
+            )
+        )
     if "worker" in chosen:
         out.append(
             (
@@ -161,13 +195,24 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=3, help="runs of each fault (default 3)")
     parser.add_argument(
-        "--faults", default=",".join(FAULTS), help=f"comma-separated subset of {','.join(FAULTS)}"
+        "--faults",
+        default=",".join(DEFAULT_FAULTS),
+        help=f"comma-separated subset of {','.join(FAULTS)} (the last two: root, a cluster on hosts)",
     )
+    parser.add_argument("--on-driver-host", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     chosen = {f.strip() for f in args.faults.split(",") if f.strip()}
     unknown = chosen - set(FAULTS)
     if unknown:
         parser.error(f"unknown fault(s) {sorted(unknown)}: choose from {', '.join(FAULTS)}")
+    if args.on_driver_host:
+        on_driver_host(args.runs, chosen & set(HOST_FAULTS))
+    if chosen & set(HOST_FAULTS):
+        on_hosts(args.runs, chosen & set(HOST_FAULTS))
+        chosen -= set(HOST_FAULTS)
+        if not chosen:
+            sys.stdout.flush()
+            os._exit(0)
 
     from moulin.cluster.ports import free_hdfs_port_env
 
@@ -220,6 +265,92 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     sys.stdout.flush()
     os._exit(0)  # deltalake's native pools can abort at interpreter exit (delta-rs#2184)
+
+
+def on_hosts(runs: int, chosen: set[str]) -> None:
+    """Start a cluster on hosts, run this benchmark's network faults on its driver's host,
+    then remove the cluster (namespaces, links, processes) whatever happened."""
+    import subprocess
+
+    from moulin.cluster import netns
+    from moulin.cluster.multihost import MultiHostCluster
+    from moulin.settings import load_settings
+
+    tmp = Path(tempfile.mkdtemp(prefix="moulin-host-faults-"))
+    env = {
+        "MOULIN_HOME": str(tmp / "home"),
+        "MOULIN_DIST_DIR": os.environ.get("MOULIN_DIST_DIR", str(Path.home() / ".moulin" / "dist")),
+        "MOULIN_HDFS_REPLICATION": "2",
+        "MOULIN_HDFS_HEAP_MB": "384",
+    }
+    netns.remove_leftovers()
+    cluster = MultiHostCluster(load_settings("hdfs-local", env=env), log=lambda m: None)
+    network = None
+
+    def interrupt(signum, frame):  # SIGTERM (e.g. `timeout`) still removes the cluster
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        print("starting a cluster on hosts (NameNode, 3 DataNodes, driver) ...", flush=True)
+        cluster.up(datanodes=3, owner_pid=os.getpid())
+        network = cluster.network()
+        print(", ".join(f"{h.role} {h.address}" for h in network.hosts), flush=True)
+        command = cluster.driver_command(
+            [sys.executable, str(Path(__file__).resolve()), "--on-driver-host", "--runs", str(runs),
+             "--faults", ",".join(sorted(chosen))],
+            env={
+                "PYTHONPATH": str(REPO),
+                "MOULIN_SPARK_MASTER": "local[2]",
+                "MOULIN_SPARK_DRIVER_MEMORY": "2g",
+                "MOULIN_SPARK_SHUFFLE_PARTITIONS": "4",
+            },
+        )  # fmt: skip
+        subprocess.run(command, timeout=3600, check=False)
+    finally:
+        cluster.down()
+        if network is not None:
+            netns.destroy(network)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def on_driver_host(runs: int, chosen: set[str]) -> None:
+    """The network faults, run on the driver's host of the cluster that :func:`on_hosts` started."""
+    from moulin.cluster.multihost import MultiHostCluster
+    from moulin.settings import load_settings
+    from moulin.spark import build_spark_session
+
+    settings = load_settings()
+    cluster = MultiHostCluster(settings, log=lambda m: None).cluster()
+    spark = build_spark_session(
+        settings,
+        app_name="cluster-faults-on-hosts",
+        extra_conf={
+            "spark.hadoop.dfs.replication": str(settings.hdfs.replication),
+            "spark.hadoop.dfs.client.block.write.replace-datanode-on-failure.policy": "NEVER",
+            # A DataNode behind a pulled cable answers nothing: give up on it after 15 s.
+            "spark.hadoop.dfs.client.socket-timeout": "15000",
+            "spark.ui.showConsoleProgress": "false",
+        },
+    )
+    print(f"Spark {spark.version} on the driver's host, {runs} run(s) per fault", flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="moulin-host-faults-work-") as work:
+        for fault, where, one in variants(spark, cluster, settings, Path(work), chosen):
+            done = []
+            for i in range(runs):
+                started = time.monotonic()
+                run = run_once(one, cluster)
+                done.append(run)
+                print(
+                    f"[{fault} / {where} #{i + 1}, {time.monotonic() - started:.0f}s] {run.summary()}",
+                    flush=True,
+                )
+            rows.append((fault, where, done))
+    report(rows)
+    spark.stop()
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

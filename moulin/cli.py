@@ -19,22 +19,9 @@ def _cmd_settings(args: argparse.Namespace) -> int:
 
 
 def _cmd_cluster(args: argparse.Namespace) -> int:
-    from moulin.cluster.local import LocalCluster
+    from moulin.cluster.commands import cluster_command
 
-    settings = load_settings(args.profile or "hdfs-local")
-    cluster = LocalCluster(settings)
-    if args.action == "up":
-        status = cluster.up(with_spark=args.spark)
-        print("\n".join(status.lines()))
-        print(f"HDFS: {settings.hdfs.namenode_uri}  WebHDFS/UI: {settings.hdfs.webhdfs_url}")
-    elif args.action == "down":
-        stopped = cluster.down()
-        print(f"stopped {len(stopped)} process(es)" if stopped else "nothing of ours was running")
-    else:
-        status = cluster.status()
-        print("\n".join(status.lines()))
-        return 0 if status.namenode_running else 3
-    return 0
+    return cluster_command(args, load_settings(args.profile or "hdfs-local"))
 
 
 def _cmd_platform(args: argparse.Namespace) -> int:
@@ -326,17 +313,60 @@ def build_parser() -> argparse.ArgumentParser:
         "a Spark standalone master and workers too; print each daemon's state.",
     )
     a.add_argument("--spark", action="store_true", help="also start a Spark standalone master and workers")
-    actions.add_parser(
+    a.add_argument(
+        "--hosts",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run each daemon on a host of its own: N DataNode hosts, a NameNode host, the Spark "
+        "master's and each worker's (--spark) and a driver host, as Linux network namespaces on one "
+        "bridge (root; addresses from settings network.subnet); 0: all on this machine",
+    )
+    a.add_argument(
+        "--kerberos",
+        action="store_true",
+        help="with --hosts: an MIT KDC on a host of its own, and HDFS in secure mode (Kerberos RPC, "
+        "SPNEGO on WebHDFS, SASL data transfer); moulin authenticates with its keytab",
+    )
+    a = actions.add_parser(
         "down",
-        help="stop the processes the cluster started",
-        description="Stop only the processes `moulin cluster up` started (its pid files).",
+        help="stop the processes the cluster started (and remove its hosts)",
+        description="Stop only the processes `moulin cluster up` started (its pid files); for a cluster "
+        "on hosts, remove every namespace, link and hosts file of its network too.",
+    )
+    a.add_argument(
+        "--leftovers",
+        action="store_true",
+        help="also remove networks of hosts whose owner is gone (a killed test run)",
     )
     actions.add_parser(
         "status",
         help="live DataNodes, capacity used, Spark workers; exit 3 if the NameNode is down",
-        description="Print the daemons' state: live DataNodes, capacity used, Spark workers; "
-        "exit code 3 if the NameNode is not running.",
+        description="Print the daemons' state: live DataNodes, capacity used, Spark workers (and the "
+        "hosts of a cluster on hosts); exit code 3 if the NameNode is not running.",
     )
+    actions.add_parser(
+        "check",
+        help="check the cluster settings and files handed over: reachable, authenticated, permissions",
+        description="Check what an administrator handed over -- core-site.xml and hdfs-site.xml "
+        "(MOULIN_HADOOP_CONF_DIR), krb5.conf, moulin's keytab and principal, the Spark master URL -- "
+        "from files to network: each file is valid, the KDC, NameNode, WebHDFS and Spark master "
+        "answer, moulin's ticket is accepted and it may write the warehouse; each failure says "
+        "what to do.  Exit code 1 if a check failed.",
+    )
+    actions.add_parser(
+        "env",
+        help="the settings of a moulin process on the driver's host (shell lines)",
+        description="Write and print the MOULIN_* settings (export lines) a moulin process on the "
+        "driver's host of a cluster on hosts uses.",
+    )
+    a = actions.add_parser(
+        "exec",
+        help="run a command on the driver's host of a cluster on hosts",
+        description="Run COMMAND (default: a shell) on the driver's host of the cluster started with "
+        "`moulin cluster up --hosts N`, with the settings that name the cluster's hosts.",
+    )
+    a.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments (after --)")
 
     p = sub.add_parser(
         "platform",

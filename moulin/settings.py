@@ -57,6 +57,9 @@ class HdfsSettings:
     replication: int = 2
     # DataNode i listens on base + 10*i (data), +1 (http), +2 (ipc).
     datanode_base_port: int = 9900
+    # Hosts of the DataNodes, comma-separated, the i-th for DataNode i (each host its own
+    # machine, as `moulin cluster up --hosts` makes them); empty: all on `host`.
+    datanode_hosts: str = ""
     # How long `cluster up` waits for all DataNodes to report live.
     start_timeout_s: int = 120
     heap_mb: int = 512
@@ -86,6 +89,23 @@ class HdfsSettings:
     # cluster's clients create (fs.permissions.umask-mode): 027 gives new folders 750 and
     # new files 640 (group reads, others nothing).  Empty: the cluster's own (Hadoop: 022).
     umask: str = "027"
+    # Kerberos (a secure cluster): the principal moulin authenticates as, with its keytab
+    # (kinit into a ticket cache of its own, see moulin.kerberos); empty: simple
+    # authentication (user.name / HADOOP_USER_NAME).  krb5_conf: the realm's krb5.conf
+    # (empty: /etc/krb5.conf).
+    kerberos_principal: str = ""
+    kerberos_keytab: Path | None = None
+    krb5_conf: Path | None = None
+
+    @property
+    def kerberos(self) -> bool:
+        """Whether moulin authenticates to HDFS with Kerberos."""
+        return bool(self.kerberos_principal)
+
+    def datanode_host(self, index: int) -> str:
+        """The host of DataNode ``index``: its entry of ``datanode_hosts``, else ``host``."""
+        hosts = [h.strip() for h in self.datanode_hosts.split(",") if h.strip()]
+        return hosts[index] if index < len(hosts) else self.host
 
     @property
     def namenode_uri(self) -> str:
@@ -138,6 +158,9 @@ class SparkSettings:
     worker_cores: int = 1
     worker_memory: str = "2g"
     worker_webui_base_port: int = 8181
+    # Hosts of the standalone workers, comma-separated, the i-th for worker i; empty: all
+    # on standalone_host.
+    worker_hosts: str = ""
     # Ship moulin and its Python environment with every spark-submitted job (on for the
     # cluster profile): executors on hosts without moulin run the shipped code zip
     # with the shipped environment (--archives), never this host's virtualenv
@@ -146,6 +169,30 @@ class SparkSettings:
     # Where `moulin package` writes the code zip and environment archives; empty:
     # <home>/dist/jobs.
     packages_dir: Path | None = None
+
+    def worker_host(self, index: int) -> str:
+        """The host of standalone worker ``index``: its entry of ``worker_hosts``, else
+        ``standalone_host``."""
+        hosts = [h.strip() for h in self.worker_hosts.split(",") if h.strip()]
+        return hosts[index] if index < len(hosts) else self.standalone_host
+
+    @property
+    def standalone_url(self) -> str:
+        """The ``spark://host:port`` URL of the standalone master."""
+        return f"spark://{self.standalone_host}:{self.standalone_port}"
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """The test network of ``moulin cluster up --hosts N``: each daemon (and the driver)
+    a host of its own, a Linux network namespace on one bridge (see moulin.cluster.netns)."""
+
+    # Addresses of the hosts; 198.51.100.0/24 is TEST-NET-2 (RFC 5737), routed nowhere.
+    subnet: str = "198.51.100.0/24"
+    # Hostnames are <role>.<prefix><run id>.<domain> (.test is reserved, RFC 6761).
+    domain: str = "moulin.test"
+    # Start of every namespace name (<prefix><run id>-<host>): leftovers are found by it.
+    prefix: str = "mln"
 
 
 @dataclass(frozen=True)
@@ -218,6 +265,7 @@ class Settings:
     hdfs: HdfsSettings = field(default_factory=HdfsSettings)
     spark: SparkSettings = field(default_factory=SparkSettings)
     platform: PlatformSettings = field(default_factory=PlatformSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
 
     @property
     def hadoop_dist_dir(self) -> Path:

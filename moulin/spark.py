@@ -8,6 +8,7 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from moulin import kerberos
 from moulin.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ def act_as_hdfs_user(
     """
     env = os.environ if env is None else env
     env[HADOOP_USER_VAR] = settings.hdfs_user
+    # Under Kerberos the ticket decides who acts (HADOOP_USER_NAME is ignored).
+    kerberos.login(settings, env)
     return env
 
 
@@ -50,12 +53,21 @@ def spark_conf(settings: Settings, app_name: str = "moulin") -> dict[str, str]:
         # No _SUCCESS markers in table folders.
         "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
         "spark.hadoop.parquet.summary.metadata.level": "NONE",
-        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
-        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.driver.extraJavaOptions": " ".join(["-Duser.timezone=UTC", *kerberos.java_options(settings)]),
+        "spark.executor.extraJavaOptions": " ".join(
+            ["-Duser.timezone=UTC", *kerberos.java_options(settings)]
+        ),
         # Executors act as the driver's user anyway (SPARK_USER); this covers
         # Hadoop clients they start themselves.
         f"spark.executorEnv.{HADOOP_USER_VAR}": settings.hdfs_user,
     }
+    if kerberos.executors_need_tokens(settings):
+        # Executors on standalone workers read moulin's HDFS token from a file written
+        # before the session starts (build_spark_session), and the secure client files.
+        conf["spark.executorEnv.HADOOP_TOKEN_FILE_LOCATION"] = str(kerberos.token_path(settings))
+        if settings.hadoop_conf_dir:
+            conf["spark.executor.extraClassPath"] = str(settings.hadoop_conf_dir)
+            conf["spark.executorEnv.HADOOP_CONF_DIR"] = str(settings.hadoop_conf_dir)
     if not settings.spark.ship_code:
         # Executors on this host run this environment's Python.  With shipped code
         # (cluster profile) they run the shipped environment's, which spark-submit
@@ -95,6 +107,8 @@ def build_spark_session(
 
     settings = settings or load_settings()
     act_as_hdfs_user(settings)
+    if kerberos.executors_need_tokens(settings):
+        kerberos.hdfs_token_file(settings)
     if settings.hadoop_conf_dir:
         os.environ.setdefault("HADOOP_CONF_DIR", str(settings.hadoop_conf_dir))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

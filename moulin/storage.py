@@ -150,6 +150,29 @@ def _fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
+def webhdfs_client(settings: Settings, user: str | None = None):
+    """A WebHDFS client (``hdfs`` package) of ``settings``: under Kerberos, SPNEGO with
+    moulin's ticket (from its keytab, see moulin.kerberos; no ``user.name`` is sent, so
+    ``user`` must be None); otherwise simple authentication as ``user`` (default: the
+    user moulin acts as)."""
+    if settings.hdfs.kerberos:
+        from hdfs.ext.kerberos import KerberosClient
+
+        from moulin import kerberos
+
+        if user is not None and user != settings.hdfs_user:
+            raise StorageError(
+                f"under Kerberos moulin acts as {settings.hdfs.kerberos_principal} (its ticket), not as "
+                f"{user!r}: run with that user's principal and keytab (MOULIN_HDFS_KERBEROS_PRINCIPAL, "
+                "MOULIN_HDFS_KERBEROS_KEYTAB)"
+            )
+        kerberos.login(settings)
+        return KerberosClient(settings.hdfs.webhdfs_url, mutual_auth="OPTIONAL")
+    from hdfs import InsecureClient
+
+    return InsecureClient(settings.hdfs.webhdfs_url, user=user or settings.hdfs_user)
+
+
 class WarehouseFS:
     """Minimal file-system operations on ``file://`` and ``hdfs://`` URIs."""
 
@@ -184,12 +207,9 @@ class WarehouseFS:
 
     def _hdfs(self):
         if self._client is None:
-            from hdfs import InsecureClient
-
             # The client logs every request at INFO: task logs would drown in them.
             logging.getLogger("hdfs.client").setLevel(logging.WARNING)
-            # Simple authentication: WebHDFS's user.name is the user moulin acts as.
-            self._client = InsecureClient(self.settings.hdfs.webhdfs_url, user=self.settings.hdfs_user)
+            self._client = webhdfs_client(self.settings)
         return self._client
 
     @staticmethod

@@ -12,6 +12,9 @@ against what a clean run leaves, with the checkers of :mod:`fault_harness`:
 * :func:`delta_write_with_datanode_kill`: a DataNode SIGKILLed while Spark writes
   a Delta table on HDFS (the one receiving the most blocks once staging files
   appear);
+* on a cluster on hosts (:mod:`moulin.cluster.multihost`), the same Delta write with
+  the busiest DataNode's link down (``fault=link_down(network)``), and
+  :func:`delta_write_with_path_cut`: the driver-NameNode path dropped, then restored;
 * :func:`delta_writes_around_namenode_restart`: the NameNode stopped (or killed)
   and started between two writes of the same Spark session;
 * :func:`delta_write_with_worker_kill`: a Spark standalone worker (with its
@@ -37,6 +40,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -112,7 +116,7 @@ def datanode_xceivers(cluster) -> dict[int, int]:
     out = {}
     for index in range(cluster.hdfs.datanodes):
         http = cluster.hdfs.datanode_ports(index)[1]
-        url = f"http://{cluster.hdfs.host}:{http}/jmx?qry=Hadoop:service=DataNode,name=DataNodeInfo"
+        url = f"http://{cluster.hdfs.datanode_host(index)}:{http}/jmx?qry=Hadoop:service=DataNode,name=DataNodeInfo"
         beans = _get_json(url, timeout=1).get("beans", [])
         if beans:
             out[index] = int(beans[0].get("XceiverCount", 0))
@@ -201,6 +205,36 @@ def restore_hdfs(cluster, since: float, timeout_s: float = 120) -> float:
         if time.monotonic() > deadline:
             raise ClusterFaultError(f"the HDFS is not healthy {timeout_s:.0f} s after the restart: {problem}")
         time.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class DataNodeFault:
+    """How a DataNode is taken out, and put back before the cluster is restored."""
+
+    name: str
+    take_out: Callable[[object, int], float]  # (cluster, index) -> wall time of the fault
+    put_back: Callable[[object, int], None] = lambda cluster, index: None
+    back: str = "the DataNode restart"  # what brings it back, in the run's notes
+
+
+#: The DataNode process SIGKILLed (restore_hdfs starts it again).
+SIGKILL = DataNodeFault("DataNode SIGKILL", kill_datanode)
+
+
+def link_down(network) -> DataNodeFault:
+    """The DataNode's cable pulled (its host's link to the bridge down), then put back;
+    its process runs on, unreachable."""
+    from moulin.cluster import netns
+
+    def take_out(cluster, index: int) -> float:
+        at = time.time()
+        netns.set_link(network, f"datanode-{index}", up=False)
+        return at
+
+    def put_back(cluster, index: int) -> None:
+        netns.set_link(network, f"datanode-{index}", up=True)
+
+    return DataNodeFault("DataNode link down", take_out, put_back, back="the link's return")
 
 
 # ------------------------------------------------------------- 1. landing + DataNode
@@ -457,16 +491,23 @@ def check_table_final(store, uri: str, expected, versions: int, check: Check) ->
 
 # ------------------------------------------------------------- 2. Delta + DataNode
 def delta_write_with_datanode_kill(
-    spark, cluster, uri: str, rows: int = 60_000, partitions: int = 4, delay_s: float = 0.8
+    spark,
+    cluster,
+    uri: str,
+    rows: int = 60_000,
+    partitions: int = 4,
+    delay_s: float = 0.8,
+    fault: DataNodeFault = SIGKILL,
 ) -> FaultRun:
     """Seed a table, then append with a slow Spark write; once its tasks stream blocks to
-    HDFS, SIGKILL the busiest DataNode.  Retry at once with the same
-    app_id/app_version (the DataNode still down), restart the DataNode, retry again
-    if the data is not committed yet; check the table after each step."""
+    HDFS, take the busiest DataNode out (``fault``: SIGKILL, or its link down on a
+    cluster on hosts).  Retry at once with the same app_id/app_version (the DataNode
+    still out), put it back and restore the cluster, retry again if the data is not
+    committed yet; check the table after each step."""
     from moulin.delta import AppTransaction, DeltaTableStore
     from moulin.delta.hadoop_fs import HadoopFS
 
-    run = FaultRun("DataNode SIGKILL", "Spark Delta write on HDFS (block pipelines open)")
+    run = FaultRun(fault.name, "Spark Delta write on HDFS (block pipelines open)")
     store = DeltaTableStore(spark)
     store.write(frame(spark, 0, 1000, 1), uri, transaction=AppTransaction("seed", 0))
     old = frame(spark, 0, 1000, 1)
@@ -486,7 +527,14 @@ def delta_write_with_datanode_kill(
     previous = spark.conf.get("parquet.block.size", None)
     spark.conf.set("parquet.block.size", str(256 * 1024))
     killed_at = None
+    victim: int | None = None
     hfs = HadoopFS(spark, uri)
+
+    def restore() -> float:
+        if victim is not None:
+            fault.put_back(cluster, victim)
+        return restore_hdfs(cluster, killed_at or time.time())
+
     writer = threading.Thread(target=write, name="faulted-delta-write", daemon=True)
     try:
         writer.start()
@@ -504,7 +552,8 @@ def delta_write_with_datanode_kill(
                 waited = time.monotonic() - staged_at
                 if busy and (max(busy.values()) > 1 or waited > 4 * delay_s + 2):
                     index = max(busy, key=lambda i: busy[i])
-                    killed_at = kill_datanode(cluster, index)
+                    killed_at = fault.take_out(cluster, index)
+                    victim = index
                     run.where += f", datanode-{index}"
                     run.notes.append(f"xceivers at the kill {busy}")
                     break
@@ -540,11 +589,11 @@ def delta_write_with_datanode_kill(
             return True
 
         done = retry("with the DataNode down")
-        run.restore_s = restore_hdfs(cluster, killed_at or time.time())
+        run.restore_s = restore()
         reader = DeltaTableStore(spark)
         check_table_after_fault(reader, uri, old, new, run.check)
-        if not done and not retry("after the DataNode restart"):
-            run.check.add("the retry after the DataNode restart failed: " + run.notes[-1])
+        if not done and not retry(f"after {fault.back}"):
+            run.check.add(f"the retry after {fault.back} failed: " + run.notes[-1])
         if killed_at is not None and committed_at is not None:
             run.recovery_s = committed_at - killed_at
         check_table_final(reader, uri, new, 2, run.check)
@@ -555,7 +604,95 @@ def delta_write_with_datanode_kill(
         else:
             spark.conf.set("parquet.block.size", previous)
         if killed_at is not None and run.restore_s is None:
-            run.restore_s = restore_hdfs(cluster, killed_at)
+            run.restore_s = restore()
+    return run
+
+
+# ----------------------------------------------- 2b. driver <-> NameNode path cut
+def delta_write_with_path_cut(
+    spark,
+    cluster,
+    network,
+    uri: str,
+    hold_s: float = 20.0,
+    rows: int = 60_000,
+    partitions: int = 4,
+    delay_s: float = 0.8,
+) -> FaultRun:
+    """On a cluster on hosts: seed a table, then append with a slow Spark write from the
+    driver's host; once its files are staged, drop every packet between the driver and
+    the NameNode (both cables stay in) for ``hold_s``, then restore the path.  Retry
+    with the same app_id/app_version if the write did not commit; check the table
+    right after and at the end."""
+    from moulin.cluster import netns
+    from moulin.delta import AppTransaction, DeltaTableStore
+    from moulin.delta.hadoop_fs import HadoopFS
+
+    run = FaultRun("driver-NameNode path dropped", f"Spark Delta write, {hold_s:.0f} s without the NameNode")
+    store = DeltaTableStore(spark)
+    store.write(frame(spark, 0, 1000, 1), uri, transaction=AppTransaction("seed", 0))
+    old = frame(spark, 0, 1000, 1)
+    new = old.unionByName(frame(spark, 10_000_000, rows, partitions))
+    data = slowed(frame(spark, 10_000_000, rows, partitions), delay_s)
+    outcome: dict = {}
+
+    def write() -> None:
+        try:
+            outcome["result"] = store.write(data, uri, transaction=AppTransaction("faults.path", 1))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            outcome["error"] = exc
+        outcome["at"] = time.time()
+
+    hfs = HadoopFS(spark, uri)
+    cut_at = None
+    mended = False
+    writer = threading.Thread(target=write, name="path-cut-delta-write", daemon=True)
+    try:
+        writer.start()
+        deadline = time.monotonic() + 60
+        while writer.is_alive() and time.monotonic() < deadline and cut_at is None:
+            try:
+                if any("part-" in f.relative for f in hfs.list_files(f"{uri}/_staging")):
+                    cut_at = time.time()
+                    netns.cut_path(network, "driver", "namenode")
+            except Exception:  # noqa: BLE001 - the folder is being created
+                pass
+            time.sleep(0.05)
+        run.fired = cut_at is not None
+        if cut_at is not None:
+            time.sleep(max(0.0, cut_at + hold_s - time.time()))
+            netns.cut_path(network, "driver", "namenode", cut=False)
+            mended = True
+            run.notes.append(
+                f"the write was {'running' if writer.is_alive() else 'over'} when the path came back"
+            )
+        writer.join(240)
+        if writer.is_alive():
+            raise ClusterFaultError("the Delta write did not finish within 240 s of the path's return")
+        committed_at = None
+        if "error" in outcome:
+            run.first_attempt = f"failed: {describe(outcome['error'])}"
+        else:
+            run.first_attempt = "committed" if outcome["result"].committed else "not committed (no error)"
+            committed_at = outcome["at"]
+        run.restore_s = restore_hdfs(cluster, cut_at or time.time())
+        reader = DeltaTableStore(spark)
+        check_table_after_fault(reader, uri, old, new, run.check)
+        if committed_at is None:
+            run.retried = True
+            try:
+                result = DeltaTableStore(spark).write(data, uri, transaction=AppTransaction("faults.path", 1))
+                run.notes.append(f"retry: {'committed' if result.committed else 'no-op (already committed)'}")
+                committed_at = time.time()
+            except Exception as exc:  # noqa: BLE001 - a violation: the path is back
+                run.check.add(f"the retry after the path came back failed: {describe(exc)[:200]}")
+        if cut_at is not None and committed_at is not None:
+            run.recovery_s = committed_at - cut_at
+        check_table_final(reader, uri, new, 2, run.check)
+        check_vacuum_leaves_only_referenced(reader, uri, run.check)
+    finally:
+        if cut_at is not None and not mended:
+            netns.cut_path(network, "driver", "namenode", cut=False)
     return run
 
 

@@ -33,6 +33,10 @@ class Daemon:
     run_as: str | None = None
     # What `stop` sends first (PostgreSQL: SIGINT, a fast shutdown that does not wait for clients).
     stop_signal: int = signal.SIGTERM
+    # The network namespace it runs in (a host of moulin.cluster.netns), None: this
+    # machine's own; and the address its ports are checked on there (None: the set's host).
+    netns: str | None = None
+    address: str | None = None
 
 
 class DaemonSet:
@@ -77,7 +81,14 @@ class DaemonSet:
         if existing:
             return existing, False
         for what, port in daemon.ports:
-            ensure_port_free(self.host, port, f"{daemon.name} {what}")
+            address = daemon.address or self.host
+            if daemon.netns:
+                from moulin.cluster.netns import in_namespace
+
+                what_there = f"{daemon.name} {what} in namespace {daemon.netns}"
+                in_namespace(daemon.netns, lambda a=address, p=port, w=what_there: ensure_port_free(a, p, w))
+            else:
+                ensure_port_free(address, port, f"{daemon.name} {what}")
         self.pid_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
@@ -87,6 +98,9 @@ class DaemonSet:
         env.update(daemon.env or {})
         account = run_as_kwargs(daemon.run_as)
         command = daemon.command()  # may prepare files: before the process starts
+        if daemon.netns:
+            # `ip netns exec` enters the namespace and execs the command: same pid.
+            command = ["ip", "netns", "exec", daemon.netns, *command]
         with open(self.log_file(daemon.name), "ab") as log:
             proc = subprocess.Popen(
                 command,

@@ -30,6 +30,7 @@ from moulin.cluster.daemons import (
 )
 from moulin.cluster.dist import hadoop_jars
 from moulin.cluster.files import symlink_atomic, write_once
+from moulin.cluster.netns import Network, in_namespace
 from moulin.settings import REPO_ROOT, Settings
 
 INFRA_HADOOP = REPO_ROOT / "infra" / "hadoop"
@@ -77,12 +78,65 @@ class ClusterStatus:
 class LocalCluster:
     """Start, stop and inspect the local HDFS (and Spark standalone) cluster."""
 
-    def __init__(self, settings: Settings, log: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log: Callable[[str], None] = print,
+        network: Network | None = None,
+        extra_conf: Callable[[str], dict[str, dict[str, str]]] | None = None,
+        java_options: Callable[[str], list[str]] | None = None,
+        admin_env: Callable[[], dict[str, str]] | None = None,
+    ) -> None:
+        """``network``: run each daemon on its own host of that network (its namespace,
+        named after the daemon), with the hosts ``settings`` name; None: on this machine.
+        ``extra_conf(daemon name)``: more properties per file ("core-site.xml",
+        "hdfs-site.xml") of that daemon's configuration (security, see moulin.cluster.kdc);
+        ``java_options(daemon name)``: more JVM options of that daemon (or "client");
+        ``admin_env()``: the environment of the Hadoop shell acting as the HDFS
+        administrator (a Kerberos ticket cache); None: the OS user is the superuser.
+        """
         self.settings = settings
         self.hdfs = settings.hdfs
         self.root = settings.cluster_dir
         self.daemons = DaemonSet(self.root, self.hdfs.host)
         self.log = log
+        self.network = network
+        self.extra_conf = extra_conf
+        self._java_options = java_options
+        self.admin_env = admin_env
+
+    # --------------------------------------------------------------- hosts
+    def _netns(self, name: str) -> str | None:
+        """The namespace daemon (or client) ``name`` runs in (client: the driver's)."""
+        if self.network is None:
+            return None
+        role = "driver" if name == "client" else name
+        # A daemon the network has no host for never ran (e.g. Spark's without --spark).
+        return self.network.host(role).namespace if self.network.has(role) else None
+
+    def _address(self, host: str) -> str:
+        """The address of ``host`` (a hostname of the network, or an address)."""
+        if self.network is None or not any(host in (h.hostname, h.address) for h in self.network.hosts):
+            return host
+        return self.network.address_of(host)
+
+    def probe(self, action: Callable[[], object]):
+        """Run ``action`` where the cluster's clients are: on the driver's host of the
+        network (its sockets), else here."""
+        if self.network is None:
+            return action()
+        return in_namespace(self.network.host("driver").namespace, action, timeout_s=30)
+
+    def _url(self, url: str) -> str:
+        """``url`` with its host replaced by its address when the cluster runs on a network
+        (a probe's thread resolves names through this machine's /etc/hosts)."""
+        if self.network is None:
+            return url
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(url)
+        netloc = f"{self._address(parts.hostname or '')}:{parts.port}" if parts.port else parts.netloc
+        return urlunsplit(parts._replace(netloc=netloc))
 
     # ----------------------------------------------------------------- configs
     def _node_dir(self, name: str) -> Path:
@@ -97,9 +151,12 @@ class LocalCluster:
         written only when its content changes, and then in one rename."""
         conf = self._conf_dir(name)
         ports = self.hdfs.datanode_ports(dn_index or 0)
+        dn_host = self.hdfs.datanode_host(dn_index or 0)
+        extra = self.extra_conf(name) if self.extra_conf else {}
         values = {
             "host": self.hdfs.host,
             "bind_host": self.hdfs.bind_host or self.hdfs.host,
+            "dn_bind_host": self.hdfs.bind_host or dn_host,
             "namenode_rpc_port": self.hdfs.namenode_rpc_port,
             "namenode_http_port": self.hdfs.namenode_http_port,
             "replication": self.hdfs.replication,
@@ -115,8 +172,12 @@ class LocalCluster:
             ),
             "umask": self.hdfs.umask or "022",  # Hadoop's default
         }
+        if self.hdfs.datanode_hosts:
+            extra.setdefault("hdfs-site.xml", {})["dfs.datanode.hostname"] = dn_host
         for template in ("core-site.xml", "hdfs-site.xml"):
-            text = string.Template((INFRA_HADOOP / template).read_text()).substitute(values)
+            text = string.Template((INFRA_HADOOP / template).read_text()).substitute(
+                values, extra=properties_xml(extra.get(template, {}))
+            )
             write_once(conf / template, text)
         write_once(conf / "log4j.properties", (INFRA_HADOOP / "log4j.properties").read_bytes())
         return conf
@@ -147,10 +208,15 @@ class LocalCluster:
         jars = hadoop_jars(self.settings)
         return os.pathsep.join([str(conf_dir), str(self._webapps_root()), *map(str, jars)])
 
+    def java_options(self, name: str) -> list[str]:
+        """JVM options of daemon (or client) ``name`` beyond heap and logging (Kerberos)."""
+        return self._java_options(name) if self._java_options else []
+
     def _java_command(self, name: str, main_class: str, args: list[str], conf: Path) -> list[str]:
         return [
             java_executable(),
             f"-Xmx{self.hdfs.heap_mb}m",
+            *self.java_options(name),
             f"-Dhadoop.log.dir={self.daemons.log_dir}",
             f"-Dhadoop.log.file={self.daemons.log_dir / (name + '.log')}",
             f"-Dlog4j.configuration=file:{conf / 'log4j.properties'}",
@@ -171,6 +237,8 @@ class LocalCluster:
                 ("http", self.hdfs.namenode_http_port),
             ),
             marker=f"-Dmoulin.daemon=namenode@{self.root}",
+            netns=self._netns("namenode"),
+            address=self._address(self.hdfs.bind_host or self.hdfs.host),
         )
 
     def datanode(self, index: int) -> Daemon:
@@ -182,6 +250,8 @@ class LocalCluster:
             command=lambda: self._java_command(name, DATANODE_CLASS, [], conf),
             ports=(("data", data), ("http", http), ("ipc", ipc)),
             marker=f"-Dmoulin.daemon={name}@{self.root}",
+            netns=self._netns(name),
+            address=self._address(self.hdfs.bind_host or self.hdfs.datanode_host(index)),
         )
 
     def _spark_home(self) -> Path:
@@ -211,6 +281,8 @@ class LocalCluster:
             ),
             ports=(("rpc", sp.standalone_port), ("web ui", sp.standalone_webui_port)),
             marker=f"-Dmoulin.daemon=spark-master@{self.root}",
+            netns=self._netns("spark-master"),
+            address=self._address(sp.standalone_host),
         )
 
     def spark_worker(self, index: int) -> Daemon:
@@ -224,9 +296,9 @@ class LocalCluster:
                 name,
                 SPARK_WORKER_CLASS,
                 [
-                    f"spark://{sp.standalone_host}:{sp.standalone_port}",
+                    sp.standalone_url,
                     "--host",
-                    sp.standalone_host,
+                    sp.worker_host(index),
                     "--cores",
                     str(sp.worker_cores),
                     "--memory",
@@ -239,6 +311,8 @@ class LocalCluster:
             ),
             ports=(("web ui", web_port),),
             marker=f"-Dmoulin.daemon={name}@{self.root}",
+            netns=self._netns(name),
+            address=self._address(sp.worker_host(index)),
         )
 
     def _daemon_spark_home(self) -> Path:
@@ -266,6 +340,7 @@ class LocalCluster:
             "SPARK_SCALA_VERSION=2.13",
             java_executable(),
             "-Xmx512m",
+            *self.java_options(name),
             f"-Dmoulin.daemon={name}@{self.root}",
             "-cp",
             f"{home / 'jars'}/*",
@@ -282,7 +357,7 @@ class LocalCluster:
         namenode = self.namenode()
         self._start(namenode)
         self._wait(
-            lambda: port_open(self.hdfs.host, self.hdfs.namenode_rpc_port),
+            lambda: self.probe(lambda: port_open(self._address(self.hdfs.host), self.hdfs.namenode_rpc_port)),
             f"NameNode RPC port {self.hdfs.namenode_rpc_port}",
             "namenode",
             watch=[namenode],
@@ -303,7 +378,7 @@ class LocalCluster:
             self._start(master)
             sp = self.settings.spark
             self._wait(
-                lambda: port_open(sp.standalone_host, sp.standalone_port),
+                lambda: self.probe(lambda: port_open(self._address(sp.standalone_host), sp.standalone_port)),
                 f"Spark master port {sp.standalone_port}",
                 "spark-master",
                 watch=[master],
@@ -335,14 +410,26 @@ class LocalCluster:
         if not user or not self.settings.warehouse.startswith(self.hdfs.namenode_uri + "/"):
             return False
         path = "/" + urlparse(self.settings.warehouse).path.strip("/")
-        client = InsecureClient(self.hdfs.webhdfs_url, user=getpass.getuser())
-        try:
+        if self.admin_env is not None:  # secure mode: the administrator's ticket, no user.name
+            self.fs_shell("-mkdir", "-p", path, admin=True)
+            self.fs_shell("-chown", user, path, admin=True)
+            self.fs_shell("-chmod", "755", path, admin=True)
+            self.log(f"warehouse {self.settings.warehouse} is owned by HDFS user {user}")
+            return True
+        client = InsecureClient(self._url(self.hdfs.webhdfs_url), user=getpass.getuser())
+
+        def hand_over() -> bool:
             status = client.status(path, strict=False)
             if status is not None and status["owner"] == user:
                 return False
             if status is None:
                 client.makedirs(path, permission="755")
             client.set_owner(path, owner=user)
+            return True
+
+        try:
+            if not self.probe(hand_over):
+                return False
         except HdfsError as exc:  # the NameNode runs as another OS user
             self.log(
                 f"warning: could not give the warehouse {self.settings.warehouse} to HDFS user {user} "
@@ -416,12 +503,18 @@ class LocalCluster:
             spark_workers=workers,
         )
 
-    def fs_shell(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """Run the Hadoop shell (``hdfs dfs``) against this cluster."""
+    def fs_shell(
+        self, *args: str, check: bool = True, admin: bool = False, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        """Run the Hadoop shell (``hdfs dfs``) against this cluster (on the driver's host of a
+        network); ``admin``: as the HDFS administrator (secure mode); ``env``: more variables."""
         conf = self._render_conf("client", None)
+        child_env = {**os.environ, **(self.admin_env() if admin and self.admin_env else {}), **(env or {})}
         cmd = [
+            *(self.network.exec_prefix("driver") if self.network is not None else []),
             java_executable(),
             "-Xmx256m",
+            *self.java_options("client"),
             f"-Dlog4j.configuration=file:{conf / 'log4j.properties'}",
             "-Dhadoop.root.logger=WARN,console",
             "-cp",
@@ -429,7 +522,7 @@ class LocalCluster:
             FSSHELL_CLASS,
             *args,
         ]
-        result = subprocess.run(cmd, capture_output=True, text=True)
+        result = subprocess.run(cmd, capture_output=True, text=True, env=child_env, timeout=300)
         if check and result.returncode != 0:
             raise ClusterError(f"hdfs dfs {' '.join(args)} failed: {result.stderr.strip()[-2000:]}")
         return result
@@ -450,9 +543,15 @@ class LocalCluster:
             ["-format", "-nonInteractive", "-clusterid", "moulin-local"],
             conf,
         )
-        result = subprocess.run(cmd, capture_output=True, text=True)
+        if self.network is not None:  # on the NameNode's host (secure mode logs in to the KDC)
+            cmd = [*self.network.exec_prefix("namenode"), *cmd]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if result.returncode != 0:
-            raise ClusterError(f"NameNode format failed (code {result.returncode}): {result.stderr[-2000:]}")
+            log = tail(self.daemons.log_dir / "namenode-format.log", 30)
+            raise ClusterError(
+                f"NameNode format failed (code {result.returncode}): {(result.stderr or result.stdout)[-2000:]}"
+                f"\n{log}"
+            )
 
     def _log_path(self, name: str) -> Path:
         log_path = self.daemons.log_dir / f"{name}.log"
@@ -480,11 +579,14 @@ class LocalCluster:
         )
 
     def _get_json(self, url: str) -> dict:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return json.loads(response.read().decode())
-        except (urllib.error.URLError, OSError, ValueError):
-            return {}
+        def get() -> dict:
+            try:
+                with urllib.request.urlopen(self._url(url), timeout=5) as response:
+                    return json.loads(response.read().decode())
+            except (urllib.error.URLError, OSError, ValueError):
+                return {}
+
+        return self.probe(get)
 
     def _jmx_state(self) -> dict:
         url = f"{self.hdfs.webhdfs_url}/jmx?qry=Hadoop:service=NameNode,name=FSNamesystemState"
@@ -500,3 +602,13 @@ class LocalCluster:
         sp = self.settings.spark
         data = self._get_json(f"http://{sp.standalone_host}:{sp.standalone_webui_port}/json/")
         return [w for w in data.get("workers", []) if w.get("state") == "ALIVE"]
+
+
+def properties_xml(properties: dict[str, str]) -> str:
+    """Hadoop configuration ``<property>`` lines of ``properties`` (escaped)."""
+    from xml.sax.saxutils import escape
+
+    return "".join(
+        f"  <property><name>{escape(k)}</name><value>{escape(str(v))}</value></property>\n"
+        for k, v in properties.items()
+    )

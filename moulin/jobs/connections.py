@@ -69,13 +69,20 @@ class ConnectionSpec:
 
 
 def spark_connection_spec(settings: Settings) -> ConnectionSpec:
-    """``spark_default``: the settings' Spark master, client deploy mode (the job's output comes back)."""
+    """``spark_default``: the settings' Spark master, client deploy mode (the job's output comes
+    back); on a Kerberos cluster, moulin's principal and keytab (the hook's ``--principal``,
+    ``--keytab``)."""
+    extra: dict[str, Any] = {"deploy-mode": "client", "spark-binary": "spark-submit"}
+    if settings.hdfs.kerberos:
+        extra["principal"] = settings.hdfs.kerberos_principal
+        if settings.hdfs.kerberos_keytab:
+            extra["keytab"] = str(settings.hdfs.kerberos_keytab)
     return ConnectionSpec(
         conn_id=SPARK_CONN_ID,
         conn_type="spark",
         host=settings.spark.master,
         description=f"Spark master of moulin's {settings.profile} profile",
-        extra={"deploy-mode": "client", "spark-binary": "spark-submit"},
+        extra=extra,
     )
 
 

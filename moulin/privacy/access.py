@@ -160,12 +160,10 @@ class _Setter:
     """Walks folders through WebHDFS and sets owner, group and mode where they differ."""
 
     def __init__(self, settings: Settings, as_user: str) -> None:
-        from hdfs import InsecureClient
-
-        from moulin.storage import WarehouseFS
+        from moulin.storage import WarehouseFS, webhdfs_client
 
         self.as_user = as_user
-        self.client = InsecureClient(settings.hdfs.webhdfs_url, user=as_user)
+        self.client = webhdfs_client(settings, as_user)
         self._retry = WarehouseFS._retry
 
     def _call(self, action, what: str):

@@ -1,0 +1,213 @@
+"""moulin's Kerberos login: a ticket from its keytab, in a ticket cache of its own.
+
+With ``hdfs.kerberos_principal`` set, :func:`login` runs ``kinit -kt`` into
+``<home>/kerberos/krb5cc_<principal>`` (mode 0600) unless that cache already holds a
+valid ticket of the principal, and exports ``KRB5CCNAME`` and ``KRB5_CONFIG`` so
+that every client of this process uses it: WebHDFS (SPNEGO through gssapi),
+deltalake's HDFS client (hdfs-native, through libgssapi_krb5) and a Spark JVM
+started afterwards (Java reads ``KRB5CCNAME``; the realm's krb5.conf goes to it as
+``-Djava.security.krb5.conf``, see :func:`java_options`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from moulin.errors import MoulinError
+from moulin.settings import Settings
+
+
+class KerberosError(MoulinError):
+    """moulin could not get a Kerberos ticket; the message says what to check."""
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or next(
+        (str(p) for p in (Path("/usr/bin") / name, Path("/usr/sbin") / name) if p.exists()), None
+    )
+    if not found:
+        raise KerberosError(
+            f"{name} was not found: install MIT Kerberos clients (apt-get install -y krb5-user)"
+        )
+    return found
+
+
+def cache_path(settings: Settings) -> Path:
+    """moulin's ticket cache for ``hdfs.kerberos_principal``."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", settings.hdfs.kerberos_principal)
+    return settings.home / "kerberos" / f"krb5cc_{safe}"
+
+
+def token_path(settings: Settings) -> Path:
+    """Where :func:`hdfs_token_file` writes moulin's HDFS delegation token."""
+    return settings.home / "kerberos" / f"hdfs-{cache_path(settings).name.removeprefix('krb5cc_')}.token"
+
+
+def executors_need_tokens(settings: Settings) -> bool:
+    """Whether Spark's executors get moulin's HDFS token from a file: a Kerberos cluster
+    whose Spark is a standalone master (its scheduler hands executors no tokens; YARN's does)."""
+    return settings.hdfs.kerberos and settings.spark.master.startswith("spark://")
+
+
+def krb5_env(settings: Settings) -> dict[str, str]:
+    """``KRB5CCNAME`` (and ``KRB5_CONFIG`` if set) of moulin's ticket cache."""
+    env = {"KRB5CCNAME": f"FILE:{cache_path(settings)}"}
+    if settings.hdfs.krb5_conf:
+        env["KRB5_CONFIG"] = str(settings.hdfs.krb5_conf)
+    return env
+
+
+def java_options(settings: Settings) -> list[str]:
+    """JVM options of a Kerberos client of ``settings`` (the realm's krb5.conf)."""
+    if not settings.hdfs.kerberos:
+        return []
+    opts = ["-Djavax.security.auth.useSubjectCredsOnly=false"]
+    if settings.hdfs.krb5_conf:
+        opts.insert(0, f"-Djava.security.krb5.conf={settings.hdfs.krb5_conf}")
+    return opts
+
+
+def login(settings: Settings, env: dict[str, str] | os._Environ | None = None) -> str | None:
+    """Get a ticket for ``hdfs.kerberos_principal`` from ``hdfs.kerberos_keytab`` (unless
+    the cache holds a valid one) and export the cache in ``env`` (default: this
+    process's environment); return the principal, None under simple authentication."""
+    hdfs = settings.hdfs
+    if not hdfs.kerberos:
+        return None
+    env = os.environ if env is None else env
+    variables = krb5_env(settings)
+    cache = cache_path(settings)
+    run_env = {**os.environ, **variables}
+    if _valid(cache, hdfs.kerberos_principal, run_env):
+        env.update(variables)
+        return hdfs.kerberos_principal
+    keytab = hdfs.kerberos_keytab
+    if keytab is None:
+        raise KerberosError(
+            f"MOULIN_HDFS_KERBEROS_PRINCIPAL={hdfs.kerberos_principal} needs its keytab: set "
+            "MOULIN_HDFS_KERBEROS_KEYTAB to the file your administrator handed over"
+        )
+    try:
+        mode = Path(keytab).stat().st_mode & 0o777
+    except OSError as exc:
+        raise KerberosError(
+            f"keytab {keytab} cannot be read ({exc.strerror}): check MOULIN_HDFS_KERBEROS_KEYTAB"
+        ) from None
+    if mode & 0o077:
+        raise KerberosError(
+            f"keytab {keytab} is readable by others (mode {mode:o}): it is a password; chmod 600 {keytab}"
+        )
+    cache.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    result = subprocess.run(
+        [_tool("kinit"), "-kt", str(keytab), "-c", f"FILE:{cache}", hdfs.kerberos_principal],
+        capture_output=True,
+        text=True,
+        env=run_env,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        raise KerberosError(
+            f"kinit -kt {keytab} {hdfs.kerberos_principal} failed: {result.stderr.strip()[-600:]} "
+            "(check the principal's name and realm, that the keytab holds it (klist -kt), and that "
+            "the KDC of krb5.conf answers)"
+        )
+    os.chmod(cache, 0o600)
+    env.update(variables)
+    return hdfs.kerberos_principal
+
+
+def _valid(cache: Path, principal: str, env: dict[str, str]) -> bool:
+    """Whether ``cache`` holds an unexpired ticket of ``principal``."""
+    if not cache.exists():
+        return False
+    klist = _tool("klist")
+    if subprocess.run([klist, "-s", "-c", f"FILE:{cache}"], env=env, timeout=30).returncode != 0:
+        return False
+    shown = subprocess.run(
+        [klist, "-c", f"FILE:{cache}"], capture_output=True, text=True, env=env, timeout=30
+    )
+    return f"Default principal: {principal}" in shown.stdout
+
+
+def _vint(value: int) -> bytes:
+    """Hadoop's ``WritableUtils.writeVInt`` (zero-compressed, big-endian)."""
+    if -112 <= value <= 127:
+        return bytes([value & 0xFF])
+    length = -112
+    if value < 0:
+        value ^= -1
+        length = -120
+    tmp, size = value, 0
+    while tmp:
+        tmp >>= 8
+        size += 1
+    out = bytes([(length - size) & 0xFF])
+    return out + value.to_bytes(size, "big")
+
+
+def _read_vint(data: bytes, at: int) -> tuple[int, int]:
+    """Hadoop's ``WritableUtils.readVInt``: (value, next position)."""
+    first = data[at] - 256 if data[at] > 127 else data[at]
+    if first >= -112:
+        return first, at + 1
+    negative = first < -120
+    size = (-119 - first) if negative else (-111 - first)
+    value = int.from_bytes(data[at + 1 : at + size], "big")
+    return (value ^ -1 if negative else value), at + size
+
+
+def _text(data: bytes) -> bytes:
+    return _vint(len(data)) + data
+
+
+def hdfs_token_file(settings: Settings, path: Path | None = None) -> Path:
+    """Write an HDFS delegation token of moulin's principal as a Hadoop token storage
+    file (mode 0600; default ``<home>/kerberos/hdfs-<principal>.token``); return its path.
+
+    For processes that cannot log in themselves and are handed the file through
+    ``HADOOP_TOKEN_FILE_LOCATION``: the executors of a Spark standalone cluster,
+    to which Spark's standalone scheduler hands no tokens.  The token comes from
+    WebHDFS (GETDELEGATIONTOKEN with SPNEGO, renewer: moulin's user) and is labelled
+    for the NameNode's RPC address, where Hadoop's client looks for it.
+    """
+    import base64
+    import socket
+
+    import requests
+    from requests_kerberos import OPTIONAL, HTTPKerberosAuth
+
+    login(settings)
+    hdfs = settings.hdfs
+    url = f"{hdfs.webhdfs_url}/webhdfs/v1/?op=GETDELEGATIONTOKEN&renewer={settings.hdfs_user}"
+    response = requests.get(url, auth=HTTPKerberosAuth(mutual_authentication=OPTIONAL), timeout=30)
+    if response.status_code != 200:
+        raise KerberosError(
+            f"the NameNode gave no delegation token (HTTP {response.status_code}: {response.text[:300]}): "
+            "check moulin's ticket (klist) and that the NameNode runs in secure mode"
+        )
+    encoded = response.json()["Token"]["urlString"]
+    raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    # Token.write: identifier, password, kind, service (each length-prefixed).
+    at, parts = 0, []
+    for _ in range(4):
+        size, at = _read_vint(raw, at)
+        parts.append(raw[at : at + size])
+        at += size
+    identifier, password = parts[0], parts[1]
+    service = f"{socket.gethostbyname(hdfs.host)}:{hdfs.namenode_rpc_port}".encode()
+    token = _text(identifier) + _text(password) + _text(b"HDFS_DELEGATION_TOKEN") + _text(service)
+    # Credentials.writeTokenStorageStream, format 0 (Writable): one token, no secret key.
+    data = b"HDTS" + b"\x00" + _vint(1) + _text(service) + token + _vint(0)
+    target = (
+        path or settings.home / "kerberos" / f"hdfs-{cache_path(settings).name.removeprefix('krb5cc_')}.token"
+    )
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_bytes(data)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, target)
+    return target

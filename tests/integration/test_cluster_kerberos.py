@@ -1,0 +1,219 @@
+"""Kerberos end to end on a cluster on hosts: an MIT KDC on its own host, HDFS in secure
+mode (Kerberos RPC, SPNEGO on WebHDFS, SASL data transfer), moulin with its keytab.
+
+moulin (its Spark driver on the driver's host, executors on a standalone worker's
+host with moulin's HDFS token, and deltalake) writes a raw and a quarantine table
+and zones them; then processes with no ticket, with outsider's or
+analyst's, each also claiming to be moulin (``user.name``, ``HADOOP_USER_NAME``),
+are refused -- for want of authentication, or by permission, never "not found" --
+while engineer's ticket reads both.
+
+Marker ``hosts`` (deselected by default; about 3 minutes on 2 cores; root, Debian's
+krb5-kdc, krb5-admin-server and krb5-user):
+
+    PYTHONPATH=. .venv/bin/python -m pytest tests/integration/test_cluster_kerberos.py -m hosts -q
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from moulin.cluster import netns
+from moulin.cluster.multihost import MultiHostCluster
+from moulin.settings import load_settings
+
+TESTS = Path(__file__).resolve().parents[1]
+REPO = TESTS.parent
+TABLES = ("raw/events", "quarantine/events")
+ROWS = 300
+
+pytestmark = [
+    pytest.mark.hosts,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("ip") is None or not Path("/usr/sbin/krb5kdc").exists(),
+        reason="needs root and MIT Kerberos (apt-get install -y krb5-kdc krb5-admin-server krb5-user)",
+    ),
+]
+
+
+def probe(cluster: MultiHostCluster, env: dict[str, str], *args: str, timeout: float = 300) -> dict:
+    """Run ``tests/kerberos_probe.py ARGS`` on the driver's host with ``env``; its JSON line."""
+    base = {"PYTHONPATH": str(REPO), "MOULIN_SPARK_DRIVER_MEMORY": "1g"}
+    command = cluster.driver_command(
+        [sys.executable, str(TESTS / "kerberos_probe.py"), *args], {**base, **env}
+    )
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    lines = [line for line in result.stdout.replace("\r", "\n").splitlines() if line.startswith("{")]
+    assert result.returncode == 0 and lines, f"probe failed ({result.returncode}):\n{result.stderr[-4000:]}"
+    return json.loads(lines[-1])
+
+
+@pytest.fixture(scope="module")
+def secure_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A secure cluster on hosts (KDC, NameNode, two DataNodes, a Spark master and worker,
+    driver) holding a raw and a quarantine table written by moulin; removed whatever happens."""
+    netns.remove_leftovers()
+    env = {
+        "MOULIN_HOME": str(tmp_path_factory.mktemp("kerberos-home")),
+        "MOULIN_DIST_DIR": os.environ.get("MOULIN_DIST_DIR", str(Path.home() / ".moulin" / "dist")),
+        "MOULIN_HDFS_REPLICATION": "2",
+        "MOULIN_HDFS_HEAP_MB": "384",
+        "MOULIN_SPARK_STANDALONE_WORKERS": "1",
+        "MOULIN_SPARK_WORKER_MEMORY": "1g",
+    }
+    cluster = MultiHostCluster(load_settings("hdfs-local", env=env), log=lambda m: None)
+
+    def interrupt(signum, frame):  # SIGTERM (e.g. `timeout`) still runs the teardown
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    network = None
+    try:
+        cluster.up(datanodes=2, spark=True, kerberos=True, owner_pid=os.getpid())
+        network = cluster.network()
+        written = probe(cluster, {}, "write", ",".join(TABLES), str(ROWS))
+        assert written["task_hosts"] == [network.host("spark-worker-0").address], written
+        assert written["rows"] == {t: ROWS for t in TABLES}, written
+        assert written["zones"]["raw"] == "data-engineering 750", written
+        assert written["zones"]["quarantine"] == "data-engineering 750", written
+        yield cluster
+    finally:
+        cluster.down()
+        if network is not None:
+            netns.destroy(network)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def as_user(cluster: MultiHostCluster, user: str | None) -> dict[str, str]:
+    """The environment of a process with ``user``'s ticket (None: no ticket at all), which
+    also claims to be moulin through HADOOP_USER_NAME."""
+    env = {"KRB5CCNAME": "FILE:/nonexistent/moulin-test-no-ticket"} if user is None else cluster.ticket(user)
+    return {**env, "HADOOP_USER_NAME": "moulin"}
+
+
+def test_keytabs_are_private_and_one_per_daemon_and_user(secure_cluster: MultiHostCluster) -> None:
+    realm = secure_cluster.realm()
+    keytabs = sorted(p.stem for p in realm.keytab_dir.iterdir())
+    expected = [
+        "analyst",
+        "datanode-0",
+        "datanode-1",
+        "dpo",
+        "engineer",
+        "hdfs",
+        "moulin",
+        "namenode",
+        "outsider",
+    ]
+    assert keytabs == expected
+    for path in realm.keytab_dir.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    # Host-based principals: the NameNode's keytab holds nn/ and HTTP/ of its hostname.
+    listed = subprocess.run(
+        ["klist", "-kt", str(realm.keytab("namenode"))],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **realm.env()},
+    ).stdout
+    hostname = secure_cluster.network().host("namenode").hostname
+    assert f"nn/{hostname}@{realm.name}" in listed and f"HTTP/{hostname}@{realm.name}" in listed
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_no_ticket_is_refused_for_want_of_authentication_even_claiming_moulin(
+    secure_cluster: MultiHostCluster, table: str
+) -> None:
+    out = probe(secure_cluster, as_user(secure_cluster, None), "read", table, "moulin")
+    assert out["webhdfs"]["status"] == 401 and "Authentication required" in out["webhdfs"]["text"], out
+    assert out["webhdfs_claim"]["status"] == 401, out  # user.name=moulin is not an identity
+    assert not out["deltalake"]["ok"], out
+    text = out["deltalake"]["text"]
+    assert "GSSAPI" in text and "credentials" in text, text
+    assert "not found" not in text.lower() and "no such file" not in text.lower(), text
+
+
+@pytest.mark.parametrize("user", ["outsider", "analyst"])
+@pytest.mark.parametrize("table", TABLES)
+def test_a_ticket_of_another_group_is_refused_by_permission_whatever_user_it_claims(
+    secure_cluster: MultiHostCluster, user: str, table: str
+) -> None:
+    out = probe(secure_cluster, as_user(secure_cluster, user), "read", table, "moulin")
+    assert out["webhdfs"]["status"] == 403, out
+    assert "AccessControlException" in out["webhdfs"]["text"] and f"user={user}" in out["webhdfs"]["text"], (
+        out
+    )
+    # Claiming moulin through user.name is refused outright.
+    assert (
+        out["webhdfs_claim"]["status"] == 403 and "Usernames not matched" in out["webhdfs_claim"]["text"]
+    ), out
+    # HADOOP_USER_NAME=moulin changes nothing for deltalake's client: the ticket decides.
+    assert not out["deltalake"]["ok"], out
+    text = out["deltalake"]["text"]
+    assert "AccessControlException" in text and "Permission denied" in text and f"user={user}" in text, text
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_engineers_ticket_reads_raw_and_quarantine(secure_cluster: MultiHostCluster, table: str) -> None:
+    out = probe(secure_cluster, as_user(secure_cluster, "engineer"), "read", table, "moulin")
+    assert out["webhdfs"]["status"] == 200 and "FileStatuses" in out["webhdfs"]["text"], out
+    assert out["deltalake"] == {"ok": True, "rows": ROWS}, out
+
+
+def cluster_check(cluster: MultiHostCluster, env: dict[str, str]) -> tuple[int, str]:
+    """``moulin cluster check`` on the driver's host with the client settings and ``env``."""
+    moulin = str(Path(sys.executable).with_name("moulin"))
+    command = cluster.driver_command([moulin, "cluster", "check"], {"PYTHONPATH": str(REPO), **env})
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_cluster_check_passes_with_what_the_administrator_handed_over(
+    secure_cluster: MultiHostCluster,
+) -> None:
+    code, out = cluster_check(secure_cluster, {})
+    assert code == 0, out
+    for line in (
+        "ok    core-site.xml",
+        "ok    krb5.conf",
+        "ok    keytab",
+        "ok    KDC",
+        "ok    Kerberos login",
+    ):
+        assert line in out, out
+    assert "may read, write and list it" in out, out
+
+
+def test_cluster_check_names_a_principal_without_write_access_and_a_foreign_keytab(
+    secure_cluster: MultiHostCluster,
+) -> None:
+    realm = secure_cluster.realm()
+    outsider = {
+        "MOULIN_HDFS_KERBEROS_PRINCIPAL": realm.principal("outsider"),
+        "MOULIN_HDFS_KERBEROS_KEYTAB": str(realm.keytab("outsider")),
+        "MOULIN_HDFS_USER": "outsider",
+    }
+    code, out = cluster_check(secure_cluster, outsider)
+    assert code == 1 and "FAIL  warehouse" in out and "may not write it" in out, out
+    # moulin's principal with another user's keytab: the keytab check says so, login is not tried.
+    code, out = cluster_check(secure_cluster, {"MOULIN_HDFS_KERBEROS_KEYTAB": str(realm.keytab("analyst"))})
+    assert code == 1 and "holds no key of moulin@" in out and "skip  login" in out, out
+
+
+def test_down_removes_the_kdc_with_every_host(secure_cluster: MultiHostCluster) -> None:
+    network = secure_cluster.network()
+    kdc_pids = netns.pids_in(network.host("kdc").namespace)
+    assert kdc_pids
+    secure_cluster.down()
+    assert netns.namespaces_with(network.stem) == []
+    assert not any(netns._alive(pid) for pid in kdc_pids)
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert network.stem not in links

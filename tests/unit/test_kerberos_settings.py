@@ -1,0 +1,166 @@
+"""Kerberos settings without a KDC: the secure-mode properties each daemon gets, the
+principals' local names, the settings a driver of a secure cluster uses, and the
+errors of moulin's login that say what to fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from moulin import kerberos
+from moulin.cluster import netns
+from moulin.cluster.kdc import Realm
+from moulin.cluster.multihost import client_env, on_network, roles
+from moulin.settings import load_settings
+from moulin.spark import spark_conf
+
+
+@pytest.fixture
+def network() -> netns.Network:
+    return netns.plan(roles(2, 0, kdc=True), run_id="a1b2c3")
+
+
+def test_each_daemon_gets_secure_mode_and_its_own_keytab(network, tmp_path: Path) -> None:
+    realm = Realm(network, tmp_path / "kerberos")
+    assert realm.name == "MLNA1B2C3.MOULIN.TEST"
+    assert realm.host_principals("datanode-1") == [
+        "dn/datanode-1.mlna1b2c3.moulin.test@MLNA1B2C3.MOULIN.TEST",
+        "HTTP/datanode-1.mlna1b2c3.moulin.test@MLNA1B2C3.MOULIN.TEST",
+    ]
+    nn = realm.hadoop_conf("namenode")
+    assert nn["core-site.xml"]["hadoop.security.authentication"] == "kerberos"
+    assert nn["hdfs-site.xml"]["dfs.data.transfer.protection"] == "authentication"
+    assert nn["hdfs-site.xml"]["dfs.block.access.token.enable"] == "true"
+    assert nn["hdfs-site.xml"]["dfs.namenode.keytab.file"] == str(realm.keytab("namenode"))
+    dn = realm.hadoop_conf("datanode-1")["hdfs-site.xml"]
+    assert dn["dfs.datanode.keytab.file"] == str(realm.keytab("datanode-1"))
+    client = realm.hadoop_conf("client")["hdfs-site.xml"]
+    assert not any(key.endswith("keytab.file") for key in client)  # a client holds no daemon's key
+
+
+def test_principals_map_to_their_hdfs_users(network, tmp_path: Path) -> None:
+    rules = Realm(network, tmp_path).auth_to_local().splitlines()
+    assert rules[0] == r"RULE:[2:$1@$0](nn@MLNA1B2C3\.MOULIN\.TEST)s/.*/hdfs/"
+    assert r"RULE:[1:$1@$0](.*@MLNA1B2C3\.MOULIN\.TEST)s/@.*//" in rules
+    assert rules[-1] == "DEFAULT"
+
+
+def test_the_driver_of_a_secure_cluster_uses_moulins_keytab_and_the_clients_files(
+    network, tmp_path: Path
+) -> None:
+    base = load_settings("hdfs-local", env={"MOULIN_HOME": str(tmp_path)})
+    settings = on_network(base, network)
+    assert settings.hdfs.host == "namenode.mlna1b2c3.moulin.test"
+    assert settings.hdfs.datanode_host(1) == "datanode-1.mlna1b2c3.moulin.test"
+    assert settings.hdfs.kerberos_principal == "moulin@MLNA1B2C3.MOULIN.TEST"
+    assert settings.hdfs.kerberos_keytab == tmp_path / "cluster" / "kerberos" / "keytabs" / "moulin.keytab"
+    assert settings.hadoop_conf_dir == tmp_path / "cluster" / "conf" / "client"
+    env = client_env(settings, network)
+    assert env["MOULIN_HDFS_KERBEROS_PRINCIPAL"] == "moulin@MLNA1B2C3.MOULIN.TEST"
+    assert env["SPARK_LOCAL_IP"] == network.host("driver").address
+    assert "localhost" not in " ".join(env.values()) and "127.0.0.1" not in " ".join(env.values())
+    # The same variables give a driver process the same settings.
+    again = load_settings(env=env)
+    assert again.hdfs == settings.hdfs
+    conf = spark_conf(again)
+    assert f"-Djava.security.krb5.conf={settings.hdfs.krb5_conf}" in conf["spark.driver.extraJavaOptions"]
+
+
+def test_login_without_kerberos_does_nothing(tmp_path: Path) -> None:
+    settings = load_settings("hdfs-local", env={"MOULIN_HOME": str(tmp_path)})
+    env: dict[str, str] = {}
+    assert kerberos.login(settings, env) is None and env == {}
+
+
+def test_login_says_what_is_missing_or_unsafe(tmp_path: Path) -> None:
+    env = {"MOULIN_HOME": str(tmp_path), "MOULIN_HDFS_KERBEROS_PRINCIPAL": "moulin@EXAMPLE.TEST"}
+    with pytest.raises(kerberos.KerberosError, match="MOULIN_HDFS_KERBEROS_KEYTAB"):
+        kerberos.login(load_settings("hdfs-local", env=env), {})
+    keytab = tmp_path / "moulin.keytab"
+    with pytest.raises(kerberos.KerberosError, match="cannot be read"):
+        kerberos.login(
+            load_settings("hdfs-local", env={**env, "MOULIN_HDFS_KERBEROS_KEYTAB": str(keytab)}), {}
+        )
+    keytab.write_bytes(b"\x05\x02")
+    keytab.chmod(0o644)
+    with pytest.raises(kerberos.KerberosError, match="chmod 600"):
+        kerberos.login(
+            load_settings("hdfs-local", env={**env, "MOULIN_HDFS_KERBEROS_KEYTAB": str(keytab)}), {}
+        )
+
+
+def test_airflow_connections_name_the_hosts_and_moulins_principal(network, tmp_path: Path) -> None:
+    from moulin.jobs.connections import spark_connection_spec, webhdfs_connection_spec
+
+    base = load_settings(
+        "hdfs-local", env={"MOULIN_HOME": str(tmp_path), "MOULIN_SPARK_STANDALONE_WORKERS": "1"}
+    )
+    spark_net = netns.plan(roles(2, 1, kdc=True), run_id="a1b2c3")
+    settings = on_network(base, spark_net)
+    spark = spark_connection_spec(settings)
+    assert spark.host == "spark://spark-master.mlna1b2c3.moulin.test:7077"
+    assert spark.extra["principal"] == "moulin@MLNA1B2C3.MOULIN.TEST"
+    assert spark.extra["keytab"].endswith("keytabs/moulin.keytab")
+    assert webhdfs_connection_spec(settings).host == "namenode.mlna1b2c3.moulin.test"
+
+
+def test_executors_of_a_standalone_master_get_moulins_token_file_and_secure_files(
+    network, tmp_path: Path
+) -> None:
+    base = load_settings(
+        "hdfs-local", env={"MOULIN_HOME": str(tmp_path), "MOULIN_SPARK_STANDALONE_WORKERS": "1"}
+    )
+    settings = on_network(base, netns.plan(roles(2, 1, kdc=True), run_id="a1b2c3"))
+    assert kerberos.executors_need_tokens(settings)
+    conf = spark_conf(settings)
+    assert conf["spark.executorEnv.HADOOP_TOKEN_FILE_LOCATION"] == str(kerberos.token_path(settings))
+    assert conf["spark.executor.extraClassPath"] == str(settings.hadoop_conf_dir)
+    # A driver with its own executors (local[N]) uses its ticket: no token file.
+    local = on_network(base, network)
+    assert not kerberos.executors_need_tokens(local)
+    assert "spark.executorEnv.HADOOP_TOKEN_FILE_LOCATION" not in spark_conf(local)
+
+
+def test_the_token_file_is_hadoops_token_storage_labelled_for_the_namenodes_rpc(
+    network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+
+    import requests
+
+    base = load_settings("hdfs-local", env={"MOULIN_HOME": str(tmp_path)})
+    settings = on_network(base, network)
+    # What WebHDFS's GETDELEGATIONTOKEN gives: Token.write of (identifier, password, kind, service).
+    ident, password = bytes(range(40)), b"p" * 20
+    raw = b"".join(
+        kerberos._vint(len(x)) + x for x in (ident, password, b"WEBHDFS delegation", b"198.51.100.10:9870")
+    )
+    url_string = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    class Answer:
+        status_code = 200
+
+        def json(self) -> dict:
+            return {"Token": {"urlString": url_string}}
+
+    asked = []
+    monkeypatch.setattr(kerberos, "login", lambda s, env=None: s.hdfs.kerberos_principal)
+    monkeypatch.setattr(requests, "get", lambda url, **kw: asked.append(url) or Answer())
+    monkeypatch.setattr("socket.gethostbyname", lambda name: "198.51.100.10")
+    path = kerberos.hdfs_token_file(settings)
+    assert asked == [f"{settings.hdfs.webhdfs_url}/webhdfs/v1/?op=GETDELEGATIONTOKEN&renewer=moulin"]
+    assert path == kerberos.token_path(settings) and (path.stat().st_mode & 0o777) == 0o600
+    data = path.read_bytes()
+    assert data[:5] == b"HDTS\x00"
+    at = 5
+    fields = []
+    count, at = kerberos._read_vint(data, at)
+    assert count == 1
+    for _ in range(5):  # alias, identifier, password, kind, service
+        size, at = kerberos._read_vint(data, at)
+        fields.append(data[at : at + size])
+        at += size
+    service = f"198.51.100.10:{settings.hdfs.namenode_rpc_port}".encode()
+    assert fields == [service, ident, password, b"HDFS_DELEGATION_TOKEN", service]
+    assert data[at:] == b"\x00"  # no secret keys
