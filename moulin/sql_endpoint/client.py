@@ -30,6 +30,46 @@ def password_file(settings: Settings, user: str) -> Path:
     return users.password_secret(user).path(settings)
 
 
+#: The jars Beeline needs, by name prefix (a JVM with all of pyspark's jars starts several
+#: times slower): Beeline, Hive JDBC and its Thrift protocol (Spark's copy of hive-service).
+BEELINE_JARS = (
+    "hive-beeline-",
+    "hive-jdbc-",
+    "hive-service-rpc-",
+    "hive-common-",
+    "hive-serde-",
+    "spark-hive-thriftserver_",
+    "spark-common-utils_",
+    "scala-library-",
+    "libthrift-",
+    "hadoop-client-api-",
+    "hadoop-client-runtime-",
+    "commons-cli-",
+    "commons-io-",
+    "commons-lang-2",
+    "commons-lang3-",
+    "guava-",
+    "httpclient-",
+    "httpcore-",
+    "jline-2",
+    "super-csv-",
+    "slf4j-api-",
+    "log4j-api-",
+    "log4j-core-",
+    "log4j-slf4j2-impl-",
+)
+
+
+def beeline_classpath() -> str:
+    """Beeline's class path: :data:`BEELINE_JARS` from pyspark's jars (all of them when one is missing)."""
+    folder = pyspark_jars_dir()
+    names = sorted(p.name for p in folder.glob("*.jar"))
+    chosen = [next((n for n in names if n.startswith(prefix)), None) for prefix in BEELINE_JARS]
+    if None in chosen:
+        return f"{folder}/*"
+    return os.pathsep.join(str(folder / n) for n in chosen if n)
+
+
 def beeline_command(settings: Settings, user: str, sql: str | None = None) -> list[str]:
     """The command line of Beeline (pyspark's Hive JDBC jars) logged in as ``user``; with
     ``sql``, Beeline runs it and exits."""
@@ -37,7 +77,7 @@ def beeline_command(settings: Settings, user: str, sql: str | None = None) -> li
     command = [
         str(java),
         "-cp",
-        f"{pyspark_jars_dir()}/*",
+        beeline_classpath(),
         "org.apache.hive.beeline.BeeLine",
         "-u",
         settings.sql_endpoint.jdbc_url,

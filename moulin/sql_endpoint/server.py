@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from moulin.cluster.daemons import ClusterError, Daemon, port_open
+from moulin.cluster.daemons import ClusterError, port_open
 from moulin.settings import Settings
 from moulin.sql_endpoint import users
 from moulin.sql_endpoint.jar import build_jar
@@ -35,9 +34,6 @@ from moulin.sql_endpoint.sync import CatalogSync, audit_spool, served_file, stat
 
 log = logging.getLogger(__name__)
 
-#: The marker of the endpoint's command line (guards the pid file against pid reuse).
-MARKER = "sql-endpoint serve"
-DAEMON_NAME = "sql-endpoint"
 #: Loggers too loud for the endpoint's log: FileStreamSink warns with a stack trace at every
 #: plan of a snapshot table (its location is a glob, which has no streaming metadata).
 _QUIET_LOGGERS = ("org.apache.spark.sql.execution.streaming.FileStreamSink",)
@@ -63,6 +59,10 @@ def spark_conf(settings: Settings, jar: Path) -> dict[str, str]:
         # Every JDBC session its own Spark session (temporary state apart), one catalog.
         "spark.sql.hive.thriftServer.singleSession": "false",
         "spark.scheduler.mode": "FAIR",
+        # The Thrift server's execution Hive (a throw-away Derby) logs here, not in the cwd.
+        "spark.driver.extraJavaOptions": (
+            f"-Duser.timezone=UTC -Dderby.stream.error.file={state_dir(settings) / 'derby.log'}"
+        ),
     }
     return conf
 
@@ -81,23 +81,12 @@ def hive_conf(settings: Settings) -> dict[str, str]:
     }
 
 
-def daemon(settings: Settings) -> Daemon:
-    """The endpoint as a daemon of ``moulin platform up`` (``moulin sql-endpoint serve``)."""
-    moulin = str(Path(sys.executable).with_name("moulin"))
-    return Daemon(
-        name=DAEMON_NAME,
-        command=lambda: [moulin, "--profile", settings.profile, "sql-endpoint", "serve"],
-        ports=(("jdbc", settings.sql_endpoint.port),),
-        marker=MARKER,
-    )
-
-
 def wait_until_answering(settings: Settings, alive: Callable[[], bool], log_file: Path) -> None:
-    """Wait until the endpoint's port answers and it has written what it serves (SqlEndpointError
-    after ``start_timeout_s``, or at once when ``alive()`` turns false)."""
+    """Wait until the endpoint's port answers: it listens once its catalog is in step
+    (SqlEndpointError after ``start_timeout_s``, or at once when ``alive()`` turns false)."""
     ep = settings.sql_endpoint
     deadline = time.monotonic() + ep.start_timeout_s
-    while not (port_open(ep.host, ep.port) and served_file(settings).exists()):
+    while not port_open(ep.host, ep.port):
         if not alive():
             raise SqlEndpointError(f"the SQL endpoint exited while starting; see {log_file}")
         if time.monotonic() > deadline:

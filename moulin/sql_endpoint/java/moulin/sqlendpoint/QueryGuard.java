@@ -62,6 +62,8 @@ public final class QueryGuard extends AbstractFunction1<LogicalPlan, BoxedUnit> 
       "ResetCommand");
   private static final Set<String> SAFE_LEAVES =
       Set.of("LocalRelation", "OneRowRelation", "Range", "CTERelationRef", "CommandResult");
+  /** What the Thrift server runs for a client before its user is set: USE of the URL's database. */
+  private static final Set<String> SESSION_OPENING = Set.of("SetCatalogAndNamespace", "SetNamespaceCommand");
   private static final Set<String> REFLECTION = Set.of("CallMethodViaReflection", "TryReflect");
 
   private final SparkSession session;
@@ -90,6 +92,9 @@ public final class QueryGuard extends AbstractFunction1<LogicalPlan, BoxedUnit> 
     }
     String user = CurrentUserContext.CURRENT_USER().get();
     if (user == null || user.isEmpty()) {
+      if (SESSION_OPENING.contains(plan.getClass().getSimpleName())) {
+        return BoxedUnit.UNIT; // the database a client names in its URL, set as its session opens
+      }
       throw new AccessRefused("this Spark session has no authenticated user: moulin's SQL endpoint answers "
           + "its JDBC/ODBC clients only");
     }
