@@ -32,6 +32,7 @@ pytestmark = pytest.mark.integration
 MOULIN = str(Path(sys.executable).with_name("moulin"))
 FLIGHTS = "silver/flights"
 STATS = "gold/carrier_delay_stats"
+MAIL_VIEW = "views/bronze_mail"  # an analysts' view: pseudonyms, listed as personal data
 HEADLINE = (
     "SELECT carrier, count(*) AS flights, round(avg(dep_delay), 4) AS mean_delay "
     "FROM silver.flights WHERE month IN (1, 2) GROUP BY carrier ORDER BY carrier"
@@ -68,8 +69,9 @@ def _stats(spark, rows: list[tuple[str, int, float]]):
 
 @pytest.fixture(scope="module")
 def endpoint(spark, moulin_env, tmp_path_factory: pytest.TempPathFactory):
-    """The endpoint serving a warehouse of two tables: silver.flights (months 1-3) and
-    gold.carrier_delay_stats, whose month 1 an overwrite replaced (a removed file)."""
+    """The endpoint serving a warehouse of three tables: silver.flights (months 1-3),
+    gold.carrier_delay_stats, whose month 1 an overwrite replaced (a removed file), and
+    views.bronze_mail, whose pseudonyms its Delta metadata lists as personal data."""
     root = tmp_path_factory.mktemp("sql-endpoint")
     env = {
         **os.environ,
@@ -87,6 +89,10 @@ def endpoint(spark, moulin_env, tmp_path_factory: pytest.TempPathFactory):
         _stats(spark, [("AA", 1, 10.0), ("B6", 1, 20.0), ("AA", 2, 5.0)]), stats, partition_by=["month"]
     )
     store.write(_stats(spark, [("AA", 1, 1.0)]), stats, mode="overwrite", replace_where={"month": 1})
+    mail = spark.createDataFrame(
+        [("p-1f3a", "[masked]"), ("p-9c2e", "hello")], "from_address string, body string"
+    )
+    store.write(mail, settings.table_uri(MAIL_VIEW), personal_data=["from_address"])
     log = root / "endpoint.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -196,6 +202,22 @@ def test_analyst_and_outsider_refusals(endpoint: Endpoint) -> None:
 
     with pytest.raises((OperationalError, TTransportException)):
         connect(settings, "analyst", password="not-the-password")
+
+
+def test_reads_of_a_view_of_personal_data_are_audited(endpoint: Endpoint) -> None:
+    from moulin.privacy.audit import read_audit
+
+    settings = endpoint.settings
+    assert _rows(settings, "analyst", "SELECT count(DISTINCT from_address) FROM views.bronze_mail") == [(2,)]
+    deadline = time.monotonic() + 30
+    while True:
+        rows = [r for r in read_audit(settings) if '"via": "sql endpoint"' in r["detail"]]
+        if rows:
+            break
+        assert time.monotonic() < deadline, f"no audit row of the endpoint's read; see {endpoint.log}"
+        time.sleep(0.5)
+    assert rows[0]["action"] == "read" and rows[0]["columns"] == "from_address"
+    assert rows[0]["table_uri"] == settings.table_uri(MAIL_VIEW) and '"user": "analyst"' in rows[0]["detail"]
 
 
 def test_a_commit_during_a_query_leaves_its_answer_and_is_served_next(endpoint: Endpoint) -> None:

@@ -146,3 +146,16 @@ def test_settings_and_spark_options(moulin_env: dict[str, str], tmp_path: Path) 
     hive = hive_conf(settings)
     assert hive["hive.server2.thrift.port"] == "10123" and hive["hive.server2.authentication"] == "CUSTOM"
     assert hive["moulin.sql.endpoint.users"] == str(users.users_file(settings))
+
+
+def test_platform_up_runs_the_endpoint_unless_turned_off(moulin_env: dict[str, str], tmp_path: Path) -> None:
+    from moulin.platform.services import Platform, sql_endpoint_daemon
+
+    env = {**moulin_env, "MOULIN_HOME": str(tmp_path)}
+    settings = load_settings("hdfs-local", env)
+    daemon = sql_endpoint_daemon(settings)
+    assert daemon.command()[1:] == ["--profile", "hdfs-local", "sql-endpoint", "serve"]
+    assert daemon.ports == (("jdbc", settings.sql_endpoint.port),)
+    assert "sql-endpoint" in [d.name for d in Platform(settings)._all_daemons()]
+    off = load_settings("hdfs-local", {**env, "MOULIN_SQL_ENDPOINT_ENABLED": "false"})
+    assert "sql-endpoint" not in [d.name for d in Platform(off)._all_daemons()]
