@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 from moulin.settings import load_settings
 
@@ -59,7 +60,9 @@ def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args.profile or "hdfs-local")
     if args.action == "serve":
         act_as_hdfs_user(settings)
-        return serve(settings, say=lambda line: print(line, flush=True))
+        return serve(
+            settings, say=lambda line: print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}", flush=True)
+        )
     if args.action == "password":
         print(users.password(settings, args.user))
         return 0

@@ -107,6 +107,7 @@ def serve(settings: Settings, say: Callable[[str], None] = print) -> int:
             f"port {ep.port} on {ep.host} is taken (another endpoint or service): stop it, or set "
             "MOULIN_SQL_ENDPOINT_PORT"
         )
+    say(f"SQL endpoint: starting (profile {settings.profile}, warehouse {settings.warehouse})")
     jar = build_jar(settings)
     users.write_users_file(settings)
     served_file(settings).unlink(missing_ok=True)
@@ -121,6 +122,7 @@ def serve(settings: Settings, say: Callable[[str], None] = print) -> int:
     jvm.moulin.sqlendpoint.QueryGuard.configure(
         spark._jsparkSession, ",".join(readers), users.reader_group(), str(audit_spool(settings))
     )
+    say("SQL endpoint: Spark is up; serving the catalog")
     sync = CatalogSync(spark, settings, say)
     for line in sync.sync():
         say(line)
