@@ -52,6 +52,7 @@ def add_parser(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from moulin.cluster.daemons import process_alive
     from moulin.spark import act_as_hdfs_user
     from moulin.sql_endpoint import client, users
     from moulin.sql_endpoint.server import serve
@@ -71,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         os.execvp(command[0], command)
     served = read_served(settings)
-    if not served:
+    if not served or not process_alive(int(served["pid"]), "sql-endpoint serve"):
         print(f"the SQL endpoint is not running ({settings.sql_endpoint.jdbc_url})")
         return 3
     print(f"SQL endpoint: {served['url']} (pid {served['pid']})")
