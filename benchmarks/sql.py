@@ -225,9 +225,9 @@ class Duck:
             schema, table = name.split(".")
             hive = "true" if snap.partition_by else "false"
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
             con.execute(
-                f'CREATE VIEW "{schema}"."{table}" AS SELECT * FROM read_parquet(?, hive_partitioning={hive})',
-                [files],
+                f'CREATE VIEW "{schema}"."{table}" AS SELECT * FROM read_parquet([{listed}], hive_partitioning={hive})'
             )
         try:
             return con.execute(query.sql).fetchall()
@@ -362,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--copies", type=int, default=0, help="also run on a copy with every table N times (16)"
     )
+    parser.add_argument(
+        "--copy-warehouse", help="the Nx copy's warehouse: written by --copies, or reused when given"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per query and engine (the best counts)")
     parser.add_argument("--engines", default="endpoint,moulin-sql,spark", help="engines besides duckdb")
     parser.add_argument(
@@ -377,17 +380,23 @@ def main(argv: list[str] | None = None) -> int:
     from moulin.spark import build_spark_session
 
     base = load_settings("local", {**env, "MOULIN_WAREHOUSE_URI": args.warehouse or (work / "x1").as_uri()})
-    spark = build_spark_session(base, app_name="bench-sql")
+    spark = build_spark_session(
+        base, app_name="bench-sql", extra_conf={"spark.ui.showConsoleProgress": "false"}
+    )
     if args.build:
         started = time.perf_counter()
         build_standins(spark, base)
         print(f"built the stand-ins in {base.warehouse} in {time.perf_counter() - started:.0f} s")
     suites = [("1x", base)]
     if args.copies > 1:
-        copy = load_settings("local", {**env, "MOULIN_WAREHOUSE_URI": (work / f"x{args.copies}").as_uri()})
-        started = time.perf_counter()
-        copy_tables(spark, base, copy, args.copies)
-        print(f"wrote the {args.copies}x copy in {copy.warehouse} in {time.perf_counter() - started:.0f} s")
+        target = args.copy_warehouse or (work / f"x{args.copies}").as_uri()
+        copy = load_settings("local", {**env, "MOULIN_WAREHOUSE_URI": target})
+        if not args.copy_warehouse:
+            started = time.perf_counter()
+            copy_tables(spark, base, copy, args.copies)
+            print(
+                f"wrote the {args.copies}x copy in {copy.warehouse} in {time.perf_counter() - started:.0f} s"
+            )
         suites.append((f"{args.copies}x", copy))
     wanted = args.engines.split(",")
     for label, settings in suites:
