@@ -87,7 +87,7 @@ def year_env(home: Path, months: list[str], sample: int, epochs: int = 1) -> dic
     """The environment of ``moulin platform up`` for a scheduled run of ``months``."""
     # Below Linux's ephemeral ports (32768-60999: a client's socket may take a port between
     # the check and the bind) and HDFS's block (free_hdfs_port_env: 20000-40000).
-    pg, api, master, webui, w0, w1 = _free_block(6, start=random.randrange(12000, 18000, 20))
+    pg, api, master, webui, w0, w1, jdbc = _free_block(7, start=random.randrange(12000, 18000, 20))
     assert w1 == w0 + 1
     code = shadow_code(home / "code")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MOULIN_", "AIRFLOW"))}
@@ -107,6 +107,7 @@ def year_env(home: Path, months: list[str], sample: int, epochs: int = 1) -> dic
             "MOULIN_SPARK_WORKER_MEMORY": "1g",
             "MOULIN_PLATFORM_POSTGRES_PORT": str(pg),
             "MOULIN_PLATFORM_API_PORT": str(api),
+            "MOULIN_SQL_ENDPOINT_PORT": str(jdbc),
             # The window of both ingest DAGs (declared once: PARAMS), a drop a month.
             "MOULIN_FLIGHTS_INGEST_START": months[0],
             "MOULIN_FLIGHTS_INGEST_END": months[-1],

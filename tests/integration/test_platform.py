@@ -39,7 +39,7 @@ ARTIFACTS = Path(os.environ.get("MOULIN_TEST_ARTIFACTS", "test-artifacts"))
 @pytest.fixture(scope="module")
 def platform_env() -> dict[str, str]:
     home = Path(tempfile.mkdtemp(prefix="moulin-platform-"))
-    pg, api, master, webui, w0, w1 = _free_block(6)
+    pg, api, master, webui, w0, w1, jdbc = _free_block(7)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MOULIN_", "AIRFLOW"))}
     env.update(free_hdfs_port_env())
     env.update(
@@ -56,6 +56,7 @@ def platform_env() -> dict[str, str]:
             "MOULIN_SPARK_WORKER_MEMORY": "1g",
             "MOULIN_PLATFORM_POSTGRES_PORT": str(pg),
             "MOULIN_PLATFORM_API_PORT": str(api),
+            "MOULIN_SQL_ENDPOINT_PORT": str(jdbc),
             # The scheduler catches up three drops: January (train), September
             # (validation), November (test); other months are triggered by tests.
             "MOULIN_FLIGHTS_INGEST_START": "2013-01-01",
@@ -165,6 +166,8 @@ def test_up_prints_the_admin_password_once_and_keeps_secrets_private(platform) -
     again = platform.moulin("platform", "up")
     assert again.returncode == 0, again.stderr[-2000:]
     assert password not in again.stdout and "already running" in again.stdout
+    assert "sql endpoint: jdbc:hive2://127.0.0.1:" in platform.up_output  # up waited for it
+    assert "sql-endpoint: already running" in again.stdout
     logs = [p for p in platform.settings.home.rglob("*") if p.is_file() and p.suffix in (".log", ".out")]
     assert logs
     leaked = [str(p) for p in logs if password in p.read_text(errors="replace")]
