@@ -5,8 +5,8 @@ Spark's analyzer calls check rules given by ``spark.sql.extensions``: both are J
 classes.  moulin ships their source and compiles it, against the jars of the installed
 pyspark, into ``<home>/sql-endpoint/moulin-sql-endpoint-<digest>.jar`` the first time
 the endpoint starts (``bin/setup`` does it too).  The digest covers the sources and the
-pyspark version, so a changed source or Spark is compiled again; a jar already built is
-reused.
+pyspark version, so a changed source or Spark is compiled again (the older jar removed);
+a jar already built is reused.
 """
 
 from __future__ import annotations
@@ -105,4 +105,7 @@ def build_jar(settings: Settings) -> Path:
         if packed.returncode != 0:
             raise JavaBuildError(f"jar failed:\n{(packed.stdout + packed.stderr)[-3000:]}")
         os.replace(partial, target)  # complete, or not there
+    for stale in target.parent.glob("moulin-sql-endpoint-*.jar"):
+        if stale != target:  # of older sources (a running endpoint keeps its open file)
+            stale.unlink(missing_ok=True)
     return target
