@@ -586,6 +586,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sql(sub)
 
+    from moulin.sql_endpoint.cli import add_parser as add_sql_endpoint
+
+    add_sql_endpoint(sub)
+
     p = sub.add_parser(
         "package",
         help="build the code zip and environment archives shipped with cluster jobs",

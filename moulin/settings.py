@@ -232,6 +232,32 @@ class PlatformSettings:
 
 
 @dataclass(frozen=True)
+class SqlEndpointSettings:
+    """The SQL endpoint of ``moulin platform up``: Spark's Thrift JDBC/ODBC server (HiveServer2
+    protocol) over the catalog of ``moulin sql`` (see :mod:`moulin.platform.sql_endpoint`)."""
+
+    # Started by `moulin platform up` (false: the platform runs without it).
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 10000
+    # How often the endpoint looks for new commits of the catalog's tables (seconds): a commit
+    # is served within about this long; a query reads the snapshot current when it was planned.
+    refresh_s: float = 5.0
+    # How long a replaced snapshot stays in the endpoint's catalog for queries still being planned.
+    keep_replaced_s: float = 120.0
+    # Spark master of the endpoint's application; empty: spark.master.
+    master: str = ""
+    driver_memory: str = "1g"
+    # How long `platform up` and `moulin sql-endpoint serve` wait for the port to answer.
+    start_timeout_s: int = 180
+
+    @property
+    def jdbc_url(self) -> str:
+        """``jdbc:hive2://host:port/`` (beeline, JDBC and ODBC clients)."""
+        return f"jdbc:hive2://{self.host}:{self.port}/"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Resolved configuration of one moulin process."""
 
@@ -266,6 +292,7 @@ class Settings:
     spark: SparkSettings = field(default_factory=SparkSettings)
     platform: PlatformSettings = field(default_factory=PlatformSettings)
     network: NetworkSettings = field(default_factory=NetworkSettings)
+    sql_endpoint: SqlEndpointSettings = field(default_factory=SqlEndpointSettings)
 
     @property
     def hadoop_dist_dir(self) -> Path:

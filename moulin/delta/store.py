@@ -882,7 +882,7 @@ class DeltaTableStore:
             return spark.createDataFrame(spark.sparkContext.emptyRDD(), schema)
         if not snap.partition_by:
             return spark.read.schema(schema).parquet(*[snap.file_uri(f) for f in files])
-        if all(_hive_consistent(f, snap.partition_by) for f in files):
+        if all(hive_consistent(f, snap.partition_by) for f in files):
             return (
                 spark.read.schema(schema)
                 .option("basePath", snap.uri)
@@ -1082,7 +1082,7 @@ def _is_hex(pair: str) -> bool:
     return len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair)
 
 
-def _hive_consistent(entry: FileEntry, partition_by: list[str]) -> bool:
+def hive_consistent(entry: FileEntry, partition_by: list[str]) -> bool:
     """Whether Spark's partition discovery reads the file's partition values from its folders."""
     segments = entry.path.split("/")[:-1]
     if len(segments) != len(partition_by):

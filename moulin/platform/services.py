@@ -1,8 +1,10 @@
 """``moulin platform up|down|status``: the services a team runs, on one machine.
 
 PostgreSQL (Airflow's metadata database), the local HDFS and the Spark standalone
-master with its workers (:class:`moulin.cluster.local.LocalCluster`), then Airflow's
-api-server, scheduler, dag-processor and triggerer with the LocalExecutor.  Every
+master with its workers (:class:`moulin.cluster.local.LocalCluster`), the SQL endpoint
+(Spark's Thrift JDBC/ODBC server, ``moulin sql-endpoint serve``; off with
+``MOULIN_SQL_ENDPOINT_ENABLED=false``), then Airflow's api-server, scheduler,
+dag-processor and triggerer with the LocalExecutor.  Every
 service has its pid and log files under ``<home>/platform`` (the cluster's under
 ``<home>/cluster``); ``up`` starts only what is not running and waits until each
 service answers; ``down`` stops only what ``up`` started.
@@ -13,12 +15,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
-from moulin.cluster.daemons import ClusterError, DaemonSet, port_open, tail
+from moulin.cluster.daemons import ClusterError, Daemon, DaemonSet, port_open, tail
 from moulin.cluster.local import ClusterStatus, LocalCluster
 from moulin.jobs.connections import ConnectionSpec, connection_specs
 from moulin.platform import airflow_services, postgres
@@ -92,6 +96,22 @@ def connections_to_create(wanted: list[str], existing: set[str]) -> tuple[list[s
     return create, keep
 
 
+#: The SQL endpoint's daemon name and the marker of its command line.
+SQL_ENDPOINT = "sql-endpoint"
+SQL_ENDPOINT_MARKER = "sql-endpoint serve"
+
+
+def sql_endpoint_daemon(settings: Settings) -> Daemon:
+    """The SQL endpoint as a daemon (``moulin sql-endpoint serve``, see :mod:`moulin.sql_endpoint`)."""
+    moulin = str(Path(sys.executable).with_name("moulin"))
+    return Daemon(
+        name=SQL_ENDPOINT,
+        command=lambda: [moulin, "--profile", settings.profile, "sql-endpoint", "serve"],
+        ports=(("jdbc", settings.sql_endpoint.port),),
+        marker=SQL_ENDPOINT_MARKER,
+    )
+
+
 def connection_body(spec: ConnectionSpec) -> dict:
     """A connection of :mod:`moulin.jobs.connections` as the REST API's connection body."""
     return {
@@ -129,6 +149,9 @@ class Platform:
         self.log("hdfs + spark standalone: starting")
         self.cluster.up(with_spark=True)
         self.log("hdfs + spark standalone: ready")
+        endpoint = sql_endpoint_daemon(self.settings) if self.settings.sql_endpoint.enabled else None
+        if endpoint:
+            self._start(endpoint)  # it starts its Spark while Airflow starts: waited for below
         for daemon in airflow_services.daemons(self.settings):
             self._start(daemon)
             if daemon.name == "airflow-api-server":
@@ -152,6 +175,15 @@ class Platform:
         )
         self.log("airflow: every DAG file parsed")
         self._store_connections(client)
+        if endpoint:
+            ep = self.settings.sql_endpoint
+            self._wait(
+                lambda: port_open(ep.host, ep.port),  # it listens once its catalog is in step
+                f"the SQL endpoint on {ep.host}:{ep.port}",
+                endpoint.name,
+                timeout_s=ep.start_timeout_s,
+            )
+            self.log(f"sql endpoint: {ep.jdbc_url} (`moulin sql-endpoint password USER` gives a password)")
         if admin_password:
             # Printed once, here, never logged: it lives in a 0600 file afterwards.
             print(
@@ -224,20 +256,21 @@ class Platform:
         pid, started = self.daemons.start(daemon)
         self.log(f"{daemon.name}: {'started' if started else 'already running'} (pid {pid})")
 
-    def _wait(self, ready: Callable[[], bool], what: str, name: str) -> None:
-        deadline = time.monotonic() + self.settings.platform.start_timeout_s
+    def _wait(self, ready: Callable[[], bool], what: str, name: str, timeout_s: float | None = None) -> None:
+        timeout_s = timeout_s or self.settings.platform.start_timeout_s
+        deadline = time.monotonic() + timeout_s
         while not ready():
             if time.monotonic() > deadline:
                 log = self.daemons.log_file(name)
                 raise ClusterError(
-                    f"timed out after {self.settings.platform.start_timeout_s} s waiting for {what}; "
-                    f"see {log}:\n{tail(log)}"
+                    f"timed out after {timeout_s} s waiting for {what}; see {log}:\n{tail(log)}"
                 )
             time.sleep(1.0)
 
     # ------------------------------------------------------------------ down / status
     def _all_daemons(self):
-        return [*airflow_services.daemons(self.settings), postgres.daemon(self.settings)]
+        endpoint = [sql_endpoint_daemon(self.settings)] if self.settings.sql_endpoint.enabled else []
+        return [*airflow_services.daemons(self.settings), *endpoint, postgres.daemon(self.settings)]
 
     def down(self) -> list[str]:
         """Stop Airflow, PostgreSQL, Spark and HDFS (what ``up`` started); return their names."""
@@ -246,6 +279,9 @@ class Platform:
             if self.daemons.stop(daemon, timeout_s=30):
                 stopped.append(daemon.name)
                 self.log(f"stopped {daemon.name}")
+        if self.daemons.stop(sql_endpoint_daemon(self.settings), timeout_s=30):
+            stopped.append(SQL_ENDPOINT)
+            self.log(f"stopped {SQL_ENDPOINT}")
         from moulin.jobs.server import stop_servers
 
         if stop_servers(self.settings):  # started by tasks: they outlive them by design

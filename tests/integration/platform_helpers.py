@@ -37,9 +37,9 @@ def _free_block(count: int, start: int | None = None) -> list[int]:
 def platform_service_env(home: Path) -> dict[str, str]:
     """The environment of ``moulin platform up`` under ``home`` on free ports: this
     process's variables less any MOULIN_*/AIRFLOW*, the hdfs-local profile, a small
-    Spark (local driver, a standalone master and workers of 1 GiB) and PostgreSQL and
-    Airflow's API on ports of their own."""
-    pg, api, master, webui, w0, w1 = _free_block(6)
+    Spark (local driver, a standalone master and workers of 1 GiB) and PostgreSQL,
+    Airflow's API and the SQL endpoint on ports of their own."""
+    pg, api, master, webui, w0, w1, jdbc = _free_block(7)
     assert w1 == w0 + 1
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MOULIN_", "AIRFLOW"))}
     env.update(free_hdfs_port_env())
@@ -57,6 +57,7 @@ def platform_service_env(home: Path) -> dict[str, str]:
             "MOULIN_SPARK_WORKER_MEMORY": "1g",
             "MOULIN_PLATFORM_POSTGRES_PORT": str(pg),
             "MOULIN_PLATFORM_API_PORT": str(api),
+            "MOULIN_SQL_ENDPOINT_PORT": str(jdbc),
             # A task whose process died is noticed within a minute (default: 5).
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
         }

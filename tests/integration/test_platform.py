@@ -154,6 +154,8 @@ def test_up_prints_the_admin_password_once_and_keeps_secrets_private(platform) -
     again = platform.moulin("platform", "up")
     assert again.returncode == 0, again.stderr[-2000:]
     assert password not in again.stdout and "already running" in again.stdout
+    assert "sql endpoint: jdbc:hive2://127.0.0.1:" in platform.up_output  # up waited for it
+    assert "sql-endpoint: already running" in again.stdout
     logs = [p for p in platform.settings.home.rglob("*") if p.is_file() and p.suffix in (".log", ".out")]
     assert logs
     leaked = [str(p) for p in logs if password in p.read_text(errors="replace")]
