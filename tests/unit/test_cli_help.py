@@ -737,6 +737,8 @@ def test_documented_options_are_those_of_their_action() -> None:
                 continue  # moulin table count|show|... <table>
             target, rest = actions.choices[rest[0]], rest[1:]
         for word in rest:
+            if word == "--":  # what follows is another program's command line
+                break
             option = word.strip("[]").split("=")[0]
             if option.startswith("--"):
                 assert option in _options(target), f"docs: moulin {' '.join(words)}: {option}"
