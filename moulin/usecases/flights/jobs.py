@@ -1,5 +1,5 @@
 """The Spark stages of the flights use case, registered for the job entry point
-(``spark-submit moulin/jobs/entry.py <stage> --ds ...``, see :mod:`moulin.jobs`).
+(``spark-submit spark_jobs/run_stage.py <stage> --ds ...``, see :mod:`moulin.jobs`).
 
 Month stages take any day of the month as ``--ds``; ``silver_flights`` and
 ``gold_stats`` take a comma-separated list of months (one JVM for all).
