@@ -23,11 +23,14 @@ The files are read where they lie (:mod:`moulin.training.parquet_files`:
 local paths, or WebHDFS range reads for ``hdfs://``): nothing is copied to
 local disk.
 
-Why not petastorm's ``make_batch_reader``: it shards by whole row groups,
-round-robin (unequal rows per rank, and no data at all for some ranks when a
-split has fewer row groups than ranks), cannot read a chosen part of a row group,
-and its pool returns results in completion order.  Its per-row-group pandas
-conversion also costs: see ``benchmarks/input_pipeline.py``, which measures both.
+Petastorm's ``make_batch_reader`` can feed the same trainer instead
+(``LoaderOptions(reader="petastorm")``, :mod:`moulin.training.petastorm_loader`;
+:func:`open_loader` builds the one the options name).  It is not the default: it
+shards by whole row groups, round-robin (unequal rows per rank, and no data at
+all for some ranks when a split has fewer row groups than ranks), cannot read a
+chosen part of a row group, its pool returns results in completion order, and it
+opens ``hdfs://`` only through libhdfs.  docs/guides/petastorm.md has the
+reasons; ``benchmarks/input_pipeline.py`` measures both.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ import numpy as np
 
 from moulin.training import TrainingError
 from moulin.training.batching import EpochBatches, mixed_batches
-from moulin.training.loader_options import LoaderOptions, Pool
+from moulin.training.loader_options import LoaderOptions, Pool, Reader
 from moulin.training.parquet_files import ParquetOpener
+from moulin.training.petastorm_loader import PetastormLoader
 from moulin.training.sharding import EpochPlan, RowGroup, RowSlice, plan_epoch
 from moulin.training.slice_reader import SliceReader
 
@@ -51,9 +55,11 @@ __all__ = [
     "EpochBatches",
     "LoaderOptions",
     "Pool",
+    "Reader",
     "SliceReader",
     "SnapshotLoader",
     "device_batches",
+    "open_loader",
 ]
 
 
@@ -184,6 +190,23 @@ class SnapshotLoader:
         """Batches of ``batch_size`` rows (the last one smaller), rows mixed in the shuffle buffer."""
         rng = np.random.default_rng([self.options.seed, epoch, self.rank, 1])
         return mixed_batches(self._slices(plan, epoch, stop), self.options, rng)
+
+
+def open_loader(
+    uris: Sequence[str],
+    codec: Any,
+    options: LoaderOptions,
+    rank: int = 0,
+    world: int = 1,
+    settings: Any = None,
+    sample: float | None = None,
+):
+    """The loader ``options.reader`` names, over the same files with the same arguments:
+    :class:`SnapshotLoader` (``"moulin"``) or
+    :class:`~moulin.training.petastorm_loader.PetastormLoader` (``"petastorm"``)."""
+    if options.reader == "petastorm":
+        return PetastormLoader(uris, codec, options, rank=rank, world=world, settings=settings, sample=sample)
+    return SnapshotLoader(uris, codec, options, rank=rank, world=world, settings=settings, sample=sample)
 
 
 def device_batches(batches, device, codec: Any = None) -> Iterator[tuple]:

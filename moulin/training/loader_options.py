@@ -10,6 +10,9 @@ from moulin.training import TrainingError
 from moulin.training.sharding import Tail
 
 Pool = Literal["thread", "process"]
+#: Which reader feeds the trainer: moulin's loader (:class:`moulin.training.loader.SnapshotLoader`,
+#: the default) or Petastorm's ``make_batch_reader`` (:class:`moulin.training.petastorm_loader.PetastormLoader`).
+Reader = Literal["moulin", "petastorm"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class LoaderOptions:
     seed: int = 0
     # Page-locked host batches (for non_blocking copies to a CUDA device).
     pin_memory: bool = False
+    # Which reader reads the snapshot's files (docs/guides/petastorm.md says why moulin's is the default).
+    reader: Reader = "moulin"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.workers < 1 or self.read_ahead < 1 or self.ready_batches < 1:
@@ -40,6 +45,8 @@ class LoaderOptions:
             )
         if self.pool not in get_args(Pool):
             raise ValueError(f"pool must be 'thread' or 'process', not {self.pool!r}")
+        if self.reader not in get_args(Reader):
+            raise ValueError(f"reader must be 'moulin' or 'petastorm', not {self.reader!r}")
 
     @classmethod
     def from_dict(cls, data: dict | None, **defaults: Any) -> LoaderOptions:
