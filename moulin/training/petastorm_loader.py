@@ -115,10 +115,10 @@ class PetastormLoader:
         self.reader = SliceReader(
             ParquetOpener(tuple(uris), settings), spec, tuple(columns), sample, self.codec.key
         )
-        self.schema = self.reader.opener.open(0).schema_arrow
         # Petastorm's row groups in its own order: shard r reads those at positions r, r + world, ...
-        kept = [self.reader.count(file) for file in range(len(uris))]
         pieces = self._row_groups()
+        self.schema = self.reader.opener.open(0).schema_arrow
+        kept = [self.reader.count(file) for file in range(len(uris))]
         if len(pieces) < world:
             raise TrainingError(
                 f"petastorm shards whole row groups: the split's {len(uris)} file(s) hold {len(pieces)} "

@@ -172,6 +172,11 @@ def test_what_petastorm_cannot_do_is_refused_naming_the_way_out(overwritten_imag
         match=rf"hold {groups} row group\(s\), fewer than the {groups + 1} ranks; use reader='moulin'",
     ):
         open_loader(files, codec, LoaderOptions(reader="petastorm"), rank=0, world=groups + 1)
+    # Petastorm opens hdfs:// through libhdfs (a JVM, the Hadoop client): this environment has neither.
+    with pytest.raises(
+        TrainingError, match=r"through libhdfs .* use the default reader \(LoaderOptions\(reader='moulin'\)"
+    ):
+        open_loader(["hdfs://127.0.0.1:1/moulin/x/part-0.parquet"], codec, LoaderOptions(reader="petastorm"))
     with pytest.raises(ValueError, match="reader must be 'moulin' or 'petastorm', not 'arrow'"):
         LoaderOptions(reader="arrow")  # type: ignore[arg-type]
 
