@@ -60,7 +60,6 @@ def _quiet_petastorm() -> None:
     warns about it on every reader: those warnings say nothing about the data."""
     warnings.filterwarnings("ignore", category=FutureWarning, module="petastorm")
     warnings.filterwarnings("ignore", category=UserWarning, module="petastorm")
-    warnings.filterwarnings("ignore", category=FutureWarning, module="pyarrow")
 
 
 def _unreadable(uri: str, exc: Exception) -> TrainingError:
