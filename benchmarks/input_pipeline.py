@@ -11,15 +11,19 @@ Prints, on the same snapshot files (the train split):
 * the limit: a plain ``pyarrow.parquet.read_table`` of the codec's columns into
   numpy arrays, rows/s and MB/s (files warm in the page cache);
 * moulin's loader to ready CPU tensors (read, encode, shuffle, batch), with 1 and
-  2 workers, and its ratio to the limit (goal >= 0.9 for tabular rows); the limit
-  and the loaders are timed in turn, ``--repeat`` rounds, best of each (on a
-  shared machine the load shifts between runs);
-* petastorm's ``make_batch_reader`` (thread pool, 2 workers) reading the same
-  columns, without any encoding, for comparison;
+  2 workers, and its ratio to the limit (goal >= 0.9, tabular and images);
+* beside it, the same trainer's feed through Petastorm
+  (``LoaderOptions(reader="petastorm")``, 2 workers: Petastorm's
+  ``make_batch_reader`` over the same files, then the same encoding and batching),
+  and its ratio to the limit; the limit and the loaders are timed in turn,
+  ``--repeat`` rounds, best of each (on a shared machine the load shifts between
+  runs);
+* petastorm's plain ``make_batch_reader`` (thread pool, 2 workers) reading the
+  same columns, without any encoding or batching, for comparison;
 * for images (a synthetic 28x28 table, raw pixels as the fashion use case stores
   them): the same figures, and images/s per core including the decode;
-* one training epoch of the flights MLP (one rank, gloo) split into time waiting
-  for data and the rest (compute and validation).
+* one training epoch of the flights MLP (one rank, gloo) fed by each reader,
+  split into time waiting for data and the rest (compute and validation).
 
 The last line is one JSON object with every figure.
 """
@@ -82,33 +86,36 @@ def petastorm_pass(files: list[str], columns: list[str], workers: int = 2) -> in
 def measure(
     name: str, files: list[str], codec, batch_size: int, repeat: int, workers: tuple[int, ...]
 ) -> dict:
-    """The limit and the loader's epochs, interleaved (a shared machine's load shifts
-    between runs: each round times all of them), best of ``repeat`` rounds each."""
-    from moulin.training.loader import LoaderOptions, SnapshotLoader
+    """The limit and the loaders' epochs (moulin's with each of ``workers``, Petastorm's
+    with 2), interleaved (a shared machine's load shifts between runs: each round
+    times all of them), best of ``repeat`` rounds each."""
+    from moulin.training.loader import LoaderOptions, open_loader
 
     rows = sum(_rows(files))
+    shuffle_buffer = max(16384, 4 * batch_size)
+    readers = {f"moulin_{w}w": ("moulin", w) for w in workers} | {"petastorm_2w": ("petastorm", 2)}
     loaders = {
-        w: SnapshotLoader(
+        key: open_loader(
             files,
             codec,
-            LoaderOptions(batch_size=batch_size, workers=w, shuffle_buffer=max(16384, 4 * batch_size)),
+            LoaderOptions(batch_size=batch_size, workers=w, shuffle_buffer=shuffle_buffer, reader=reader),
         )
-        for w in workers
+        for key, (reader, w) in readers.items()
     }
     # The limit reads what the loader reads (the key column only when sampling).
-    columns = list(loaders[workers[0]].reader.columns)
+    columns = list(loaders[f"moulin_{workers[0]}w"].reader.columns)
     size = plain_read(files, columns)  # also warms the page cache
-    times: dict = {"limit": [], **{w: [] for w in workers}}
+    times: dict = {"limit": [], **{key: [] for key in loaders}}
     try:
         for loader in loaders.values():  # warm-up epoch (first calls, thread start)
             sum(1 for _ in loader.epoch(0))
         for round_ in range(1, repeat + 1):
             times["limit"].append(_best(lambda: plain_read(files, columns), 1))
-            for w, loader in loaders.items():
+            for key, loader in loaders.items():
                 started = time.perf_counter()
                 made = sum(len(batch[-1]) for batch in loader.epoch(round_))
-                times[w].append(time.perf_counter() - started)
-                assert made == rows, (made, rows)
+                times[key].append(time.perf_counter() - started)
+                assert made == rows, (key, made, rows)
     finally:
         for loader in loaders.values():
             loader.close()
@@ -118,17 +125,22 @@ def measure(
         f"{name}: {rows:,} rows, {len(columns)} columns, {size / 1e6:.1f} MB of Arrow data in {len(files)} file(s)\n"
         f"  limit (pyarrow.parquet -> numpy): {rows / limit_s:,.0f} rows/s, {size / limit_s / 1e6:,.0f} MB/s"
     )
-    for w in workers:
-        rate = rows / min(times[w])
-        out[f"loader_{w}w_rows_per_s"] = rate
-        out[f"loader_{w}w_ratio"] = rate / out["limit_rows_per_s"]
+    for key, (reader, w) in readers.items():
+        rate = rows / min(times[key])
+        prefix = f"loader_{w}w" if reader == "moulin" else f"petastorm_loader_{w}w"
+        out[f"{prefix}_rows_per_s"] = rate
+        out[f"{prefix}_ratio"] = rate / out["limit_rows_per_s"]
+        what = "moulin loader" if reader == "moulin" else "reader='petastorm' (same encoding, batching)"
         print(
-            f"  moulin loader, {w} worker(s), batch {batch_size}: {rate:,.0f} rows/s to ready CPU tensors "
-            f"= {rate / out['limit_rows_per_s']:.2f} x the limit"
+            f"  {what + ',':45s} {w} worker(s), batch {batch_size}: {rate:>12,.0f} rows/s to ready CPU "
+            f"tensors = {rate / out['limit_rows_per_s']:.2f} x the limit"
         )
     t = _best(lambda: petastorm_pass(files, columns), 1)
     out["petastorm_2w_rows_per_s"] = rows / t
-    print(f"  petastorm make_batch_reader (thread pool, 2 workers, no encoding): {rows / t:,.0f} rows/s")
+    print(
+        f"  {'petastorm make_batch_reader alone,':45s} 2 worker(s), no encoding:  {rows / t:>12,.0f} rows/s "
+        f"(numpy columns per row group)"
+    )
     return out
 
 
@@ -163,8 +175,10 @@ def image_table(folder: Path, n: int, rows_per_group: int) -> list[str]:
     return files
 
 
-def epoch_split(files: dict, codec, batch_size: int, epochs: int, folder: Path) -> dict:
-    """Train the flights MLP for ``epochs`` (one rank, gloo); the last epoch's time split."""
+def epoch_split(
+    files: dict, codec, batch_size: int, epochs: int, folder: Path, reader: str = "moulin"
+) -> dict:
+    """Train the flights MLP for ``epochs`` (one rank, gloo) fed by ``reader``; the last epoch's time split."""
     from moulin.training.config import TrainConfig
     from moulin.training.ddp import train_worker
     from moulin.training.model import MLPConfig
@@ -188,7 +202,8 @@ def epoch_split(files: dict, codec, batch_size: int, epochs: int, folder: Path) 
         ).to_dict(),
         "sample": None,
         "settings": None,
-        "checkpoint_dir": str(folder / "checkpoints"),
+        "checkpoint_dir": str(folder / f"checkpoints-{reader}"),
+        "loader": {"reader": reader},
     }
     out = train_worker(job)
     last = out["history"][-1]
@@ -204,7 +219,8 @@ def epoch_split(files: dict, codec, batch_size: int, epochs: int, folder: Path) 
         "wait_share": last["data_wait_seconds"] / train_s,
     }
     print(
-        f"training epoch {last['epoch']} (flights MLP, 1 rank, gloo, {os.environ.get('OMP_NUM_THREADS', 'all')} "
+        f"training epoch {last['epoch']}, reader {reader} (flights MLP, 1 rank, gloo, "
+        f"{os.environ.get('OMP_NUM_THREADS', 'all')} "
         f"thread(s), batch {batch_size}): {train_s:.2f} s for {rows:,} rows ({split['rows_per_s']:,.0f} rows/s): "
         f"waiting for data {last['data_wait_seconds']:.2f} s ({100 * split['wait_share']:.1f} %), compute "
         f"{split['compute_s']:.2f} s; then validation {split['validation_s']:.2f} s"
@@ -262,7 +278,10 @@ def main() -> None:
                 f"{images['images_per_s_per_core_2w']:,.0f} (2 workers)"
             )
             figures["images"] = images
-        figures["training_epoch"] = epoch_split(files, codec, args.batch_size, args.epochs, folder)
+        figures["training_epoch"] = {
+            reader: epoch_split(files, codec, args.batch_size, args.epochs, folder, reader)
+            for reader in ("moulin", "petastorm")
+        }
         print(json.dumps(_rounded(figures)))
     finally:
         import shutil

@@ -1,6 +1,10 @@
-"""The Spark job entry point of every moulin stage.
+"""What the Spark job entry point of every moulin stage does: parse a stage's
+arguments and run it from the registry.
 
-    spark-submit <moulin>/jobs/entry.py <stage> [--profile P] --ds YYYY-MM-DD [stage options]
+``spark-submit`` is given ``spark_jobs/run_stage.py`` (:data:`moulin.jobs.submit.ENTRY_POINT`),
+which calls :func:`main` and :func:`leave`::
+
+    spark-submit spark_jobs/run_stage.py <stage> [--profile P] --ds YYYY-MM-DD [stage options]
 
 Prints ``MOULIN-RESULT <json>`` with the stage's result.  Exit codes: 0 done,
 3 a deterministic data error (contract, quality gate, schema: rerunning will
@@ -58,11 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    code = main()
+def leave(code: int) -> None:
+    """End the job's process with exit code ``code`` once its output is flushed.
+
+    deltalake's native thread pools can abort the interpreter at exit (code 134,
+    delta-io/delta-rs#2184) after all the work is done: the process leaves
+    without tearing them down.
+    """
     sys.stdout.flush()
     sys.stderr.flush()
-    # deltalake's native thread pools can abort the interpreter at exit (code 134,
-    # delta-io/delta-rs#2184) after all the work is done: leave without tearing them down.
     gc.collect()
     os._exit(code)

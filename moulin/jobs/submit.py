@@ -1,4 +1,7 @@
-"""Submitting a registered stage with ``spark-submit`` (:mod:`moulin.jobs.entry`), as the DAGs do.
+"""Submitting a registered stage with ``spark-submit``, as the DAGs do.
+
+The application file is ``spark_jobs/run_stage.py`` (:data:`ENTRY_POINT`), a thin
+script that runs :func:`moulin.jobs.entry.main`.
 
 A job prints its result as one line ``MOULIN-RESULT <json>`` on stdout; the
 caller gets that dict back.  ``spark-submit`` runs through the Airflow Spark
@@ -36,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from moulin.errors import DATA_ERROR_EXIT_CODE, DataError, MoulinError
 from moulin.ops.faultpoints import fault_point
-from moulin.settings import Settings
+from moulin.settings import REPO_ROOT, Settings
 from moulin.spark import act_as_hdfs_user
 
 if TYPE_CHECKING:
@@ -45,7 +48,8 @@ if TYPE_CHECKING:
     from moulin.jobs.spark_hook import StreamingSparkSubmitHook
 
 RESULT_MARK = "MOULIN-RESULT "
-ENTRY_POINT = Path(__file__).resolve().with_name("entry.py")
+#: The application file ``spark-submit`` is given: ``spark_jobs/`` beside the ``moulin`` package.
+ENTRY_POINT = REPO_ROOT / "spark_jobs" / "run_stage.py"
 
 
 class JobFailed(MoulinError):
@@ -143,6 +147,17 @@ def job_submission(
     )
 
 
+def entry_point() -> Path:
+    """:data:`ENTRY_POINT`, checked: a missing file is an error saying where moulin must run from."""
+    if not ENTRY_POINT.is_file():
+        raise JobFailed(
+            f"no spark-submit application file {ENTRY_POINT}: moulin submits stages from its source "
+            "tree (an editable install, as bin/setup and the Docker image make, with spark_jobs/ "
+            "beside the moulin package)"
+        )
+    return ENTRY_POINT
+
+
 def spark_hook(
     settings: Settings, submission: JobSubmission, on_line: Callable[[str], None]
 ) -> StreamingSparkSubmitHook:
@@ -173,7 +188,7 @@ def spark_submit_command(
     """The ``spark-submit`` command line that runs registered stage ``stage`` (the binary as a full path)."""
     submission = job_submission(settings, stage, args, environment)
     hook = spark_hook(settings, submission, on_line=lambda line: None)
-    command = hook._build_spark_submit_command(str(ENTRY_POINT))
+    command = hook._build_spark_submit_command(str(entry_point()))
     return [str(submission.bin_dir / command[0]), *command[1:]]
 
 
@@ -257,6 +272,7 @@ def _run_job(
             f"no spark-submit in {submission.bin_dir} ({environment} environment): "
             "install pyspark there (bin/setup)"
         )
+    application = entry_point()
     hook = spark_hook(settings, submission, relay)
     env = _child_env(settings, submission, hook, handed)
     relay(
@@ -277,7 +293,7 @@ def _run_job(
         # environment (spark.yarn.appMasterEnv.*, a local PATH there), and in standalone
         # cluster mode refused; the Popen env is what puts this environment's
         # spark-submit first on PATH.
-        hook.submit(str(ENTRY_POINT), env=env)
+        hook.submit(str(application), env=env)
         code = 0
     except AirflowException:
         process = hook._submit_sp

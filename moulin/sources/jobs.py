@@ -1,5 +1,5 @@
 """The Spark stage of any source, registered for the job entry point:
-``spark-submit moulin/jobs/entry.py source_bronze --source <name> --ds <date>``."""
+``spark-submit spark_jobs/run_stage.py source_bronze --source <name> --ds <date>``."""
 
 from __future__ import annotations
 

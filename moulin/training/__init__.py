@@ -8,8 +8,12 @@ on the driver and on the Spark executors.  Modules:
 * :mod:`~moulin.training.data` -- the Delta snapshot (version pinned) as files per
   split, read with pyarrow (pandas) for the baselines;
 * :mod:`~moulin.training.loader` -- the same files as device batches for the networks
-  (:mod:`~moulin.training.sharding`: equal row shares per rank;
-  :mod:`~moulin.training.parquet_files`: local and ``hdfs://`` files read in place);
+  (:mod:`~moulin.training.loader_options`: how, and by which reader;
+  :mod:`~moulin.training.sharding`: equal row shares per rank;
+  :mod:`~moulin.training.slice_reader`: one row-group slice read and encoded;
+  :mod:`~moulin.training.batching`: the shuffle buffer and the batches made ahead;
+  :mod:`~moulin.training.parquet_files`: local and ``hdfs://`` files read in place;
+  :mod:`~moulin.training.petastorm_loader`: Petastorm's reader instead, by option);
 * :mod:`~moulin.training.preprocessing` -- vocabularies, imputation, scaling, fitted on train;
 * :mod:`~moulin.training.model` -- networks registered by name (the MLP with embeddings);
 * :mod:`~moulin.training.ddp` -- the DistributedDataParallel loop run by TorchDistributor;

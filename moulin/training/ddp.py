@@ -133,12 +133,12 @@ def _build(job: dict, codec):
 
 def _validation_batches(job: dict, codec, cfg: TrainConfig, device, loader_options: dict) -> list[tuple]:
     """The validation split, in full, as device batches (read once per rank)."""
-    from moulin.training.loader import LoaderOptions, SnapshotLoader, device_batches
+    from moulin.training.loader import LoaderOptions, device_batches, open_loader
 
     options = LoaderOptions.from_dict(
         {**loader_options, "shuffle": False, "pin_memory": False, "batch_size": cfg.eval_batch_size}
     )
-    with SnapshotLoader(
+    with open_loader(
         job["validation_files"], codec, options, settings=job.get("settings"), sample=job.get("sample")
     ) as loader:
         return list(device_batches(loader.epoch(0), device, codec))
@@ -201,7 +201,7 @@ def train_worker(job: dict) -> dict:
     ``resume`` (default true: continue after the last checkpoint in
     ``checkpoint_dir`` if it has this job's fingerprint, :func:`job_fingerprint`;
     checkpoints not resumed are set aside), ``loader`` (:class:`LoaderOptions` fields as a
-    dict: workers, pool, shuffle_buffer, tail, ...) and ``mixed_precision``
+    dict: reader (``"moulin"`` or ``"petastorm"``), workers, pool, shuffle_buffer, tail, ...) and ``mixed_precision``
     (default true: bf16 autocast on CUDA; no effect on the CPU).
     """
     import contextlib
@@ -214,7 +214,7 @@ def train_worker(job: dict) -> dict:
 
     from moulin.storage import WarehouseFS
     from moulin.training.batches import codec_from_dict
-    from moulin.training.loader import LoaderOptions, SnapshotLoader, device_batches
+    from moulin.training.loader import LoaderOptions, device_batches, open_loader
 
     backend = job["backend"]
     dist.init_process_group(backend)
@@ -313,7 +313,7 @@ def train_worker(job: dict) -> dict:
         options = LoaderOptions.from_dict(
             loader_options, batch_size=cfg.batch_size, seed=cfg.seed, pin_memory=on_cuda
         )
-        loader = SnapshotLoader(
+        loader = open_loader(
             job["train_files"], codec, options, rank=rank, world=world, settings=settings,
             sample=train_share if train_share < 1.0 else None,
         )  # fmt: skip
@@ -431,7 +431,7 @@ def train_worker(job: dict) -> dict:
             "rows_per_rank": rows_per_rank,
             "tail_rows": tail_rows,
             "tail": options.tail,
-            "sharding": "row_ranges",
+            "sharding": "row_ranges" if options.reader == "moulin" else "petastorm_row_groups",
             "loader": {k: v for k, v in options.__dict__.items() if k != "pin_memory"},
             "checkpoints": checkpoints,
             "resumed_from_epoch": resumed_from,

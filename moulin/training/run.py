@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 
@@ -51,6 +52,7 @@ from moulin.training.config import TrainConfig
 from moulin.training.contract import SPLITS, FeatureContract
 from moulin.training.data import check_fraction, read_split_pandas, resolve_snapshot
 from moulin.training.ddp import choose_backend, run_distributed
+from moulin.training.loader_options import Reader
 from moulin.training.metrics import (
     best_f1_threshold,
     curves,
@@ -209,6 +211,7 @@ def train_and_compare(
     seed: int = TrainConfig.seed,
     slice_columns: Sequence[str] | None = None,
     leaderboard_uri: str | None = None,
+    reader: Reader = "moulin",
 ) -> dict:
     """Train the MLP (DDP through TorchDistributor) and two baselines on one pinned
     snapshot of the feature table, evaluate them on its test split and record them.
@@ -228,7 +231,13 @@ def train_and_compare(
     summary (``already_recorded``) and trains and writes nothing.  With anything
     changed it trains from epoch 1, replaces the run's files and appends its own
     leaderboard rows.
+
+    ``reader`` picks what feeds the MLP's trainer from the snapshot's files:
+    moulin's loader (default) or Petastorm's ``make_batch_reader``
+    (:mod:`moulin.training.petastorm_loader`, docs/guides/petastorm.md).
     """
+    if reader not in get_args(Reader):
+        raise TrainingError(f"reader must be one of {list(get_args(Reader))}, not {reader!r}")
     if spark is None:
         raise TrainingError("train_and_compare needs a Spark session (TorchDistributor runs on it)")
     if epochs < 1:
@@ -321,6 +330,9 @@ def train_and_compare(
             "bootstrap_resamples": bootstrap_resamples,
             "slice_columns": list(slice_columns),
             "code_version": common["code_version"],
+            # Another reader makes other batches: its run is another training (the default
+            # adds nothing, so the fingerprints of runs before the option stay as they were).
+            **({"reader": reader} if reader != "moulin" else {}),
         }
     )
     common["fingerprint"] = identity
@@ -343,6 +355,7 @@ def train_and_compare(
         "checkpoint_dir": f"{model_dir}/mlp/checkpoints",
         "settings": settings,
         "identity": {"run": identity},
+        "loader": {"reader": reader},
     }
     t = time.time()
     out = run_distributed(job, num_processes=num_processes, use_gpu=use_gpu)
@@ -383,6 +396,7 @@ def train_and_compare(
                 "rows_per_rank",
                 "tail_rows",
                 "sharding",
+                "loader",
                 "world_size",
                 "backend",
                 "device",

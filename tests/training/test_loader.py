@@ -150,6 +150,20 @@ def test_same_seed_same_batches_and_epochs_differ(synthetic_table, codec, contra
     assert not torch.equal(*labels) and torch.equal(labels[0].sort().values, labels[1].sort().values)
 
 
+def test_a_window_is_laid_out_as_its_batches_of_sorted_rows() -> None:
+    """One scatter per chunk puts every row of a shuffle window where the batch made of
+    ``order[b * size:(b + 1) * size]`` (rows in increasing position) would hold it."""
+    from moulin.training.batching import batch_positions
+
+    rng = np.random.default_rng(4)
+    for n, size in ((1, 1), (10, 3), (1000, 64), (4096, 4096), (70_000, 2)):
+        order = rng.permutation(n)
+        laid_out = np.empty(n, dtype=np.int64)
+        laid_out[batch_positions(order, size)] = np.arange(n)
+        expected = np.concatenate([np.sort(order[b : b + size]) for b in range(0, n, size)])
+        np.testing.assert_array_equal(laid_out, expected)
+
+
 def test_images_are_viewed_from_their_bytes_as_decode_does(tmp_path) -> None:
     import pyarrow as pa
     import torch
@@ -165,6 +179,11 @@ def test_images_are_viewed_from_their_bytes_as_decode_does(tmp_path) -> None:
     fast = [t.numpy() for t in finish_batch(codec, tuple(torch.from_numpy(a) for a in raw))]
     slow = (*codec.inputs(table.slice(2, 5).to_pandas()), codec.targets(table.slice(2, 5).to_pandas()))
     for a, b in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # A column of several chunks is viewed chunk by chunk, with the same values.
+    chunked = pa.Table.from_batches(table.slice(2, 5).to_batches(max_chunksize=2))
+    assert chunked.column("pixels").num_chunks == 3
+    for a, b in zip(codec_arrays(codec, chunked), raw, strict=True):
         np.testing.assert_array_equal(a, b)
     bad = table.set_column(2, "pixels", pa.array([b"\x00" * 10] * 9, type=pa.binary()))
     with pytest.raises(ValueError, match="row 0 holds 10 bytes"):

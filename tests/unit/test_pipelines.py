@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from moulin.jobs.submit import (
     submit_job,
 )
 from moulin.orchestration import safe_run_id
+from moulin.settings import REPO_ROOT
 from moulin.storage import WarehouseFS
 from moulin.usecases.flights import tasks as flights_tasks
 from moulin.usecases.flights.runner import parse_months, plan, progress_lines
@@ -48,6 +51,8 @@ def test_job_result_line_and_submit_command(settings) -> None:
         parse_result("no result here")
     cmd = spark_submit_command(settings, "features", ["--date", "2013-12-01"])
     assert cmd[0].endswith("spark-submit") and cmd[-2:] == ["--date", "2013-12-01"]
+    # The application file is the top-level spark_jobs/ entry point, not a module inside moulin/.
+    assert ENTRY_POINT == REPO_ROOT / "spark_jobs" / "run_stage.py" and ENTRY_POINT.is_file()
     assert cmd[cmd.index(str(ENTRY_POINT)) + 1] == "features"
     assert "--profile" in cmd and settings.spark.master in cmd
     train = spark_submit_command(settings, "train_flights", [])
@@ -67,6 +72,16 @@ def test_every_registered_stage_parses_its_arguments() -> None:
     for name in stages():
         args = parser.parse_args([name, "--ds", "2013-01-01", *required.get(name, [])])
         assert args.stage == name and args.ds == "2013-01-01"
+    # The application file spark-submit runs parses with the same parser: run as a script, it
+    # lists every stage, and refuses an unknown one (exit code 2, argparse's).
+    listed = subprocess.run([sys.executable, str(ENTRY_POINT), "--help"], capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    assert "run one registered moulin stage" in listed.stdout
+    assert all(name in listed.stdout for name in stages())
+    refused = subprocess.run(
+        [sys.executable, str(ENTRY_POINT), "no_such_stage"], capture_output=True, text=True
+    )
+    assert refused.returncode == 2 and "invalid choice: 'no_such_stage'" in refused.stderr
 
 
 def test_submit_job_runs_a_real_job_and_reports_failures(settings, tmp_path, monkeypatch) -> None:

@@ -1,5 +1,5 @@
 """The stages of the image use case, registered for the job entry point
-(``spark-submit moulin/jobs/entry.py fashion_silver``)."""
+(``spark-submit spark_jobs/run_stage.py fashion_silver``)."""
 
 from __future__ import annotations
 

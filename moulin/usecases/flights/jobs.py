@@ -1,5 +1,5 @@
 """The Spark stages of the flights use case, registered for the job entry point
-(``spark-submit moulin/jobs/entry.py <stage> --ds ...``, see :mod:`moulin.jobs`).
+(``spark-submit spark_jobs/run_stage.py <stage> --ds ...``, see :mod:`moulin.jobs`).
 
 Month stages take any day of the month as ``--ds``; ``silver_flights`` and
 ``gold_stats`` take a comma-separated list of months (one JVM for all).
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import get_args
 
 from moulin.jobs.registry import StageContext, stage
+from moulin.training.loader_options import Reader
 from moulin.usecases.flights.params import PARAMS
 
 
@@ -130,6 +132,13 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--bootstrap", type=int, default=d.bootstrap, help="bootstrap resamples for the CIs")
     parser.add_argument("--seed", type=int, default=t.seed)
+    parser.add_argument(
+        "--reader",
+        choices=get_args(Reader),
+        default="moulin",
+        help="what feeds the MLP's trainer: moulin's loader or Petastorm's make_batch_reader "
+        "(docs/guides/petastorm.md)",
+    )
 
 
 @stage("train_flights", environment="training", arguments=_train_arguments)
@@ -168,6 +177,7 @@ def train_flights(ctx: StageContext, args: argparse.Namespace) -> dict:
         bootstrap_resamples=args.bootstrap,
         seed=args.seed,
         network=PARAMS.network,
+        reader=args.reader,
     )
     summary.pop("leaderboard_rows", None)  # in the leaderboard table and results.json
     return summary

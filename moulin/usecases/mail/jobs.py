@@ -1,5 +1,5 @@
 """The Spark stage of the mail use case, registered for the job entry point
-(``spark-submit moulin/jobs/entry.py mail_silver``)."""
+(``spark-submit spark_jobs/run_stage.py mail_silver``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The stages of the text use case, registered for the job entry point
-(``spark-submit moulin/jobs/entry.py sentiment_silver``)."""
+(``spark-submit spark_jobs/run_stage.py sentiment_silver``)."""
 
 from __future__ import annotations
 
