@@ -10,8 +10,8 @@ one row per item of the first axis (a codec's arrays, :mod:`moulin.training.batc
 
 from __future__ import annotations
 
-import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
@@ -83,7 +83,7 @@ def mixed_batches(
     held: list[Chunk] = []
     held_rows = 0
 
-    def drain(final: bool) -> Iterator[tuple]:
+    def drain(final: bool) -> list[tuple]:
         nonlocal held, held_rows
         parts = _same_widths(held)
         n = held_rows
@@ -105,10 +105,9 @@ def mixed_batches(
                 else:
                     rows[dest[offsets[j] : offsets[j + 1]]] = source
             out.append(target)
-        for b in range(full):
-            yield tuple(t[b * size : min(placed, (b + 1) * size)] for t in out)
         held_rows = n - placed
         held = [tuple(t[placed:].numpy() for t in out)] if held_rows else []
+        return [tuple(t[b * size : min(placed, (b + 1) * size)] for t in out) for b in range(full)]
 
     for arrays in chunks:
         if len(arrays[0]) == 0:
@@ -116,58 +115,61 @@ def mixed_batches(
         held.append(arrays)
         held_rows += len(arrays[0])
         if held_rows >= window:
-            yield from drain(final=False)
+            yield drain(final=False)
     if held_rows:
-        yield from drain(final=True)
+        yield drain(final=True)
 
 
 class EpochBatches:
     """One epoch's batches for one rank, prepared by a background thread.  ``len()``
     is the plan's batch count (the same on every rank).
 
-    ``produce(stop)`` yields the batches (it should end soon once ``stop`` is set);
+    ``produce(stop)`` yields the batches in groups (lists: a shuffle window's
+    batches, :func:`mixed_batches`) and should end soon once ``stop`` is set;
     ``plan`` has ``batches`` (how many it must yield), ``rows`` and ``tail_rows``;
-    ``rank`` names the rank in errors."""
+    ``rank`` names the rank in errors.
+
+    The thread hands a group over once fewer than ``ready_batches`` batches wait
+    for the loop, and the loop wakes the thread only then: one hand-over per
+    group, not per batch (a batch is a view of its window's tensors, already
+    made, so holding the group costs no memory)."""
 
     def __init__(
         self,
-        produce: Callable[[threading.Event], Iterator[tuple]],
+        produce: Callable[[threading.Event], Iterator[list[tuple]]],
         plan,
         epoch: int,
         rank: int,
         ready_batches: int,
     ) -> None:
         self.plan, self.epoch, self.rank = plan, epoch, rank
-        self._produce_batches = produce
+        self._produce_groups = produce
+        self._ready = ready_batches
         self._stop = threading.Event()
-        self._queue: queue.Queue = queue.Queue(maxsize=ready_batches)
+        self._changed = threading.Condition()
+        self._waiting: deque[tuple] = deque()
+        self._end: tuple[str, BaseException | None] | None = None
         self._thread: threading.Thread | None = None
 
     def __len__(self) -> int:
         return self.plan.batches
 
     def _produce(self) -> None:
+        end: tuple[str, BaseException | None] = ("end", None)
         try:
-            for batch in self._produce_batches(self._stop):
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(("batch", batch), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if self._stop.is_set():
-                    return
-            self._put(("end", None))
+            for group in self._produce_groups(self._stop):
+                with self._changed:
+                    while len(self._waiting) >= self._ready and not self._stop.is_set():
+                        self._changed.wait(0.1)
+                    if self._stop.is_set():
+                        return
+                    self._waiting.extend(group)
+                    self._changed.notify_all()
         except BaseException as exc:  # handed to the consumer
-            self._put(("error", exc))
-
-    def _put(self, item) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+            end = ("error", exc)
+        with self._changed:
+            self._end = end
+            self._changed.notify_all()
 
     def __iter__(self) -> Iterator[tuple]:
         if self._thread is not None:
@@ -177,13 +179,19 @@ class EpochBatches:
         made = 0
         try:
             while True:
-                kind, value = self._queue.get()
-                if kind == "end":
-                    break
-                if kind == "error":
-                    raise value
+                with self._changed:
+                    while not self._waiting and self._end is None:
+                        self._changed.wait()
+                    if not self._waiting:
+                        kind, error = self._end  # type: ignore[misc]
+                        if kind == "error":
+                            raise error  # type: ignore[misc]
+                        break
+                    batch = self._waiting.popleft()
+                    if len(self._waiting) == self._ready - 1:
+                        self._changed.notify_all()  # room for the next group
                 made += 1
-                yield value
+                yield batch
         finally:
             self.close()
         if made != self.plan.batches:
@@ -194,5 +202,8 @@ class EpochBatches:
 
     def close(self) -> None:
         self._stop.set()
+        with self._changed:
+            self._changed.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
+        self._waiting.clear()

@@ -7,6 +7,8 @@ training environment does not have.)"""
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -64,6 +66,10 @@ class WebHdfsFile(io.RawIOBase):
         return len(data)
 
 
+#: Files a thread keeps open for :meth:`ParquetOpener.opened` (the most recently used).
+HANDLES_PER_THREAD = 4
+
+
 @dataclass
 class ParquetOpener:
     """Opens the files of one split for reading (local paths, or WebHDFS for ``hdfs://``)."""
@@ -75,13 +81,14 @@ class ParquetOpener:
         self.uris = tuple(self.uris)
         self._fs = None
         self._metadata: dict[int, Any] = {}
+        self._handles = threading.local()
 
-    def __getstate__(self) -> dict:  # process pools: no client, no cached footers
+    def __getstate__(self) -> dict:  # process pools: no client, no cached footers, no handles
         return {"uris": self.uris, "settings": self.settings}
 
     def __setstate__(self, state: dict) -> None:
         self.uris, self.settings = state["uris"], state["settings"]
-        self._fs, self._metadata = None, {}
+        self._fs, self._metadata, self._handles = None, {}, threading.local()
 
     def _source(self, uri: str):
         path = local_path(uri)
@@ -110,4 +117,21 @@ class ParquetOpener:
         except Exception as exc:
             raise TrainingError(f"cannot open the Parquet file {uri}: {exc}") from exc
         self._metadata.setdefault(file, parquet.metadata)
+        return parquet
+
+    def opened(self, file: int):
+        """The calling thread's open ``ParquetFile`` of file number ``file``, opened on first
+        use and kept (up to :data:`HANDLES_PER_THREAD` per thread, the least recently used
+        closed first): a row group read through a kept handle costs less than one through a
+        new handle.  Use it from one thread at a time, as the loader's workers do."""
+        handles = getattr(self._handles, "files", None)
+        if handles is None:
+            handles = self._handles.files = OrderedDict()
+        parquet = handles.get(file)
+        if parquet is None:
+            parquet = handles[file] = self.open(file)
+            while len(handles) > HANDLES_PER_THREAD:
+                handles.popitem(last=False)[1].close()
+        else:
+            handles.move_to_end(file)
         return parquet

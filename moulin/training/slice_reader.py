@@ -67,7 +67,7 @@ class SliceReader:
         from moulin.training.batches import codec_arrays
 
         try:
-            table = self.opener.open(part.file).read_row_group(part.index, columns=list(self.columns))
+            table = self.opener.opened(part.file).read_row_group(part.index, columns=list(self.columns))
         except TrainingError:
             raise
         except Exception as exc:
