@@ -45,7 +45,7 @@ def expectations_page() -> str:
 
 def _stage_options(stage) -> str:
     """The stage's command line, as the entry point parses it (``--ds`` and its own options)."""
-    parser = argparse.ArgumentParser(prog=f"spark-submit moulin/jobs/entry.py {stage.name}", add_help=False)
+    parser = argparse.ArgumentParser(prog=f"spark-submit spark_jobs/run_stage.py {stage.name}", add_help=False)
     parser.add_argument("--ds", required=True, help="logical date of the run (YYYY-MM-DD)")
     if stage.arguments is not None:
         stage.arguments(parser)
@@ -64,7 +64,7 @@ def stages_page() -> str:
         "",
         rst_to_md(mr.__doc__ or ""),
         "",
-        "A stage runs as `spark-submit moulin/jobs/entry.py <stage> --ds <date> [options]` "
+        "A stage runs as `spark-submit spark_jobs/run_stage.py <stage> --ds <date> [options]` "
         "(`moulin.jobs.submit.submit_job` builds that command), or on the job server on the "
         "`local` and `hdfs-local` profiles. Exit code 3 means a data error (no retry helps), 1 anything else.",
         "",
