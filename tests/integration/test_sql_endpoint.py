@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from platform_helpers import _free_block
 
-from moulin.delta import DeltaTableStore
+from moulin.delta import DeltaTableStore, TableProperties
 from moulin.settings import Settings, load_settings
 from moulin.sql import run_query
 from moulin.sql_endpoint.client import beeline_command, connect
@@ -94,7 +94,9 @@ def endpoint(spark, moulin_env, tmp_path_factory: pytest.TempPathFactory):
     mail = spark.createDataFrame(
         [("p-1f3a", "[masked]"), ("p-9c2e", "hello")], "from_address string, body string"
     )
-    store.write(mail, settings.table_uri(MAIL_VIEW), personal_data=["from_address"])
+    store.write(
+        mail, settings.table_uri(MAIL_VIEW), properties=TableProperties(personal_data=("from_address",))
+    )
     log = root / "endpoint.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
