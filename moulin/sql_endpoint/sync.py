@@ -39,8 +39,7 @@ from moulin.catalog import Catalog, CatalogEntry, load_catalog
 from moulin.cluster.files import write_atomic
 from moulin.delta.errors import DeltaStoreError
 from moulin.delta.hadoop_fs import HadoopFS
-from moulin.delta.log import Snapshot, open_delta
-from moulin.delta.store import personal_columns
+from moulin.delta.log import Snapshot, open_delta, personal_columns
 from moulin.settings import Settings
 from moulin.sql_endpoint.ddl import (
     SNAPSHOTS_DB,
