@@ -393,10 +393,12 @@ def test_the_operators_view_in_headless_chromium(platform) -> None:
         page.screenshot(path=ARTIFACTS / "flights_delay_model_run.png", full_page=True)
 
         page.goto(f"{base}/dags/flights_delay_model/runs/{run_id}/tasks/train")
-        page.get_by_text("MOULIN-PROGRESS train").first.wait_for(timeout=60_000)
-        # Spark's own lines, streamed from spark-submit while the job ran.
-        page.get_by_placeholder("Search logs...").fill("Running Spark version")
-        page.get_by_text("Running Spark version").first.wait_for(timeout=30_000)
+        # The log view renders only the lines in sight: each line is found through its search,
+        # which scrolls to the match (the summary line is the log's last, far below the fold).
+        search = page.get_by_placeholder("Search logs...")
+        for line in ("MOULIN-PROGRESS train", "Running Spark version"):  # ours, then Spark's own
+            search.fill(line)
+            page.get_by_text(line).first.wait_for(timeout=120_000)
         page.screenshot(path=ARTIFACTS / "train_task_log.png", full_page=True)
 
         page.goto(base + "/assets")

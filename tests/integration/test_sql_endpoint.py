@@ -13,7 +13,6 @@ import random
 import re
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,39 +224,42 @@ def test_reads_of_a_view_of_personal_data_are_audited(endpoint: Endpoint) -> Non
 
 
 def test_a_commit_during_a_query_leaves_its_answer_and_is_served_next(endpoint: Endpoint) -> None:
-    """A query planned on one version reads that version's files while another writer
-    (deltalake) overwrites the table and the endpoint starts serving the new version; the
-    next query reads the new version."""
+    """A query planned on one version keeps reading that version's files while another
+    writer (deltalake) overwrites the table and the endpoint starts serving the new version;
+    the next query reads the new version.
+
+    The order is made by the client, not by timing: with Spark's incremental collect each
+    file of the table is its own partition, computed only when the client fetches its row.
+    The first row is fetched, the commit is made and served, then the rest is fetched."""
     import pyarrow as pa
     from deltalake import write_deltalake
 
     settings = endpoint.settings
     stats = settings.table_uri(STATS)
-    # The cross-joined side is broadcast, so computed before the table's files are read: it
-    # lasts about 6 s (measured here, not guessed), time for the commit and the refresh.
-    started = time.monotonic()
-    _rows(settings, "analyst", "SELECT max(hash(id)) AS m FROM range(0, 50000000)")
-    rows = int(50_000_000 * max(6.0 / max(time.monotonic() - started, 0.05), 1.0))
-    slow = (
-        "SELECT count(*), sum(t.mean_delay), max(s.m) FROM gold.carrier_delay_stats t "
-        f"CROSS JOIN (SELECT max(hash(id)) AS m FROM range(0, {rows})) s"
-    )
-    answer: list = []
-    query = threading.Thread(target=lambda: answer.extend(_rows(settings, "analyst", slow)))
-    query.start()
-    time.sleep(1.0)  # planned by now
-    new = pa.table(
-        {"carrier": ["DL", "UA"], "month": pa.array([1, 1], pa.int32()), "mean_delay": [100.0, 200.0]}
-    )
-    write_deltalake(stats, new, mode="overwrite", partition_by=["month"])
-    latest = endpoint.store.version(stats)
-    deadline = time.monotonic() + 30
-    while read_served(settings)["tables"]["gold.carrier_delay_stats"]["version"] != latest:
-        assert time.monotonic() < deadline, f"version {latest} not served; see {endpoint.log}"
-        time.sleep(0.2)
-    assert query.is_alive(), "the slow query ended before the commit was served: make it slower"
-    query.join(timeout=120)
-    assert answer[0][:2] == (2, 6.0)  # the rows of the version it was planned on
+    planned_on = endpoint.store.version(stats)
+    with connect(settings, "analyst") as conn:
+        cursor = conn.cursor()
+        cursor.execute("SET spark.sql.thriftServer.incrementalCollect=true")
+        # One partition per file (a file's open cost fills a whole partition).
+        cursor.execute("SET spark.sql.files.openCostInBytes=134217728")
+        cursor.arraysize = 1
+        cursor.execute("SELECT month, mean_delay FROM gold.carrier_delay_stats")
+        first = cursor.fetchone()
+        assert first is not None, "gold.carrier_delay_stats answered no row"
+
+        new = pa.table(
+            {"carrier": ["DL", "UA"], "month": pa.array([1, 1], pa.int32()), "mean_delay": [100.0, 200.0]}
+        )
+        write_deltalake(stats, new, mode="overwrite", partition_by=["month"])
+        latest = endpoint.store.version(stats)
+        assert latest > planned_on
+        deadline = time.monotonic() + 60
+        while read_served(settings)["tables"]["gold.carrier_delay_stats"]["version"] != latest:
+            assert time.monotonic() < deadline, f"version {latest} not served in 60 s; see {endpoint.log}"
+            time.sleep(0.2)
+        answer = [tuple(first), *(tuple(r) for r in cursor.fetchall())]
+    # The rows of the version it was planned on (month 1 rewritten to AA 1.0, month 2 AA 5.0).
+    assert sorted(answer) == [(1, 1.0), (2, 5.0)]
     assert _rows(settings, "analyst", "SELECT count(*), sum(mean_delay) FROM gold.carrier_delay_stats") == [
         (2, 300.0)
     ]
