@@ -8,6 +8,7 @@ written once per session as a real Delta table, partitioned by split.
 from __future__ import annotations
 
 import importlib.util
+import socket
 
 import pytest
 
@@ -41,3 +42,20 @@ def synthetic_table(tmp_path_factory: pytest.TempPathFactory, contract) -> dict:
     write_synthetic_table(uri, contract, SYNTHETIC_ROWS, seed=7)
     version = write_synthetic_table(uri, contract, 600, seed=8, mode="append", key_prefix="g")
     return {"uri": uri, "version": version, "rows": SYNTHETIC_ROWS + 600}
+
+
+@pytest.fixture
+def rank_env(monkeypatch) -> None:
+    """One rank of a one-process job (what torchrun would set)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for name, value in dict(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK="0",
+        WORLD_SIZE="1",
+        LOCAL_RANK="0",
+        OMP_NUM_THREADS="1",
+    ).items():
+        monkeypatch.setenv(name, value)

@@ -5,7 +5,6 @@ trainer's, no temporary files left, checkpoint write errors."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections import Counter
 from pathlib import Path
@@ -205,23 +204,6 @@ def test_arrow_preprocessing_matches_pandas(codec, synthetic_table, contract) ->
 
 
 # -- the training loop
-
-
-@pytest.fixture
-def rank_env(monkeypatch) -> None:
-    """One rank of a one-process job (what torchrun would set)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    for name, value in dict(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK="0",
-        WORLD_SIZE="1",
-        LOCAL_RANK="0",
-        OMP_NUM_THREADS="1",
-    ).items():
-        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ training run through it."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -181,9 +180,7 @@ def test_what_petastorm_cannot_do_is_refused_naming_the_way_out(overwritten_imag
         LoaderOptions(reader="arrow")  # type: ignore[arg-type]
 
 
-def test_a_short_training_run_through_petastorm(
-    overwritten_features, contract, tmp_path, monkeypatch
-) -> None:
+def test_a_short_training_run_through_petastorm(overwritten_features, contract, tmp_path, rank_env) -> None:
     """The same trainer, fed by Petastorm from the pinned snapshot: every train row each
     epoch, and a model that learned (validation loss below the constant predictor's)."""
     from moulin.training.batches import TabularCodec
@@ -193,18 +190,6 @@ def test_a_short_training_run_through_petastorm(
     from moulin.training.model import MLPConfig
     from moulin.training.preprocessing import Preprocessor
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    for name, value in dict(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK="0",
-        WORLD_SIZE="1",
-        LOCAL_RANK="0",
-        OMP_NUM_THREADS="1",
-    ).items():
-        monkeypatch.setenv(name, value)
     snap = resolve_snapshot(overwritten_features["uri"], contract.split, overwritten_features["versions"][0])
     train = read_split_pandas(snap.files["train"], contract.read_columns)
     pre = Preprocessor.fit(train, contract)

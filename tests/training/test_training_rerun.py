@@ -5,7 +5,6 @@ and ``results.json`` and the leaderboard always describe the same training."""
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -17,23 +16,6 @@ def _path(uri: str) -> Path:
 
 
 # ------------------------------------------------------------ the trainer alone (one rank)
-@pytest.fixture
-def rank_env(monkeypatch) -> None:
-    """One rank of a one-process job (what torchrun would set)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    for name, value in dict(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK="0",
-        WORLD_SIZE="1",
-        LOCAL_RANK="0",
-        OMP_NUM_THREADS="1",
-    ).items():
-        monkeypatch.setenv(name, value)
-
-
 @pytest.fixture(scope="module")
 def jobs(synthetic_table, contract) -> dict:
     """The same small job on the synthetic table's version 0 ("a") and version 1 ("b")."""
