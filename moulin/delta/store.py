@@ -31,6 +31,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from moulin.delta.column_mapping import arrow_dataset, read_mapped
@@ -81,6 +82,33 @@ from moulin.phases import phase
 MAX_COMMIT_ATTEMPTS = 20  # versions an append moves past when concurrent appends win
 READ_WRITE_ATTEMPTS = 5  # fresh reads a read-then-write makes before it gives up (retry_on_conflict)
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CommitRequest:
+    """What one commit of staged files needs, as :meth:`DeltaTableStore.write` decided it.
+
+    ``snap`` is the snapshot the write read (None: the table does not exist yet);
+    ``preds`` the replaceWhere predicates; ``info`` the commitInfo entries; ``pinned``
+    commits only as the version after ``snap`` (no retry past concurrent commits,
+    appends included; see ``expected_version``); ``schema_overwrite`` replaces the
+    schema (CREATE OR REPLACE).
+    """
+
+    uri: str
+    snap: Snapshot | None
+    staged: StagedWrite
+    mode: WriteMode
+    target: Any  # pyspark.sql.types.StructType (pyspark is imported lazily)
+    partition_by: list[str]
+    preds: list[Predicate]
+    transaction: AppTransaction | None
+    description: str | None
+    info: dict[str, str]
+    schema_overwrite: bool = False
+    pinned: bool = False
+
+
 log = logging.getLogger(__name__)
 
 
@@ -288,18 +316,20 @@ class DeltaTableStore:
                 self.before_commit_hook(uri, mode)
             protocol.fault("before_commit")
             return self._commit(
-                uri,
-                snap,
-                staged,
-                mode,
-                target,
-                partition_by,
-                preds,
-                transaction,
-                description,
-                info,
-                schema_overwrite=schema_mode == "overwrite",
-                pinned=expected_version is not None,
+                CommitRequest(
+                    uri=uri,
+                    snap=snap,
+                    staged=staged,
+                    mode=mode,
+                    target=target,
+                    partition_by=list(partition_by),
+                    preds=list(preds),
+                    transaction=transaction,
+                    description=description,
+                    info=info,
+                    schema_overwrite=schema_mode == "overwrite",
+                    pinned=expected_version is not None,
+                )
             )
 
         with phase("commit"):
@@ -341,16 +371,22 @@ class DeltaTableStore:
             log.warning("auto-compaction of %s skipped: %s", uri, " ".join(str(exc).split())[:300])
             return None
 
-    def _commit_with_new_columns(
-        self, uri, snap, staged, mode, target, partition_by, preds, transaction, info, pinned=False
-    ) -> bool | None:
-        """The data and the table's new columns in ONE commit, written by moulin.
+    def _commit_with_new_columns(self, request: CommitRequest, snap: Snapshot) -> bool | None:
+        """The data and the table's new columns in ONE commit, written by moulin, on ``snap``.
 
         deltalake's write transaction cannot change the schema of an append, and
         adding the columns in a commit of their own would leave the table between
         two states if the data commit then failed.  The commit file is put only
         if its version is free; appends move on past concurrent appends.
         """
+        uri, staged, mode, target = request.uri, request.staged, request.mode, request.target
+        partition_by, preds, transaction, info = (
+            request.partition_by,
+            request.preds,
+            request.transaction,
+            request.info,
+        )
+        pinned = request.pinned or mode == "overwrite"
         fs = self.fs_of(uri)
         now = int(time.time() * 1000)
         meta = snap.metadata
@@ -511,29 +547,16 @@ class DeltaTableStore:
             )
         ]
 
-    def _commit(
-        self,
-        uri,
-        snap,
-        staged,
-        mode,
-        target,
-        partition_by,
-        preds,
-        transaction,
-        description,
-        info,
-        schema_overwrite=False,
-        pinned=False,
-    ) -> bool | None:
+    def _commit(self, request: CommitRequest) -> bool | None:
         """One Delta commit of the staged files: True, or None for an idempotent no-op.
-
-        ``pinned``: commit only as the version after ``snap`` (no retry past
-        concurrent commits, appends included; see ``expected_version``).
 
         Errors raised here come from the commit itself; the caller reads the
         committed version back from the log (see :meth:`WriteProtocol.run`).
         """
+        uri, snap, staged, mode = request.uri, request.snap, request.staged, request.mode
+        target, partition_by, preds = request.target, request.partition_by, request.preds
+        transaction, description, info = request.transaction, request.description, request.info
+        schema_overwrite, pinned = request.schema_overwrite, request.pinned
         from deltalake.transaction import (
             CommitProperties,
             RemoveAction,
@@ -598,9 +621,7 @@ class DeltaTableStore:
                 return True
             new_fields = [f for f in target.fields if f.name not in set(snap.schema.fieldNames())]
             if new_fields and not _needs_protocol_upgrade(new_fields):
-                return self._commit_with_new_columns(
-                    uri, snap, staged, mode, target, partition_by, preds, transaction, info, strict
-                )
+                return self._commit_with_new_columns(request, snap)
             if new_fields:
                 # Columns whose type needs a newer protocol: deltalake upgrades it when
                 # the columns are added, in a commit before the data.
