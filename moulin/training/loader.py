@@ -46,10 +46,9 @@ import numpy as np
 from moulin.training import TrainingError
 from moulin.training.batching import EpochBatches, mixed_batches
 from moulin.training.loader_options import LoaderOptions, Pool, Reader
-from moulin.training.parquet_files import ParquetOpener
 from moulin.training.petastorm_loader import PetastormLoader
 from moulin.training.sharding import EpochPlan, RowGroup, RowSlice, plan_epoch
-from moulin.training.slice_reader import SliceReader
+from moulin.training.slice_reader import SliceReader, split_reader
 
 __all__ = [
     "EpochBatches",
@@ -97,21 +96,9 @@ class SnapshotLoader:
         settings: Any = None,
         sample: float | None = None,
     ) -> None:
-        spec = codec if isinstance(codec, dict) else codec.to_dict()
-        from moulin.training.batches import codec_from_dict
-
-        self.codec = codec_from_dict(spec) if isinstance(codec, dict) else codec
+        self.codec, self.reader = split_reader(uris, codec, settings, sample)
         self.options = options
         self.rank, self.world = rank, world
-        # The key column only decides a sample: not read otherwise (codecs with an Arrow path).
-        columns = [
-            c
-            for c in self.codec.columns
-            if c != self.codec.key or sample is not None or not hasattr(self.codec, "arrays_from_arrow")
-        ]
-        self.reader = SliceReader(
-            ParquetOpener(tuple(uris), settings), spec, tuple(columns), sample, self.codec.key
-        )
         if not uris:
             raise TrainingError("the loader was given no files: the split has no data files")
         self._pool: Executor
@@ -204,9 +191,8 @@ def open_loader(
     """The loader ``options.reader`` names, over the same files with the same arguments:
     :class:`SnapshotLoader` (``"moulin"``) or
     :class:`~moulin.training.petastorm_loader.PetastormLoader` (``"petastorm"``)."""
-    if options.reader == "petastorm":
-        return PetastormLoader(uris, codec, options, rank=rank, world=world, settings=settings, sample=sample)
-    return SnapshotLoader(uris, codec, options, rank=rank, world=world, settings=settings, sample=sample)
+    loader = PetastormLoader if options.reader == "petastorm" else SnapshotLoader
+    return loader(uris, codec, options, rank=rank, world=world, settings=settings, sample=sample)
 
 
 def device_batches(batches, device, codec: Any = None) -> Iterator[tuple]:

@@ -42,9 +42,9 @@ import numpy as np
 from moulin.training import TrainingError
 from moulin.training.batching import EpochBatches, mixed_batches
 from moulin.training.loader_options import LoaderOptions
-from moulin.training.parquet_files import ParquetOpener, local_path
+from moulin.training.parquet_files import local_path
 from moulin.training.sharding import EpochPlan
-from moulin.training.slice_reader import SliceReader
+from moulin.training.slice_reader import split_reader
 
 
 def petastorm_url(uri: str) -> str:
@@ -89,8 +89,6 @@ class PetastormLoader:
         settings: Any = None,
         sample: float | None = None,
     ) -> None:
-        from moulin.training.batches import codec_from_dict
-
         if not uris:
             raise TrainingError("the loader was given no files: the split has no data files")
         if options.tail != "drop":
@@ -100,20 +98,10 @@ class PetastormLoader:
             )
         if world < 1 or not 0 <= rank < world:
             raise TrainingError(f"rank {rank} is not one of {world} rank(s)")
-        spec = codec if isinstance(codec, dict) else codec.to_dict()
-        self.codec = codec_from_dict(spec) if isinstance(codec, dict) else codec
+        self.codec, self.reader = split_reader(uris, codec, settings, sample)  # as moulin's loader
         self.options = options
         self.rank, self.world = rank, world
         self.urls = [petastorm_url(u) for u in uris]
-        # The same columns as moulin's loader (the key only when it decides a sample).
-        columns = [
-            c
-            for c in self.codec.columns
-            if c != self.codec.key or sample is not None or not hasattr(self.codec, "arrays_from_arrow")
-        ]
-        self.reader = SliceReader(
-            ParquetOpener(tuple(uris), settings), spec, tuple(columns), sample, self.codec.key
-        )
         # Petastorm's row groups in its own order: shard r reads those at positions r, r + world, ...
         pieces = self._row_groups()
         self.schema = self.reader.opener.open(0).schema_arrow

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -77,3 +78,21 @@ class SliceReader:
         table = self._kept(table).slice(part.start, part.rows)
         rng = np.random.default_rng(list(rng_seed)) if rng_seed is not None else None
         return codec_arrays(self.codec, table, rng)
+
+
+def split_reader(
+    uris: Sequence[str], codec: Any, settings: Any = None, sample: float | None = None
+) -> tuple[Any, SliceReader]:
+    """The codec (from itself or its dict) and the :class:`SliceReader` of a split's files,
+    reading the codec's columns; the key column only when it decides a sample (or when
+    the codec has no Arrow path)."""
+    from moulin.training.batches import codec_from_dict
+
+    spec = codec if isinstance(codec, dict) else codec.to_dict()
+    codec = codec_from_dict(spec) if isinstance(codec, dict) else codec
+    columns = tuple(
+        c
+        for c in codec.columns
+        if c != codec.key or sample is not None or not hasattr(codec, "arrays_from_arrow")
+    )
+    return codec, SliceReader(ParquetOpener(tuple(uris), settings), spec, columns, sample, codec.key)
