@@ -68,6 +68,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from moulin.errors import MoulinError
@@ -351,16 +352,46 @@ class WarehouseFS:
 
     def write_bytes(self, uri: str, data: bytes) -> None:
         """Write ``data`` to ``uri`` atomically (see the module docstring)."""
+
+        def fill(tmp: str) -> None:
+            with open(tmp, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+
+        self._write_atomically(
+            uri, fill, lambda client, tmp: client.write(tmp, data=data, overwrite=True), "writing"
+        )
+
+    def put_file(self, local_path: Path, uri: str) -> None:
+        """Copy a local file to ``uri`` atomically (see the module docstring)."""
+
+        def fill(tmp: str) -> None:
+            shutil.copyfile(local_path, tmp)
+            with open(tmp, "rb+") as out:
+                os.fsync(out.fileno())
+
+        self._write_atomically(
+            uri, fill, lambda client, tmp: client.upload(tmp, str(local_path), overwrite=True), "uploading"
+        )
+
+    def _write_atomically(
+        self,
+        uri: str,
+        fill_local: Callable[[str], None],
+        fill_hdfs: Callable[[Any, str], object],
+        verb: str,
+    ) -> None:
+        """Fill a temporary file beside ``uri`` (``fill_local(tmp)`` on a local disk,
+        ``fill_hdfs(client, tmp)`` on HDFS), then put it in place; a failed fill leaves
+        no temporary file behind."""
         kind, path = self._split(uri)
         token = uuid.uuid4().hex
         tmp = self._tmp_path(path, token)
         if kind == "file":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             try:
-                with open(tmp, "wb") as out:
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
+                fill_local(tmp)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
@@ -369,31 +400,10 @@ class WarehouseFS:
         client = self._hdfs()
         self._retry(lambda: client.makedirs(os.path.dirname(path)), f"creating the folder of {uri}")
         try:
-            self._retry(lambda: client.write(tmp, data=data, overwrite=True), f"writing {uri}")
+            self._retry(lambda: fill_hdfs(client, tmp), f"{verb} {uri}")
         except BaseException:
             self._discard(tmp)
             raise
-        self._commit_hdfs(uri, tmp, path, token)
-
-    def put_file(self, local_path: Path, uri: str) -> None:
-        """Copy a local file to ``uri`` atomically (see the module docstring)."""
-        kind, path = self._split(uri)
-        token = uuid.uuid4().hex
-        tmp = self._tmp_path(path, token)
-        if kind == "file":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            try:
-                shutil.copyfile(local_path, tmp)
-                with open(tmp, "rb+") as out:
-                    os.fsync(out.fileno())
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            self._commit_local(tmp, path)
-            return
-        client = self._hdfs()
-        self._retry(lambda: client.makedirs(os.path.dirname(path)), f"creating the folder of {uri}")
-        self._retry(lambda: client.upload(tmp, str(local_path), overwrite=True), f"uploading {uri}")
         self._commit_hdfs(uri, tmp, path, token)
 
     def _discard(self, tmp: str) -> None:
