@@ -18,6 +18,7 @@ The use case then runs at once: ``moulin <name> run`` and its DAG ``<name>``.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -110,7 +111,6 @@ def _features(framing, bronze: Contract) -> dict[str, str]:
 
 
 def _contract_text(name: str, bronze: Contract, key, features: dict[str, str], classes, framing) -> str:
-    columns = {c.name: c for c in bronze.columns}
     personal = [c for c in bronze.personal_data if c in features]
     lines = [
         f"# Drafted by `moulin usecase new {name}` from {bronze.name}; review it.",
@@ -132,10 +132,7 @@ def _contract_text(name: str, bronze: Contract, key, features: dict[str, str], c
         "  - {name: label_name, type: string, nullable: false}",
     ]
     for feature, role in features.items():
-        column = columns[feature]
-        type_ = "double" if column.type.startswith("decimal") else column.type
-        if role == "categorical":
-            type_ = "string"
+        type_ = "string" if role == "categorical" else "double"  # as the table step casts them
         lines.append(f"  - {{name: {feature}, type: {type_}, nullable: true, role: {role}}}")
     lines += [
         "  - {name: split, type: string, nullable: false, role: split}",
@@ -164,6 +161,9 @@ def _usecase_text(name: str, framing, source: str, bronze: Contract, key, label,
     )  # fmt: skip
     label_names = ", ".join(f'(label == {i}, "{c}")' for i, c in enumerate(classes))
     what = framing.data.sources[0].what if framing.data.sources else bronze.description
+    # "one order of the shop" -> "order"
+    words = framing.task.unit.split()
+    item = words[1] if len(words) > 1 and words[0].lower() in ("one", "a", "an", "each") else "row"
     return f'''"""{framing.question.strip()}
 
 Use case {name}, scaffolded by `moulin usecase new` from framing.yaml and source {source!r}:
@@ -175,7 +175,7 @@ from moulin.usecases.kit import ReportText, TableStep, UseCase
 from moulin.usecases.kit.tabular import TabularSuite
 
 #: The classes, in the order of their index in column ``label``.
-CLASSES = {tuple(classes)!r}
+CLASSES = ({"".join(json.dumps(c) + ", " for c in classes).rstrip()})
 #: Seed of the split, and the shares of the train and validation splits (the rest is test).
 SPLIT_SEED = 17
 TRAIN_SHARE, VALIDATION_SHARE = {TRAIN_SHARE}, {VALIDATION_SHARE}
@@ -207,7 +207,7 @@ def to_training_rows(bronze):
 
 USECASE = UseCase(
     name="{name}",
-    description={framing.question.strip()!r},
+    description={json.dumps(framing.question.strip())},
     sources=("{source}",),
     steps=(
         TableStep(
@@ -220,7 +220,7 @@ USECASE = UseCase(
     ),
     suite=TabularSuite(use_case="{name}", contract="silver_{name}", class_names=CLASSES, select_by="{select_by}"),
     models=("majority", "logreg", "mlp"),
-    report=ReportText(data_description={what.strip()!r}),
+    report=ReportText(item={json.dumps(item)}, items={json.dumps(item + "s")}, data_description={json.dumps(what.strip())}),
 )
 '''
 
@@ -267,8 +267,9 @@ def scaffold(
         )
 
     # the framing is checked where it will live: its name must be the folder's
-    staging = settings.own_usecases_dir / f".{name}.new"
-    shutil.rmtree(staging, ignore_errors=True)
+    scratch = settings.own_usecases_dir / f".new-{name}"
+    staging = scratch / name
+    shutil.rmtree(scratch, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
         shutil.copyfile(framing_path, staging / "framing.yaml")
@@ -319,6 +320,6 @@ def scaffold(
             shutil.rmtree(folder)
         staging.rename(folder)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     files = (folder / "framing.yaml", folder / "contracts" / f"silver_{name}.yaml", folder / "usecase.py")
     return Scaffolded(name, folder, files, f"silver_{name}", features, classes)
