@@ -40,10 +40,13 @@ def _module_name(path: Path, settings: Settings) -> str:
 
 
 def _import(path: Path, name: str) -> types.ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
+    """The module of ``path``: imported once, again when its file is another or has changed."""
     if not name.startswith(f"{OWN_PACKAGE}."):
         return importlib.import_module(name)
+    loaded = sys.modules.get(name)
+    stamp = (str(path.resolve()), path.stat().st_mtime_ns)
+    if loaded is not None and getattr(loaded, "__moulin_stamp__", None) == stamp:
+        return loaded
     if OWN_PACKAGE not in sys.modules:
         package = types.ModuleType(OWN_PACKAGE)
         package.__path__ = []
@@ -51,6 +54,7 @@ def _import(path: Path, name: str) -> types.ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    module.__moulin_stamp__ = stamp  # type: ignore[attr-defined]
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)

@@ -12,8 +12,11 @@ from moulin.orchestration import data_errors_fail_the_task
 from moulin.settings import Settings, load_settings
 from moulin.usecases.kit.declaration import TableStep, UseCase
 
-#: Use cases whose stages are registered, by name (discovery may hand the same one again).
+#: The latest declaration of each use case whose stages are registered, by name: the
+#: registered functions look their use case up here when they run, so a use case
+#: discovered again (its file imported anew) keeps its stages.
 _REGISTERED: dict[str, UseCase] = {}
+_FUNCTIONS: dict[str, tuple] = {}
 
 
 def run_step(spark, settings: Settings, usecase: UseCase, step: TableStep) -> dict[str, Any]:
@@ -34,8 +37,10 @@ def run_step(spark, settings: Settings, usecase: UseCase, step: TableStep) -> di
     return rebuild(spark, settings, spec)
 
 
-def _step_stage(usecase: UseCase, step: TableStep):
+def _step_stage(name: str, step_name: str):
     def run(ctx: StageContext, args: argparse.Namespace) -> dict:
+        usecase = _REGISTERED[name]
+        step = next(s for s in usecase.steps if s.name == step_name)
         result = run_step(ctx.spark, ctx.settings, usecase, step)
         print(
             f"MOULIN-PROGRESS {step.target}: {result['rows']} {step.rows_called}, v{result['version']}",
@@ -43,36 +48,37 @@ def _step_stage(usecase: UseCase, step: TableStep):
         )
         return result
 
-    run.__doc__ = f"Rebuild {step.target} from {step.source} ({usecase.name})."
     return run
 
 
-def _train_stage(usecase: UseCase):
+def _train_stage(name: str):
     def arguments(parser: argparse.ArgumentParser) -> None:
         from moulin.training.classifiers import add_train_arguments
 
+        usecase = _REGISTERED[name]
         add_train_arguments(parser, usecase.models, usecase.num_processes)
 
     def train(ctx: StageContext, args: argparse.Namespace) -> dict:
         from moulin.training.classifiers import run_training_stage
 
-        return run_training_stage(ctx, args, usecase.suite(ctx.settings))
+        return run_training_stage(ctx, args, _REGISTERED[name].suite(ctx.settings))
 
-    train.__doc__ = (
-        f"Train and compare the {usecase.name} classifiers on a pinned snapshot (training environment)."
-    )
+    train.__doc__ = f"Train and compare the {name} classifiers on a pinned snapshot (training environment)."
     return train, arguments
 
 
 def register_stages(usecase: UseCase) -> None:
-    """Register ``usecase``'s stages once (a second call with the same use case does nothing;
-    another use case of the same name is refused by the registry)."""
-    if _REGISTERED.get(usecase.name) is usecase:
-        return
+    """Register ``usecase``'s stages (again: the same functions, now running this declaration)."""
     _REGISTERED[usecase.name] = usecase
     for step in usecase.steps:
-        stage(usecase.stage_name(step.name))(_step_stage(usecase, step))
-    train, arguments = _train_stage(usecase)
+        stage_name = usecase.stage_name(step.name)
+        if stage_name not in _FUNCTIONS:
+            _FUNCTIONS[stage_name] = (_step_stage(usecase.name, step.name),)
+            _FUNCTIONS[stage_name][0].__doc__ = f"Rebuild {step.target} from {step.source} ({usecase.name})."
+        stage(stage_name)(_FUNCTIONS[stage_name][0])
+    if usecase.train_stage not in _FUNCTIONS:
+        _FUNCTIONS[usecase.train_stage] = _train_stage(usecase.name)
+    train, arguments = _FUNCTIONS[usecase.train_stage]
     stage(usecase.train_stage, environment="training", arguments=arguments)(train)
 
 

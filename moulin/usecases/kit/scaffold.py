@@ -266,6 +266,18 @@ def scaffold(
             f"{name!r} is a moulin command already: choose another name for `moulin {name} run`"
         )
 
+    from moulin.framing import read_framing_file
+
+    try:
+        raw, lines = read_framing_file(framing_path)
+    except FramingError as exc:
+        raise UseCaseError("the framing does not read:\n" + "\n".join(str(p) for p in exc.problems)) from None
+    given = raw.get("name") if isinstance(raw, dict) else None
+    if given != name:
+        raise UseCaseError(
+            f"{framing_path}:{lines.get('name', 1)}:name: {given!r} differs from the use case {name!r} — "
+            f"set name: {name} in the framing (or scaffold it as {given})"
+        )
     # the framing is checked where it will live: its name must be the folder's
     scratch = settings.own_usecases_dir / f".new-{name}"
     staging = scratch / name
@@ -278,10 +290,6 @@ def scaffold(
         except FramingError as exc:
             lines = [str(p).replace(str(staging / "framing.yaml"), str(framing_path)) for p in exc.problems]
             raise UseCaseError("the framing does not validate:\n" + "\n".join(lines)) from None
-        if framing.name != name:
-            raise UseCaseError(
-                f"{framing_path}: name: {framing.name!r} differs from the use case {name!r} — make them one"
-            )
         if framing.task.type not in ("binary", "multiclass"):
             raise UseCaseError(
                 f"{framing_path}: task.type: {framing.task.type!r}; the scaffold writes classifiers "
