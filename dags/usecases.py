@@ -4,4 +4,4 @@ built by the kit from the declaration (see moulin.usecases.kit)."""
 
 from moulin.usecases.kit import usecase_dags
 
-globals().update(usecase_dags())
+globals().update(usecase_dags(fileloc=__file__))

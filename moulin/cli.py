@@ -143,29 +143,6 @@ def _cmd_mail(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_classifier(args: argparse.Namespace) -> int:
-    """``moulin fashion|sentiment prepare|run``: the drop, or the whole chain to the report."""
-    import importlib
-
-    settings = load_settings(args.profile)
-    corpus = importlib.import_module(f"moulin.usecases.{args.use_case}.corpus")
-    if args.action == "prepare":
-        print(f"drop: {corpus.prepare_drop(settings, args.limit or None)}")
-        return 0
-    from moulin.spark import build_spark_session
-
-    runner = importlib.import_module(f"moulin.usecases.{args.use_case}.runner")
-    if settings.profile == "hdfs-local":
-        from moulin.cluster.local import LocalCluster
-
-        LocalCluster(settings, log=lambda m: print(f"  cluster: {m}")).up()
-    models = tuple(m for m in args.models.split(",") if m)
-    run = getattr(runner, f"run_{args.use_case}")
-    spark = build_spark_session(settings, f"moulin-{args.use_case}")
-    run(spark, settings, args.limit or None, args.sample, models, args.epochs_scale)
-    return 0
-
-
 def _cmd_usecase(args: argparse.Namespace) -> int:
     """``moulin usecase check [<name or path>]``: validate framings; OK, or each problem as
     ``file:line:field: message — what to do`` and exit code 1."""
@@ -607,39 +584,6 @@ def build_parser() -> argparse.ArgumentParser:
         a = actions.add_parser(action, help=what, description=description)
         a.add_argument("--limit", type=int, default=0, help="messages per corpus group (0: all)")
 
-    from moulin.usecases.fashion.params import PARAMS as FASHION
-    from moulin.usecases.sentiment.params import PARAMS as SENTIMENT
-
-    for name, params, what, unit in (
-        ("fashion", FASHION, "the image use case", "images per official set"),
-        ("sentiment", SENTIMENT, "the text use case", "posts"),
-    ):
-        p = sub.add_parser(
-            name,
-            help=f"{what}: prepare the drop, run the chain to the report",
-            description=f"{what[0].upper()}{what[1:]}.",
-        )
-        p.set_defaults(func=_cmd_classifier, use_case=name)
-        actions = _add_actions(p)
-        a = actions.add_parser(
-            "prepare",
-            help="write the drop from the corpus",
-            description="Write the drop from the corpus (only files whose bytes change).",
-        )
-        a.add_argument("--limit", type=int, default=0, help=f"{unit} in the drop (0: all)")
-        a = actions.add_parser(
-            "run",
-            help="run the chain to the report",
-            description="Run the whole chain: the drop, ingest, the training job of each model, the report "
-            "(the local HDFS cluster started first on profile hdfs-local).",
-        )
-        a.add_argument("--limit", type=int, default=0, help=f"{unit} in the drop (0: all)")
-        a.add_argument(
-            "--sample", type=float, default=None, help="fraction of rows kept per split in training"
-        )
-        a.add_argument("--models", default=",".join(params.models), help="comma-separated models to train")
-        a.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every network's epochs")
-
     p = sub.add_parser(
         "usecase",
         help="use cases as data: check a framing, scaffold a use case",
@@ -772,7 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Commands that run a chain from the shell: they run in a console run (moulin.console),
 #: their library output going to <logs_dir>/<command>/<timestamp>.log.
-CONSOLE_COMMANDS = ("source", "mail", "fashion", "sentiment", "flights")
+CONSOLE_COMMANDS = ("source", "mail", "flights")
 
 
 def _console_command(args: argparse.Namespace) -> str | None:
@@ -786,7 +730,8 @@ def _console_command(args: argparse.Namespace) -> str | None:
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the command; return its exit code.
 
-    ``source``, ``mail``, ``fashion``, ``sentiment`` and ``flights run`` show moulin's
+    ``source``, ``mail``, ``flights run`` and every declared use case's ``run`` (``fashion``,
+    ``sentiment``, those of ``moulin usecase new``) show moulin's
     lines and errors on the console and log the libraries' output (Spark, Great
     Expectations, ...) to a file they name at the end (:func:`moulin.console.console_run`).
     """

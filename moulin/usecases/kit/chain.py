@@ -23,14 +23,15 @@ def ingest(
 ) -> dict[str, Any]:
     """The drop (``limit``: a sample), each source landed and gated for ``ds`` (default: the
     use case's ``default_ds``; none: the sources' bronze tables as they are), then every
-    table step; returns ``{landing, bronze, steps, silver}`` (``silver``: the last step's result)."""
+    table step; returns ``{sources: {name: {landing, bronze}}, landing, bronze, steps, silver}``
+    (``landing`` and ``bronze``: the first source's; ``silver``: the last step's result)."""
     from moulin.sources.bronze import gate_landing
     from moulin.sources.land import land_source
     from moulin.sources.spec import load_spec
     from moulin.usecases.kit.generate import run_step
 
     ds = ds or usecase.default_ds or None
-    out: dict[str, Any] = {"landing": {}, "bronze": {}, "steps": {}}
+    out: dict[str, Any] = {"sources": {}, "steps": {}}
     if usecase.prepare is not None:
         say(f"drop {ds}: {usecase.prepare(settings, limit)}")
     if ds:
@@ -42,7 +43,9 @@ def ingest(
             )
             outcome = gate_landing(spark, settings, spec, ds, run_ge=run_ge)
             say(f"bronze {outcome.line()}")
-            out["landing"][source], out["bronze"][source] = landed, outcome.as_dict()
+            out["sources"][source] = {"landing": landed, "bronze": outcome.as_dict()}
+            out.setdefault("landing", landed)  # the first source's, as for a use case of one source
+            out.setdefault("bronze", outcome.as_dict())
     for step in usecase.steps:
         done = run_step(spark, settings, usecase, step)
         say(f"{step.name} {done['table']}: {done['rows']:,} {step.rows_called} {done['counts']}, v{done['version']}"
@@ -74,8 +77,7 @@ def run_chain(
     data = ingest(usecase, spark, settings, ds, limit, say)
     params = {"sample": sample, "models": models or usecase.models, "epochs_scale": epochs_scale}
     trained = submit_job(settings, usecase.train_stage, train_args(data["silver"]["version"], None, params))
-    gate = next(iter(data["bronze"].values()), None)
-    report = report_beside_results(settings, trained["results_uri"], usecase.wording(), gate)
+    report = report_beside_results(settings, trained["results_uri"], usecase.wording(), data.get("bronze"))
     say(f"recommended {trained['recommended']}; report {report}")
     say(f"{usecase.name} chain done in {time.monotonic() - start:.0f} s")
     return {**data, "training": trained, "report_uri": report}

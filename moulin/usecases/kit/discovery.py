@@ -122,13 +122,13 @@ def register_all_stages(settings: Settings | None = None) -> None:
         usecase.register_stages()
 
 
-def usecase_dags(settings: Settings | None = None) -> dict:
-    """The DAG of every use case that loads, by DAG id (``dags/usecases.py``); a use case
-    whose DAG cannot be built is logged and left out."""
+def usecase_dags(settings: Settings | None = None, fileloc: str | None = None) -> dict:
+    """The DAG of every use case that loads, by DAG id (``dags/usecases.py``, the file Airflow
+    parses them from, ``fileloc``); a use case whose DAG cannot be built is logged and left out."""
     dags = {}
     for name, usecase in find_usecases(settings, strict=False).items():
         try:
-            dags[usecase.dag_name] = usecase.dag(fileloc=str(usecase_files(settings)[name]))
+            dags[usecase.dag_name] = usecase.dag(fileloc)
         except Exception as exc:  # noqa: BLE001 - one broken use case must not hide the others
             log.error("no DAG for use case %s: %s", name, exc)
     return dags
