@@ -47,7 +47,6 @@ def main() -> None:
 
     from moulin.spark import build_spark_session
     from moulin.storage import WarehouseFS
-
     from moulin.usecases.kit import get_usecase
 
     PARAMS = importlib.import_module(f"moulin.usecases.{args.use_case}.params").PARAMS
