@@ -7,13 +7,16 @@ pinned snapshot -> the report.  The kit makes of it the stages ``fashion_silver`
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from moulin.settings import Settings
-from moulin.training.classifiers import ClassifierSuite
 from moulin.usecases.fashion.params import PARAMS
 from moulin.usecases.fashion.report import REPORT
 from moulin.usecases.fashion.stages import check_set_names, duplicates, to_silver
 from moulin.usecases.kit import TableStep, UseCase
+
+if TYPE_CHECKING:
+    from moulin.training.classifiers import ClassifierSuite
 
 
 def _suite(settings: Settings) -> ClassifierSuite:

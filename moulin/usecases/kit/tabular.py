@@ -18,13 +18,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from moulin.settings import Settings
-from moulin.training.classifiers import ClassifierSuite, ModelOutput, NetworkSpec, Phase, baseline_output
-from moulin.training.config import TrainConfig
+
+if TYPE_CHECKING:  # imported when training: scikit-learn and SciPy cost a second at import
+    from moulin.training.classifiers import ClassifierSuite, ModelOutput
 
 TabularModel = Literal["majority", "logreg", "mlp"]
 TABULAR_MODELS: tuple[TabularModel, ...] = ("majority", "logreg", "mlp")
@@ -49,6 +50,8 @@ class TabularSuite:
     seed: int = 7
 
     def __call__(self, settings: Settings) -> ClassifierSuite:
+        from moulin.training.classifiers import ClassifierSuite, NetworkSpec, Phase
+        from moulin.training.config import TrainConfig
         from moulin.training.contract import FeatureContract
 
         features = FeatureContract.load(self.contract)
@@ -121,6 +124,7 @@ def _majority(settings: Settings, n_classes: int) -> Callable:
 
         from moulin.storage import WarehouseFS
         from moulin.training.artifacts import save_baseline
+        from moulin.training.classifiers import baseline_output
 
         start = time.time()
         x = {s: np.zeros((len(f), 1)) for s, f in frames.items()}
@@ -146,7 +150,7 @@ def _logistic_regression(settings: Settings, preprocessor: Callable, c_grid: tup
         from moulin.storage import WarehouseFS
         from moulin.training.artifacts import save_baseline
         from moulin.training.baselines import one_hot
-        from moulin.training.classifiers import best_c_logistic_regression
+        from moulin.training.classifiers import baseline_output, best_c_logistic_regression
 
         pre = preprocessor(frames)
 

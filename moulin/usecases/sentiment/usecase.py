@@ -7,13 +7,16 @@ snapshot -> the report.  The kit makes of it the stages ``sentiment_silver`` and
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from moulin.settings import Settings
-from moulin.training.classifiers import ClassifierSuite
 from moulin.usecases.kit import TableStep, UseCase
 from moulin.usecases.sentiment.params import PARAMS
 from moulin.usecases.sentiment.report import REPORT
 from moulin.usecases.sentiment.stages import duplicates, to_silver
+
+if TYPE_CHECKING:
+    from moulin.training.classifiers import ClassifierSuite
 
 
 def _suite(settings: Settings) -> ClassifierSuite:
