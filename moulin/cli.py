@@ -183,6 +183,13 @@ def _cmd_usecase_new(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     roles = ", ".join(f"{n} ({r})" for n, r in done.features.items())
     print(f"{done.contract}: label over {len(done.classes)} classes {list(done.classes)}; features {roles}")
+    from moulin.delta import DeltaTableStore
+
+    if not DeltaTableStore(None).exists(settings.table_uri(done.bronze_table)):
+        print(
+            f"note: {done.bronze_table} holds no table yet: land a drop first "
+            f"(moulin source run {done.source} --ds YYYY-MM-DD), or run with --ds"
+        )
     print(f"run it: moulin {done.name} run   (Airflow: DAG {done.name}, on its sources' bronze Assets)")
     return 0
 

@@ -45,6 +45,9 @@ class Scaffolded:
     contract: str
     features: dict[str, str]
     classes: tuple[str, ...]
+    #: The source and the bronze table the table step reads.
+    source: str = ""
+    bronze_table: str = ""
 
 
 def _is_numeric(type_: str) -> bool:
@@ -330,4 +333,4 @@ def scaffold(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     files = (folder / "framing.yaml", folder / "contracts" / f"silver_{name}.yaml", folder / "usecase.py")
-    return Scaffolded(name, folder, files, f"silver_{name}", features, classes)
+    return Scaffolded(name, folder, files, f"silver_{name}", features, classes, source, bronze.table)
