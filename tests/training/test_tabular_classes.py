@@ -44,3 +44,28 @@ def test_mlp_classes_gives_a_logit_per_class_from_its_config() -> None:
     assert build_network("mlp", [4, 2], 5, {})(
         torch.zeros(7, 2, dtype=torch.long), torch.zeros(7, 5)
     ).shape == (7,)
+
+
+def test_a_binary_suite_measures_and_may_choose_by_its_positive_class() -> None:
+    from moulin.training.classifiers import ModelOutput, compare
+
+    rng = np.random.default_rng(0)
+    y = {s: rng.integers(0, 2, 200) for s in ("validation", "test")}
+
+    def output(name: str, skill: float) -> ModelOutput:
+        proba = {}
+        for split, labels in y.items():
+            p1 = np.clip(0.5 + skill * (labels - 0.5) + rng.normal(0, 0.2, len(labels)), 0.01, 0.99)
+            proba[split] = np.column_stack([1 - p1, p1])
+        return ModelOutput(name, name, proba, 0.0, {})
+
+    out = compare(
+        y, [output("weak", 0.1), output("strong", 0.6)], ("no", "yes"), "roc_auc", n_resamples=50, positive=1
+    )
+    assert out["selection"] == {"split": "validation", "metric": "roc_auc", "recommended": "strong"}
+    strong = next(m for m in out["models"] if m["model"] == "strong")
+    assert strong["test"]["roc_auc"] > 0.9 and len(strong["test"]["intervals"]["roc_auc"]) == 2
+    assert {"pr_auc", "f1", "precision", "recall"} <= set(strong["test"]) and "roc_auc" in strong[
+        "validation"
+    ]
+    assert "roc_auc" not in compare(y, [output("a", 0.3)], ("no", "yes"), n_resamples=10)["models"][0]["test"]

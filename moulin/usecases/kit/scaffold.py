@@ -156,7 +156,14 @@ def _label_expression(column, classes) -> str:
 
 
 def _usecase_text(name: str, framing, source: str, bronze: Contract, key, label, features, classes) -> str:
-    select_by = framing.metric.name if framing.metric.name in ("accuracy", "macro_f1") else "accuracy"
+    binary = framing.task.type == "binary" and len(classes) == 2
+    positive = (framing.task.positive_class or classes[1]) if binary else None
+    measured = (
+        "accuracy",
+        "macro_f1",
+        *(("roc_auc", "pr_auc", "f1", "precision", "recall") if binary else ()),
+    )
+    select_by = framing.metric.name if framing.metric.name in measured else "accuracy"
     feature_lines = "\n".join(
         f'        F.col("{f}").cast("string").alias("{f}"),' if role == "categorical"
         else f'        F.col("{f}").cast("double").alias("{f}"),'
@@ -221,7 +228,13 @@ USECASE = UseCase(
             parameters=(SPLIT_SEED, TRAIN_SHARE, VALIDATION_SHARE),
         ),
     ),
-    suite=TabularSuite(use_case="{name}", contract="silver_{name}", class_names=CLASSES, select_by="{select_by}"),
+    suite=TabularSuite(
+        use_case="{name}",
+        contract="silver_{name}",
+        class_names=CLASSES,
+        select_by="{select_by}",
+        positive_class={json.dumps(positive) if positive else None},
+    ),
     models=("majority", "logreg", "mlp"),
     report=ReportText(item={json.dumps(item)}, items={json.dumps(item + "s")}, data_description={json.dumps(what.strip())}),
 )

@@ -39,7 +39,11 @@ class TabularSuite:
     use_case: str
     contract: str
     class_names: tuple[str, ...]
-    select_by: Literal["accuracy", "macro_f1"] = "accuracy"
+    #: The metric the recommended model is chosen by on validation; the positive-class
+    #: metrics need ``positive_class``.
+    select_by: Literal["accuracy", "macro_f1", "roc_auc", "pr_auc", "f1", "precision", "recall"] = "accuracy"
+    #: A binary task's positive class (one of ``class_names``): its metrics are measured too.
+    positive_class: str | None = None
     hidden: tuple[int, ...] = (64, 32)
     epochs: int = 20
     learning_rate: float = 3e-3
@@ -61,6 +65,13 @@ class TabularSuite:
             raise DataError(
                 f"contract {self.contract}: the label column is {features.label!r}; the classifier suite reads "
                 "class indices from a column named 'label' — rename it in the table step and the contract"
+            )
+        if self.positive_class is not None and self.positive_class not in self.class_names:
+            from moulin.errors import DataError
+
+            raise DataError(
+                f"use case {self.use_case}: positive_class {self.positive_class!r} is not one of the classes "
+                f"{list(self.class_names)} — name one of them"
             )
         fitted: dict = {}
 
@@ -104,6 +115,9 @@ class TabularSuite:
             networks=networks,
             network_names=("mlp",),
             select_by=self.select_by,
+            positive_class=None
+            if self.positive_class is None
+            else self.class_names.index(self.positive_class),
             bootstrap_resamples=self.bootstrap_resamples,
             seed=self.seed,
         )
