@@ -47,15 +47,18 @@ def main() -> None:
 
     from moulin.spark import build_spark_session
     from moulin.storage import WarehouseFS
+    from moulin.usecases.kit import get_usecase
 
     PARAMS = importlib.import_module(f"moulin.usecases.{args.use_case}.params").PARAMS
-    run = getattr(importlib.import_module(f"moulin.usecases.{args.use_case}.runner"), f"run_{args.use_case}")
+    usecase = get_usecase(args.use_case)
 
     settings = load_settings()
     models = tuple((args.models or ",".join(PARAMS.models)).split(","))
     start = time.monotonic()
     spark = build_spark_session(settings, f"moulin-{args.use_case}-benchmark")
-    out = run(spark, settings, args.limit, args.sample, models, args.epochs_scale)
+    out = usecase.run(
+        spark, settings, limit=args.limit, sample=args.sample, models=models, epochs_scale=args.epochs_scale
+    )
     results = json.loads(WarehouseFS(settings).read_bytes(out["training"]["results_uri"]))
     print(f"\nwhole chain: {time.monotonic() - start:.0f} s; home {home}")
     print(f"split rows {results['split_rows']}; duplicates {results['duplicates']}")

@@ -143,29 +143,6 @@ def _cmd_mail(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_classifier(args: argparse.Namespace) -> int:
-    """``moulin fashion|sentiment prepare|run``: the drop, or the whole chain to the report."""
-    import importlib
-
-    settings = load_settings(args.profile)
-    corpus = importlib.import_module(f"moulin.usecases.{args.use_case}.corpus")
-    if args.action == "prepare":
-        print(f"drop: {corpus.prepare_drop(settings, args.limit or None)}")
-        return 0
-    from moulin.spark import build_spark_session
-
-    runner = importlib.import_module(f"moulin.usecases.{args.use_case}.runner")
-    if settings.profile == "hdfs-local":
-        from moulin.cluster.local import LocalCluster
-
-        LocalCluster(settings, log=lambda m: print(f"  cluster: {m}")).up()
-    models = tuple(m for m in args.models.split(",") if m)
-    run = getattr(runner, f"run_{args.use_case}")
-    spark = build_spark_session(settings, f"moulin-{args.use_case}")
-    run(spark, settings, args.limit or None, args.sample, models, args.epochs_scale)
-    return 0
-
-
 def _cmd_usecase(args: argparse.Namespace) -> int:
     """``moulin usecase check [<name or path>]``: validate framings; OK, or each problem as
     ``file:line:field: message — what to do`` and exit code 1."""
@@ -191,6 +168,97 @@ def _cmd_usecase(args: argparse.Namespace) -> int:
             f"{'>=' if goal.spec.higher_is_better else '<='} {goal.threshold:g})"
         )
     return 1 if failed else 0
+
+
+def _cmd_usecase_new(args: argparse.Namespace) -> int:
+    """``moulin usecase new <name> --framing F [--source S ...]``: scaffold a use case."""
+    from moulin.usecases.kit.scaffold import scaffold
+
+    settings = load_settings(args.profile)
+    done = scaffold(
+        args.name, args.framing, tuple(args.source), settings, force=args.force,
+        reserved=frozenset(build_parser()._subparsers._group_actions[0].choices),  # noqa: SLF001
+    )  # fmt: skip
+    for path in done.files:
+        print(f"wrote {path}")
+    roles = ", ".join(f"{n} ({r})" for n, r in done.features.items())
+    print(f"{done.contract}: label over {len(done.classes)} classes {list(done.classes)}; features {roles}")
+    from moulin.delta import DeltaTableStore
+
+    if not DeltaTableStore(None).exists(settings.table_uri(done.bronze_table)):
+        print(
+            f"note: {done.bronze_table} holds no table yet: land a drop first "
+            f"(moulin source run {done.source} --ds YYYY-MM-DD), or run with --ds"
+        )
+    print(f"run it: moulin {done.name} run   (Airflow: DAG {done.name}, on its sources' bronze Assets)")
+    return 0
+
+
+def _cmd_declared_usecase(args: argparse.Namespace) -> int:
+    """``moulin <use case> prepare|run``: a declared use case's drop, or its whole chain to the report."""
+    from moulin.usecases.kit import get_usecase
+
+    settings = load_settings(args.profile)
+    usecase = get_usecase(args.command, settings)
+    if args.action == "prepare":
+        if usecase.prepare is None:
+            raise MoulinError(
+                f"use case {usecase.name} has no drop to prepare: its sources are onboarded as they are"
+            )
+        print(f"drop: {usecase.prepare(settings, args.limit or None)}")
+        return 0
+    from moulin.spark import build_spark_session
+
+    if settings.profile == "hdfs-local":
+        from moulin.cluster.local import LocalCluster
+
+        LocalCluster(settings, log=lambda m: print(f"  cluster: {m}")).up()
+    spark = build_spark_session(settings, f"moulin-{usecase.name}")
+    usecase.run(
+        spark, settings, ds=args.ds, limit=args.limit or None, sample=args.sample,
+        models=tuple(m for m in args.models.split(",") if m), epochs_scale=args.epochs_scale,
+    )  # fmt: skip
+    return 0
+
+
+def _add_usecase_commands(sub: argparse._SubParsersAction) -> None:
+    """One command per declared use case (found by :func:`moulin.usecases.kit.find_usecases`,
+    not listed here): ``moulin <name> run`` and, with a drop to write, ``prepare``."""
+    from moulin.usecases.kit import find_usecases
+
+    for name, usecase in find_usecases(strict=False).items():
+        if name in sub.choices:
+            continue
+        what = usecase.description or f"use case {name}"
+        p = sub.add_parser(name, help=f"{what}: run the chain to the report", description=what)
+        p.set_defaults(func=_cmd_declared_usecase, declared_usecase=True)
+        actions = _add_actions(p)
+        unit = usecase.limit_unit
+        if usecase.prepare is not None:
+            a = actions.add_parser(
+                "prepare",
+                help="write the drop from the corpus",
+                description="Write the drop from the corpus (only files whose bytes change).",
+            )
+            a.add_argument("--limit", type=int, default=0, help=f"{unit} in the drop (0: all)")
+        a = actions.add_parser(
+            "run",
+            help="run the chain to the report",
+            description="Run the whole chain: "
+            + ("the drop, " if usecase.prepare is not None else "")
+            + "each source landed and gated for --ds, every table step, the training job of each model, "
+            "the report (the local HDFS cluster started first on profile hdfs-local).",
+        )
+        a.add_argument(
+            "--ds", default=usecase.default_ds or None,
+            help="the drop date landed from each source (none: the bronze tables as they are)",
+        )  # fmt: skip
+        a.add_argument("--limit", type=int, default=0, help=f"{unit} in the drop (0: all)")
+        a.add_argument(
+            "--sample", type=float, default=None, help="fraction of rows kept per split in training"
+        )
+        a.add_argument("--models", default=",".join(usecase.models), help="comma-separated models to train")
+        a.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every network's epochs")
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -523,47 +591,15 @@ def build_parser() -> argparse.ArgumentParser:
         a = actions.add_parser(action, help=what, description=description)
         a.add_argument("--limit", type=int, default=0, help="messages per corpus group (0: all)")
 
-    from moulin.usecases.fashion.params import PARAMS as FASHION
-    from moulin.usecases.sentiment.params import PARAMS as SENTIMENT
-
-    for name, params, what, unit in (
-        ("fashion", FASHION, "the image use case", "images per official set"),
-        ("sentiment", SENTIMENT, "the text use case", "posts"),
-    ):
-        p = sub.add_parser(
-            name,
-            help=f"{what}: prepare the drop, run the chain to the report",
-            description=f"{what[0].upper()}{what[1:]}.",
-        )
-        p.set_defaults(func=_cmd_classifier, use_case=name)
-        actions = _add_actions(p)
-        a = actions.add_parser(
-            "prepare",
-            help="write the drop from the corpus",
-            description="Write the drop from the corpus (only files whose bytes change).",
-        )
-        a.add_argument("--limit", type=int, default=0, help=f"{unit} in the drop (0: all)")
-        a = actions.add_parser(
-            "run",
-            help="run the chain to the report",
-            description="Run the whole chain: the drop, ingest, the training job of each model, the report "
-            "(the local HDFS cluster started first on profile hdfs-local).",
-        )
-        a.add_argument("--limit", type=int, default=0, help=f"{unit} in the drop (0: all)")
-        a.add_argument(
-            "--sample", type=float, default=None, help="fraction of rows kept per split in training"
-        )
-        a.add_argument("--models", default=",".join(params.models), help="comma-separated models to train")
-        a.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every network's epochs")
-
     p = sub.add_parser(
         "usecase",
-        help="use cases as data: check a framing",
+        help="use cases as data: check a framing, scaffold a use case",
         description="Use cases as data: each use case's framing (question, decision, task, metric and "
         "threshold, data, storage, personal data, hardware) in moulin/usecases/<name>/framing.yaml.",
     )
     p.set_defaults(func=_cmd_usecase)
-    a = _add_actions(p).add_parser(
+    actions = _add_actions(p)
+    a = actions.add_parser(
         "check",
         help="validate a framing file; OK or file:line:field problems (exit 1)",
         description="Validate a use case's framing: each field, then its coherence with the contracts and "
@@ -577,6 +613,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a use case's name or a framing file (default: every use case)",
     )
+    a = actions.add_parser(
+        "new",
+        help="scaffold a classifier use case from a framing and an onboarded source",
+        description="Write a working use case under the settings' own_usecases_dir (default "
+        "<home>/usecases/<name>/): the framing, the training table's contract drafted from the source's "
+        "bronze contract, and usecase.py (a table step bronze -> silver, a naive baseline, a logistic "
+        "regression and an MLP, the report's wording). It runs at once: moulin <name> run, DAG <name>.",
+    )
+    a.add_argument("name", help="the use case's name (its command, DAG and folder)")
+    a.add_argument("--framing", required=True, help="the framing file (docs/guides/framing.md)")
+    a.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        help="an onboarded source (default: the framing's data.sources)",
+    )
+    a.add_argument("--force", action="store_true", help="rewrite a use case this command wrote before")
+    a.set_defaults(func=_cmd_usecase_new)
+    _add_usecase_commands(sub)
 
     from moulin.privacy.cli import add_parser as add_privacy
 
@@ -668,12 +723,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Commands that run a chain from the shell: they run in a console run (moulin.console),
 #: their library output going to <logs_dir>/<command>/<timestamp>.log.
-CONSOLE_COMMANDS = ("source", "mail", "fashion", "sentiment", "flights")
+CONSOLE_COMMANDS = ("source", "mail", "flights")
 
 
 def _console_command(args: argparse.Namespace) -> str | None:
     """The log folder's name when ``args`` runs a chain (``<command> run``), else None."""
-    if args.command in CONSOLE_COMMANDS and getattr(args, "action", None) in ("run", "unland"):
+    declared = getattr(args, "declared_usecase", False)
+    if (args.command in CONSOLE_COMMANDS or declared) and getattr(args, "action", None) in ("run", "unland"):
         return str(args.command)
     return None
 
@@ -681,7 +737,8 @@ def _console_command(args: argparse.Namespace) -> str | None:
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the command; return its exit code.
 
-    ``source``, ``mail``, ``fashion``, ``sentiment`` and ``flights run`` show moulin's
+    ``source``, ``mail``, ``flights run`` and every declared use case's ``run`` (``fashion``,
+    ``sentiment``, those of ``moulin usecase new``) show moulin's
     lines and errors on the console and log the libraries' output (Spark, Great
     Expectations, ...) to a file they name at the end (:func:`moulin.console.console_run`).
     """

@@ -282,6 +282,10 @@ class Settings:
     # Folder of a team's table contracts and source specs (sources/*.yaml); it is
     # searched before the contracts shipped with moulin.  Empty: only those.
     contracts_dir: Path | None = None
+    # Folder of your own use cases (one folder each with its usecase.py, framing.yaml and
+    # contracts/), written by `moulin usecase new` and found beside moulin's own
+    # (moulin/usecases/).  Empty: <home>/usecases.
+    user_usecases_dir: Path | None = None
     # Great Expectations validates frames of up to this many rows with its pandas
     # engine on the driver (faster for small frames: see quality.ge.validate); 0: always Spark.
     ge_local_max_rows: int = 200_000
@@ -366,16 +370,29 @@ class Settings:
 
     @property
     def contract_dirs(self) -> tuple[Path, ...]:
-        """Folders searched for contracts, in order: ``contracts_dir``, then moulin's own."""
+        """Folders searched for contracts, in order: ``contracts_dir``, the ``contracts/`` folder of
+        each use case under :attr:`own_usecases_dir`, then moulin's own (``schemas/``)."""
         own = REPO_ROOT / "schemas"
+        # the contracts a use case of this installation drafted for its own tables
+        usecases = tuple(sorted(self.own_usecases_dir.glob("*/contracts")))
         if self.contracts_dir is None or Path(self.contracts_dir).resolve() == own.resolve():
-            return (own,)
-        return (Path(self.contracts_dir), own)
+            return (*usecases, own)
+        return (Path(self.contracts_dir), *usecases, own)
 
     @property
     def usecases_dir(self) -> Path:
-        """Folder of the use cases, one folder each holding its ``framing.yaml`` (see :mod:`moulin.framing`)."""
+        """Folder of moulin's own use cases, one folder each holding its ``framing.yaml`` (see :mod:`moulin.framing`)."""
         return Path(__file__).resolve().parent / "usecases"
+
+    @property
+    def own_usecases_dir(self) -> Path:
+        """Folder of this installation's own use cases: ``user_usecases_dir``, else ``<home>/usecases``."""
+        return Path(self.user_usecases_dir) if self.user_usecases_dir else self.home / "usecases"
+
+    @property
+    def usecase_dirs(self) -> tuple[Path, ...]:
+        """Folders searched for use cases, in order: moulin's own, then :attr:`own_usecases_dir`."""
+        return (self.usecases_dir, self.own_usecases_dir)
 
     def table_uri(self, *parts: str) -> str:
         """URI of a table (or any object) under the warehouse root.

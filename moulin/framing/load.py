@@ -1,5 +1,5 @@
 """Loading framings: a file into a validated :class:`~moulin.framing.model.Framing`,
-and where each use case's framing lives (``Settings.usecases_dir``)."""
+and where each use case's framing lives (``Settings.usecase_dirs``)."""
 
 from __future__ import annotations
 
@@ -218,14 +218,22 @@ def load_framing(path: Path | str) -> Framing:
 
 
 def framing_file(name: str, settings: Settings | None = None) -> Path:
-    """The framing file of use case ``name``: ``<usecases_dir>/<name>/framing.yaml``."""
-    return (settings or load_settings()).usecases_dir / name / FRAMING_FILE
+    """The framing file of use case ``name``: ``<folder>/<name>/framing.yaml`` in the first of
+    ``Settings.usecase_dirs`` (moulin's own, then this installation's) that holds one."""
+    dirs = (settings or load_settings()).usecase_dirs
+    for folder in dirs:
+        if (folder / name / FRAMING_FILE).is_file():
+            return folder / name / FRAMING_FILE
+    return dirs[0] / name / FRAMING_FILE
 
 
 def framing_files(settings: Settings | None = None) -> dict[str, Path]:
-    """Every use case's framing file, by use-case name."""
-    folder = (settings or load_settings()).usecases_dir
-    return {p.parent.name: p for p in sorted(folder.glob(f"*/{FRAMING_FILE}"))}
+    """Every use case's framing file, by use-case name (moulin's own first)."""
+    found: dict[str, Path] = {}
+    for folder in (settings or load_settings()).usecase_dirs:
+        for p in sorted(folder.glob(f"*/{FRAMING_FILE}")):
+            found.setdefault(p.parent.name, p)
+    return found
 
 
 def find_framing(target: str, settings: Settings | None = None) -> Path:

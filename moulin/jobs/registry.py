@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -96,16 +95,9 @@ def stage(
 def _load() -> None:
     import moulin.usecases
 
-    modules = list(PLATFORM_MODULES)
-    for info in pkgutil.iter_modules(moulin.usecases.__path__):
-        if info.ispkg:
-            modules.append(f"moulin.usecases.{info.name}.jobs")
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    for module in PLATFORM_MODULES:
+        importlib.import_module(module)
+    moulin.usecases.register_stages()
 
 
 def stages() -> dict[str, Stage]:

@@ -92,6 +92,8 @@ def service_env(settings: Settings) -> dict[str, str]:
             "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "60",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "MOULIN_HOME": str(settings.home),
+            # The DAG processor builds a DAG for each use case there (dags/usecases.py).
+            "MOULIN_USER_USECASES_DIR": str(settings.own_usecases_dir),
         }
     )
     return env

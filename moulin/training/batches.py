@@ -38,12 +38,18 @@ class Codec(Protocol):
 
 @dataclass
 class TabularCodec:
-    """Categorical codes and scaled numeric columns (:class:`Preprocessor`), binary 0/1 target."""
+    """Categorical codes and scaled numeric columns (:class:`Preprocessor`); the target is
+    0/1 as floats (``task="binary"``, one logit) or class indices (``"multiclass"``)."""
 
     preprocessor: Any
     key: str
     label: str
+    task: Task = "binary"
     kind: str = field(default="tabular", init=False)
+
+    @property
+    def _target_type(self) -> type:
+        return np.int64 if self.task == "multiclass" else np.float32
 
     @property
     def columns(self) -> list[str]:
@@ -54,11 +60,11 @@ class TabularCodec:
         return tuple(self.preprocessor.transform(frame))
 
     def targets(self, frame: pd.DataFrame) -> np.ndarray:
-        return frame[self.label].to_numpy(dtype=np.float32)
+        return frame[self.label].to_numpy(dtype=self._target_type)
 
     def arrays_from_arrow(self, table, rng: np.random.Generator | None = None) -> tuple[np.ndarray, ...]:
         """``(*inputs, targets)`` of a ``pyarrow.Table`` without pandas (the loader's fast path)."""
-        label = table.column(self.label).to_numpy(zero_copy_only=False).astype(np.float32)
+        label = table.column(self.label).to_numpy(zero_copy_only=False).astype(self._target_type)
         return (*self.preprocessor.transform_arrow(table), label)
 
     def to_dict(self) -> dict:
@@ -67,6 +73,7 @@ class TabularCodec:
             "preprocessor": self.preprocessor.to_dict(),
             "key": self.key,
             "label": self.label,
+            "task": self.task,
         }
 
 
@@ -194,7 +201,8 @@ def codec_from_dict(data: dict) -> Codec:
     if kind == "tabular":
         from moulin.training.preprocessing import Preprocessor
 
-        return TabularCodec(Preprocessor.from_dict(data["preprocessor"]), data["key"], data["label"])
+        task = data.get("task", "binary")
+        return TabularCodec(Preprocessor.from_dict(data["preprocessor"]), data["key"], data["label"], task)
     if kind == "image":
         return ImageCodec(**data)
     if kind == "text":

@@ -226,6 +226,42 @@ def _macro_f1(y: np.ndarray, proba: np.ndarray) -> float:
 
 
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {"accuracy": _accuracy, "macro_f1": _macro_f1}
+#: Metrics of one class against the others (a binary task's positive class), by name.
+POSITIVE_CLASS_METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall")
+
+
+def positive_class_metrics(positive: int) -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
+    """The metrics of :data:`POSITIVE_CLASS_METRICS` for class index ``positive`` (a binary
+    framing's positive class) from class probabilities; NaN where undefined (one class only)."""
+    from sklearn.metrics import (
+        average_precision_score,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
+    def ranked(score: Callable) -> Callable[[np.ndarray, np.ndarray], float]:
+        def metric(y: np.ndarray, proba: np.ndarray) -> float:
+            truth = (y == positive).astype(int)
+            return float(score(truth, proba[:, positive])) if 0 < truth.sum() < len(truth) else float("nan")
+
+        return metric
+
+    def decided(score: Callable) -> Callable[[np.ndarray, np.ndarray], float]:
+        def metric(y: np.ndarray, proba: np.ndarray) -> float:
+            truth, said = (y == positive).astype(int), (proba.argmax(1) == positive).astype(int)
+            return float(score(truth, said, zero_division=0)) if len(y) else float("nan")
+
+        return metric
+
+    return {
+        "roc_auc": ranked(roc_auc_score),
+        "pr_auc": ranked(average_precision_score),
+        "f1": decided(f1_score),
+        "precision": decided(precision_score),
+        "recall": decided(recall_score),
+    }
 
 
 def compare(
@@ -236,25 +272,32 @@ def compare(
     groups: np.ndarray | None = None,
     n_resamples: int = 1000,
     seed: int = 0,
+    positive: int | None = None,
 ) -> dict:
     """Validation scores, the model chosen on them, test metrics with 95 % bootstrap
     intervals (by ``groups`` where test rows are correlated), and every pair of
-    models compared on the same test rows."""
-    if select_by not in METRICS:
-        raise ValueError(f"select_by must be one of {', '.join(METRICS)}, got {select_by!r}")
+    models compared on the same test rows.  With ``positive`` (a binary task's positive
+    class index), the metrics of that class (:data:`POSITIVE_CLASS_METRICS`) too, which
+    ``select_by`` may then name."""
+    metrics = {**METRICS, **(positive_class_metrics(positive) if positive is not None else {})}
+    if select_by not in metrics:
+        raise ValueError(f"select_by must be one of {', '.join(metrics)}, got {select_by!r}")
     y_val, y_test = labels["validation"], labels["test"]
     models = []
     for out in outputs:
         test = classification_summary(y_test, out.proba["test"], class_names)
+        test.update(
+            {name: fn(y_test, out.proba["test"]) for name, fn in metrics.items() if name not in METRICS}
+        )
         intervals = {
             name: list(bootstrap_interval(y_test, out.proba["test"], fn, groups=groups, n_resamples=n_resamples, seed=seed))
-            for name, fn in METRICS.items()
+            for name, fn in metrics.items()
         }  # fmt: skip
         models.append(
             {
                 "model": out.name,
                 "family": out.family,
-                "validation": {name: fn(y_val, out.proba["validation"]) for name, fn in METRICS.items()},
+                "validation": {name: fn(y_val, out.proba["validation"]) for name, fn in metrics.items()},
                 "test": {**test, "intervals": intervals},
                 "train_seconds": out.train_seconds,
                 "n_parameters": out.n_parameters,
@@ -323,6 +366,9 @@ class ClassifierSuite:
     select_by: str = "accuracy"
     bootstrap_resamples: int = 1000
     seed: int = 0
+    #: A binary task's positive class (index): its ROC AUC, PR AUC, F1, precision and recall are
+    #: measured too, and ``select_by`` may name one of them.
+    positive_class: int | None = None
     #: (worst examples, test frame) -> None: adds what the report shows of each example
     describe_examples: Callable[[list[dict], Any], None] | None = None
     #: frames -> extra top-level entries of results.json (duplicates, published results)
@@ -407,7 +453,7 @@ def run_suite(
     labels = {s: frames[s]["label"].to_numpy(np.int64) for s in SPLITS_EVALUATED}
     comparison = compare(
         labels, outputs, suite.class_names, select_by=suite.select_by,
-        n_resamples=suite.bootstrap_resamples, seed=suite.seed,
+        n_resamples=suite.bootstrap_resamples, seed=suite.seed, positive=suite.positive_class,
     )  # fmt: skip
     chosen = comparison["selection"]["recommended"]
     chosen_out = next(o for o in outputs if o.name == chosen)

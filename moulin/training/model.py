@@ -45,8 +45,11 @@ def embedding_dim(cardinality: int, cap: int) -> int:
 class TabularMLP(nn.Module):
     """Embeddings of the categorical columns + numeric inputs -> fully connected layers -> one logit."""
 
-    def __init__(self, cardinalities: Sequence[int], n_numeric: int, config: MLPConfig | None = None):
+    def __init__(
+        self, cardinalities: Sequence[int], n_numeric: int, config: MLPConfig | None = None, outputs: int = 1
+    ):
         super().__init__()
+        self.outputs = int(outputs)
         config = config or MLPConfig()
         self.cardinalities = list(cardinalities)
         self.n_numeric = int(n_numeric)
@@ -58,14 +61,15 @@ class TabularMLP(nn.Module):
         for size in config.hidden:
             layers += [nn.Linear(width, size), nn.LayerNorm(size), nn.ReLU(), nn.Dropout(config.dropout)]
             width = size
-        layers.append(nn.Linear(width, 1))
+        layers.append(nn.Linear(width, self.outputs))
         self.body = nn.Sequential(*layers)
 
     def forward(self, categorical: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
-        """Logits, shape [batch]."""
+        """Logits, shape [batch] (one output) or [batch, outputs] (one per class)."""
         parts = [emb(categorical[:, j]) for j, emb in enumerate(self.embeddings)]
         parts.append(numeric)
-        return self.body(torch.cat(parts, dim=1)).squeeze(-1)
+        logits = self.body(torch.cat(parts, dim=1))
+        return logits.squeeze(-1) if self.outputs == 1 else logits
 
 
 NetworkBuilder = Callable[[Sequence[int], int, dict], nn.Module]
@@ -95,6 +99,19 @@ def build_network(name: str, cardinalities: Sequence[int], n_numeric: int, confi
 @network("mlp")
 def _mlp(cardinalities: Sequence[int], n_numeric: int, config: dict) -> nn.Module:
     return TabularMLP(cardinalities, n_numeric, MLPConfig.from_dict(config))
+
+
+@network("mlp_classes")
+def _mlp_classes(cardinalities: Sequence[int], n_numeric: int, config: dict) -> nn.Module:
+    """The tabular MLP with one logit per class (``config["num_classes"]``) for the multi-class
+    suite; the inputs' shape comes from the config (``cardinalities``, ``n_numeric``) when the
+    caller does not know it (the suite's prediction step)."""
+    return TabularMLP(
+        list(cardinalities) or list(config["cardinalities"]),
+        int(n_numeric or config.get("n_numeric", 0)),
+        MLPConfig.from_dict(config),
+        outputs=int(config["num_classes"]),
+    )
 
 
 @torch.no_grad()

@@ -23,11 +23,12 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def fashion(spark, settings, tmp_path_factory):
-    from moulin.usecases.fashion.runner import ingest_fashion
+    from moulin.usecases.fashion.usecase import USECASE
+    from moulin.usecases.kit.chain import ingest
 
     home = tmp_path_factory.mktemp("fashion-home")
     local = replace(settings, home=home, warehouse_uri=(home / "warehouse").as_uri())
-    return local, ingest_fashion(spark, local, limit=LIMIT, say=print)
+    return local, ingest(USECASE, spark, local, limit=LIMIT, say=print)
 
 
 def test_every_image_is_accounted_for(fashion) -> None:

@@ -18,11 +18,12 @@ LIMIT = 3000  # posts spread through the corpus (some with doubled quotes)
 
 @pytest.fixture(scope="module")
 def sentiment(spark, settings, tmp_path_factory):
-    from moulin.usecases.sentiment.runner import ingest_sentiment
+    from moulin.usecases.kit.chain import ingest
+    from moulin.usecases.sentiment.usecase import USECASE
 
     home = tmp_path_factory.mktemp("sentiment-home")
     local = replace(settings, home=home, warehouse_uri=(home / "warehouse").as_uri())
-    return local, ingest_sentiment(spark, local, limit=LIMIT, say=print)
+    return local, ingest(USECASE, spark, local, limit=LIMIT, say=print)
 
 
 def _posts(settings) -> list[list[str]]:

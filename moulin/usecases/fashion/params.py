@@ -57,4 +57,3 @@ class FashionParams:
 
 
 PARAMS = FashionParams()
-PIPELINE = "moulin.fashion"

@@ -18,17 +18,17 @@ from typing import Any
 
 from moulin.framing import load_usecase_framing
 from moulin.reporting.classification import (
-    ClassificationWording,
     PublishedWording,
     render_classification_report,
     write_classification_report,
 )
+from moulin.usecases.kit import ReportText
 
 #: The use case's framing: the report's question, approach, hardware and limits.
 FRAMING = load_usecase_framing("fashion")
 
-WORDING = ClassificationWording(
-    title=FRAMING.question,
+#: What the report says that is neither framing nor results.
+REPORT = ReportText(
     subtitle="Image classification of product photos (Fashion-MNIST, 10 clothing classes)",
     intro="Several models were trained on the same photos to answer it, and one is recommended.",
     item="image",
@@ -61,8 +61,8 @@ WORDING = ClassificationWording(
             "dataset's authors)"
         ),
     ),
-    framing=FRAMING,
 )
+WORDING = REPORT.wording(FRAMING)
 
 
 def render_report(results: Mapping[str, Any], quality: Mapping[str, Any] | None = None) -> str:

@@ -3,11 +3,8 @@ hashed), with the duplicate images across splits counted."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from moulin.errors import DataError
-from moulin.settings import Settings
-from moulin.usecases.fashion.params import CLASS_NAMES, PARAMS, PIPELINE
+from moulin.usecases.fashion.params import CLASS_NAMES, PARAMS
 
 #: IDX file prefix -> the official set's split
 OFFICIAL_SETS = {"train": "train", "t10k": "test"}
@@ -63,7 +60,7 @@ def duplicates(silver) -> dict[str, int]:
     return {k: int(row[k] or 0) for k in row.asDict()}
 
 
-def _check_set_names(bronze, bronze_uri: str) -> None:
+def check_set_names(bronze, bronze_uri: str) -> None:
     unknown = [
         r["_source_file"]
         for r in bronze.select("_source_file").distinct().collect()
@@ -74,23 +71,3 @@ def _check_set_names(bronze, bronze_uri: str) -> None:
             f"images file(s) {unknown[:3]} in {bronze_uri} are named neither train-* nor t10k-*: the split "
             "comes from the official set in the file name; land them under one of those names"
         )
-
-
-def silver_fashion(spark, settings: Settings) -> dict[str, Any]:
-    """Rebuild ``silver/fashion_images`` from every bronze partition (one checked,
-    idempotent commit keyed on the bronze version); counts checked against the
-    Delta log on both sides; copies of images counted."""
-    from moulin.quality.rebuild import Rebuild, rebuild
-
-    spec = Rebuild(
-        source="bronze_fashion",
-        target="silver_fashion",
-        transform=to_silver,
-        rows_called="images",
-        count_by=("split",),
-        pipeline=PIPELINE,
-        parameters=(PARAMS.split_seed, PARAMS.validation_share),
-        check=_check_set_names,
-        summaries=(lambda rows: ("duplicates", duplicates(rows)),),
-    )
-    return rebuild(spark, settings, spec)

@@ -44,4 +44,3 @@ class SentimentParams:
 
 
 PARAMS = SentimentParams()
-PIPELINE = "moulin.sentiment"

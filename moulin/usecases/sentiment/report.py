@@ -18,16 +18,16 @@ from typing import Any
 
 from moulin.framing import load_usecase_framing
 from moulin.reporting.classification import (
-    ClassificationWording,
     render_classification_report,
     write_classification_report,
 )
+from moulin.usecases.kit import ReportText
 
 #: The use case's framing: the report's question, approach, hardware and limits.
 FRAMING = load_usecase_framing("sentiment")
 
-WORDING = ClassificationWording(
-    title=FRAMING.question,
+#: What the report says that is neither framing nor results.
+REPORT = ReportText(
     subtitle="Sentiment classification of short English posts (3 classes)",
     intro="Several models were trained on the same labelled posts to answer it, and one is recommended.",
     item="post",
@@ -50,8 +50,8 @@ WORDING = ClassificationWording(
         "labelled posts would help."
     ),
     published=None,  # no published results to compare with
-    framing=FRAMING,
 )
+WORDING = REPORT.wording(FRAMING)
 
 
 def render_report(results: Mapping[str, Any], quality: Mapping[str, Any] | None = None) -> str:

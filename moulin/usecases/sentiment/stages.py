@@ -3,10 +3,7 @@ stored split), with copies of a post and conflicting labels counted."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from moulin.settings import Settings
-from moulin.usecases.sentiment.params import CLASS_NAMES, PARAMS, PIPELINE
+from moulin.usecases.sentiment.params import CLASS_NAMES, PARAMS
 
 
 def to_silver(bronze, params=PARAMS):
@@ -51,22 +48,3 @@ def duplicates(silver) -> dict[str, int]:
         F.sum(F.when(F.col("labels") > 1, 1).otherwise(0)).alias("conflicting_labels"),
     ).collect()[0]
     return {k: int(row[k] or 0) for k in row.asDict()}
-
-
-def silver_sentiment(spark, settings: Settings) -> dict[str, Any]:
-    """Rebuild ``silver/sentiment_posts`` from every bronze partition (one checked,
-    idempotent commit keyed on the bronze version); counts checked against the Delta
-    log on both sides; copies of posts and conflicting labels counted."""
-    from moulin.quality.rebuild import Rebuild, rebuild
-
-    spec = Rebuild(
-        source="bronze_sentiment",
-        target="silver_sentiment",
-        transform=to_silver,
-        rows_called="posts",
-        count_by=("split",),
-        pipeline=PIPELINE,
-        parameters=(PARAMS.split_seed, PARAMS.train_share, PARAMS.validation_share),
-        summaries=(lambda rows: ("duplicates", duplicates(rows)),),
-    )
-    return rebuild(spark, settings, spec)
