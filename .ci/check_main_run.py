@@ -48,7 +48,11 @@ def main(home: Path, months: list[int], sample: int, console: Path) -> list[str]
     board = store.to_pandas(settings.table_uri("gold/model_leaderboard"))
     if len(board) < 3:
         problems.append(f"gold/model_leaderboard has {len(board)} rows: one per model (3) expected")
-    reports = [line.split(":", 1)[1].strip() for line in console.read_text().splitlines() if line.startswith("report:")]
+    reports = [
+        line.split(":", 1)[1].strip()
+        for line in console.read_text().splitlines()
+        if line.startswith("report:")
+    ]
     if not reports:
         problems.append(f"no 'report:' line in the main command's output ({console})")
     else:

@@ -100,7 +100,7 @@ def test_the_scaffold_writes_a_use_case_from_a_framing_and_an_onboarded_source(o
     usecase = get_usecase("express")
     assert usecase.sources == (SOURCE,) and usecase.models == ("majority", "logreg", "mlp")
     assert usecase.framing.metric.name == "accuracy"
-    assert "positive_class=\"express\"" in (folder / "usecase.py").read_text()
+    assert 'positive_class="express"' in (folder / "usecase.py").read_text()
     assert usecase.wording().title == "Will the customer choose express shipping for this order?"
     assert usecase.wording().item == "order"
     registered = stages()

@@ -45,7 +45,9 @@ def expectations_page() -> str:
 
 def _stage_options(stage) -> str:
     """The stage's command line, as the entry point parses it (``--ds`` and its own options)."""
-    parser = argparse.ArgumentParser(prog=f"spark-submit spark_jobs/run_stage.py {stage.name}", add_help=False)
+    parser = argparse.ArgumentParser(
+        prog=f"spark-submit spark_jobs/run_stage.py {stage.name}", add_help=False
+    )
     parser.add_argument("--ds", required=True, help="logical date of the run (YYYY-MM-DD)")
     if stage.arguments is not None:
         stage.arguments(parser)
