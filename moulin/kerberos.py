@@ -164,6 +164,35 @@ def _text(data: bytes) -> bytes:
     return _vint(len(data)) + data
 
 
+def token_storage(url_string: str, service: str) -> bytes:
+    """Hadoop's token storage file (``Credentials.writeTokenStorageStream``, format 0) holding
+    the delegation token ``url_string`` (as WebHDFS's GETDELEGATIONTOKEN gives it) as an
+    ``HDFS_DELEGATION_TOKEN`` labelled ``service`` (the NameNode's RPC ``address:port``,
+    where Hadoop's client looks for it)."""
+    import base64
+
+    try:
+        raw = base64.urlsafe_b64decode(url_string + "=" * (-len(url_string) % 4))
+        # Token.write: identifier, password, kind, service (each length-prefixed).
+        at, parts = 0, []
+        for _ in range(4):
+            size, at = _read_vint(raw, at)
+            if size < 0 or at + size > len(raw):
+                raise ValueError("a field runs past the end")
+            parts.append(raw[at : at + size])
+            at += size
+    except (ValueError, IndexError) as exc:
+        raise KerberosError(
+            f"the NameNode's delegation token does not decode ({exc}): it should be the urlString "
+            "of WebHDFS's GETDELEGATIONTOKEN answer; check the NameNode's version and logs"
+        ) from None
+    identifier, password = parts[0], parts[1]
+    label = service.encode()
+    token = _text(identifier) + _text(password) + _text(b"HDFS_DELEGATION_TOKEN") + _text(label)
+    # One token, no secret key.
+    return b"HDTS" + b"\x00" + _vint(1) + _text(label) + token + _vint(0)
+
+
 def hdfs_token_file(settings: Settings, path: Path | None = None) -> Path:
     """Write an HDFS delegation token of moulin's principal as a Hadoop token storage
     file (mode 0600; default ``<home>/kerberos/hdfs-<principal>.token``); return its path.
@@ -174,7 +203,6 @@ def hdfs_token_file(settings: Settings, path: Path | None = None) -> Path:
     WebHDFS (GETDELEGATIONTOKEN with SPNEGO, renewer: moulin's user) and is labelled
     for the NameNode's RPC address, where Hadoop's client looks for it.
     """
-    import base64
     import socket
 
     import requests
@@ -189,22 +217,9 @@ def hdfs_token_file(settings: Settings, path: Path | None = None) -> Path:
             f"the NameNode gave no delegation token (HTTP {response.status_code}: {response.text[:300]}): "
             "check moulin's ticket (klist) and that the NameNode runs in secure mode"
         )
-    encoded = response.json()["Token"]["urlString"]
-    raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-    # Token.write: identifier, password, kind, service (each length-prefixed).
-    at, parts = 0, []
-    for _ in range(4):
-        size, at = _read_vint(raw, at)
-        parts.append(raw[at : at + size])
-        at += size
-    identifier, password = parts[0], parts[1]
-    service = f"{socket.gethostbyname(hdfs.host)}:{hdfs.namenode_rpc_port}".encode()
-    token = _text(identifier) + _text(password) + _text(b"HDFS_DELEGATION_TOKEN") + _text(service)
-    # Credentials.writeTokenStorageStream, format 0 (Writable): one token, no secret key.
-    data = b"HDTS" + b"\x00" + _vint(1) + _text(service) + token + _vint(0)
-    target = (
-        path or settings.home / "kerberos" / f"hdfs-{cache_path(settings).name.removeprefix('krb5cc_')}.token"
-    )
+    service = f"{socket.gethostbyname(hdfs.host)}:{hdfs.namenode_rpc_port}"
+    data = token_storage(response.json()["Token"]["urlString"], service)
+    target = path or token_path(settings)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_bytes(data)

@@ -134,6 +134,14 @@ def job_submission(
         conf["spark.executorEnv.PYTHONPATH"] = packages.code_zip.name
         archives.append(f"{packages.env_archive}#{SHIPPED_ENV_ALIAS}")
     conf["spark.pyspark.python"] = executor_python
+    if settings.hdfs.kerberos:
+        # The driver's JVM starts before the job's session is built: the realm's krb5.conf
+        # must be on spark-submit's command line (else /etc/krb5.conf's realm is assumed).
+        from moulin import kerberos
+
+        conf["spark.driver.extraJavaOptions"] = " ".join(
+            ["-Duser.timezone=UTC", *kerberos.java_options(settings)]
+        )
     return JobSubmission(
         stage=stage,
         environment=environment,
@@ -173,6 +181,8 @@ def spark_hook(
         files=",".join(submission.files) or None,
         archives=",".join(submission.archives) or None,
         driver_memory=settings.spark.driver_memory,
+        # A path, not the connection's extra (which the provider reads as base64 content).
+        keytab=str(settings.hdfs.kerberos_keytab) if settings.hdfs.kerberos_keytab else None,
         name=f"moulin-{submission.stage}",
         application_args=submission.application_args,
         # The job's output (its MOULIN-RESULT line) must come back to this process;
