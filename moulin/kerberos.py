@@ -193,6 +193,55 @@ def token_storage(url_string: str, service: str) -> bytes:
     return b"HDTS" + b"\x00" + _vint(1) + _text(label) + token + _vint(0)
 
 
+#: The variable through which Hadoop's client (and moulin's WebHDFS client) finds a token file.
+TOKEN_FILE_VAR = "HADOOP_TOKEN_FILE_LOCATION"
+
+
+def handed_token_file() -> Path | None:
+    """The token file this process was handed (``HADOOP_TOKEN_FILE_LOCATION``), None if none:
+    such a process (an executor on a standalone worker, a job of the training environment,
+    which has no Kerberos client for Python) acts with moulin's token, not a ticket."""
+    value = os.environ.get(TOKEN_FILE_VAR)
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise KerberosError(
+            f"{TOKEN_FILE_VAR}={value} names no file: the process that started this one writes it "
+            "(moulin.kerberos.hdfs_token_file); it must be readable where this process runs"
+        )
+    return path
+
+
+def webhdfs_delegation(token_file: Path) -> str:
+    """WebHDFS's ``delegation`` parameter (``Token.encodeToUrlString``) of the first token of
+    the Hadoop token storage file ``token_file`` (as :func:`token_storage` writes it)."""
+    import base64
+
+    data = token_file.read_bytes()
+    if data[:5] != b"HDTS\x00":
+        raise KerberosError(f"{token_file} is not a Hadoop token storage file (format 0): write it anew")
+    count, at = _read_vint(data, 5)
+    if count < 1:
+        raise KerberosError(f"{token_file} holds no token: write it anew (moulin.kerberos.hdfs_token_file)")
+    fields = []
+    for _ in range(5):  # alias, then Token.write: identifier, password, kind, service
+        size, at = _read_vint(data, at)
+        fields.append(data[at : at + size])
+        at += size
+    raw = b"".join(_text(f) for f in fields[1:])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def ensure_token_file(settings: Settings) -> Path:
+    """moulin's token file for executors: the one this process was handed when it is
+    :func:`token_path` (its parent wrote it), else a new one (:func:`hdfs_token_file`)."""
+    handed = handed_token_file()
+    if handed is not None and handed == token_path(settings):
+        return handed
+    return hdfs_token_file(settings)
+
+
 def hdfs_token_file(settings: Settings, path: Path | None = None) -> Path:
     """Write an HDFS delegation token of moulin's principal as a Hadoop token storage
     file (mode 0600; default ``<home>/kerberos/hdfs-<principal>.token``); return its path.

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from moulin import kerberos
 from moulin.errors import DATA_ERROR_EXIT_CODE, DataError, MoulinError
 from moulin.ops.faultpoints import fault_point
 from moulin.settings import REPO_ROOT, Settings
@@ -137,8 +138,6 @@ def job_submission(
     if settings.hdfs.kerberos:
         # The driver's JVM starts before the job's session is built: the realm's krb5.conf
         # must be on spark-submit's command line (else /etc/krb5.conf's realm is assumed).
-        from moulin import kerberos
-
         conf["spark.driver.extraJavaOptions"] = " ".join(
             ["-Duser.timezone=UTC", *kerberos.java_options(settings)]
         )
@@ -232,6 +231,10 @@ def _child_env(
     if hook.connection_source == "settings":
         env.update(connection_env(settings))
     act_as_hdfs_user(settings, env)  # read by the driver JVM (and deltalake) at start
+    if submission.environment == "training" and kerberos.executors_need_tokens(settings):
+        # The training environment has no Kerberos client for Python (requests-kerberos,
+        # gssapi): its driver, like the executors, gets moulin's token, written here.
+        env[kerberos.TOKEN_FILE_VAR] = str(kerberos.hdfs_token_file(settings))
     return env
 
 

@@ -162,3 +162,20 @@ def test_vints_read_back_as_written(value: int) -> None:
 def test_a_token_that_does_not_decode_is_named() -> None:
     with pytest.raises(kerberos.KerberosError, match="delegation token does not decode"):
         kerberos.token_storage("AAEC", "198.51.100.10:9820")  # a field longer than the token
+
+
+def test_the_delegation_parameter_is_the_token_of_the_file(tmp_path: Path) -> None:
+    import base64
+
+    ident, password = b"\x00\x06moulin" + bytes(30), b"s" * 20
+    raw = b"".join(kerberos._vint(len(x)) + x for x in (ident, password, b"WEBHDFS delegation", b"x:1"))
+    path = tmp_path / "moulin.token"
+    path.write_bytes(kerberos.token_storage(base64.urlsafe_b64encode(raw).decode(), "198.51.100.10:9820"))
+    encoded = kerberos.webhdfs_delegation(path)
+    assert "=" not in encoded
+    decoded = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    fields, at = _fields(decoded, 0, 4)
+    assert fields == [ident, password, b"HDFS_DELEGATION_TOKEN", b"198.51.100.10:9820"] and at == len(decoded)
+    path.write_bytes(b"not a token file")
+    with pytest.raises(kerberos.KerberosError, match="not a Hadoop token storage file"):
+        kerberos.webhdfs_delegation(path)
