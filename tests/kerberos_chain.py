@@ -104,6 +104,7 @@ def flights(sample: int) -> dict:
 
 def mail(limit: int) -> dict:
     """``moulin mail run --limit LIMIT``'s chain (drops → raw → bronze → silver → spam filter)."""
+    from moulin.contracts import load_contract
     from moulin.settings import load_settings
     from moulin.sources.bronze import quarantine_uri
     from moulin.spark import build_spark_session
@@ -120,7 +121,7 @@ def mail(limit: int) -> dict:
         gates[ds] = {
             "stage": {k: record[k] for k in ("rows_read", "rows_bronze", "rows_quarantined")},
             "messages_dropped": sum(out["drops"][ds].values()),
-            "bronze_rows": _delta_rows(record["table"], ds),
+            "bronze_rows": _delta_rows(settings.table_uri(load_contract(record["table"]).table), ds),
             "quarantine_rows": _delta_rows(quarantine_uri(settings, "mail"), ds),
         }
     return {

@@ -79,6 +79,7 @@ def secure_cluster(tmp_path_factory: pytest.TempPathFactory):
         "MOULIN_HDFS_HEAP_MB": "384",
         "MOULIN_SPARK_STANDALONE_WORKERS": "1",
         "MOULIN_SPARK_WORKER_MEMORY": "1g",
+        "MOULIN_SPARK_WORKER_CORES": "2",  # the flights training's two DDP ranks: a barrier stage of 2 tasks
     }
     cluster = MultiHostCluster(load_settings("hdfs-local", env=env), log=lambda m: None)
 
