@@ -6,9 +6,14 @@ host with moulin's HDFS token, and deltalake) writes a raw and a quarantine tabl
 and zones them; then processes with no ticket, with outsider's or
 analyst's, each also claiming to be moulin (``user.name``, ``HADOOP_USER_NAME``),
 are refused -- for want of authentication, or by permission, never "not found" --
-while engineer's ticket reads both.
+while engineer's ticket reads both.  moulin then runs the flights chain (the DAG
+tasks' functions, Spark stages through spark-submit of the job entry point, training
+and report included) and the mail chain (``tests/kerberos_chain.py``): the accounting
+identity holds, counted from the landed files, the gates and the Delta tables, moulin
+reads every table and the outsider none.
 
-Marker ``hosts`` (deselected by default; about 3 minutes on 2 cores; root, Debian's
+Marker ``hosts`` (deselected by default; about 10 minutes on 2 cores, 8.5 of them the
+chains; root, Debian's
 krb5-kdc, krb5-admin-server and krb5-user):
 
     PYTHONPATH=. .venv/bin/python -m pytest tests/integration/test_cluster_kerberos.py -m hosts -q
