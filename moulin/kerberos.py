@@ -164,6 +164,84 @@ def _text(data: bytes) -> bytes:
     return _vint(len(data)) + data
 
 
+def token_storage(url_string: str, service: str) -> bytes:
+    """Hadoop's token storage file (``Credentials.writeTokenStorageStream``, format 0) holding
+    the delegation token ``url_string`` (as WebHDFS's GETDELEGATIONTOKEN gives it) as an
+    ``HDFS_DELEGATION_TOKEN`` labelled ``service`` (the NameNode's RPC ``address:port``,
+    where Hadoop's client looks for it)."""
+    import base64
+
+    try:
+        raw = base64.urlsafe_b64decode(url_string + "=" * (-len(url_string) % 4))
+        # Token.write: identifier, password, kind, service (each length-prefixed).
+        at, parts = 0, []
+        for _ in range(4):
+            size, at = _read_vint(raw, at)
+            if size < 0 or at + size > len(raw):
+                raise ValueError("a field runs past the end")
+            parts.append(raw[at : at + size])
+            at += size
+    except (ValueError, IndexError) as exc:
+        raise KerberosError(
+            f"the NameNode's delegation token does not decode ({exc}): it should be the urlString "
+            "of WebHDFS's GETDELEGATIONTOKEN answer; check the NameNode's version and logs"
+        ) from None
+    identifier, password = parts[0], parts[1]
+    label = service.encode()
+    token = _text(identifier) + _text(password) + _text(b"HDFS_DELEGATION_TOKEN") + _text(label)
+    # One token, no secret key.
+    return b"HDTS" + b"\x00" + _vint(1) + _text(label) + token + _vint(0)
+
+
+#: The variable through which Hadoop's client (and moulin's WebHDFS client) finds a token file.
+TOKEN_FILE_VAR = "HADOOP_TOKEN_FILE_LOCATION"
+
+
+def handed_token_file() -> Path | None:
+    """The token file this process was handed (``HADOOP_TOKEN_FILE_LOCATION``), None if none:
+    such a process (an executor on a standalone worker, a job of the training environment,
+    which has no Kerberos client for Python) acts with moulin's token, not a ticket."""
+    value = os.environ.get(TOKEN_FILE_VAR)
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise KerberosError(
+            f"{TOKEN_FILE_VAR}={value} names no file: the process that started this one writes it "
+            "(moulin.kerberos.hdfs_token_file); it must be readable where this process runs"
+        )
+    return path
+
+
+def webhdfs_delegation(token_file: Path) -> str:
+    """WebHDFS's ``delegation`` parameter (``Token.encodeToUrlString``) of the first token of
+    the Hadoop token storage file ``token_file`` (as :func:`token_storage` writes it)."""
+    import base64
+
+    data = token_file.read_bytes()
+    if data[:5] != b"HDTS\x00":
+        raise KerberosError(f"{token_file} is not a Hadoop token storage file (format 0): write it anew")
+    count, at = _read_vint(data, 5)
+    if count < 1:
+        raise KerberosError(f"{token_file} holds no token: write it anew (moulin.kerberos.hdfs_token_file)")
+    fields = []
+    for _ in range(5):  # alias, then Token.write: identifier, password, kind, service
+        size, at = _read_vint(data, at)
+        fields.append(data[at : at + size])
+        at += size
+    raw = b"".join(_text(f) for f in fields[1:])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def ensure_token_file(settings: Settings) -> Path:
+    """moulin's token file for executors: the one this process was handed when it is
+    :func:`token_path` (its parent wrote it), else a new one (:func:`hdfs_token_file`)."""
+    handed = handed_token_file()
+    if handed is not None and handed == token_path(settings):
+        return handed
+    return hdfs_token_file(settings)
+
+
 def hdfs_token_file(settings: Settings, path: Path | None = None) -> Path:
     """Write an HDFS delegation token of moulin's principal as a Hadoop token storage
     file (mode 0600; default ``<home>/kerberos/hdfs-<principal>.token``); return its path.
@@ -174,7 +252,6 @@ def hdfs_token_file(settings: Settings, path: Path | None = None) -> Path:
     WebHDFS (GETDELEGATIONTOKEN with SPNEGO, renewer: moulin's user) and is labelled
     for the NameNode's RPC address, where Hadoop's client looks for it.
     """
-    import base64
     import socket
 
     import requests
@@ -189,22 +266,9 @@ def hdfs_token_file(settings: Settings, path: Path | None = None) -> Path:
             f"the NameNode gave no delegation token (HTTP {response.status_code}: {response.text[:300]}): "
             "check moulin's ticket (klist) and that the NameNode runs in secure mode"
         )
-    encoded = response.json()["Token"]["urlString"]
-    raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-    # Token.write: identifier, password, kind, service (each length-prefixed).
-    at, parts = 0, []
-    for _ in range(4):
-        size, at = _read_vint(raw, at)
-        parts.append(raw[at : at + size])
-        at += size
-    identifier, password = parts[0], parts[1]
-    service = f"{socket.gethostbyname(hdfs.host)}:{hdfs.namenode_rpc_port}".encode()
-    token = _text(identifier) + _text(password) + _text(b"HDFS_DELEGATION_TOKEN") + _text(service)
-    # Credentials.writeTokenStorageStream, format 0 (Writable): one token, no secret key.
-    data = b"HDTS" + b"\x00" + _vint(1) + _text(service) + token + _vint(0)
-    target = (
-        path or settings.home / "kerberos" / f"hdfs-{cache_path(settings).name.removeprefix('krb5cc_')}.token"
-    )
+    service = f"{socket.gethostbyname(hdfs.host)}:{hdfs.namenode_rpc_port}"
+    data = token_storage(response.json()["Token"]["urlString"], service)
+    target = path or token_path(settings)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_bytes(data)

@@ -108,7 +108,7 @@ def build_spark_session(
     settings = settings or load_settings()
     act_as_hdfs_user(settings)
     if kerberos.executors_need_tokens(settings):
-        kerberos.hdfs_token_file(settings)
+        kerberos.ensure_token_file(settings)
     if settings.hadoop_conf_dir:
         os.environ.setdefault("HADOOP_CONF_DIR", str(settings.hadoop_conf_dir))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

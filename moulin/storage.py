@@ -157,9 +157,16 @@ def webhdfs_client(settings: Settings, user: str | None = None):
     ``user`` must be None); otherwise simple authentication as ``user`` (default: the
     user moulin acts as)."""
     if settings.hdfs.kerberos:
-        from hdfs.ext.kerberos import KerberosClient
-
         from moulin import kerberos
+
+        handed = kerberos.handed_token_file()
+        if handed is not None:
+            # A process with moulin's token (an executor on a standalone worker, a job of the
+            # training environment) uses it: no ticket, no Kerberos client needed.
+            from hdfs import TokenClient
+
+            return TokenClient(settings.hdfs.webhdfs_url, kerberos.webhdfs_delegation(handed))
+        from hdfs.ext.kerberos import KerberosClient
 
         if user is not None and user != settings.hdfs_user:
             raise StorageError(

@@ -3,6 +3,7 @@
 
     python tests/kerberos_probe.py write PATH[,PATH...] ROWS   as moulin (its keytab): write, zone them
     python tests/kerberos_probe.py read PATH [USER]            try to read it, also claiming USER
+    python tests/kerberos_probe.py token                       as moulin: write its HDFS token file
 
 ``read`` tries WebHDFS with SPNEGO (when a ticket is there), once plain and once
 with ``user.name=USER``, and deltalake's HDFS client (``HADOOP_USER_NAME`` is set to
@@ -88,9 +89,39 @@ def read(table_path: str, claim: str) -> dict:
     return out
 
 
+def token() -> dict:
+    """moulin's HDFS delegation token file (what executors of a standalone master get),
+    written from the NameNode's answer, and what it holds."""
+    from moulin import kerberos
+    from moulin.settings import load_settings
+
+    path = kerberos.hdfs_token_file(load_settings())
+    data = path.read_bytes()
+    count, at = kerberos._read_vint(data, 5)
+    fields = []
+    for _ in range(5):  # alias, identifier, password, kind, service
+        size, at = kerberos._read_vint(data, at)
+        fields.append(data[at : at + size])
+        at += size
+    # The identifier (a DelegationTokenIdentifier) starts with its owner as Text.
+    size, start = kerberos._read_vint(fields[1], 1)
+    return {
+        "mode": f"{path.stat().st_mode & 0o777:o}",
+        "magic": data[:4].decode(),
+        "count": count,
+        "alias": fields[0].decode(),
+        "identifier_bytes": len(fields[1]),
+        "owner": fields[1][start : start + size].decode(errors="replace"),
+        "kind": fields[3].decode(),
+        "service": fields[4].decode(),
+    }
+
+
 def main(argv: list[str]) -> None:
     if argv[:1] == ["write"] and len(argv) == 3:
         result = write(argv[1].split(","), int(argv[2]))
+    elif argv == ["token"]:
+        result = token()
     elif argv[:1] == ["read"] and len(argv) in (2, 3):
         result = read(argv[1], argv[2] if len(argv) == 3 else "moulin")
     else:

@@ -70,13 +70,13 @@ class ConnectionSpec:
 
 def spark_connection_spec(settings: Settings) -> ConnectionSpec:
     """``spark_default``: the settings' Spark master, client deploy mode (the job's output comes
-    back); on a Kerberos cluster, moulin's principal and keytab (the hook's ``--principal``,
-    ``--keytab``)."""
+    back); on a Kerberos cluster, moulin's principal (the hook's ``--principal``).  The keytab
+    is not in the connection: the provider reads its ``keytab`` extra as the file's content
+    in base64 (a password in a variable); :func:`moulin.jobs.submit.spark_hook` hands the
+    hook the keytab's path instead."""
     extra: dict[str, Any] = {"deploy-mode": "client", "spark-binary": "spark-submit"}
     if settings.hdfs.kerberos:
         extra["principal"] = settings.hdfs.kerberos_principal
-        if settings.hdfs.kerberos_keytab:
-            extra["keytab"] = str(settings.hdfs.kerberos_keytab)
     return ConnectionSpec(
         conn_id=SPARK_CONN_ID,
         conn_type="spark",

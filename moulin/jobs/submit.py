@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from moulin import kerberos
 from moulin.errors import DATA_ERROR_EXIT_CODE, DataError, MoulinError
 from moulin.ops.faultpoints import fault_point
 from moulin.settings import REPO_ROOT, Settings
@@ -134,6 +135,12 @@ def job_submission(
         conf["spark.executorEnv.PYTHONPATH"] = packages.code_zip.name
         archives.append(f"{packages.env_archive}#{SHIPPED_ENV_ALIAS}")
     conf["spark.pyspark.python"] = executor_python
+    if settings.hdfs.kerberos:
+        # The driver's JVM starts before the job's session is built: the realm's krb5.conf
+        # must be on spark-submit's command line (else /etc/krb5.conf's realm is assumed).
+        conf["spark.driver.extraJavaOptions"] = " ".join(
+            ["-Duser.timezone=UTC", *kerberos.java_options(settings)]
+        )
     return JobSubmission(
         stage=stage,
         environment=environment,
@@ -173,6 +180,8 @@ def spark_hook(
         files=",".join(submission.files) or None,
         archives=",".join(submission.archives) or None,
         driver_memory=settings.spark.driver_memory,
+        # A path, not the connection's extra (which the provider reads as base64 content).
+        keytab=str(settings.hdfs.kerberos_keytab) if settings.hdfs.kerberos_keytab else None,
         name=f"moulin-{submission.stage}",
         application_args=submission.application_args,
         # The job's output (its MOULIN-RESULT line) must come back to this process;
@@ -222,6 +231,10 @@ def _child_env(
     if hook.connection_source == "settings":
         env.update(connection_env(settings))
     act_as_hdfs_user(settings, env)  # read by the driver JVM (and deltalake) at start
+    if submission.environment == "training" and kerberos.executors_need_tokens(settings):
+        # The training environment has no Kerberos client for Python (requests-kerberos,
+        # gssapi): its driver, like the executors, gets moulin's token, written here.
+        env[kerberos.TOKEN_FILE_VAR] = str(kerberos.hdfs_token_file(settings))
     return env
 
 

@@ -6,9 +6,14 @@ host with moulin's HDFS token, and deltalake) writes a raw and a quarantine tabl
 and zones them; then processes with no ticket, with outsider's or
 analyst's, each also claiming to be moulin (``user.name``, ``HADOOP_USER_NAME``),
 are refused -- for want of authentication, or by permission, never "not found" --
-while engineer's ticket reads both.
+while engineer's ticket reads both.  moulin then runs the flights chain (the DAG
+tasks' functions, Spark stages through spark-submit of the job entry point, training
+and report included) and the mail chain (``tests/kerberos_chain.py``): the accounting
+identity holds, counted from the landed files, the gates and the Delta tables, moulin
+reads every table and the outsider none.
 
-Marker ``hosts`` (deselected by default; about 3 minutes on 2 cores; root, Debian's
+Marker ``hosts`` (deselected by default; about 10 minutes on 2 cores, 8.5 of them the
+chains; root, Debian's
 krb5-kdc, krb5-admin-server and krb5-user):
 
     PYTHONPATH=. .venv/bin/python -m pytest tests/integration/test_cluster_kerberos.py -m hosts -q
@@ -23,6 +28,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +41,8 @@ TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
 TABLES = ("raw/events", "quarantine/events")
 ROWS = 300
+FLIGHTS_SAMPLE = 40  # flights per month (three months: one per split, so training runs)
+MAIL_LIMIT = 15  # messages per corpus group
 
 pytestmark = [
     pytest.mark.hosts,
@@ -45,15 +53,22 @@ pytestmark = [
 ]
 
 
-def probe(cluster: MultiHostCluster, env: dict[str, str], *args: str, timeout: float = 300) -> dict:
-    """Run ``tests/kerberos_probe.py ARGS`` on the driver's host with ``env``; its JSON line."""
-    base = {"PYTHONPATH": str(REPO), "MOULIN_SPARK_DRIVER_MEMORY": "1g"}
-    command = cluster.driver_command(
-        [sys.executable, str(TESTS / "kerberos_probe.py"), *args], {**base, **env}
-    )
+def probe(
+    cluster: MultiHostCluster,
+    env: dict[str, str],
+    *args: str,
+    timeout: float = 300,
+    script: str = "kerberos_probe.py",
+) -> dict:
+    """Run ``tests/<script> ARGS`` on the driver's host with ``env``; its JSON line."""
+    base = {"PYTHONPATH": str(REPO), "MOULIN_SPARK_DRIVER_MEMORY": "1g", "PYSPARK_PYTHON": sys.executable}
+    command = cluster.driver_command([sys.executable, str(TESTS / script), *args], {**base, **env})
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     lines = [line for line in result.stdout.replace("\r", "\n").splitlines() if line.startswith("{")]
-    assert result.returncode == 0 and lines, f"probe failed ({result.returncode}):\n{result.stderr[-4000:]}"
+    output = (result.stdout[-3000:] + "\n" + result.stderr[-5000:]).strip()
+    assert result.returncode == 0 and lines, (
+        f"{script} {' '.join(args)} failed ({result.returncode}):\n{output}"
+    )
     return json.loads(lines[-1])
 
 
@@ -69,6 +84,7 @@ def secure_cluster(tmp_path_factory: pytest.TempPathFactory):
         "MOULIN_HDFS_HEAP_MB": "384",
         "MOULIN_SPARK_STANDALONE_WORKERS": "1",
         "MOULIN_SPARK_WORKER_MEMORY": "1g",
+        "MOULIN_SPARK_WORKER_CORES": "2",  # the flights training's two DDP ranks: a barrier stage of 2 tasks
     }
     cluster = MultiHostCluster(load_settings("hdfs-local", env=env), log=lambda m: None)
 
@@ -206,6 +222,89 @@ def test_cluster_check_names_a_principal_without_write_access_and_a_foreign_keyt
     # moulin's principal with another user's keytab: the keytab check says so, login is not tried.
     code, out = cluster_check(secure_cluster, {"MOULIN_HDFS_KERBEROS_KEYTAB": str(realm.keytab("analyst"))})
     assert code == 1 and "holds no key of moulin@" in out and "skip  login" in out, out
+
+
+def test_token_file_of_a_real_namenode_is_labelled_for_its_rpc_address(
+    secure_cluster: MultiHostCluster,
+) -> None:
+    out = probe(secure_cluster, {}, "token")
+    namenode = secure_cluster.network().host("namenode").address
+    service = f"{namenode}:{secure_cluster.settings().hdfs.namenode_rpc_port}"
+    assert out["mode"] == "600" and out["count"] == 1, out
+    assert out["alias"] == out["service"] == service and out["kind"] == "HDFS_DELEGATION_TOKEN", out
+    assert out["owner"].startswith("moulin") and out["identifier_bytes"] > 0, out
+
+
+#: Tables the chains write that moulin reads back and the outsider may not (curated and
+#: raw zones, the quarantines, a personal table).
+CHAIN_TABLES = (
+    "bronze/flights",
+    "quarantine/flights",
+    "silver/flights",
+    "gold/carrier_delay_stats",
+    "gold/flight_features",
+    "bronze/mail",
+    "quarantine/mail",
+    "silver/mail_messages",
+)
+
+
+def test_flights_and_mail_chains_run_as_moulin_with_accounting_and_the_outsider_is_refused(
+    secure_cluster: MultiHostCluster,
+) -> None:
+    """The flights chain (landings, bronze gates, silver, gold, features, profile, training,
+    report: the DAG tasks' functions, Spark stages through spark-submit of the job entry
+    point) and the mail chain (``moulin mail run``'s runner) as moulin on the driver's host."""
+    started = time.monotonic()
+    flights = probe(
+        secure_cluster, {}, "flights", str(FLIGHTS_SAMPLE), timeout=1500, script="kerberos_chain.py"
+    )
+    for ds, gate in flights["gates"].items():
+        # Rows in, counted three ways: the landed file (WebHDFS), the gate, the two Delta tables.
+        assert gate["landed_lines"] == FLIGHTS_SAMPLE == gate["stage"]["rows_read"], (ds, gate)
+        assert gate["landed_lines"] == gate["bronze_rows"] + gate["quarantine_rows"], (ds, gate)
+        assert (gate["bronze_rows"], gate["quarantine_rows"]) == (
+            gate["stage"]["rows_bronze"],
+            gate["stage"]["rows_quarantined"],
+        ), (ds, gate)
+    bronze_total = sum(g["bronze_rows"] for g in flights["gates"].values())
+    assert flights["tables"]["silver_flights"] == flights["silver_rows"] == bronze_total, flights
+    assert flights["tables"]["flight_features"] == flights["features_rows"], flights
+    assert flights["features_rows"] == flights["silver_rows"] - flights["cancelled"], flights
+    assert all(flights["splits"].get(s) for s in ("train", "validation", "test")), flights
+    assert flights["models"] and flights["tables"]["gold_carrier_delay_stats"] > 0, flights
+    assert set(flights["dimensions"]) == {"weather", "planes", "airports", "airlines"}, flights
+
+    mail = probe(secure_cluster, {}, "mail", str(MAIL_LIMIT), timeout=900, script="kerberos_chain.py")
+    assert len(mail["gates"]) == 2, mail
+    for ds, gate in mail["gates"].items():
+        assert gate["messages_dropped"] == gate["stage"]["rows_read"] > 0, (ds, gate)
+        assert gate["messages_dropped"] == gate["bronze_rows"] + gate["quarantine_rows"], (ds, gate)
+        assert gate["bronze_rows"] == gate["stage"]["rows_bronze"], (ds, gate)
+    assert mail["silver_rows"] == sum(g["bronze_rows"] for g in mail["gates"].values()), mail
+
+    # The zones as the privacy command sets them; then moulin reads every table, the outsider none.
+    zones = probe(secure_cluster, {}, "zones", script="kerberos_chain.py")
+    assert zones["zones"]["curated"] == "analysts 750" and zones["personal"], zones
+    expected_rows = {
+        "bronze/flights": bronze_total,
+        "silver/flights": flights["silver_rows"],
+        "gold/flight_features": flights["features_rows"],
+        "bronze/mail": sum(g["bronze_rows"] for g in mail["gates"].values()),
+        "silver/mail_messages": mail["silver_rows"],
+    }
+    for table in CHAIN_TABLES:
+        mine = probe(secure_cluster, as_user(secure_cluster, "moulin"), "read", table, "moulin")
+        assert mine["webhdfs"]["status"] == 200 and mine["deltalake"]["ok"], (table, mine)
+        if table in expected_rows:
+            assert mine["deltalake"]["rows"] == expected_rows[table], (table, mine)
+        theirs = probe(secure_cluster, as_user(secure_cluster, "outsider"), "read", table, "moulin")
+        assert theirs["webhdfs"]["status"] == 403, (table, theirs)
+        assert "AccessControlException" in theirs["deltalake"].get("text", ""), (table, theirs)
+    print(
+        f"\nchains on the secure cluster: flights {flights['seconds']} s, mail {mail['seconds']} s, "
+        f"test {time.monotonic() - started:.0f} s"
+    )
 
 
 def test_down_removes_the_kdc_with_every_host(secure_cluster: MultiHostCluster) -> None:

@@ -1,6 +1,8 @@
 """Kerberos settings without a KDC: the secure-mode properties each daemon gets, the
 principals' local names, the settings a driver of a secure cluster uses, and the
-errors of moulin's login that say what to fix."""
+errors of moulin's login that say what to fix, and the token file's format (pure functions:
+the token file written from a real NameNode is checked in
+tests/integration/test_cluster_kerberos.py)."""
 
 from __future__ import annotations
 
@@ -101,7 +103,7 @@ def test_airflow_connections_name_the_hosts_and_moulins_principal(network, tmp_p
     spark = spark_connection_spec(settings)
     assert spark.host == "spark://spark-master.mlna1b2c3.moulin.test:7077"
     assert spark.extra["principal"] == "moulin@MLNA1B2C3.MOULIN.TEST"
-    assert spark.extra["keytab"].endswith("keytabs/moulin.keytab")
+    assert "keytab" not in spark.extra  # the provider reads it as base64 content: the hook gets the path
     assert webhdfs_connection_spec(settings).host == "namenode.mlna1b2c3.moulin.test"
 
 
@@ -122,45 +124,58 @@ def test_executors_of_a_standalone_master_get_moulins_token_file_and_secure_file
     assert "spark.executorEnv.HADOOP_TOKEN_FILE_LOCATION" not in spark_conf(local)
 
 
-def test_the_token_file_is_hadoops_token_storage_labelled_for_the_namenodes_rpc(
-    network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _fields(data: bytes, at: int, count: int) -> tuple[list[bytes], int]:
+    """``count`` length-prefixed fields of ``data`` from ``at`` (Hadoop's Text.write)."""
+    fields = []
+    for _ in range(count):
+        size, at = kerberos._read_vint(data, at)
+        fields.append(data[at : at + size])
+        at += size
+    return fields, at
+
+
+def test_the_token_storage_holds_the_webhdfs_token_labelled_for_the_namenodes_rpc() -> None:
     import base64
 
-    import requests
-
-    base = load_settings("hdfs-local", env={"MOULIN_HOME": str(tmp_path)})
-    settings = on_network(base, network)
     # What WebHDFS's GETDELEGATIONTOKEN gives: Token.write of (identifier, password, kind, service).
-    ident, password = bytes(range(40)), b"p" * 20
+    ident, password = bytes(range(40)), b"p" * 200  # a length over 127 takes a multi-byte vint
     raw = b"".join(
         kerberos._vint(len(x)) + x for x in (ident, password, b"WEBHDFS delegation", b"198.51.100.10:9870")
     )
     url_string = base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    class Answer:
-        status_code = 200
-
-        def json(self) -> dict:
-            return {"Token": {"urlString": url_string}}
-
-    asked = []
-    monkeypatch.setattr(kerberos, "login", lambda s, env=None: s.hdfs.kerberos_principal)
-    monkeypatch.setattr(requests, "get", lambda url, **kw: asked.append(url) or Answer())
-    monkeypatch.setattr("socket.gethostbyname", lambda name: "198.51.100.10")
-    path = kerberos.hdfs_token_file(settings)
-    assert asked == [f"{settings.hdfs.webhdfs_url}/webhdfs/v1/?op=GETDELEGATIONTOKEN&renewer=moulin"]
-    assert path == kerberos.token_path(settings) and (path.stat().st_mode & 0o777) == 0o600
-    data = path.read_bytes()
+    data = kerberos.token_storage(url_string, "198.51.100.10:9820")
     assert data[:5] == b"HDTS\x00"
-    at = 5
-    fields = []
-    count, at = kerberos._read_vint(data, at)
+    count, at = kerberos._read_vint(data, 5)
     assert count == 1
-    for _ in range(5):  # alias, identifier, password, kind, service
-        size, at = kerberos._read_vint(data, at)
-        fields.append(data[at : at + size])
-        at += size
-    service = f"198.51.100.10:{settings.hdfs.namenode_rpc_port}".encode()
+    fields, at = _fields(data, at, 5)  # alias, identifier, password, kind, service
+    service = b"198.51.100.10:9820"
     assert fields == [service, ident, password, b"HDFS_DELEGATION_TOKEN", service]
     assert data[at:] == b"\x00"  # no secret keys
+
+
+@pytest.mark.parametrize("value", [0, 1, 127, -112, -113, 128, 300, 70000, -1000, 2**31 - 1])
+def test_vints_read_back_as_written(value: int) -> None:
+    encoded = kerberos._vint(value)
+    assert kerberos._read_vint(encoded + b"tail", 0) == (value, len(encoded))
+
+
+def test_a_token_that_does_not_decode_is_named() -> None:
+    with pytest.raises(kerberos.KerberosError, match="delegation token does not decode"):
+        kerberos.token_storage("AAEC", "198.51.100.10:9820")  # a field longer than the token
+
+
+def test_the_delegation_parameter_is_the_token_of_the_file(tmp_path: Path) -> None:
+    import base64
+
+    ident, password = b"\x00\x06moulin" + bytes(30), b"s" * 20
+    raw = b"".join(kerberos._vint(len(x)) + x for x in (ident, password, b"WEBHDFS delegation", b"x:1"))
+    path = tmp_path / "moulin.token"
+    path.write_bytes(kerberos.token_storage(base64.urlsafe_b64encode(raw).decode(), "198.51.100.10:9820"))
+    encoded = kerberos.webhdfs_delegation(path)
+    assert "=" not in encoded
+    decoded = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    fields, at = _fields(decoded, 0, 4)
+    assert fields == [ident, password, b"HDFS_DELEGATION_TOKEN", b"198.51.100.10:9820"] and at == len(decoded)
+    path.write_bytes(b"not a token file")
+    with pytest.raises(kerberos.KerberosError, match="not a Hadoop token storage file"):
+        kerberos.webhdfs_delegation(path)
