@@ -43,3 +43,9 @@ def bronze(source: str, ds: str, settings: Settings | None = None) -> dict:
     with data_errors_fail_the_task():
         result = submit_job(settings, "source_bronze", ["--source", source, "--ds", ds])
     return {**result, "seconds": round(time.monotonic() - start, 1)}
+
+
+def asset_extra(result: dict) -> dict:
+    """What a bronze task tells the DAGs its Asset event triggers: the logical date, the
+    table and the Delta version it wrote."""
+    return {"ds": result.get("ds"), "table": result.get("table"), "version": result.get("bronze_version")}
