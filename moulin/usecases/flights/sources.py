@@ -210,12 +210,21 @@ def prepare_sources(
     2013 by default; ``sample_per_month`` keeps N flights of each), the weather and airlines
     files and the SQL database (the first ``planes_limit`` planes).  Unchanged files are not
     rewritten.  Returns the rows delivered per source."""
-    out: dict[str, int] = {}
-    wanted = sorted(set(months or range(1, 13)))
-    for month in wanted:
+    out: dict[str, int] = {"flights": 0}
+    for month in sorted(set(months or range(1, 13))):
         folder = flight_drop_path(settings, month).parent
         (path,) = prepare_flight_drops(folder, [month], sample_per_month, data_dir)
-        out["flights"] = out.get("flights", 0) + path.read_bytes().count(b"\n") - 1
+        out["flights"] += path.read_bytes().count(b"\n") - 1
+    return {**out, **prepare_reference(settings, planes_limit, data_dir)}
+
+
+def prepare_reference(
+    settings: Settings, planes_limit: int | None = None, data_dir: Path | None = None
+) -> dict[str, int]:
+    """Write the reference sources' deliveries: the weather and airlines files and the SQL
+    database (the first ``planes_limit`` planes; a larger limit later adds planes, as a
+    registry grows).  Returns the rows delivered per source."""
+    out: dict[str, int] = {}
     for source, name in FILE_SOURCES.items():
         data = source_file(name, data_dir).read_bytes()
         folder = drops_dir(settings, source)
