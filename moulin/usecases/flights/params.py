@@ -53,7 +53,7 @@ class FlightsParams:
 
     def dag_params(self) -> dict:
         """The Airflow params of the use-case DAG."""
-        return {"sample_per_month": self.sample_per_month, "epochs": self.train.epochs}
+        return {"epochs": self.train.epochs}
 
 
 PARAMS = FlightsParams.from_env()

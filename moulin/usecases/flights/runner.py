@@ -108,7 +108,8 @@ def run_chain(
 def _run_steps(
     settings: Settings, conf: dict, steps: list[DagStep], log_dir, say: Callable[[str], None]
 ) -> list[dict]:
-    runs = [DagTest(s.dag_id, s.logical_date, s.label, conf if s.dag_id == "flights_delay_model" else {})
+    model_conf = {k: v for k, v in conf.items() if k != "sample_per_month"}  # the sample is the drops'
+    runs = [DagTest(s.dag_id, s.logical_date, s.label, model_conf if s.dag_id == "flights_delay_model" else {})
             for s in steps]  # fmt: skip
 
     def relay(line: str) -> str | None:
