@@ -37,6 +37,21 @@ def main(home: Path, months: list[int], sample: int, console: Path) -> list[str]
         kept, rejected = rows("bronze/flights", ds=ds), rows("quarantine/flights", ds=ds)
         if kept + rejected != landed[m]:
             problems.append(f"{ds}: bronze {kept} + quarantine {rejected} != {landed[m]} raw lines")
+    # The reference sources (source specs weather, airlines: CSV files; planes, airports: SQL
+    # tables landed as JSON lines), landed once at the last month: raw records = bronze + quarantine.
+    last = f"2013-{max(months):02d}-01"
+    for source, pattern, header in (
+        ("weather", "*.csv", 1), ("airlines", "*.csv", 1), ("planes", "*.jsonl", 0), ("airports", "*.jsonl", 0)
+    ):  # fmt: skip
+        files = sorted((home / "warehouse" / "raw" / source / f"ds={last}").glob(pattern))
+        records = sum(len(f.read_bytes().splitlines()) - header for f in files)
+        kept, rejected = rows(f"bronze/{source}"), rows(f"quarantine/{source}", ds=last)
+        if not files or not records:
+            problems.append(f"raw {source} of {last}: no records landed ({pattern})")
+        elif kept + rejected != records:
+            problems.append(
+                f"{source} {last}: bronze {kept} + quarantine {rejected} != {records} raw records"
+            )
     silver = store.to_pandas(settings.table_uri("silver/flights"), columns=["cancelled", "dep_delayed_15"])
     bronze_total = rows("bronze/flights")
     if len(silver) != bronze_total:

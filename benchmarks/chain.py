@@ -9,9 +9,9 @@ frame and writes Parquet), committing (delta-rs log commit, metadata,
 compaction) and the rest (reading + computing what is not written: counts,
 joins of cached frames); a separate scan of the stage's input tables gives
 the cost of reading them.  The application's start (JVM + SparkSession) is
-measured once and, for comparison, the start of a ``spark-submit`` of a
-stage that does nothing with Spark (what every stage paid before the job
-server).  Last, the bronze gate of one monthly drop with GE on and off (best
+measured once and, for comparison, a ``spark-submit`` of the bronze stage
+of a 10-row drop (what every stage paid before the job server).  The
+landings (the source factory's, in the task's process) are timed too.  Last, the bronze gate of one monthly drop with GE on and off (best
 of ``--gate-repeat``, each on a fresh home; ratio printed, goal <= 1.3).
 """
 
@@ -51,9 +51,21 @@ def _rows(result: dict) -> int:
         return sum(_rows(t) for t in result["tables"].values())
     if isinstance(result.get("rows"), int):
         return int(result["rows"])
-    if "sources" in result:
-        return sum(_rows(s) for s in result["sources"].values() if isinstance(s, dict))
     return 0
+
+
+#: The flights use case's reference sources (specs in schemas/sources/), landed at the last month.
+REFERENCE = ("weather", "airlines", "planes", "airports")
+
+
+def _land(settings, source: str, ds: str) -> tuple[dict, dict[str, float], float]:
+    """Land the drop of ``source`` for ``ds`` as its DAG's land task does (no Spark)."""
+    from moulin.sources.land import land_source
+    from moulin.sources.spec import load_spec
+
+    start = time.perf_counter()
+    result = land_source(settings, load_spec(source), ds)
+    return {"rows": int(result["rows"])}, {}, time.perf_counter() - start
 
 
 def _run_stage(spark, settings, stage: str, argv: list[str]) -> tuple[dict, dict[str, float], float]:
@@ -93,11 +105,17 @@ STAGE_INPUTS = {
 
 
 def _spark_submit_start(settings) -> float:
-    """Seconds of a spark-submit of a stage that only lands a 10-row file (JVM + Python + session)."""
+    """Seconds of a spark-submit of the bronze stage of a 10-row drop (JVM + Python + session + gate)."""
     from moulin.jobs.submit import spark_submit_command
+    from moulin.settings import load_settings
+    from moulin.usecases.flights.sources import flight_drop_path, prepare_flight_drops
 
-    command = spark_submit_command(settings, "ingest_flights_month", ["--ds", "2013-01-01", "--sample", "10"])
+    argv = ["--source", "flights", "--ds", "2013-01-01", "--no-ge"]
+    command = spark_submit_command(settings, "source_bronze", argv)
     home = tempfile.mkdtemp(prefix="moulin-submit-")
+    local = load_settings("local", env={**os.environ, "MOULIN_HOME": home})
+    prepare_flight_drops(flight_drop_path(local, 1).parent, [1], 10)
+    _land(local, "flights", "2013-01-01")
     env = dict(
         os.environ, MOULIN_HOME=home, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable
     )
@@ -111,26 +129,30 @@ def run_chain(home: Path, months: list[int], sample: int) -> tuple[float, list[S
     os.environ["MOULIN_HOME"] = str(home)
     from moulin.settings import load_settings
     from moulin.spark import build_spark_session
+    from moulin.usecases.flights.sources import prepare_sources
 
     settings = load_settings("local")
+    prepare_sources(settings, months, sample_per_month=sample or None)
     start = time.perf_counter()
     spark = build_spark_session(settings, "moulin-chain-benchmark", QUIET)
     session_s = time.perf_counter() - start
     spark.sparkContext.setLogLevel("ERROR")
-    sample_args = ["--sample", str(sample)] if sample else []
     days = [f"2013-{m:02d}-01" for m in months]
-    plan: list[tuple[str, str, list[str]]] = []
-    plan += [(f"land {d[:7]}", "ingest_flights_month", ["--ds", d, *sample_args]) for d in days]
-    plan += [(f"bronze {d[:7]}", "bronze_flights", ["--ds", d]) for d in days]
-    plan += [("land dimensions", "ingest_dimensions", ["--ds", days[-1]])]
-    plan += [("bronze dimensions", "bronze_dimensions", ["--ds", days[-1]])]
+    plan: list[tuple[str, str, list[str]]] = []  # (label, stage or "land", arguments)
+    plan += [(f"land {d[:7]}", "land", ["flights", d]) for d in days]
+    plan += [(f"bronze {d[:7]}", "source_bronze", ["--source", "flights", "--ds", d]) for d in days]
+    plan += [(f"land {s}", "land", [s, days[-1]]) for s in REFERENCE]
+    plan += [(f"bronze {s}", "source_bronze", ["--source", s, "--ds", days[-1]]) for s in REFERENCE]
     plan += [("silver", "silver_flights", ["--ds", ",".join(days)])]
     plan += [("gold stats", "gold_stats", ["--ds", ",".join(days)])]
     plan += [("features", "features", ["--ds", days[-1]])]
     plan += [("profile", "profile_tables", ["--ds", days[-1]])]
     runs = []
     for label, stage, argv in plan:
-        result, phases, seconds = _run_stage(spark, settings, stage, argv)
+        if stage == "land":
+            result, phases, seconds = _land(settings, *argv)
+        else:
+            result, phases, seconds = _run_stage(spark, settings, stage, argv)
         run = StageRun(label, seconds, _rows(result), phases)
         if stage in STAGE_INPUTS:
             run.read_s = _scan_seconds(spark, settings, STAGE_INPUTS[stage])
@@ -145,7 +167,7 @@ def print_table(session_s: float, submit_s: float | None, runs: list[StageRun]) 
     print(f"\napplication start (JVM + SparkSession), paid once per job server: {session_s:.1f}s")
     if submit_s is not None:
         print(
-            f"spark-submit of a stage that lands 10 rows (paid per stage without the server): {submit_s:.1f}s"
+            f"spark-submit of the bronze stage of 10 rows (paid per stage without the server): {submit_s:.1f}s"
         )
     head = f"{'stage':<20} {'wall s':>7} {'rows':>9} {'rows/s':>9} {'validate':>9} {'write':>7} {'commit':>7} {'rest':>6} {'scan inputs s':>13}"
     print("\n" + head + "\n" + "-" * len(head))
@@ -180,14 +202,17 @@ def gate_ratio(repeat: int, sample: int) -> None:
     spark = build_spark_session(settings, "moulin-gate-benchmark", QUIET)
     spark.sparkContext.setLogLevel("ERROR")
     best: dict[str, float] = {}
-    sample_args = ["--sample", str(sample)] if sample else []
+    from moulin.usecases.flights.sources import flight_drop_path, prepare_flight_drops
+
     for attempt in range(repeat + 1):  # the first round warms imports and the JIT: not counted
         for label, extra in (("gate without GE", ["--no-ge"]), ("gate with GE", [])):
             home = Path(tempfile.mkdtemp(prefix="moulin-gate-"))
             os.environ["MOULIN_HOME"] = str(home)
             local = load_settings("local")
-            _run_stage(spark, local, "ingest_flights_month", ["--ds", "2013-06-01", *sample_args])
-            _, _, seconds = _run_stage(spark, local, "bronze_flights", ["--ds", "2013-06-01", *extra])
+            prepare_flight_drops(flight_drop_path(local, 6).parent, [6], sample or None)
+            _land(local, "flights", "2013-06-01")
+            argv = ["--source", "flights", "--ds", "2013-06-01", *extra]
+            _, _, seconds = _run_stage(spark, local, "source_bronze", argv)
             if attempt:
                 best[label] = min(best.get(label, seconds), seconds)
     spark.stop()

@@ -182,8 +182,8 @@ def warehouse_files(settings, report: Report, where: str, tmp: Path) -> None:
     """Raw landing with its manifest, SQL extraction with its watermark, checkpoint files."""
     import fault_harness as fh
 
+    from moulin.ingest.database import extract_to_landing, read_watermark
     from moulin.ingest.landing import land_file, read_manifest
-    from moulin.ingest.sql import extract_table, read_watermark
     from moulin.storage import WarehouseFS
 
     # A replaced file is backed up first on HDFS only (locally os.replace is atomic).
@@ -228,12 +228,19 @@ def warehouse_files(settings, report: Report, where: str, tmp: Path) -> None:
             report.add(f"raw landing ({where})", f"{what}: {step}", check, seconds)
 
     db = tmp / "source.db"
+
+    def extract(source: str, ds: str, fs: WarehouseFS | None = None):
+        return extract_to_landing(
+            settings, source, ds, f"sqlite:///{db}", ["tailnum"], tmp / "stage", table="planes",
+            watermark="plane_id", fs=fs,
+        )  # fmt: skip
+
     for step in steps:
-        # A new ds has a new CSV and manifest: only the watermark file is replaced (backed up).
+        # A new ds has a new extract and manifest: only the watermark file is replaced (backed up).
         targets = (
             [(1, "watermark")]
             if step == "backup_made"
-            else [(1, "raw CSV"), (2, "manifest"), (3, "watermark")]
+            else [(1, "raw JSON lines"), (2, "manifest"), (3, "watermark")]
         )
         for occurrence, what in targets:
             n += 1
@@ -243,42 +250,26 @@ def warehouse_files(settings, report: Report, where: str, tmp: Path) -> None:
             with sqlite3.connect(db) as conn:
                 conn.execute("CREATE TABLE planes (plane_id INTEGER, tailnum TEXT)")
                 conn.executemany("INSERT INTO planes VALUES (?, ?)", [(i, f"N{i}") for i in range(1, 101)])
-            extract_table(
-                settings, db, source, "planes", ["tailnum"], "2013-01-01", tmp / "stage", "plane_id"
-            )
+            extract(source, "2013-01-01")
             with sqlite3.connect(db) as conn:
                 conn.executemany("INSERT INTO planes VALUES (?, ?)", [(i, f"N{i}") for i in range(101, 151)])
             fs = WarehouseFS(settings)
             armed = _arm_fs(fs, step, occurrence)
             check = fh.Check()
             try:
-                extract_table(
-                    settings,
-                    db,
-                    source,
-                    "planes",
-                    ["tailnum"],
-                    "2013-02-01",
-                    tmp / "stage",
-                    "plane_id",
-                    fs=fs,
-                )
+                extract(source, "2013-02-01", fs)
             except _Boom:
                 pass
             _fired(armed, check)
             start = time.monotonic()
-            landing = extract_table(
-                settings, db, source, "planes", ["tailnum"], "2013-02-01", tmp / "stage", "plane_id"
-            )
+            landing = extract(source, "2013-02-01")
             seconds = time.monotonic() - start
             if landing.rows != 50:
                 check.add(f"second extraction landed {landing.rows} rows, expected 50")
                 check.rows_lost += max(0, 50 - landing.rows)
             if read_watermark(settings, source) != 150:
                 check.add(f"watermark {read_watermark(settings, source)}, expected 150")
-            third = extract_table(
-                settings, db, source, "planes", ["tailnum"], "2013-03-01", tmp / "stage", "plane_id"
-            )
+            third = extract(source, "2013-03-01")
             if third.rows != 0:
                 check.add(f"a third extraction re-read {third.rows} rows (duplicates)")
             report.add(f"SQL extraction ({where})", f"{what}: {step}", check, seconds)

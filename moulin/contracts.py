@@ -127,6 +127,14 @@ class ColumnSpec:
     allow_non_finite: bool = False
 
 
+#: Fields of a contract's ``source:`` that belong in the source spec, and where they go there.
+_INGEST_FIELDS = {
+    "database_table": "sql.table",
+    "incremental_column": "sql.watermark",
+    "allow_empty": "allow_empty",
+}
+
+
 @dataclass(frozen=True)
 class RawSource:
     """Where a bronze table's raw data comes from (the contract's ``source:``; how it is
@@ -135,10 +143,6 @@ class RawSource:
     name: str
     format: str = "csv"
     null_values: tuple[str, ...] = ("NA", "")
-    database_table: str | None = None
-    incremental_column: str | None = None
-    #: A drop without data rows is normal (an incremental extract with nothing new).
-    allow_empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -419,12 +423,16 @@ def parse_contract(data: Any, path: Path) -> Contract:
         src = data["source"]
         if not isinstance(src, dict) or not isinstance(src.get("name"), str):
             raise check.fail("source.name", "source needs a name")
-        unknown_src = sorted(
-            set(src)
-            - {"name", "format", "null_values", "database_table", "incremental_column", "allow_empty"}
-        )
+        unknown_src = sorted(set(src) - {"name", "format", "null_values"})
+        ingest = [f for f in unknown_src if f in _INGEST_FIELDS]
+        if ingest:
+            raise check.fail(
+                f"source.{ingest[0]}",
+                f"how a source is ingested is its source spec's: set {_INGEST_FIELDS[ingest[0]]} in "
+                f"sources/{src['name']}.yaml (moulin.sources.spec), not in the contract",
+            )
         if unknown_src:
-            raise check.fail(f"source.{unknown_src[0]}", "unknown field")
+            raise check.fail(f"source.{unknown_src[0]}", "unknown field (allowed: format, name, null_values)")
         if src.get("format", "csv") not in RAW_FORMATS:
             raise check.fail(
                 "source.format", f"unsupported raw format {src.get('format')!r}: {formats_text()}"
@@ -433,9 +441,6 @@ def parse_contract(data: Any, path: Path) -> Contract:
             name=src["name"],
             format=src.get("format", "csv"),
             null_values=tuple(str(v) for v in src.get("null_values", ["NA", ""])),
-            database_table=src.get("database_table"),
-            incremental_column=src.get("incremental_column"),
-            allow_empty=check.flag(src.get("allow_empty", False), "source.allow_empty"),
         )
     if data["layer"] == "bronze" and source is None:
         raise check.fail("source", "bronze contracts need a source")

@@ -1,10 +1,18 @@
 """Extracting a table or a query of any SQL database (SQLAlchemy URL) into a JSON-lines landing.
 
-A full extraction reads everything; with a watermark column only the rows
-above the stored watermark (``raw/<source>/_state.json``, shared with
-:mod:`moulin.ingest.sql`) are read, under the state file's lock, and the
-watermark advances after the landing.  A logical date already landed is a
-no-op that queries nothing.  Table, column and watermark names must be plain
+A full extraction reads everything; with a watermark column (a monotonic id
+such as ``plane_id``) only the rows above the stored watermark
+(``raw/<source>/_state.json``) are read, and the watermark advances after the
+landing.  A logical date already landed is a no-op that queries nothing.
+
+Concurrency and crashes: an incremental extraction holds the lock of
+``_state.json`` (``_state.json.lock``, see :meth:`moulin.storage.WarehouseFS.lock`)
+from its read of the watermark through the query and the landing to the write
+of the new watermark, so concurrent runs of one source run one after the other
+and the later one starts from the earlier one's watermark: no row is extracted
+twice and the watermark never goes back.  The state file is written
+atomically; if a run stops between its landing and its watermark write, the
+next run of that date repairs the watermark from the manifest.  Table, column and watermark names must be plain
 SQL identifiers (:func:`moulin.identifiers.check_identifier`; ``schema.table``
 for a table in another schema), checked before anything connects, and are then
 quoted by SQLAlchemy (the dialect's identifier preparer), never pasted into the
@@ -25,14 +33,53 @@ from typing import Any
 from moulin.errors import DataError
 from moulin.identifiers import check_identifier, check_path_part
 from moulin.ingest.counting import count_jsonl_rows
-from moulin.ingest.landing import Landing, land_file
-from moulin.ingest.sql import landed_already, read_watermark, state_uri, write_watermark
+from moulin.ingest.landing import Landing, land_file, landing_dir, read_manifest
 from moulin.settings import Settings
 from moulin.storage import WarehouseFS
+
+STATE = "_state.json"
 
 
 class ExtractionError(DataError):
     """The source table, column or query does not exist or does not run."""
+
+
+def state_uri(settings: Settings, source: str) -> str:
+    """URI of the watermark state file of ``source``."""
+    return settings.table_uri("raw", source, STATE)
+
+
+def read_watermark(settings: Settings, source: str, fs: WarehouseFS | None = None) -> Any:
+    """The last extracted value of the watermark column (None before the first run)."""
+    fs = fs or WarehouseFS(settings)
+    uri = state_uri(settings, source)
+    if not fs.exists(uri):
+        return None
+    return json.loads(fs.read_bytes(uri)).get("watermark")
+
+
+def write_watermark(
+    settings: Settings, source: str, column: str, value: Any, ds: str, fs: WarehouseFS
+) -> None:
+    """Record ``value`` of ``column`` as the watermark of ``source`` (written atomically)."""
+    state = {"source": source, "column": column, "watermark": value, "ds": ds}
+    fs.write_bytes(state_uri(settings, source), json.dumps(state, indent=2, sort_keys=True).encode() + b"\n")
+
+
+def landed_already(
+    settings: Settings, source: str, ds: str, watermark_column: str | None, fs: WarehouseFS
+) -> Landing | None:
+    """The landing of ``ds`` if there is one (then the watermark is repaired from its
+    manifest when a run stopped between its landing and its watermark write)."""
+    manifest = read_manifest(settings, source, ds, fs)
+    if manifest is None:
+        return None
+    after = manifest.get("watermark_after")
+    if watermark_column and after is not None:
+        stored = read_watermark(settings, source, fs)
+        if stored is None or stored < after:
+            write_watermark(settings, source, watermark_column, after, ds, fs)
+    return Landing(source, ds, "unchanged", f"{landing_dir(settings, source, ds)}/_manifest.json", manifest)
 
 
 def json_value(value: Any) -> Any:

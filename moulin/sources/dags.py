@@ -12,23 +12,35 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk import DAG, Asset, AssetAll, Param, task
 
 from moulin.contracts import load_contract
 from moulin.errors import DataError
 from moulin.ops.alerts import task_failed
-from moulin.sources.spec import all_spec_files, load_spec_file, validate_spec
+from moulin.sources.spec import SourceSpec, all_spec_files, load_spec, load_spec_file, validate_spec
 
 log = logging.getLogger(__name__)
 
 
-def build(spec) -> DAG:
+def spec_asset(spec: SourceSpec) -> Asset:
+    """The Asset the ingest DAG of ``spec`` emits: its bronze table, ``moulin://<table>``."""
+    return Asset(f"moulin://{load_contract(spec.contract).table}")
+
+
+def source_assets(*names: str) -> AssetAll:
+    """The Assets of the bronze tables of sources ``names`` (a DAG scheduled on them runs
+    once each has had an event since its last run)."""
+    return AssetAll(*(spec_asset(load_spec(name)) for name in names))
+
+
+def build(spec: SourceSpec) -> DAG:
     """The ingest DAG of one validated spec."""
     table = load_contract(spec.contract).table
     with DAG(
         dag_id=spec.dag_id,
         schedule=spec.schedule,
         start_date=datetime.combine(spec.start_date, datetime.min.time()),
+        end_date=datetime.combine(spec.end_date, datetime.min.time()) if spec.end_date else None,
         catchup=spec.catchup,
         max_active_runs=1,
         doc_md=spec.description or f"Ingest source {spec.name} ({spec.kind}) into {table}.",
@@ -55,11 +67,15 @@ def build(spec) -> DAG:
 
             return tasks.land(spec.name, ds, redelivery=bool((params or {}).get("redelivery")))
 
-        @task(outlets=[Asset(f"moulin://{table}")])
-        def bronze(landing: dict, ds=None) -> dict:
+        asset = spec_asset(spec)
+
+        @task(outlets=[asset])
+        def bronze(landing: dict, ds=None, outlet_events=None) -> dict:
             from moulin.sources import tasks
 
-            return tasks.bronze(spec.name, landing.get("ds", ds))
+            result = tasks.bronze(spec.name, landing.get("ds", ds))
+            outlet_events[asset].extra = tasks.asset_extra(result)
+            return result
 
         bronze(land())
     return dag

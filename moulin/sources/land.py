@@ -107,7 +107,7 @@ def land_source(
         from moulin.ingest.database import extract_to_landing
 
         sql = spec.sql
-        url = sql.url or connection_uri(str(sql.connection))
+        url = sql.database_url(settings.home) or connection_uri(str(sql.connection))
         landings.append(
             extract_to_landing(
                 settings,

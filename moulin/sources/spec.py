@@ -9,6 +9,7 @@ names::
     contract: bronze_customers # the bronze table's contract
     schedule: "@daily"         # cron or preset; null: triggered by hand
     start_date: 2024-01-01
+    end_date: 2024-12-31       # optional: the logical date of the last drop (a feed that ends)
     catchup: false
     mode: partition            # partition: one ds partition per drop | snapshot | merge (by keys)
     null_values: ["", "NA"]
@@ -24,7 +25,7 @@ names::
       require_final_newline: true
       columns_from_header: false   # true: read each CSV column by its header name (any order)
     sql:                       # kind sql: a table or a query, optional watermark column
-      url: sqlite:////srv/shop.db          # SQLAlchemy URL, or
+      url: sqlite:////srv/shop.db          # SQLAlchemy URL ({home}: moulin's home folder), or
       connection: shop_db                  # an Airflow Connection id
       table: customers                     # or query: SELECT ...
       watermark: id
@@ -99,6 +100,12 @@ class SqlOptions:
     query: str | None = None
     watermark: str | None = None
 
+    def database_url(self, home: Path | None = None) -> str | None:
+        """``url`` with ``{home}`` replaced by moulin's home folder (None for a Connection)."""
+        if self.url is None or home is None:
+            return self.url
+        return self.url.replace("{home}", str(home))
+
 
 @dataclass(frozen=True)
 class HttpOptions:
@@ -128,6 +135,7 @@ class SourceSpec:
     path: Path
     schedule: str | None = None
     start_date: dt.date = dt.date(2024, 1, 1)
+    end_date: dt.date | None = None
     catchup: bool = False
     mode: WriteMode = "partition"
     null_values: tuple[str, ...] = ("", "NA")
@@ -151,7 +159,7 @@ class SourceSpec:
 
 
 _TOP = {
-    "name", "kind", "contract", "schedule", "start_date", "catchup", "mode", "null_values",
+    "name", "kind", "contract", "schedule", "start_date", "end_date", "catchup", "mode", "null_values",
     "quarantine_threshold", "allow_empty", "on_changed_file", "description", "file", "sql", "http",
 }  # fmt: skip
 _OPTIONS: dict[str, type] = {"file": FileOptions, "sql": SqlOptions, "http": HttpOptions}
@@ -276,6 +284,20 @@ def _options(check: _Check, data: Any, kind: str) -> Any:
     return cls(**values)
 
 
+def _date(check: _Check, value: Any, where: str) -> dt.date:
+    """A YAML date or ``YYYY-MM-DD`` text as a date (an error names the field)."""
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            raise check.fail(where, f"expected a date YYYY-MM-DD, got {value!r}") from None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if not isinstance(value, dt.date):
+        raise check.fail(where, f"expected a date YYYY-MM-DD, got {value!r}")
+    return value
+
+
 def parse_spec(data: Any, path: Path, text: str = "") -> SourceSpec:
     """Validate the parsed YAML ``data`` of ``path`` and build a :class:`SourceSpec`."""
     check = _Check(path, _Lines(text))
@@ -306,15 +328,12 @@ def parse_spec(data: Any, path: Path, text: str = "") -> SourceSpec:
             "set the logical date of the first drop to load (YYYY-MM-DD; `moulin source infer` leaves "
             "this placeholder, or give it --start-date)",
         )
-    if isinstance(start, str):
-        try:
-            start = dt.date.fromisoformat(start)
-        except ValueError:
-            raise check.fail("start_date", f"expected a date YYYY-MM-DD, got {start!r}") from None
-    if isinstance(start, dt.datetime):
-        start = start.date()
-    if not isinstance(start, dt.date):
-        raise check.fail("start_date", f"expected a date YYYY-MM-DD, got {start!r}")
+    start = _date(check, start, "start_date")
+    end = None if data.get("end_date") is None else _date(check, data["end_date"], "end_date")
+    if end is not None and end < start:
+        raise check.fail(
+            "end_date", f"{end} is before start_date {start}: the last drop comes after the first"
+        )
     threshold = data.get("quarantine_threshold")
     if threshold is not None:
         check.typed(threshold, (int, float), "quarantine_threshold", "a share between 0 and 1")
@@ -333,6 +352,7 @@ def parse_spec(data: Any, path: Path, text: str = "") -> SourceSpec:
         path=path,
         schedule=schedule,
         start_date=start,
+        end_date=end,
         catchup=bool(check.typed(data.get("catchup", False), bool, "catchup", "true or false")),
         mode=check.choice(data.get("mode", "partition"), WriteMode, "mode"),
         null_values=tuple(str(v) for v in nulls),
@@ -390,10 +410,11 @@ def load_spec(name_or_path: str | Path) -> SourceSpec:
 
 def spec_warnings(spec: SourceSpec) -> list[str]:
     """What in a valid spec is likely a mistake, one sentence each (``moulin source validate``
-    prints them): a file glob without the logical date lands every file it matches
-    under every run's date."""
+    prints them): in partition mode, a file glob without the logical date lands every
+    file it matches under every run's date (a snapshot's drop replaces the folder)."""
     out: list[str] = []
-    if spec.file is not None and "{ds}" not in spec.file.path and "{ds_nodash}" not in spec.file.path:
+    undated = spec.file is not None and "{ds}" not in spec.file.path and "{ds_nodash}" not in spec.file.path
+    if undated and spec.mode == "partition":
         out.append(
             f"{spec.path}: file.path {spec.file.path!r} has no {{ds}} or {{ds_nodash}}: each run lands every "
             f"file it matches under the run's date, so one date gets the files of other dates (and the "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from moulin.ops.faultpoints import fault_point
 from moulin.orchestration import data_errors_fail_the_task
 from moulin.settings import Settings, load_settings
 
@@ -31,6 +32,7 @@ def land(source: str, ds: str, settings: Settings | None = None, redelivery: boo
     print(
         f"{PROGRESS} land {source} {seconds}s ds={ds}: {result['status']}, {result['rows']} rows", flush=True
     )
+    fault_point(settings, f"after-land_{source}")  # landed, not yet reported (fault drills)
     return {**result, "seconds": seconds}
 
 
@@ -42,4 +44,11 @@ def bronze(source: str, ds: str, settings: Settings | None = None) -> dict:
     start = time.monotonic()
     with data_errors_fail_the_task():
         result = submit_job(settings, "source_bronze", ["--source", source, "--ds", ds])
+    fault_point(settings, f"after-bronze_{source}")  # committed, not yet reported (fault drills)
     return {**result, "seconds": round(time.monotonic() - start, 1)}
+
+
+def asset_extra(result: dict) -> dict:
+    """What a bronze task tells the DAGs its Asset event triggers: the logical date, the
+    table and the Delta version it wrote."""
+    return {"ds": result.get("ds"), "table": result.get("table"), "version": result.get("bronze_version")}

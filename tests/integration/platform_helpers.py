@@ -112,3 +112,32 @@ def _bronze_commits_of(settings: Settings, ds: str) -> int:
         if any((a.get("add") or {}).get("partitionValues", {}).get("ds") == ds for a in actions):
             commits += 1
     return commits
+
+
+#: The flights use case's sources (specs in schemas/sources/, DAGs ``source_<name>``).
+FLIGHTS_SOURCES = ("flights", "weather", "airlines", "planes", "airports")
+
+
+def window_flights_sources(env: dict[str, str], start: str, end: str, schedule: str = "@monthly") -> None:
+    """Window the five flights sources on ``start``..``end`` (``schedule``): their specs with
+    these dates, in ``<home>/contracts/sources/`` put first by ``MOULIN_CONTRACTS_DIR`` (the
+    contracts still come from moulin's ``schemas/``); then ``moulin flights prepare`` writes
+    every month's deliveries (``MOULIN_FLIGHTS_SAMPLE_PER_MONTH`` flights each) for the
+    scheduled runs to find."""
+    import yaml
+
+    from moulin.settings import REPO_ROOT
+
+    folder = Path(env["MOULIN_HOME"]) / "contracts" / "sources"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in FLIGHTS_SOURCES:
+        spec = yaml.safe_load((REPO_ROOT / "schemas" / "sources" / f"{name}.yaml").read_text())
+        spec.update(schedule=schedule, start_date=start, end_date=end)
+        (folder / f"{name}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    env["MOULIN_CONTRACTS_DIR"] = str(folder.parent)
+    sample = env.get("MOULIN_FLIGHTS_SAMPLE_PER_MONTH", "0")
+    done = subprocess.run(
+        [MOULIN, "flights", "prepare", "--sample", sample, "--months", "1-12"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

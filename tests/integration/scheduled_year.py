@@ -1,9 +1,10 @@
 """A scheduled year on the platform, driven by the scheduler alone: shared by
 ``test_scheduled_year.py`` (four months) and ``benchmarks/year.py`` (twelve).
 
-``moulin platform up`` from an empty home, with ``flights_ingest`` and
-``dimensions_ingest`` windowed on the months under test (``MOULIN_FLIGHTS_INGEST_*``,
-one drop a month, ``sample`` flights each) and one epoch of training.  The three DAGs
+``moulin platform up`` from an empty home, with the source DAGs of the five flights
+sources (``source_flights`` and the reference sources' ``source_weather``, ...)
+windowed on the months under test (their specs' dates, :func:`window_flights_sources`,
+one drop a month, ``sample`` flights each) and one epoch of training.  The six DAGs
 are unpaused at once and nothing is triggered by hand: the scheduler catches the
 months up, and ``flights_delay_model`` runs on the Asset events the bronze writes send.
 
@@ -32,16 +33,23 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from platform_helpers import MOULIN, PlatformUnderTest, _states, platform_service_env
+from platform_helpers import (
+    FLIGHTS_SOURCES,
+    MOULIN,
+    PlatformUnderTest,
+    _states,
+    platform_service_env,
+    window_flights_sources,
+)
 
 from moulin.platform import postgres
 from moulin.platform.rest import AirflowClient
 from moulin.settings import REPO_ROOT, Settings, load_settings
 
-DAGS = ("flights_ingest", "dimensions_ingest", "flights_delay_model")
+SOURCE_DAGS = tuple(f"source_{name}" for name in FLIGHTS_SOURCES)  # source_flights first
+DAGS = (*SOURCE_DAGS, "flights_delay_model")
 BRONZE_FLIGHTS = "moulin://bronze/flights"
-BRONZE_DIMENSIONS = "moulin://bronze/dimensions"
-DIMENSION_SOURCES = ("weather", "airlines", "airports", "planes")
+REFERENCE_SOURCES = FLIGHTS_SOURCES[1:]  # weather, airlines, planes, airports
 FIRST_TEST_MONTH = 11  # schemas/flight_features.yaml: test after validation_until (2013-10-31)
 
 Say = Callable[[str], None]
@@ -87,14 +95,11 @@ def year_env(home: Path, months: list[str], sample: int, epochs: int = 1) -> dic
     env.update(
         {
             "PYTHONPATH": str(code),
-            # The window of both ingest DAGs (declared once: PARAMS), a drop a month.
-            "MOULIN_FLIGHTS_INGEST_START": months[0],
-            "MOULIN_FLIGHTS_INGEST_END": months[-1],
-            "MOULIN_FLIGHTS_INGEST_SCHEDULE": "@monthly",
             "MOULIN_FLIGHTS_SAMPLE_PER_MONTH": str(sample),
             "MOULIN_FLIGHTS_EPOCHS": str(epochs),
         }
     )
+    window_flights_sources(env, months[0], months[-1])  # the five specs' window, a drop a month
     return env
 
 
@@ -165,7 +170,7 @@ class ModelRun:
     seconds: float | None
     tasks: dict[str, tuple[str, int]]
     flights_months: list[str]  # months of the bronze flights events it consumed
-    dimension_runs: list[str]  # dimensions_ingest runs whose events it consumed
+    reference_runs: list[str]  # runs of the reference sources' DAGs whose events it consumed
     silver_months: list[str] = field(default_factory=list)
     features: dict | None = None
     trained: dict | None = None
@@ -188,7 +193,9 @@ def model_runs(client: AirflowClient) -> list[ModelRun]:
         run_id = run["dag_run_id"]
         events = consumed_events(client, run_id)
         flights = sorted(str((e.get("extra") or {}).get("ds")) for e in events if e["uri"] == BRONZE_FLIGHTS)
-        dims = sorted(str(e.get("source_run_id")) for e in events if e["uri"] == BRONZE_DIMENSIONS)
+        refs = sorted(
+            f"{e.get('source_dag_id')}/{e.get('source_run_id')}" for e in events if e["uri"] != BRONZE_FLIGHTS
+        )
         silver = xcom(client, "flights_delay_model", run_id, "silver") or {}
         out.append(
             ModelRun(
@@ -198,7 +205,7 @@ def model_runs(client: AirflowClient) -> list[ModelRun]:
                 seconds=_seconds(run),
                 tasks=_states(client, "flights_delay_model", run_id),
                 flights_months=flights,
-                dimension_runs=dims,
+                reference_runs=refs,
                 silver_months=silver.get("months", []),
                 features=xcom(client, "flights_delay_model", run_id, "features"),
                 trained=xcom(client, "flights_delay_model", run_id, "train"),
@@ -208,9 +215,9 @@ def model_runs(client: AirflowClient) -> list[ModelRun]:
 
 
 def run_imminent(client: AirflowClient) -> bool:
-    """Whether both bronze assets have an event queued for the model DAG (a run is about to be made)."""
+    """Whether the five bronze assets have an event queued for the model DAG (a run is about to be made)."""
     queued = client.get("/dags/flights_delay_model/assets/queuedEvents")["queued_events"]
-    return len({q["asset_id"] for q in queued}) >= 2
+    return len({q["asset_id"] for q in queued}) >= len(FLIGHTS_SOURCES)
 
 
 def runs_by_month(client: AirflowClient, dag_id: str) -> dict[str, dict]:
@@ -222,8 +229,8 @@ def runs_by_month(client: AirflowClient, dag_id: str) -> dict[str, dict]:
 class YearReport:
     months: list[str]
     wall_s: float
-    flights: dict[str, dict]  # month -> DagRun
-    dimensions: dict[str, dict]
+    flights: dict[str, dict]  # month -> DagRun of source_flights
+    references: dict[str, dict[str, dict]]  # DAG id of a reference source -> month -> DagRun
     models: list[ModelRun]
 
 
@@ -234,8 +241,8 @@ def _done(runs: dict[str, dict], months: list[str]) -> list[str]:
 def run_scheduled_year(
     platform: PlatformUnderTest, months: list[str], timeout_s: float, say: Say = print
 ) -> YearReport:
-    """Unpause the three DAGs and wait (at most ``timeout_s``) until the scheduler ran
-    every month of both ingest DAGs, no model run is unfinished or about to be made, and
+    """Unpause the six DAGs and wait (at most ``timeout_s``) until the scheduler ran
+    every month of the five source DAGs, no model run is unfinished or about to be made, and
     the last model run that trained read every month.  Prints a line on each DagRun that ends."""
     client = platform.client
 
@@ -251,11 +258,9 @@ def run_scheduled_year(
     deadline = start + timeout_s
     seen: set[tuple[str, str]] = set()
     while True:
-        flights = runs_by_month(client, "flights_ingest")
-        dims = runs_by_month(client, "dimensions_ingest")
+        sources = {dag_id: runs_by_month(client, dag_id) for dag_id in SOURCE_DAGS}
         models = client.dag_runs("flights_delay_model")
-        for dag_id, runs in (("flights_ingest", flights.values()), ("dimensions_ingest", dims.values()),
-                             ("flights_delay_model", models)):  # fmt: skip
+        for dag_id, runs in (*((d, r.values()) for d, r in sources.items()), ("flights_delay_model", models)):
             for r in runs:
                 if r["state"] in ("success", "failed") and (dag_id, r["dag_run_id"]) not in seen:
                     seen.add((dag_id, r["dag_run_id"]))
@@ -264,15 +269,14 @@ def run_scheduled_year(
                         f"{r['state']} ({_seconds(r)} s)"
                     )
         waiting = []
-        if len(_done(flights, months)) < len(months):
-            waiting.append(f"flights_ingest: {len(_done(flights, months))} of {len(months)} months finished")
-        if len(_done(dims, months)) < len(months):
-            waiting.append(f"dimensions_ingest: {len(_done(dims, months))} of {len(months)} months finished")
+        for dag_id, runs in sources.items():
+            if len(_done(runs, months)) < len(months):
+                waiting.append(f"{dag_id}: {len(_done(runs, months))} of {len(months)} months finished")
         unfinished = [r["dag_run_id"] for r in models if r["state"] not in ("success", "failed")]
         if unfinished:
             waiting.append(f"flights_delay_model runs {unfinished} unfinished")
         if not waiting and run_imminent(client):
-            waiting.append("the flights_delay_model run both queued Asset events make")
+            waiting.append("the flights_delay_model run the five queued Asset events make")
         if not waiting:
             covered = [m.silver_months for m in model_runs(client) if m.train_state == "success"]
             if not covered or covered[-1] != months:
@@ -282,7 +286,7 @@ def run_scheduled_year(
                 )
         if not waiting:
             break
-        if any(r["state"] == "failed" for r in [*flights.values(), *dims.values(), *models]):
+        if any(r["state"] == "failed" for r in [*(r for d in sources.values() for r in d.values()), *models]):
             raise AssertionError(f"a DagRun failed; still waiting for: {'; '.join(waiting)}")
         if time.monotonic() > deadline:
             raise AssertionError(f"after {timeout_s:.0f} s, still waiting for: {'; '.join(waiting)}")
@@ -291,8 +295,8 @@ def run_scheduled_year(
     return YearReport(
         months=months,
         wall_s=round(wall, 1),
-        flights=runs_by_month(client, "flights_ingest"),
-        dimensions=runs_by_month(client, "dimensions_ingest"),
+        flights=runs_by_month(client, SOURCE_DAGS[0]),
+        references={dag_id: runs_by_month(client, dag_id) for dag_id in SOURCE_DAGS[1:]},
         models=model_runs(client),
     )
 
@@ -308,7 +312,7 @@ def wait_until(what: str, check: Callable[[], bool], timeout_s: float, poll_s: f
 # ---------------------------------------------------------------------------- tables
 def raw_rows(settings: Settings, source: str, ds: str) -> int:
     """Data rows of the raw files landed for ``source`` and ``ds``, counted from the files
-    on the warehouse (CSV: records after the header), not from the manifest."""
+    on the warehouse (CSV: records after the header; JSON lines: lines), not from the manifest."""
     from moulin.storage import WarehouseFS
 
     fs = WarehouseFS(settings)
@@ -318,6 +322,9 @@ def raw_rows(settings: Settings, source: str, ds: str) -> int:
     assert files, f"no raw file of {source} under {folder}"
     for entry in files:
         text = fs.read_bytes(entry.uri).decode()
+        if entry.uri.endswith(".jsonl"):  # the SQL sources' extracts
+            rows += sum(1 for line in text.splitlines() if line.strip())
+            continue
         records = [r for r in csv.reader(io.StringIO(text)) if r]
         rows += max(len(records) - 1, 0)
     return rows
@@ -382,7 +389,7 @@ def leaderboard(settings: Settings) -> list[dict]:
 def month_figures(platform: PlatformUnderTest, year: YearReport) -> list[dict]:
     """One line of figures per month: its runs' seconds, raw = bronze + quarantined, the
     planes it brought, the model run that consumed its flights event and the first that
-    trained on it."""
+    trained on it (``dimensions_s``: the seconds of the four reference sources' runs)."""
     settings = platform.settings
     out = []
     for ds in year.months:
@@ -394,7 +401,7 @@ def month_figures(platform: PlatformUnderTest, year: YearReport) -> list[dict]:
             {
                 "month": ds,
                 "flights_s": _seconds(year.flights[ds]),
-                "dimensions_s": _seconds(year.dimensions[ds]),
+                "dimensions_s": sum(_seconds(runs[ds]) or 0 for runs in year.references.values()),
                 "raw": raw_rows(settings, "flights", ds),
                 "bronze": delta_rows(settings, "bronze/flights", ds),
                 "quarantined": delta_rows(settings, "quarantine/flights", ds),

@@ -27,8 +27,10 @@ from moulin.cluster.ports import port_free
 from moulin.jobs.shipping import SHIPPED_ENV_ALIAS, build_code_zip, build_env_archive
 from moulin.jobs.submit import submit_job
 from moulin.settings import Settings
+from moulin.sources.cli import run_source
 from moulin.usecases.flights import stages as S
 from moulin.usecases.flights.mapreduce import STAT_KEYS
+from moulin.usecases.flights.sources import prepare_sources
 
 pytestmark = pytest.mark.integration
 
@@ -163,10 +165,9 @@ def test_packages_are_reused_and_hold_no_moulin(cluster_settings) -> None:
 
 def test_gold_stage_runs_on_a_worker_without_moulin(spark, standalone, job_env) -> None:
     settings = job_env
-    S.ingest_dimensions(settings, DS)
-    S.ingest_flights_month(settings, 1, sample=SAMPLE)
-    S.bronze_dimensions(spark, settings, DS, run_ge=False)
-    S.bronze_flights(spark, settings, 1, run_ge=False)
+    prepare_sources(settings, [1], sample_per_month=SAMPLE)
+    for source in ("weather", "planes", "flights"):  # what silver reads
+        run_source(settings, source, DS, run_ge=False, spark=spark)
     S.silver_flights(spark, settings, [1])
     lines: list[str] = []
     result = submit_job(settings, "gold_stats", ["--ds", DS], on_line=lines.append, timeout_s=600)

@@ -192,7 +192,7 @@ def test_overwrite_whole_table_and_schema(spark, store, local_dir) -> None:
 def test_idempotent_retry_commits_nothing(spark, store, base_dir) -> None:
     uri = f"{base_dir}/idem"
     df = flights(spark, 9)
-    app = "flights_ingest.load_flights"
+    app = "source_flights.bronze"
     first = store.write(df, uri, partition_by=["month"], transaction=AppTransaction(app, 20130101))
     again = store.write(df, uri, partition_by=["month"], transaction=AppTransaction(app, 20130101))
     assert first.committed and not again.committed

@@ -11,11 +11,29 @@ import pytest
 from moulin.delta import DeltaTableStore
 from moulin.errors import MoulinError
 from moulin.settings import load_settings
-from moulin.sources.bronze import _rows_holding_batch_keys
+from moulin.sources.bronze import _rows_holding_batch_keys, gate_landing
+from moulin.sources.land import land_source
+from moulin.sources.spec import load_spec
 from moulin.storage import WarehouseFS
-from moulin.usecases.flights import stages as S
+from moulin.usecases.flights.sources import prepare_reference
 
 pytestmark = pytest.mark.integration
+
+REFERENCE = ("weather", "airlines", "planes", "airports")
+
+
+def _land(settings, ds: str, planes_limit: int) -> dict:
+    """The registry holds the first ``planes_limit`` planes; land every reference source for ``ds``."""
+    prepare_reference(settings, planes_limit=planes_limit)
+    return {s: land_source(settings, load_spec(s), ds) for s in REFERENCE}
+
+
+def _gate(spark, settings, ds: str) -> dict:
+    out = {}
+    for source in REFERENCE:
+        outcome = gate_landing(spark, settings, load_spec(source), ds, run_ge=False)
+        out[source] = {**outcome.as_dict(), "committed": outcome.bronze_committed}
+    return out
 
 
 @pytest.fixture
@@ -33,22 +51,22 @@ def test_a_month_without_new_planes_passes_and_changes_nothing(spark, own_home) 
     store = DeltaTableStore(spark)
     planes = settings.table_uri("bronze/planes")
 
-    S.ingest_dimensions(settings, "2013-01-01", planes_limit=20)
-    first = S.bronze_dimensions(spark, settings, "2013-01-01", run_ge=False)["tables"]["planes"]
+    _land(settings, "2013-01-01", planes_limit=20)
+    first = _gate(spark, settings, "2013-01-01")["planes"]
     assert (first["rows_read"], first["rows_bronze"], first["rows_quarantined"]) == (20, 20, 0)
     version = store.version(planes)
 
-    landed = S.ingest_dimensions(settings, "2013-02-01", planes_limit=20)
-    assert landed["sources"]["planes"]["rows"] == 0
-    empty = S.bronze_dimensions(spark, settings, "2013-02-01", run_ge=False)["tables"]["planes"]
+    landed = _land(settings, "2013-02-01", planes_limit=20)
+    assert landed["planes"]["rows"] == 0
+    empty = _gate(spark, settings, "2013-02-01")["planes"]
     assert (empty["rows_read"], empty["rows_bronze"], empty["rows_quarantined"]) == (0, 0, 0)
     record = _planes_record(settings, "2013-02-01")
     assert record["rows_manifest"] == record["rows_read"] == 0
     assert store.count(planes) == 20
     assert store.version(planes) in (version, version + 1)  # an empty merge adds no row
 
-    S.ingest_dimensions(settings, "2013-03-01", planes_limit=30)
-    grown = S.bronze_dimensions(spark, settings, "2013-03-01", run_ge=False)["tables"]["planes"]
+    _land(settings, "2013-03-01", planes_limit=30)
+    grown = _gate(spark, settings, "2013-03-01")["planes"]
     assert (grown["rows_read"], grown["rows_bronze"], grown["rows_quarantined"]) == (10, 10, 0)
     assert store.count(planes) == 30
 
@@ -79,14 +97,14 @@ def test_a_backfill_of_an_older_month_leaves_newer_dimensions_as_they_were(spark
     settings = own_home
     store = DeltaTableStore(spark)
     weather = settings.table_uri("bronze/weather")
-    S.ingest_dimensions(settings, "2013-01-01", planes_limit=20)
-    S.ingest_dimensions(settings, "2013-03-01", planes_limit=30)
-    S.bronze_dimensions(spark, settings, "2013-03-01", run_ge=False)
+    _land(settings, "2013-01-01", planes_limit=20)
+    _land(settings, "2013-03-01", planes_limit=30)
+    _gate(spark, settings, "2013-03-01")
     before = {
         name: (store.version(settings.table_uri(name)), store.count(settings.table_uri(name)))
         for name in ("bronze/weather", "bronze/airlines", "bronze/airports", "bronze/planes")
     }
-    older = S.bronze_dimensions(spark, settings, "2013-01-01", run_ge=False)["tables"]
+    older = _gate(spark, settings, "2013-01-01")
     assert (
         older["weather"]["rows_read"]
         == older["weather"]["rows_bronze"] + older["weather"]["rows_quarantined"]

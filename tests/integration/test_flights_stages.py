@@ -1,6 +1,7 @@
-"""The flights use case end to end on the real local HDFS, on a sample:
-ingest -> bronze (quality gate) -> silver -> gold -> features -> profile, then a
-rerun of every stage that must change nothing."""
+"""The flights use case end to end on the real local HDFS, on a sample: its five
+sources landed and gated through their specs (schemas/sources: the source factory's
+land -> quality gate -> bronze), then silver -> gold -> features -> profile, then a
+rerun of every step that must change nothing."""
 
 from __future__ import annotations
 
@@ -14,15 +15,19 @@ from table_digests import table_digest
 from moulin.contracts import load_contract
 from moulin.delta import DeltaTableStore
 from moulin.ingest import LandingError
+from moulin.sources.bronze import gate_landing
+from moulin.sources.land import land_source
+from moulin.sources.spec import load_spec
 from moulin.storage import WarehouseFS
 from moulin.usecases.flights import stages as S
-from moulin.usecases.flights.sources import prepare_flight_drops
+from moulin.usecases.flights.sources import flight_drop_path, prepare_sources
 
 pytestmark = pytest.mark.integration
 
 SAMPLE = 300
 MONTHS = (1, 9, 11)  # one month in each split
 DS = "2013-01-01"
+REFERENCE = ("weather", "airlines", "planes", "airports")
 DIGESTS = Path(__file__).resolve().parents[1] / "data" / "flights_sample_digests.json"
 TABLES = [
     "bronze_flights", "bronze_weather", "bronze_planes", "bronze_airports", "bronze_airlines",
@@ -31,11 +36,16 @@ TABLES = [
 ]  # fmt: skip
 
 
+def _gate(spark, settings, source: str, ds: str, run_ge: bool) -> dict:
+    outcome = gate_landing(spark, settings, load_spec(source), ds, run_ge=run_ge)
+    return {**outcome.as_dict(), "committed": outcome.bronze_committed}
+
+
 def _run_all(spark, settings) -> dict:
-    out = {"dims": S.ingest_dimensions(settings, DS)}
-    out["ingest"] = {m: S.ingest_flights_month(settings, m, sample=SAMPLE, prepare=m != 9) for m in MONTHS}
-    out["bronze_dims"] = S.bronze_dimensions(spark, settings, DS, run_ge=False)
-    out["bronze"] = {m: S.bronze_flights(spark, settings, m, run_ge=(m == 9)) for m in MONTHS}
+    out = {"dims": {s: land_source(settings, load_spec(s), DS) for s in REFERENCE}}
+    out["ingest"] = {m: land_source(settings, load_spec("flights"), S.month_ds(m)) for m in MONTHS}
+    out["bronze_dims"] = {s: _gate(spark, settings, s, DS, run_ge=False) for s in REFERENCE}
+    out["bronze"] = {m: _gate(spark, settings, "flights", S.month_ds(m), run_ge=(m == 9)) for m in MONTHS}
     out["silver"] = dict(zip(MONTHS, S.silver_flights(spark, settings, list(MONTHS)), strict=True))
     out["gold"] = dict(zip(MONTHS, S.gold_stats(spark, settings, list(MONTHS)), strict=True))
     out["features"] = S.features(spark, settings, MONTHS[-1])
@@ -46,8 +56,9 @@ def _run_all(spark, settings) -> dict:
 def test_flights_stages_on_hdfs(spark, hdfs_cluster, hdfs_settings):
     settings = hdfs_settings
     assert settings.warehouse.startswith("hdfs://")
+    prepare_sources(settings, MONTHS, sample_per_month=SAMPLE)
     # September's drop arrives with three bad lines (upstream delivery, landed as is).
-    (sept,) = prepare_flight_drops(S.drop_dir(settings, SAMPLE), months=[9], sample_per_month=SAMPLE)
+    sept = flight_drop_path(settings, 9)
     good = sept.read_text().splitlines()[1].split(",")
     bad_delay = [*good[:5], "abc", *good[6:10], "9998", *good[11:]]
     bad_origin = [*good[:9], "UA", "9999", good[11], "BOS", *good[13:]]
@@ -58,10 +69,10 @@ def test_flights_stages_on_hdfs(spark, hdfs_cluster, hdfs_settings):
     # ingestion and landings on HDFS
     assert {m: r["status"] for m, r in first["ingest"].items()} == {1: "landed", 9: "landed", 11: "landed"}
     assert first["ingest"][9]["rows"] == SAMPLE + 3
-    assert first["dims"]["sources"]["planes"]["rows"] == 3322
+    assert first["dims"]["planes"]["rows"] == 3322
     fs = WarehouseFS(settings)
     manifest = json.loads(fs.read_bytes(settings.table_uri("raw/flights/ds=2013-09-01/_manifest.json")))
-    assert manifest["files"][0]["sha256"] == first["ingest"][9]["sha256"]
+    assert manifest["files"][0]["uri"] == first["ingest"][9]["files"][0]["uri"]
     # accounting and quarantine reasons
     for rec in first["bronze"].values():
         assert rec["rows_read"] == rec["rows_bronze"] + rec["rows_quarantined"]
@@ -73,7 +84,7 @@ def test_flights_stages_on_hdfs(spark, hdfs_cluster, hdfs_settings):
     )
     assert sept_rec["failures"]["parses:dep_delay"] == 1
     assert sept_rec["failures"]["in_set:origin"] == 1 and sept_rec["failures"]["well_formed_row"] == 1
-    weather = first["bronze_dims"]["tables"]["weather"]
+    weather = first["bronze_dims"]["weather"]
     assert weather["rows_quarantined"] == 1 and weather["failures"] == {"between:wind_speed": 1}
     store = DeltaTableStore(spark)
     quarantine = store.read(settings.table_uri("quarantine/flights"), filters={"ds": "2013-09-01"}).collect()
@@ -114,8 +125,9 @@ def test_flights_stages_on_hdfs(spark, hdfs_cluster, hdfs_settings):
         9: "unchanged",
         11: "unchanged",
     }
-    assert {s["status"] for s in again["dims"]["sources"].values()} == {"unchanged"}
+    assert {s["status"] for s in again["dims"].values()} == {"unchanged"}
     assert not any(r["committed"] for r in again["bronze"].values())
+    assert not any(r["committed"] for r in again["bronze_dims"].values())
     assert not any(r["committed"] for r in again["silver"].values())
     assert not again["features"]["committed"]
     assert {t: store.version(S.table_uri(settings, t)) for t in TABLES} == versions
@@ -125,6 +137,6 @@ def test_flights_stages_on_hdfs(spark, hdfs_cluster, hdfs_settings):
     with pytest.raises(LandingError, match="refusing to overwrite .*flights_2013_09.csv"):
         with sept.open("a") as out:
             out.write(",".join(good) + "\n")
-        S.ingest_flights_month(settings, 9, sample=SAMPLE, prepare=False)
+        land_source(settings, load_spec("flights"), "2013-09-01")
 
     print("\nlayer rows:", json.dumps({k: first[k] for k in ("bronze", "silver", "features")}, default=str))

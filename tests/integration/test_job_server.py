@@ -24,6 +24,9 @@ from moulin.jobs.server import (
 )
 from moulin.jobs.submit import JobDataError, JobFailed, submit_job
 from moulin.settings import load_settings
+from moulin.sources.land import land_source
+from moulin.sources.spec import load_spec
+from moulin.usecases.flights.sources import flight_drop_path, prepare_flight_drops
 
 
 @pytest.fixture
@@ -127,16 +130,23 @@ def _server_pid(settings) -> int:
     return found[0].pid
 
 
+def _landed(settings, month: int, sample: int) -> list[str]:
+    """The arguments of the bronze stage of flights for ``month``, its drop of ``sample``
+    flights landed first (in this process, as the source DAG's land task does)."""
+    ds = f"2013-{month:02d}-01"
+    prepare_flight_drops(flight_drop_path(settings, month).parent, [month], sample)
+    land_source(settings, load_spec("flights"), ds)
+    return ["--source", "flights", "--date", ds, "--no-ge"]
+
+
 def test_stages_share_one_server_and_fail_as_under_spark_submit(private_home, capsys) -> None:
     settings = private_home
-    first = submit_job(settings, "ingest_flights_month", ["--date", "2013-02-01", "--sample", "20"])
+    first = submit_job(settings, "source_bronze", _landed(settings, 2, 20))
     pid = _server_pid(settings)
-    assert first["rows"] == 20 and first["ds"] == "2013-02-01"
-    second = submit_job(settings, "ingest_flights_month", ["--date", "2013-03-01", "--sample", "30"])
-    assert second["rows"] == 30 and _server_pid(settings) == pid  # the same application served both
-
-    gated = submit_job(settings, "bronze_flights", ["--date", "2013-02-01", "--no-ge"])
-    assert gated["rows_bronze"] + gated["rows_quarantined"] == 20
+    assert first["rows_read"] == 20 and first["ds"] == "2013-02-01"
+    second = submit_job(settings, "source_bronze", _landed(settings, 3, 30))
+    assert second["rows_read"] == 30 and _server_pid(settings) == pid  # the same application served both
+    assert second["rows_bronze"] + second["rows_quarantined"] == 30
     assert "MOULIN-PROGRESS" in capsys.readouterr().out  # the stage's progress lines were relayed
 
     with pytest.raises(JobDataError, match="no source spec 'nowhere'"):
@@ -144,17 +154,17 @@ def test_stages_share_one_server_and_fail_as_under_spark_submit(private_home, ca
     assert _server_pid(settings) == pid  # a data error leaves the application up
 
     with pytest.raises(JobFailed, match="nothing landed for source flights") as failed:
-        submit_job(settings, "bronze_flights", ["--date", "2013-07-01"])
+        submit_job(settings, "source_bronze", ["--source", "flights", "--date", "2013-07-01"])
     assert not isinstance(failed.value, DataError)
     # Any other failure stops the application, so that a retry runs on a fresh one.
-    again = submit_job(settings, "ingest_flights_month", ["--date", "2013-04-01", "--sample", "5"])
-    assert again["rows"] == 5 and _server_pid(settings) != pid
+    again = submit_job(settings, "source_bronze", _landed(settings, 4, 5))
+    assert again["rows_read"] == 5 and _server_pid(settings) != pid
 
 
 def test_a_server_stops_when_idle_and_is_named_by_its_configuration(private_home, monkeypatch) -> None:
     monkeypatch.setenv("MOULIN_SPARK_JOB_SERVER_IDLE_S", "2")
     settings = load_settings("local")
-    submit_job(settings, "ingest_flights_month", ["--date", "2013-05-01", "--sample", "3"])
+    submit_job(settings, "source_bronze", _landed(settings, 5, 3))
     info = servers(settings)[0]
     assert info.name == server_name(settings)
     assert (run_dir(settings) / f"{info.name}.json").stat().st_mode & 0o077 == 0  # token file private

@@ -17,6 +17,10 @@ from moulin.jobs.connections import (
     stored_connection,
 )
 from moulin.jobs.submit import RESULT_MARK, spark_submit_command, submit_job
+from moulin.settings import load_settings
+from moulin.sources.land import land_source
+from moulin.sources.spec import load_spec
+from moulin.usecases.flights.sources import flight_drop_path, prepare_flight_drops
 
 pytestmark = pytest.mark.integration
 
@@ -52,14 +56,17 @@ def test_submit_job_relays_lines_as_they_come_on_the_stored_connection(
     monkeypatch.setenv(stored.env_var, stored.to_json())
     settings = replace(settings, spark=replace(settings.spark, job_server=False))
     seen: list[tuple[float, str]] = []
+    home = load_settings("local")
+    prepare_flight_drops(flight_drop_path(home, 2).parent, [2], 20)
+    land_source(home, load_spec("flights"), "2013-02-01")
     result = submit_job(
         settings,
-        "ingest_flights_month",
-        ["--date", "2013-02-01", "--sample", "20"],
+        "source_bronze",
+        ["--source", "flights", "--date", "2013-02-01", "--no-ge"],
         on_line=lambda line: seen.append((time.monotonic(), line)),
     )
     ended = time.monotonic()
-    assert result["rows"] == 20 and result["ds"] == "2013-02-01"
+    assert result["rows_read"] == 20 and result["ds"] == "2013-02-01"
     lines = [line for _, line in seen]
     command = next(line for line in lines if line.startswith("moulin: spark-submit "))
     assert " --master local[1] " in command and " --deploy-mode client " in command

@@ -22,12 +22,14 @@ from pathlib import Path
 
 import pytest
 from platform_helpers import (
+    FLIGHTS_SOURCES,
     MOULIN,
     PlatformUnderTest,
     _bronze_commits_of,
     _states,
     _wait_run,
     platform_service_env,
+    window_flights_sources,
 )
 
 from moulin.cluster.daemons import port_open
@@ -39,6 +41,7 @@ from moulin.settings import Settings, load_settings
 pytestmark = pytest.mark.integration
 
 SAMPLE = 150
+SOURCE_DAGS = tuple(f"source_{name}" for name in FLIGHTS_SOURCES)  # source_flights first
 ARTIFACTS = Path(os.environ.get("MOULIN_TEST_ARTIFACTS", "test-artifacts"))
 
 
@@ -48,11 +51,6 @@ def platform_env() -> dict[str, str]:
     env = platform_service_env(home)
     env.update(
         {
-            # The scheduler catches up three drops: January (train), September
-            # (validation), November (test); other months are triggered by tests.
-            "MOULIN_FLIGHTS_INGEST_START": "2013-01-01",
-            "MOULIN_FLIGHTS_INGEST_END": "2013-12-01",
-            "MOULIN_FLIGHTS_INGEST_SCHEDULE": "0 0 1 1,9,11 *",
             "MOULIN_FLIGHTS_SAMPLE_PER_MONTH": str(SAMPLE),
             "MOULIN_FLIGHTS_EPOCHS": "1",
             # Limits that this small cluster crosses, so the health DAG alerts.
@@ -60,6 +58,9 @@ def platform_env() -> dict[str, str]:
             "MOULIN_PLATFORM_HEALTH_DEADLINE_S": "1",
         }
     )
+    # The scheduler catches up three drops: January (train), September (validation),
+    # November (test); other months are triggered by tests.
+    window_flights_sources(env, "2013-01-01", "2013-12-01", "0 0 1 1,9,11 *")
     yield env
     settings = load_settings("hdfs-local", env=env)
     subprocess.run([MOULIN, "platform", "down"], env=env, capture_output=True, text=True, timeout=300)
@@ -113,12 +114,12 @@ def _check_chain_outputs(platform: PlatformUnderTest, model_run_id: str) -> None
 
     settings, client = platform.settings, platform.client
     logs = ""
-    for dag_id in ("flights_ingest", "dimensions_ingest", "flights_delay_model"):
+    for dag_id in (*SOURCE_DAGS, "flights_delay_model"):
         for r in client.dag_runs(dag_id):
             for task in _states(client, dag_id, r["dag_run_id"]):
                 logs += _task_log(settings, dag_id, r["dag_run_id"], task)
-    for stage in ("land flights", "bronze flights", "land dimensions", "bronze dimensions", "silver",
-                  "gold stats", "features", "profile", "train", "report"):  # fmt: skip
+    sources = [f"{step} {name}" for name in FLIGHTS_SOURCES for step in ("land", "bronze")]
+    for stage in (*sources, "silver", "gold stats", "features", "profile", "train", "report"):
         assert f"MOULIN-PROGRESS {stage} " in logs, f"no progress line for {stage} in the task logs"
     fs = WarehouseFS(settings)
     store = DeltaTableStore(None)
@@ -173,28 +174,30 @@ def test_scheduler_runs_the_flights_chain_unattended(platform) -> None:
     client = platform.client
     start = time.monotonic()
     client.set_paused("flights_delay_model", False)
-    client.set_paused("flights_ingest", False)  # the scheduler catches up the three drops
-    runs = client.wait_for_runs("flights_ingest", 3, timeout_s=900)
+    client.set_paused("source_flights", False)  # the scheduler catches up the three drops
+    runs = client.wait_for_runs("source_flights", 3, timeout_s=900)
     assert {r["logical_date"][:10]: r["state"] for r in runs} == {
         "2013-01-01": "success", "2013-09-01": "success", "2013-11-01": "success",
     }  # fmt: skip
     assert {r["run_type"] for r in runs} == {"scheduled"}
-    client.set_paused("dimensions_ingest", False)  # it follows the flights window: three runs
+    for dag_id in SOURCE_DAGS[1:]:  # the reference sources follow the flights window: three runs
+        client.set_paused(dag_id, False)
     model_runs = client.wait_for_runs("flights_delay_model", 1, timeout_s=1500)
     elapsed = time.monotonic() - start
     # Later tests land more flights months; no model run of theirs should compete for the CPU.
     client.set_paused("flights_delay_model", True)
-    dims = client.wait_for_runs("dimensions_ingest", 3, timeout_s=900)
-    assert {r["logical_date"][:10]: r["state"] for r in dims} == {
-        "2013-01-01": "success", "2013-09-01": "success", "2013-11-01": "success",
-    }  # fmt: skip
+    for dag_id in SOURCE_DAGS[1:]:
+        dims = client.wait_for_runs(dag_id, 3, timeout_s=900)
+        assert {r["logical_date"][:10]: r["state"] for r in dims} == {
+            "2013-01-01": "success", "2013-09-01": "success", "2013-11-01": "success",
+        }, dag_id  # fmt: skip
     (run,) = model_runs
     assert run["run_type"] == "asset_triggered" and run["logical_date"] is None
     states = _states(client, "flights_delay_model", run["dag_run_id"])
     assert run["state"] == "success", states
     assert set(states) == {"silver", "gold_stats", "features", "profile", "train", "report"}
     assert {s for s, _ in states.values()} == {"success"}
-    for dag_id in ("flights_ingest", "dimensions_ingest"):
+    for dag_id in SOURCE_DAGS:
         for r in client.dag_runs(dag_id):
             assert {s for s, _ in _states(client, dag_id, r["dag_run_id"]).values()} == {"success"}
     silver = client.get(
@@ -218,11 +221,11 @@ def test_a_rerun_of_a_logical_date_changes_no_table(platform) -> None:
     ]
     uris = [u for u in uris if store.exists(u)]
     before = {u: (store.version(u), store.count(u)) for u in uris}
-    (run,) = [r for r in client.dag_runs("flights_ingest") if r["logical_date"].startswith("2013-09-01")]
-    assert client.clear_run("flights_ingest", run["dag_run_id"])
+    (run,) = [r for r in client.dag_runs("source_flights") if r["logical_date"].startswith("2013-09-01")]
+    assert client.clear_run("source_flights", run["dag_run_id"])
     deadline = time.monotonic() + 600
     while True:
-        states = _states(client, "flights_ingest", run["dag_run_id"])
+        states = _states(client, "source_flights", run["dag_run_id"])
         if all(state == "success" and tries == 2 for state, tries in states.values()):
             break
         assert time.monotonic() < deadline, states
@@ -253,17 +256,17 @@ def test_bad_input_fails_once_without_retry_and_raises_an_alert(platform) -> Non
     assert alert["log_url"].startswith(platform.settings.platform.api_url + "/dags/source_sentiment/runs/")
 
 
-def _flights_ingest_caught_up(client: AirflowClient, timeout_s: float = 900) -> None:
-    """Unpause ``flights_ingest`` (a triggered run of a paused DAG never starts) and wait
+def _flights_caught_up(client: AirflowClient, timeout_s: float = 900) -> None:
+    """Unpause ``source_flights`` (a triggered run of a paused DAG never starts) and wait
     until its scheduled catch-up of the three drops has finished and no run is active, so
     that an armed fault point is reached by the test's own run, not by a catch-up run."""
-    client.set_paused("flights_ingest", False)
-    client.wait_for_runs("flights_ingest", 3, timeout_s=timeout_s)
+    client.set_paused("source_flights", False)
+    client.wait_for_runs("source_flights", 3, timeout_s=timeout_s)
     deadline = time.monotonic() + timeout_s
-    while active := [r["dag_run_id"] for r in client.dag_runs("flights_ingest")
+    while active := [r["dag_run_id"] for r in client.dag_runs("source_flights")
                      if r["state"] not in ("success", "failed")]:  # fmt: skip
         assert time.monotonic() < deadline, (
-            f"flights_ingest runs {active} still active after {timeout_s:.0f} s"
+            f"source_flights runs {active} still active after {timeout_s:.0f} s"
         )
         time.sleep(3)
 
@@ -278,25 +281,23 @@ def test_a_killed_task_is_retried_and_the_tables_end_as_after_a_clean_run(platfo
     client = platform.client
     ds = "2013-10-01"
     point = "after-bronze_flights"
-    _flights_ingest_caught_up(client)
+    _flights_caught_up(client)
     faultpoints.arm(platform.settings, point)
     try:
-        run = client.trigger("flights_ingest", logical_date=f"{ds}T00:00:00Z")
+        run = client.trigger("source_flights", logical_date=f"{ds}T00:00:00Z")
         held = faultpoints.wait_reached(platform.settings, point, timeout_s=600)
         assert _process_alive(held.pid), f"the task holding at {point} (pid {held.pid}) is gone"
         (ti,) = [
-            t
-            for t in client.task_instances("flights_ingest", run["dag_run_id"])
-            if t["task_id"] == "bronze_month"
+            t for t in client.task_instances("source_flights", run["dag_run_id"]) if t["task_id"] == "bronze"
         ]
         assert (ti["state"], ti["try_number"]) == ("running", 1), ti
         os.kill(held.pid, signal.SIGKILL)
-        done = _wait_run(client, "flights_ingest", run["dag_run_id"], 900)
+        done = _wait_run(client, "source_flights", run["dag_run_id"], 900)
     finally:
         faultpoints.disarm(platform.settings, point)
-    states = _states(client, "flights_ingest", run["dag_run_id"])
+    states = _states(client, "source_flights", run["dag_run_id"])
     assert done["state"] == "success", states
-    assert states["bronze_month"] == ("success", 2)
+    assert states["bronze"] == ("success", 2)
     bronze_and_quarantined, landed = _bronze_month_rows(platform.settings, ds)
     assert bronze_and_quarantined == landed == SAMPLE
     assert _bronze_commits_of(platform.settings, ds) == 1
@@ -307,11 +308,11 @@ def test_a_killed_scheduler_restarted_finishes_the_run_writing_nothing_twice(pla
     landing; the restarted scheduler retries the orphaned task and finishes the run."""
     client = platform.client
     ds = "2013-05-01"
-    point = "after-land_flights_month"
-    _flights_ingest_caught_up(client)
+    point = "after-land_flights"
+    _flights_caught_up(client)
     faultpoints.arm(platform.settings, point)
     try:
-        run = client.trigger("flights_ingest", logical_date=f"{ds}T00:00:00Z")
+        run = client.trigger("source_flights", logical_date=f"{ds}T00:00:00Z")
         held = faultpoints.wait_reached(platform.settings, point, timeout_s=600)
         scheduler = platform.pid("airflow-scheduler")
         assert scheduler is not None
@@ -325,10 +326,10 @@ def test_a_killed_scheduler_restarted_finishes_the_run_writing_nothing_twice(pla
         restarted = platform.moulin("platform", "up")
         assert restarted.returncode == 0, restarted.stdout[-2000:] + restarted.stderr[-2000:]
         assert platform.pid("airflow-scheduler") != scheduler
-        done = _wait_run(client, "flights_ingest", run["dag_run_id"], 900)
+        done = _wait_run(client, "source_flights", run["dag_run_id"], 900)
     finally:
         faultpoints.disarm(platform.settings, point)
-    assert done["state"] == "success", _states(client, "flights_ingest", run["dag_run_id"])
+    assert done["state"] == "success", _states(client, "source_flights", run["dag_run_id"])
     bronze_and_quarantined, landed = _bronze_month_rows(platform.settings, ds)
     assert bronze_and_quarantined == landed == SAMPLE
     assert _bronze_commits_of(platform.settings, ds) == 1
@@ -384,7 +385,7 @@ def test_the_operators_view_in_headless_chromium(platform) -> None:
 
         page.goto(base + "/dags")
         page.get_by_text("flights_delay_model").first.wait_for(timeout=60_000)
-        for dag_id in ("flights_ingest", "dimensions_ingest", "ops_hdfs_health"):
+        for dag_id in (*SOURCE_DAGS, "ops_hdfs_health"):
             page.get_by_text(dag_id).first.wait_for(timeout=30_000)
         page.screenshot(path=ARTIFACTS / "dag_list.png", full_page=True)
 

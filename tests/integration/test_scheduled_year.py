@@ -1,12 +1,12 @@
 """A scheduled year, as an acceptance test: ``moulin platform up`` from an empty home,
 then the scheduler alone (no ``dags test``, no trigger) runs four monthly drops of
-flights (August to November 2013: train, validation, validation, test), the dimensions
-every month (planes incremental: the months after the first bring no plane) and
+flights (August to November 2013: train, validation, validation, test), the reference
+sources (weather, airlines, planes, airports: source specs like flights) every month (planes incremental: the months after the first bring no plane) and
 ``flights_delay_model`` on its Asset events under the retrain policy of the README
 (train once every split has rows; the runs before skip training, green).
 
 Then an operator's two actions: a backfill of the first month after a code edit
-(a Clear of its ``flights_ingest`` and ``dimensions_ingest`` runs) leaves the newer
+(a Clear of its runs of the five source DAGs, ``source_flights`` ...) leaves the newer
 months' data as it was, and its events retrain the model on the new snapshot; a Clear
 of the earlier training run retrains on the current snapshot and appends its rows.
 
@@ -94,15 +94,18 @@ def _training_checks(settings, run: Y.ModelRun, board: list[dict]) -> set[int]:
 
 def test_the_scheduler_alone_runs_every_month_and_every_run_is_green(platform, year) -> None:
     client = platform.client
-    assert sorted(year.flights) == sorted(year.dimensions) == MONTHS
-    for runs in (year.flights, year.dimensions):
+    assert sorted(year.flights) == MONTHS
+    assert {dag_id: sorted(runs) for dag_id, runs in year.references.items()} == {
+        dag_id: MONTHS for dag_id in Y.SOURCE_DAGS[1:]
+    }
+    for runs in (year.flights, *year.references.values()):
         assert {r["run_type"] for r in runs.values()} == {"scheduled"}
     assert {m.run_type for m in year.models} == {"asset_triggered"}
     _every_run_green(client)
-    for dag_id in ("flights_ingest", "dimensions_ingest"):
+    for dag_id in Y.SOURCE_DAGS:
         for run in client.dag_runs(dag_id):
             assert {s for s, _ in _states(client, dag_id, run["dag_run_id"]).values()} == {"success"}
-    # A model run is made when both assets have an event queued; the DAG runs one at a
+    # A model run is made when the five assets have an event queued; the DAG runs one at a
     # time, and months landing meanwhile are read by the next run that starts (it reads
     # all bronze holds). Airflow lists on a run the events up to when it was queued; a
     # month's event is consumed by one run at most (later ones wait for the next pair).
@@ -113,7 +116,7 @@ def test_the_scheduler_alone_runs_every_month_and_every_run_is_green(platform, y
     print("model runs and the months they were created from:")
     for m in year.models:
         print(
-            f"  {m.run_id}: flights {m.flights_months}, dimensions {m.dimension_runs}, train {m.train_state}"
+            f"  {m.run_id}: flights {m.flights_months}, reference {m.reference_runs}, train {m.train_state}"
         )
 
 
@@ -147,7 +150,7 @@ def test_each_months_counts_are_exact(platform, year) -> None:
         assert (record["rows_read"], record["rows_bronze"], record["rows_quarantined"]) == (
             raw, bronze, quarantined,
         )  # fmt: skip
-        for source in Y.DIMENSION_SOURCES:
+        for source in Y.REFERENCE_SOURCES:
             record = Y.quality_record(settings, source, ds)
             assert record["rows_read"] == record["rows_bronze"] + record["rows_quarantined"], (source, record)
             assert record["rows_read"] == Y.raw_rows(settings, source, ds), (source, ds, record)
@@ -193,7 +196,7 @@ def test_a_backfill_of_an_earlier_month_after_a_code_edit_leaves_newer_data(plat
 
     Y.edit_code(settings.home / "code", "scheduled-year test: an edit before the backfill")
     cleared = {}
-    for dag_id, runs in (("flights_ingest", year.flights), ("dimensions_ingest", year.dimensions)):
+    for dag_id, runs in (("source_flights", year.flights), *year.references.items()):
         run_id = runs[first]["dag_run_id"]
         assert client.clear_run(dag_id, run_id)
         cleared[dag_id] = run_id
@@ -215,11 +218,11 @@ def test_a_backfill_of_an_earlier_month_after_a_code_edit_leaves_newer_data(plat
     assert {ds: _month_rows(settings, ds) for ds in newer} == {ds: rows[ds] for ds in newer}
     assert {s: Y.table_state(settings, f"bronze/{s}") for s in snapshots} == snapshots
     assert _planes(settings) == planes
-    for source in Y.DIMENSION_SOURCES:  # the older month's gate still accounts for every row
+    for source in Y.REFERENCE_SOURCES:  # the older month's gate still accounts for every row
         record = Y.quality_record(settings, source, first)
         assert record["rows_read"] == record["rows_bronze"] + record["rows_quarantined"], (source, record)
 
-    # Both bronze assets got an event: the model retrains on the new snapshot.
+    # The five bronze assets got an event: the model retrains on the new snapshot.
     def retrained() -> bool:
         runs = client.dag_runs("flights_delay_model")
         new = [r for r in runs if r["dag_run_id"] not in models_before]

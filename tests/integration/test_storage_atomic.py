@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
+import moulin.ingest.database as database_module
 import moulin.ingest.landing as landing_module
-import moulin.ingest.sql as sql_module
-from moulin.ingest import extract_table, land_file, read_manifest, read_watermark
+from moulin.ingest import extract_to_landing, land_file, read_manifest, read_watermark
 from moulin.settings import Settings
 from moulin.storage import LockTimeoutError, WarehouseFS
 from moulin.usecases.flights.sources import build_source_database
@@ -318,27 +318,27 @@ def test_concurrent_landings_into_one_folder_all_reach_the_manifest(wh, tmp_path
 def test_concurrent_incremental_extractions_keep_the_watermark(wh, tmp_path, monkeypatch) -> None:
     source = f"planes_{uuid.uuid4().hex[:8]}"
     db = build_source_database(tmp_path / "src.sqlite", planes_limit=25)
-    real_read = sql_module.read_watermark
+    real_read = database_module.read_watermark
 
     def slow_read(*args, **kwargs):  # widen the read-watermark -> write-watermark window
         value = real_read(*args, **kwargs)
         time.sleep(0.3)
         return value
 
-    monkeypatch.setattr(sql_module, "read_watermark", slow_read)
+    monkeypatch.setattr(database_module, "read_watermark", slow_read)
     gate = threading.Barrier(2)
 
     def run(ds: str):
         gate.wait()
-        return extract_table(
+        return extract_to_landing(
             wh,
-            db,
             source,
-            "planes",
-            PLANE_COLUMNS,
             ds,
+            f"sqlite:///{db}",
+            PLANE_COLUMNS,
             tmp_path / "stage" / ds,
-            incremental_column="plane_id",
+            table="planes",
+            watermark="plane_id",
         )
 
     with ThreadPoolExecutor(2) as pool:
@@ -349,14 +349,14 @@ def test_concurrent_incremental_extractions_keep_the_watermark(wh, tmp_path, mon
     assert real_read(wh, source) == 25
 
     build_source_database(db, planes_limit=30)
-    third = extract_table(
+    third = extract_to_landing(
         wh,
-        db,
         source,
-        "planes",
-        PLANE_COLUMNS,
         "2013-03-01",
+        f"sqlite:///{db}",
+        PLANE_COLUMNS,
         tmp_path / "stage",
-        incremental_column="plane_id",
+        table="planes",
+        watermark="plane_id",
     )
     assert third.rows == 5 and read_watermark(wh, source) == 30

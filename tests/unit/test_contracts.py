@@ -98,6 +98,12 @@ def _base() -> dict:
         ),
         (lambda d: d.update(colums=[]), "colums", "unknown field"),
         (lambda d: d.update(layer="platinum"), "layer", "not one of"),
+        (
+            lambda d: d.update(source={"name": "t", "incremental_column": "id"}),
+            "source.incremental_column",
+            "set sql.watermark in sources/t.yaml",
+        ),
+        (lambda d: d.update(source={"name": "t", "shape": "x"}), "source.shape", "unknown field"),
     ],
 )
 def test_invalid_contracts_name_file_and_field(tmp_path, change, field, words):

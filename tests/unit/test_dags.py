@@ -68,12 +68,22 @@ def test_every_task_alerts_on_failure_and_the_model_has_a_deadline(dagbag) -> No
     assert dagbag.dags["ops_hdfs_health"].deadline is not None
 
 
-def test_dimensions_follow_the_flights_window_and_catch_up(dagbag) -> None:
-    """Each flights drop has its dimensions run: the same schedule and window (PARAMS), caught up."""
-    flights, dims = dagbag.dags["flights_ingest"], dagbag.dags["dimensions_ingest"]
-    for attr in ("schedule", "start_date", "end_date", "catchup"):
-        assert getattr(dims, attr) == getattr(flights, attr), attr
-    assert dims.catchup and dims.max_active_runs == 1
+def test_flights_sources_are_spec_dags_on_one_window_and_the_model_waits_for_all(dagbag) -> None:
+    """Each flights drop has its reference runs: the five source DAGs come from the specs, on
+    the same schedule and window, caught up; the model DAG is scheduled on their five Assets."""
+    from moulin.usecases.flights.params import SOURCES
+
+    dags = [dagbag.dags[f"source_{name}"] for name in SOURCES]
+    for dag in dags[1:]:
+        for attr in ("schedule", "start_date", "end_date", "catchup"):
+            assert getattr(dag, attr) == getattr(dags[0], attr), (dag.dag_id, attr)
+    assert dags[0].catchup and dags[0].end_date.date().isoformat() == "2013-12-01"
+    assert "flights_ingest" not in dagbag.dags and "dimensions_ingest" not in dagbag.dags
+    model = dagbag.dags["flights_delay_model"]
+    uris = {asset.uri for asset in model.timetable.asset_condition.objects}
+    assert uris == {f"moulin://bronze/{name}" for name in SOURCES}
+    emitted = {o.uri for d in dags for t in d.tasks for o in t.outlets}
+    assert emitted == uris
 
 
 def test_the_model_skips_training_until_every_split_has_rows() -> None:

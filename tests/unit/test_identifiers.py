@@ -10,7 +10,6 @@ import pytest
 
 from moulin.errors import DataError, UnsafeNameError
 from moulin.identifiers import check_identifier, check_path_part, check_relative_path, quote_identifier
-from moulin.ingest import extract_table
 from moulin.ingest.database import extract_to_landing
 from moulin.settings import load_settings
 from moulin.storage import WarehouseFS
@@ -167,39 +166,13 @@ def _tables(db: Path) -> set[str]:
         return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
-@pytest.mark.parametrize(
-    ("field", "kwargs"),
-    [
-        ("table", {"table": INJECTION, "columns": ["x"]}),
-        ("table", {"table": "../t", "columns": ["x"]}),
-        ("column", {"table": "t", "columns": ["x", "x FROM t; DROP TABLE t; --"]}),
-        ("incremental column", {"table": "t", "columns": ["x"], "incremental_column": INJECTION}),
-    ],
-)
-def test_extract_table_refuses_unsafe_sql_names(settings, shop_db, tmp_path, field, kwargs) -> None:
-    with pytest.raises(UnsafeNameError) as info:
-        extract_table(settings, shop_db, "shop_t", ds="2024-01-01", staging_dir=tmp_path / "stage", **kwargs)
-    message = str(info.value)
-    assert f"SQL source 'shop_t': {field}" in message and "letters, digits and _" in message
-    assert _tables(shop_db) == {"order", "t"}
-    assert not (tmp_path / "stage").exists()
-
-
-def test_extract_table_refuses_unsafe_source_names(settings, shop_db, tmp_path) -> None:
+def test_database_extraction_refuses_unsafe_source_names(settings, shop_db, tmp_path) -> None:
     for source in ("../escape", "a/b", ".."):
         with pytest.raises(UnsafeNameError, match="SQL source name"):
-            extract_table(settings, shop_db, source, "t", ["x"], "2024-01-01", tmp_path / "stage")
-
-
-def test_extract_table_quotes_reserved_words(settings, shop_db, tmp_path) -> None:
-    landing = extract_table(
-        settings, shop_db, "shop_order_t", "order", ["id", "select"], "2024-01-01", tmp_path / "stage",
-        incremental_column="id",
-    )  # fmt: skip
-    assert landing.rows == 3
-    assert landing.manifest["query"] == 'SELECT id, "select", id FROM "order" WHERE id > ? ORDER BY id'
-    text = WarehouseFS(settings).read_bytes(landing.files[0]["uri"]).decode()
-    assert text.splitlines() == ["id,select", "1,a", "2,b", "3,NA"]
+            extract_to_landing(
+                settings, source, "2024-01-01", f"sqlite:///{shop_db}", ["x"], tmp_path / "s", table="t"
+            )
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.mark.parametrize(
@@ -207,6 +180,7 @@ def test_extract_table_quotes_reserved_words(settings, shop_db, tmp_path) -> Non
     [
         ("sql.table", {"table": INJECTION}),
         ("sql.table", {"table": "main.t; DROP TABLE t"}),
+        ("sql.table", {"table": "../t"}),
         ("sql.watermark", {"table": "t", "watermark": INJECTION}),
         ("column", {"table": "t", "columns": ["x; DROP TABLE t"]}),
     ],

@@ -1,6 +1,6 @@
 """Ingestion: byte-stable monthly drops, landings with manifests, no-op re-landing,
-refusal of changed files, incremental SQL extraction (on file://; hdfs:// in the
-integration test)."""
+refusal of changed files, incremental SQL extraction of the flights source database
+(on file://; hdfs:// in the integration test)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from moulin.ingest import LandingError, extract_table, land_file, read_manifest, read_watermark
+from moulin.ingest import LandingError, extract_to_landing, land_file, read_manifest, read_watermark
 from moulin.storage import WarehouseFS
 from moulin.usecases.flights.sources import (
     build_source_database,
@@ -84,36 +84,39 @@ def test_landing_is_a_noop_when_unchanged_and_refuses_changed_files(settings, tm
 def test_incremental_sql_extraction_with_watermark(settings, tmp_path):
     db = build_source_database(tmp_path / "src.sqlite", planes_limit=10)
     cols = ["tailnum", "year", "type", "manufacturer", "model", "engines", "seats", "speed", "engine"]
-    args = dict(source="planes_t", table="planes", columns=cols, staging_dir=tmp_path / "stage")
-    first = extract_table(settings, db, ds="2013-01-01", incremental_column="plane_id", **args)
+    args = dict(source="planes_t", url=f"sqlite:///{db}", columns=cols, staging_dir=tmp_path / "stage")
+    first = extract_to_landing(settings, ds="2013-01-01", table="planes", watermark="plane_id", **args)
     assert first.status == "landed" and first.rows == 10
     assert read_watermark(settings, "planes_t") == 10
     data = WarehouseFS(settings).read_bytes(first.files[0]["uri"]).decode()
-    assert data.splitlines()[0] == ",".join(cols)
-    assert data.splitlines()[1].startswith("N10156,2004,Fixed wing multi engine")
-    assert ",NA," in data  # SQL NULL is written as the source's null marker
+    record = json.loads(data.splitlines()[0])
+    assert list(record) == cols and record["tailnum"] == "N10156" and record["year"] == 2004
+    assert any(json.loads(line)["speed"] is None for line in data.splitlines())  # SQL NULL is JSON null
 
-    again = extract_table(settings, db, ds="2013-01-01", incremental_column="plane_id", **args)
+    again = extract_to_landing(settings, ds="2013-01-01", table="planes", watermark="plane_id", **args)
     assert again.status == "unchanged" and again.rows == 10
 
     build_source_database(db, planes_limit=25)  # the registry gained 15 planes
-    second = extract_table(settings, db, ds="2013-02-01", incremental_column="plane_id", **args)
+    second = extract_to_landing(settings, ds="2013-02-01", table="planes", watermark="plane_id", **args)
     assert second.rows == 15
     assert second.manifest["watermark_before"] == 10 and second.manifest["watermark_after"] == 25
-    assert "plane_id > ?" in second.manifest["query"]
-    third = extract_table(settings, db, ds="2013-03-01", incremental_column="plane_id", **args)
+    assert second.manifest["watermark_column"] == "plane_id"
+    third = extract_to_landing(settings, ds="2013-03-01", table="planes", watermark="plane_id", **args)
     assert third.rows == 0 and read_watermark(settings, "planes_t") == 25
 
 
 def test_full_extraction_of_airports(settings, tmp_path):
     db = build_source_database(tmp_path / "src.sqlite", planes_limit=1)
     cols = ["faa", "name", "lat", "lon", "alt", "tz", "dst", "tzone"]
-    landing = extract_table(settings, db, "airports_t", "airports", cols, "2013-01-01", tmp_path / "stage")
+    landing = extract_to_landing(
+        settings, "airports_t", "2013-01-01", f"sqlite:///{db}", cols, tmp_path / "stage", table="airports"
+    )
     assert landing.rows == 1458
     text = WarehouseFS(settings).read_bytes(landing.files[0]["uri"]).decode()
-    assert (
-        text.splitlines()[1] == "04G,Lansdowne Airport,41.1304722,-80.6195833,1044.0,-5.0,A,America/New_York"
-    )
+    assert json.loads(text.splitlines()[0]) == {
+        "faa": "04G", "name": "Lansdowne Airport", "lat": 41.1304722, "lon": -80.6195833,
+        "alt": 1044.0, "tz": -5.0, "dst": "A", "tzone": "America/New_York",
+    }  # fmt: skip
     assert json.loads(WarehouseFS(settings).read_bytes(landing.manifest_uri))["table"] == "airports"
 
 

@@ -22,10 +22,13 @@ from moulin.jobs.submit import (
     submit_job,
 )
 from moulin.orchestration import safe_run_id
-from moulin.settings import REPO_ROOT
+from moulin.settings import REPO_ROOT, load_settings
+from moulin.sources.land import land_source
+from moulin.sources.spec import load_spec
 from moulin.storage import WarehouseFS
 from moulin.usecases.flights import tasks as flights_tasks
 from moulin.usecases.flights.runner import parse_months, plan, progress_lines
+from moulin.usecases.flights.sources import prepare_sources
 
 
 def test_parse_months_and_plan() -> None:
@@ -35,9 +38,10 @@ def test_parse_months_and_plan() -> None:
         with pytest.raises(MoulinError, match="months"):
             parse_months(bad)
     steps = plan([1, 9, 11])
-    assert [s.dag_id for s in steps] == ["flights_ingest"] * 3 + ["dimensions_ingest", "flights_delay_model"]
-    assert steps[-1].logical_date == "2013-11-01"
-    assert len(plan()) == 14
+    references = ["source_weather", "source_airlines", "source_planes", "source_airports"]
+    assert [s.dag_id for s in steps] == ["source_flights"] * 3 + references + ["flights_delay_model"]
+    assert {s.logical_date for s in steps[3:]} == {"2013-11-01"}
+    assert len(plan()) == 17
 
 
 def test_progress_lines_strip_airflow_decoration() -> None:
@@ -87,11 +91,13 @@ def test_every_registered_stage_parses_its_arguments() -> None:
 def test_submit_job_runs_a_real_job_and_reports_failures(settings, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("MOULIN_HOME", str(tmp_path))  # a private warehouse for the job
     settings = replace(settings, spark=replace(settings.spark, job_server=False))  # spark-submit per job
-    result = submit_job(settings, "ingest_flights_month", ["--date", "2013-02-01", "--sample", "20"])
-    assert result["rows"] == 20 and result["ds"] == "2013-02-01"
+    prepare_sources(load_settings("local"), [2], sample_per_month=20)
+    land_source(load_settings("local"), load_spec("flights"), "2013-02-01")
+    result = submit_job(settings, "source_bronze", ["--source", "flights", "--date", "2013-02-01", "--no-ge"])
+    assert result["rows_bronze"] + result["rows_quarantined"] == 20 and result["ds"] == "2013-02-01"
     with pytest.raises(JobFailed, match="code 1") as failed:
         submit_job(
-            settings, "bronze_flights", ["--date", "2013-07-01"]
+            settings, "source_bronze", ["--source", "flights", "--date", "2013-07-01"]
         )  # nothing landed for July: may come later
     assert not isinstance(failed.value, DataError)
     with pytest.raises(JobDataError, match="no source spec 'nowhere'"):

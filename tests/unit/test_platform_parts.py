@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from airflow.sdk import Asset
 
 from moulin.errors import MoulinError
 from moulin.ops.alerts import Alert
@@ -81,28 +82,20 @@ def test_alert_rows_carry_what_the_operator_needs() -> None:
 
 
 def test_flights_params_of_scheduled_runs_come_from_the_environment() -> None:
-    params = FlightsParams.from_env(
-        {
-            "MOULIN_FLIGHTS_SAMPLE_PER_MONTH": "150",
-            "MOULIN_FLIGHTS_INGEST_END": "2013-02-01",
-            "MOULIN_FLIGHTS_EPOCHS": "1",
-        }
-    )
+    params = FlightsParams.from_env({"MOULIN_FLIGHTS_SAMPLE_PER_MONTH": "150", "MOULIN_FLIGHTS_EPOCHS": "1"})
     assert params.sample_per_month == 150 and params.train.epochs == 1
-    assert params.ingest_dates() == (dt.datetime(2013, 1, 1), dt.datetime(2013, 2, 1))
-    with pytest.raises(MoulinError, match="MOULIN_FLIGHTS_INGEST_START"):
-        FlightsParams.from_env({"MOULIN_FLIGHTS_INGEST_START": "January"})
     with pytest.raises(MoulinError, match="integers"):
         FlightsParams.from_env({"MOULIN_FLIGHTS_EPOCHS": "one"})
 
 
 def test_triggering_months_read_the_asset_events() -> None:
     events = {
-        "moulin://bronze/flights": [
+        Asset("moulin://bronze/flights"): [
             SimpleNamespace(extra={"ds": "2013-09-01"}),
             SimpleNamespace(extra={"ds": "2013-01-01"}),
         ],
-        "moulin://bronze/dimensions": [SimpleNamespace(extra={})],
+        # another source's event names its own logical date, not a month of flights
+        Asset("moulin://bronze/weather"): [SimpleNamespace(extra={"ds": "2013-12-01"})],
     }
     assert triggering_months(events) == ["2013-01-01", "2013-09-01"]
     assert triggering_months(None) == []

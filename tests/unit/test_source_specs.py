@@ -42,6 +42,10 @@ def test_a_valid_spec_and_its_contract_from_a_folder_outside_the_repo(team, tmp_
          r":5: field mode: 'upsert'"),
         ("name: orders\nkind: file\ncontract: bronze_orders\nfile: {path: x}\nschedul: '@daily'\n",
          r":5: field schedul: unknown field"),
+        ("name: orders\nkind: file\ncontract: bronze_orders\nfile: {path: x}\nend_date: soon\n",
+         r":5: field end_date: expected a date YYYY-MM-DD, got 'soon'"),
+        ("name: orders\nkind: file\ncontract: bronze_orders\nfile: {path: x}\nstart_date: 2013-02-01\n"
+         "end_date: 2013-01-01\n", r":6: field end_date: 2013-01-01 is before start_date 2013-02-01"),
     ],
 )  # fmt: skip
 def test_spec_errors_name_file_line_and_field(tmp_path, text, message) -> None:
@@ -107,3 +111,27 @@ def test_parse_spec_defaults(tmp_path) -> None:
     )
     assert spec.on_changed_file == "refuse" and not spec.allow_empty and spec.file.require_final_newline
     assert spec.file.pattern("2024-03-01", tmp_path) == str(tmp_path / "*.csv")
+
+
+def test_the_flights_sources_are_specs(tmp_path) -> None:
+    """Flights' five sources: monthly drops partitioned by date, two snapshot files, an
+    incremental SQL table merged by key and a SQL snapshot, on one window that ends."""
+    import datetime as dt
+
+    from moulin.sources.spec import load_spec, spec_warnings
+
+    specs = {name: load_spec(name) for name in ("flights", "weather", "airlines", "planes", "airports")}
+    assert {n: (s.kind, s.mode) for n, s in specs.items()} == {
+        "flights": ("file", "partition"), "weather": ("file", "snapshot"), "airlines": ("file", "snapshot"),
+        "planes": ("sql", "merge"), "airports": ("sql", "snapshot"),
+    }  # fmt: skip
+    for spec in specs.values():
+        validate_spec(spec)
+        assert (spec.start_date, spec.end_date) == (dt.date(2013, 1, 1), dt.date(2013, 12, 1))
+        assert not spec_warnings(spec)
+    planes = specs["planes"]
+    assert planes.sql.watermark == "plane_id" and planes.allow_empty
+    assert planes.sql.database_url(tmp_path) == f"sqlite:///{tmp_path}/sources/flights.sqlite"
+    assert specs["flights"].file.pattern("2013-09-01", tmp_path, tmp_path) == str(
+        tmp_path / "drops" / "flights" / "2013-09-01" / "*.csv"
+    )

@@ -17,7 +17,7 @@ from moulin_docs.text import cell, field_comments, rst_to_md
 #: A MOULIN_* name, not inside a longer name (AIRFLOW_CONN_MOULIN_...).
 _VARIABLE = re.compile(r"(?<![A-Z0-9_])MOULIN_[A-Z0-9_]*[A-Z0-9]")
 #: The fields of FlightsParams that FlightsParams.from_env reads as MOULIN_FLIGHTS_<FIELD>.
-FLIGHTS_FIELDS = ("sample_per_month", "ingest_start", "ingest_end", "ingest_schedule")
+FLIGHTS_FIELDS = ("sample_per_month",)
 #: Where other MOULIN_* variables are looked for.
 SCANNED = ("moulin", "bin", "dags", "docker", ".ci")
 

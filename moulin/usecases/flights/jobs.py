@@ -16,18 +16,6 @@ from moulin.training.loader_options import Reader
 from moulin.usecases.flights.params import PARAMS
 
 
-def _sample(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sample", type=int, default=None, help="keep N flights of the month")
-
-
-def _gate(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-ge", dest="run_ge", action="store_false", help="skip Great Expectations")
-
-
-def _planes(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--planes-limit", type=int, default=None)
-
-
 def _tables(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tables",
@@ -42,38 +30,6 @@ def _month_list(args: argparse.Namespace) -> list[str]:
 
 def _months(results: list[dict]) -> dict:
     return results[0] if len(results) == 1 else {"months": results}
-
-
-@stage("ingest_flights_month", arguments=_sample)
-def ingest_flights_month(ctx: StageContext, args: argparse.Namespace) -> dict:
-    """Prepare the month's flights drop and land it under raw/flights."""
-    from moulin.usecases.flights import stages
-
-    return stages.ingest_flights_month(ctx.settings, args.ds, sample=args.sample)
-
-
-@stage("ingest_dimensions", arguments=_planes)
-def ingest_dimensions(ctx: StageContext, args: argparse.Namespace) -> dict:
-    """Land weather and airlines; extract planes (incrementally) and airports by SQL."""
-    from moulin.usecases.flights import stages
-
-    return stages.ingest_dimensions(ctx.settings, args.ds, planes_limit=args.planes_limit)
-
-
-@stage("bronze_flights", arguments=_gate)
-def bronze_flights(ctx: StageContext, args: argparse.Namespace) -> dict:
-    """Quality-gate the month's landed flights into bronze and quarantine."""
-    from moulin.usecases.flights import stages
-
-    return stages.bronze_flights(ctx.spark, ctx.settings, args.ds, run_ge=args.run_ge)
-
-
-@stage("bronze_dimensions", arguments=_gate)
-def bronze_dimensions(ctx: StageContext, args: argparse.Namespace) -> dict:
-    """Quality-gate the dimension landings into bronze."""
-    from moulin.usecases.flights import stages
-
-    return stages.bronze_dimensions(ctx.spark, ctx.settings, args.ds, run_ge=args.run_ge)
 
 
 @stage("silver_flights")

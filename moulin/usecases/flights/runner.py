@@ -1,6 +1,7 @@
-"""The main command: run the flights chain through real Airflow (DAG runs as `airflow dags
-test` runs them, all in one process: :func:`moulin.orchestration.run_dag_tests`), one
-DAG run per monthly drop, then the reference data, then the use case.
+"""The main command: prepare what the five sources deliver, then run the flights chain
+through real Airflow (DAG runs as `airflow dags test` runs them, all in one process:
+:func:`moulin.orchestration.run_dag_tests`): the source factory's DAG ``source_flights``
+once per monthly drop, the reference sources' DAGs, then the use case.
 
 Progress: one line per DAG run and one per stage (tasks print lines starting with
 ``MOULIN-PROGRESS``, which the runner relays); full Airflow logs go to
@@ -46,14 +47,23 @@ def parse_months(text: str) -> list[int]:
     return sorted(months)
 
 
+#: The reference sources, landed and gated once per chain at the last month.
+REFERENCE_SOURCES = ("weather", "airlines", "planes", "airports")
+
+
 def plan(months: list[int] | None = None) -> list[DagStep]:
     """The DAG runs of the chain: monthly flight drops, reference data, use case."""
+    from moulin.sources.spec import load_spec
+
     months = months or list(range(1, 13))
     steps = [
-        DagStep("flights_ingest", date(2013, m, 1).isoformat(), f"flights drop 2013-{m:02d}") for m in months
+        DagStep(load_spec("flights").dag_id, date(2013, m, 1).isoformat(), f"flights drop 2013-{m:02d}")
+        for m in months
     ]
     last = date(2013, max(months), 1).isoformat()
-    steps.append(DagStep("dimensions_ingest", last, "reference data (SQL + files)"))
+    for source in REFERENCE_SOURCES:
+        spec = load_spec(source)
+        steps.append(DagStep(spec.dag_id, last, f"reference data: {source} ({spec.kind})"))
     steps.append(DagStep("flights_delay_model", last, "use case: silver → gold → features → models → report"))
     return steps
 
@@ -74,7 +84,15 @@ def run_chain(
     months: list[int] | None = None,
     say: Callable[[str], None] = lambda line: print(line, flush=True),
 ) -> list[dict]:
-    """Run every step of :func:`plan`; raise naming the DAG run and its log on failure."""
+    """Prepare the sources' deliveries of ``months`` (``conf["sample_per_month"]`` flights
+    each, 0: all), then run every step of :func:`plan`; raise naming the DAG run and its
+    log on failure."""
+    from moulin.usecases.flights.sources import prepare_sources
+
+    months = months or list(range(1, 13))
+    sample = int(conf.get("sample_per_month") or 0) or None
+    delivered = prepare_sources(settings, months, sample_per_month=sample)
+    say("prepared the sources' deliveries: " + ", ".join(f"{k} {v:,} rows" for k, v in delivered.items()))
     ensure_airflow_db(settings)
     log_dir = settings.logs_dir / "flights"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -90,7 +108,9 @@ def run_chain(
 def _run_steps(
     settings: Settings, conf: dict, steps: list[DagStep], log_dir, say: Callable[[str], None]
 ) -> list[dict]:
-    runs = [DagTest(s.dag_id, s.logical_date, s.label, conf) for s in steps]
+    model_conf = {k: v for k, v in conf.items() if k != "sample_per_month"}  # the sample is the drops'
+    runs = [DagTest(s.dag_id, s.logical_date, s.label, model_conf if s.dag_id == "flights_delay_model" else {})
+            for s in steps]  # fmt: skip
 
     def relay(line: str) -> str | None:
         found = progress_lines(line)

