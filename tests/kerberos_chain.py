@@ -56,26 +56,34 @@ def flights(sample: int) -> dict:
     """Ingest three months and the reference data, then silver → gold → features →
     profile → train → report, each as its DAG task does."""
     from moulin.settings import load_settings
+    from moulin.sources import tasks as source_tasks
     from moulin.sources.bronze import quarantine_uri
     from moulin.usecases.flights import tasks
+    from moulin.usecases.flights.runner import REFERENCE_SOURCES
+    from moulin.usecases.flights.sources import prepare_sources
     from moulin.usecases.flights.stages import table_uri
 
     settings = load_settings()
-    params = {"sample_per_month": sample, "epochs": 1}
+    params = {"epochs": 1}
     started = time.monotonic()
+    # What the five sources deliver (drops, files, SQL database), then each source's DAG
+    # tasks: land, then the bronze gate (a Spark job).
+    prepare_sources(settings, MONTHS, sample_per_month=sample)
     gates = {}
     for month in MONTHS:
         ds = f"2013-{month:02d}-01"
-        landing = tasks.land_flights_month(ds, params, settings)
-        gate = tasks.bronze_flights_month(ds, params, landing, settings)
+        source_tasks.land("flights", ds, settings)
+        gate = source_tasks.bronze("flights", ds, settings)
         gates[ds] = {
             "stage": {k: gate[k] for k in ("rows_read", "rows_bronze", "rows_quarantined")},
             "landed_lines": _landed_lines(settings, f"raw/flights/ds={ds}"),
             "bronze_rows": _delta_rows(table_uri(settings, "bronze_flights"), ds),
             "quarantine_rows": _delta_rows(quarantine_uri(settings, "flights"), ds),
         }
-    dims = tasks.land_dimensions(LAST_DS, settings)
-    dims_gate = tasks.bronze_dimensions(LAST_DS, dims, settings)
+    dimensions = {}
+    for source in REFERENCE_SOURCES:
+        source_tasks.land(source, LAST_DS, settings)
+        dimensions[source] = source_tasks.bronze(source, LAST_DS, settings)["rows_bronze"]
     silver = tasks.silver(LAST_DS, params, settings)
     gold = tasks.gold_stats(LAST_DS, silver, settings)
     feats = tasks.features(LAST_DS, gold, settings)
@@ -89,7 +97,7 @@ def flights(sample: int) -> dict:
     }
     return {
         "gates": gates,
-        "dimensions": {k: v["rows_bronze"] for k, v in dims_gate["tables"].items()},
+        "dimensions": dimensions,
         "silver_rows": silver["rows"],
         "cancelled": silver["cancelled"],
         "features_rows": feats["rows"],
