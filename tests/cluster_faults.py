@@ -436,6 +436,30 @@ def slowed(df, delay_s: float):
     return df.mapInArrow(slow, df.schema)
 
 
+def seeded_slow_append(spark, uri: str, rows: int, partitions: int, delay_s: float, app_id: str):
+    """Seed ``uri`` with 1,000 rows, and prepare an append of ``rows`` more whose Spark
+    tasks are slowed by ``delay_s``: (store, old rows, old + new rows, the appended rows,
+    the write to run in a thread, its outcome: ``result`` or ``error``, and ``at``, when it
+    ended)."""
+    from moulin.delta import AppTransaction, DeltaTableStore
+
+    store = DeltaTableStore(spark)
+    store.write(frame(spark, 0, 1000, 1), uri, transaction=AppTransaction("seed", 0))
+    old = frame(spark, 0, 1000, 1)
+    new = old.unionByName(frame(spark, 10_000_000, rows, partitions))
+    data = slowed(frame(spark, 10_000_000, rows, partitions), delay_s)
+    outcome: dict = {}
+
+    def write() -> None:
+        try:
+            outcome["result"] = store.write(data, uri, transaction=AppTransaction(app_id, 1))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            outcome["error"] = exc
+        outcome["at"] = time.time()
+
+    return store, old, new, data, write, outcome
+
+
 def compare_frames(actual, expected, check: Check, what: str) -> None:
     """Rows lost and duplicated between two DataFrames, as multisets (the semantics of
     :func:`fault_harness.compare_rows`), computed by Spark in one job on 64-bit row
@@ -508,19 +532,9 @@ def delta_write_with_datanode_kill(
     from moulin.delta.hadoop_fs import HadoopFS
 
     run = FaultRun(fault.name, "Spark Delta write on HDFS (block pipelines open)")
-    store = DeltaTableStore(spark)
-    store.write(frame(spark, 0, 1000, 1), uri, transaction=AppTransaction("seed", 0))
-    old = frame(spark, 0, 1000, 1)
-    new = old.unionByName(frame(spark, 10_000_000, rows, partitions))
-    data = slowed(frame(spark, 10_000_000, rows, partitions), delay_s)
-    outcome: dict = {}
-
-    def write() -> None:
-        try:
-            outcome["result"] = store.write(data, uri, transaction=AppTransaction("faults.cluster", 1))
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            outcome["error"] = exc
-        outcome["at"] = time.time()
+    store, old, new, data, write, outcome = seeded_slow_append(
+        spark, uri, rows, partitions, delay_s, "faults.cluster"
+    )
 
     # Small row groups: Parquet streams to HDFS while a task runs, so block pipelines
     # are open when the DataNode dies (a session conf, restored below).
@@ -629,19 +643,9 @@ def delta_write_with_path_cut(
     from moulin.delta.hadoop_fs import HadoopFS
 
     run = FaultRun("driver-NameNode path dropped", f"Spark Delta write, {hold_s:.0f} s without the NameNode")
-    store = DeltaTableStore(spark)
-    store.write(frame(spark, 0, 1000, 1), uri, transaction=AppTransaction("seed", 0))
-    old = frame(spark, 0, 1000, 1)
-    new = old.unionByName(frame(spark, 10_000_000, rows, partitions))
-    data = slowed(frame(spark, 10_000_000, rows, partitions), delay_s)
-    outcome: dict = {}
-
-    def write() -> None:
-        try:
-            outcome["result"] = store.write(data, uri, transaction=AppTransaction("faults.path", 1))
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            outcome["error"] = exc
-        outcome["at"] = time.time()
+    store, old, new, data, write, outcome = seeded_slow_append(
+        spark, uri, rows, partitions, delay_s, "faults.path"
+    )
 
     hfs = HadoopFS(spark, uri)
     cut_at = None
