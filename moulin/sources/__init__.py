@@ -1,0 +1,1 @@
+"""Sources as configuration: specs, landing, the bronze gate, the source DAGs and `moulin source`."""
