@@ -24,7 +24,14 @@ driver's host:
 * ``datanode-link``: the busiest DataNode's link to the bridge taken down while
   Spark writes a Delta table, put back after a retry;
 * ``namenode-path``: every packet between the driver and the NameNode dropped for
-  20 s during a Delta write (both cables in), then the path restored.
+  20 s during a Delta write (both cables in), then the path restored;
+* ``landing-link``: the link of a DataNode down for 30 s while ``land_file`` uploads a
+  6 MB drop (the DataNode serving the WebHDFS upload, then one of its block
+  pipeline), the landing retried as a rerun of the task would;
+* ``worker-link``: a Spark standalone worker's link down for 40 s while its executor
+  runs a task of a Delta write (the cluster then also has a Spark master and 2
+  one-core workers on hosts of their own); the driver declares the executor lost
+  after 20 s without a heartbeat and reruns its task on the other worker.
 
 Each run retries the faulted operation as a scheduler would, then checks the data
 against a clean run.  Prints one line per run, then the table: fault | where
@@ -51,8 +58,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-FAULTS = ("landing", "delta", "namenode", "worker", "datanode-link", "namenode-path")
-HOST_FAULTS = ("datanode-link", "namenode-path")
+FAULTS = (
+    "landing", "delta", "namenode", "worker",
+    "datanode-link", "namenode-path", "landing-link", "worker-link",
+)  # fmt: skip
+HOST_FAULTS = ("datanode-link", "namenode-path", "landing-link", "worker-link")
 # The network faults need root (namespaces): asked for by name only.
 DEFAULT_FAULTS = tuple(f for f in FAULTS if f not in HOST_FAULTS)
 
@@ -113,6 +123,25 @@ def variants(spark, cluster, settings, workdir: Path, chosen: set[str]):
                 lambda: cf.delta_write_with_datanode_kill(
                     spark, cluster, table("dn-link"), fault=cf.link_down(network)
                 ),
+            )
+        )
+    if "landing-link" in chosen and network is not None:
+        for victim in ("webhdfs", "pipeline"):
+            out.append(
+                (
+                    "DataNode link down 30 s",
+                    f"land_file upload: the {victim} DataNode, cluster on hosts",
+                    lambda victim=victim: cf.land_with_datanode_kill(
+                        cluster, settings, scratch(), victim=victim, fault=cf.link_down(network), hold_s=30
+                    ),
+                )
+            )
+    if "worker-link" in chosen and network is not None:
+        out.append(
+            (
+                "Spark worker link down 40 s",
+                "standalone worker's host mid-task (Delta write), cluster on hosts",
+                lambda: cf.delta_write_with_worker_link_down(spark, cluster, network, table("worker-link")),
             )
         )
     if "namenode-path" in chosen and network is not None:
@@ -197,7 +226,7 @@ def main() -> None:
     parser.add_argument(
         "--faults",
         default=",".join(DEFAULT_FAULTS),
-        help=f"comma-separated subset of {','.join(FAULTS)} (the last two: root, a cluster on hosts)",
+        help=f"comma-separated subset of {','.join(FAULTS)} (the last four: root, a cluster on hosts)",
     )
     parser.add_argument("--on-driver-host", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -282,7 +311,11 @@ def on_hosts(runs: int, chosen: set[str]) -> None:
         "MOULIN_DIST_DIR": os.environ.get("MOULIN_DIST_DIR", str(Path.home() / ".moulin" / "dist")),
         "MOULIN_HDFS_REPLICATION": "2",
         "MOULIN_HDFS_HEAP_MB": "384",
+        "MOULIN_SPARK_STANDALONE_WORKERS": "2",
+        "MOULIN_SPARK_WORKER_CORES": "1",
+        "MOULIN_SPARK_WORKER_MEMORY": "1g",
     }
+    with_spark = "worker-link" in chosen
     netns.remove_leftovers()
     cluster = MultiHostCluster(load_settings("hdfs-local", env=env), log=lambda m: None)
     network = None
@@ -292,8 +325,9 @@ def on_hosts(runs: int, chosen: set[str]) -> None:
 
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        print("starting a cluster on hosts (NameNode, 3 DataNodes, driver) ...", flush=True)
-        cluster.up(datanodes=3, owner_pid=os.getpid())
+        extra = ", a Spark master and 2 workers" if with_spark else ""
+        print(f"starting a cluster on hosts (NameNode, 3 DataNodes{extra}, driver) ...", flush=True)
+        cluster.up(datanodes=3, spark=with_spark, owner_pid=os.getpid())
         network = cluster.network()
         print(", ".join(f"{h.role} {h.address}" for h in network.hosts), flush=True)
         command = cluster.driver_command(

@@ -260,19 +260,26 @@ def land_with_datanode_kill(
     victim: str = "webhdfs",
     size_mb: float = 6.0,
     kill_after_mb: float = 2.0,
+    fault: DataNodeFault = SIGKILL,
+    hold_s: float | None = None,
+    timeout_s: float = 300,
 ) -> FaultRun:
-    """Land a drop on HDFS with ``land_file``; SIGKILL a DataNode mid-upload; land again; check.
+    """Land a drop on HDFS with ``land_file``; take a DataNode out mid-upload (``fault``:
+    SIGKILL, or on a cluster on hosts its link down); land again; check.
 
-    ``victim``: ``"webhdfs"`` kills the DataNode the NameNode redirected the
-    WebHDFS upload to (the HTTP stream breaks), ``"pipeline"`` kills another
-    DataNode of the block's write pipeline (the busiest other one).
+    ``victim``: ``"webhdfs"`` takes out the DataNode the NameNode redirected the
+    WebHDFS upload to (the HTTP stream breaks, or hangs behind a pulled cable),
+    ``"pipeline"`` another DataNode of the block's write pipeline (the busiest other one).
+    ``hold_s``: put the DataNode back that many seconds after the fault, the landings
+    still running (a cable plugged back in; without it, after the retry).  Each landing
+    must end within ``timeout_s``.
     """
     from moulin.ingest.landing import MANIFEST, count_csv_rows, land_file, landing_dir, read_manifest
     from moulin.storage import WarehouseFS
 
     if victim not in ("webhdfs", "pipeline"):
         raise ValueError(f"victim {victim!r}: use 'webhdfs' or 'pipeline'")
-    run = FaultRun("DataNode SIGKILL", f"land_file upload ({victim} DataNode)")
+    run = FaultRun(fault.name, f"land_file upload ({victim} DataNode)")
     # A lock left behind by the failed landing must fail the retry fast, not after 300 s.
     settings = replace(settings, lock_timeout_s=30)
     source, ds = f"faults_{uuid.uuid4().hex[:8]}", "2013-01-01"
@@ -304,7 +311,20 @@ def land_with_datanode_kill(
             index = max(busy, key=lambda i: busy[i]) if busy else others[0]
             run.notes.append(f"xceivers {busy}")
         state["victim"] = index
-        state["killed_at"] = kill_datanode(cluster, index)
+        state["killed_at"] = fault.take_out(cluster, index)
+        if hold_s is not None:
+            timer = threading.Timer(hold_s, put_back)
+            timer.daemon = True
+            state["timer"] = timer
+            timer.start()
+
+    lock = threading.Lock()
+
+    def put_back() -> None:
+        with lock:
+            if state["victim"] is not None and state.get("back_at") is None:
+                fault.put_back(cluster, state["victim"])
+                state["back_at"] = time.time()
 
     real_upload = client.upload
 
@@ -326,7 +346,7 @@ def land_with_datanode_kill(
     try:
         first = landed_at = None
         try:
-            first = land_file(settings, source, ds, local, fs=fs)
+            first = _bounded(lambda: land_file(settings, source, ds, local, fs=fs), timeout_s, "the landing")
             run.first_attempt = "ok"
             landed_at = time.time()
         except Exception as exc:  # noqa: BLE001 - the fault may fail the landing: then retried
@@ -338,10 +358,12 @@ def land_with_datanode_kill(
         # The retry (with the DataNode still down), as a rerun of the task does.
         run.retried = True
         try:
-            again = land_file(settings, source, ds, local, fs=fs)
+            again = _bounded(lambda: land_file(settings, source, ds, local, fs=fs), timeout_s, "the retry")
         except Exception as exc:  # noqa: BLE001
             run.check.add(f"the retry failed: {describe(exc)}")
             again = None
+        if state.get("back_at") is not None and killed_at is not None:
+            run.notes.append(f"the DataNode came back {state['back_at'] - killed_at:.1f}s after the fault")
         if again is not None and first is None:
             landed_at = time.time()
         if killed_at is not None and landed_at is not None:
@@ -368,9 +390,33 @@ def land_with_datanode_kill(
     finally:
         client.upload = real_upload
         client._session.request = real_request
+        if state.get("timer") is not None:
+            state["timer"].cancel()
         if state["killed_at"] is not None:
+            put_back()
             run.restore_s = restore_hdfs(cluster, state["killed_at"])
     return run
+
+
+def _bounded(action: Callable[[], object], timeout_s: float, what: str):
+    """``action()`` in a thread, its result or exception; ClusterFaultError when it runs
+    past ``timeout_s`` (the thread is left behind: a daemon)."""
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["result"] = action()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="bounded", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise ClusterFaultError(f"{what} did not end within {timeout_s:.0f} s")
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 def check_landing(fs, settings, source: str, ds: str, name: str, data: bytes, sha: str, check: Check) -> None:
@@ -809,6 +855,7 @@ spark = build_spark_session(load_settings("hdfs-local"), app_name="moulin-worker
     # Short-lived JVMs on a small machine: C1 only, serial GC (starts faster).
     "spark.driver.extraJavaOptions": "-Duser.timezone=UTC -XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC -XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    **spec.get("conf", {{}}),
 }})
 jvm = spark._jvm  # task attempts ("Starting task 1.1 in stage 0.0") are logged at INFO
 jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
@@ -959,4 +1006,141 @@ def delta_write_with_worker_kill(
             proc.wait()
         # The whole standalone cluster goes: the killed worker is not restarted.
         run.notes.append(f"stopped {cluster.down(spark_only=True)} at {time.time() - t0:.1f}s")
+    return run
+
+
+# ------------------------------------- 5. Spark worker host cut off (cluster on hosts)
+def delta_write_with_worker_link_down(
+    spark,
+    hdfs_cluster,
+    network,
+    uri: str,
+    rows: int = 20_000,
+    partitions: int = 2,
+    pauses: int = 10,
+    pause_ms: int = 1000,
+    victim: int = 0,
+    hold_s: float = 40,
+    lost_after_s: int = 20,
+    timeout_s: float = 300,
+) -> FaultRun:
+    """On a cluster on hosts with a Spark standalone master and 2 one-core workers (each
+    on a host of its own): a driver (a subprocess on the driver's host) writes a Delta
+    table with a slow stage (``pauses`` x ``pause_ms`` per task); once both executors run
+    a task, take worker ``victim``'s link down (the worker and its executor run on,
+    unreachable), put it back ``hold_s`` later.  The driver declares an executor lost
+    after ``lost_after_s`` without a heartbeat (``spark.network.timeout``) and reruns its
+    task on the other executor; the write must commit exactly the rows, once.  Then wait
+    until both workers are alive on the master again."""
+    from moulin.cluster import netns
+    from moulin.delta import DeltaTableStore
+    from moulin.delta.hadoop_fs import HadoopFS
+
+    role = f"spark-worker-{victim}"
+    run = FaultRun("Spark worker link down", f"{role}'s host cut off mid-task (Delta write on HDFS)")
+    sp = hdfs_cluster.settings.spark
+    master_json = f"http://{sp.standalone_host}:{sp.standalone_webui_port}/json/"
+
+    def alive_workers() -> int:
+        return sum(w.get("state") == "ALIVE" for w in _get_json(master_json).get("workers", []))
+
+    _wait_for(lambda: alive_workers() >= 2, "2 alive Spark workers before the run", 90)
+    spec = {
+        "master": f"spark://{sp.standalone_host}:{sp.standalone_port}",
+        "uri": uri,
+        "rows": rows,
+        "partitions": partitions,
+        "pauses": pauses,
+        "pause_ms": pause_ms,
+        "conf": {
+            "spark.network.timeout": f"{lost_after_s}s",
+            "spark.network.timeoutInterval": "2s",
+            "spark.executor.heartbeatInterval": "2s",
+        },
+    }
+    code = _STANDALONE_JOB.format(tests=str(TESTS))
+    hfs = HadoopFS(spark, uri)
+    cut_at = back_at = None
+    proc = None
+    t0 = time.time()
+    timeline: dict[str, float] = {}
+    log = Path(f"/tmp/moulin-worker-link-{uuid.uuid4().hex[:8]}.log")
+    try:
+        with open(log, "w") as err_file:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", code, json.dumps(spec)],
+                stdout=subprocess.PIPE,
+                stderr=err_file,
+                text=True,
+                cwd=REPO,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            deadline = time.monotonic() + timeout_s
+            while proc.poll() is None and time.monotonic() < deadline:
+                if cut_at is None:
+                    try:
+                        files = hfs.list_files(f"{uri}/_staging")
+                    except Exception:  # noqa: BLE001 - the folder is being created
+                        files = []
+                    running = [
+                        f.relative for f in files if "/attempt_" in f.relative and "part-" in f.relative
+                    ]
+                    if len(running) >= 2:  # both one-core executors run a task
+                        timeline["2 tasks running"] = time.time() - t0
+                        cut_at = time.time()
+                        netns.set_link(network, role, up=False)
+                        timeline["link down"] = cut_at - t0
+                        run.where += f" while {len(running)} tasks ran"
+                elif back_at is None and time.time() >= cut_at + hold_s:
+                    netns.set_link(network, role, up=True)
+                    back_at = time.time()
+                    timeline["link up"] = back_at - t0
+                time.sleep(0.1)
+            try:
+                out, _ = proc.communicate(timeout=max(deadline - time.monotonic(), 1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, _ = proc.communicate()
+                raise ClusterFaultError(
+                    f"the driver did not finish within {timeout_s:.0f} s: {log.read_text()[-2000:]}"
+                ) from None
+        err = log.read_text()
+        again = re.findall(r"Starting task (\d+\.[1-9]\d*) in stage", err)
+        lost = re.findall(r"Lost executor (\S+)", err)
+        run.fired = cut_at is not None
+        run.notes.append(f"task attempts rescheduled: {again}; executors lost: {sorted(set(lost))}")
+        result = next((line for line in out.splitlines() if line.startswith(("RESULT", "FAILED"))), None)
+        if result is None:
+            raise ClusterFaultError(f"the driver printed no result (exit {proc.returncode}): {err[-3000:]}")
+        if result.startswith("FAILED"):
+            run.first_attempt = f"failed: {result.split(' ', 2)[2]}"
+            run.check.add(f"the write failed although one worker stayed reachable: {result[:400]}")
+        else:
+            info = json.loads(result.split(" ", 1)[1])
+            run.first_attempt = "committed" if info["committed"] else "not committed"
+            timeline["committed"] = info["at"] - t0
+            if cut_at is not None:
+                run.recovery_s = info["at"] - cut_at
+        reader = DeltaTableStore(spark)
+        if reader.exists(uri):
+            check_table_final(reader, uri, frame(spark, 0, rows, partitions), 1, run.check)
+            check_vacuum_leaves_only_referenced(reader, uri, run.check)
+        else:
+            run.check.add("no table was written")
+            run.check.rows_lost += rows
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if cut_at is not None and back_at is None:
+            netns.set_link(network, role, up=True)
+            back_at = time.time()
+        log.unlink(missing_ok=True)
+    if cut_at is not None:
+        started = time.monotonic()
+        _wait_for(lambda: alive_workers() >= 2, "both Spark workers alive after the link's return", 120)
+        run.restore_s = time.monotonic() - started
+    run.notes.append(
+        "timeline: " + ", ".join(f"{k} {v:.1f}s" for k, v in sorted(timeline.items(), key=lambda kv: kv[1]))
+    )
     return run
