@@ -60,9 +60,11 @@ sys.path.insert(0, str(REPO / "tests"))
 
 FAULTS = (
     "landing", "delta", "namenode", "worker",
-    "datanode-link", "namenode-path", "landing-link", "worker-link",
+    "datanode-link", "namenode-path", "landing-link", "worker-link", "ticket-expiry",
 )  # fmt: skip
-HOST_FAULTS = ("datanode-link", "namenode-path", "landing-link", "worker-link")
+HOST_FAULTS = ("datanode-link", "namenode-path", "landing-link", "worker-link", "ticket-expiry")
+# moulin's principal's ticket life on the Kerberised cluster of `ticket-expiry`.
+SHORT_TICKET = "2 minutes"
 # The network faults need root (namespaces): asked for by name only.
 DEFAULT_FAULTS = tuple(f for f in FAULTS if f not in HOST_FAULTS)
 
@@ -142,6 +144,14 @@ def variants(spark, cluster, settings, workdir: Path, chosen: set[str]):
                 "Spark worker link down 40 s",
                 "standalone worker's host mid-task (Delta write), cluster on hosts",
                 lambda: cf.delta_write_with_worker_link_down(spark, cluster, network, table("worker-link")),
+            )
+        )
+    if "ticket-expiry" in chosen and network is not None and network.has("kdc"):
+        out.append(
+            (
+                f"moulin's ticket expires ({SHORT_TICKET} life)",
+                "Spark Delta write (staging, then commit), Kerberised cluster on hosts",
+                lambda: cf.delta_write_across_ticket_expiry(spark, settings, table("ticket")),
             )
         )
     if "namenode-path" in chosen and network is not None:
@@ -236,8 +246,11 @@ def main() -> None:
         parser.error(f"unknown fault(s) {sorted(unknown)}: choose from {', '.join(FAULTS)}")
     if args.on_driver_host:
         on_driver_host(args.runs, chosen & set(HOST_FAULTS))
+    if chosen & set(HOST_FAULTS) - {"ticket-expiry"}:
+        on_hosts(args.runs, chosen & set(HOST_FAULTS) - {"ticket-expiry"})
+    if "ticket-expiry" in chosen:
+        on_hosts(args.runs, {"ticket-expiry"}, kerberos=True)
     if chosen & set(HOST_FAULTS):
-        on_hosts(args.runs, chosen & set(HOST_FAULTS))
         chosen -= set(HOST_FAULTS)
         if not chosen:
             sys.stdout.flush()
@@ -296,9 +309,11 @@ def main() -> None:
     os._exit(0)  # deltalake's native pools can abort at interpreter exit (delta-rs#2184)
 
 
-def on_hosts(runs: int, chosen: set[str]) -> None:
+def on_hosts(runs: int, chosen: set[str], kerberos: bool = False) -> None:
     """Start a cluster on hosts, run this benchmark's network faults on its driver's host,
-    then remove the cluster (namespaces, links, processes) whatever happened."""
+    then remove the cluster (namespaces, links, processes) whatever happened.  With
+    ``kerberos``: a KDC too, HDFS in secure mode, and moulin's principal given tickets of
+    :data:`SHORT_TICKET` (its maximum life)."""
     import subprocess
 
     from moulin.cluster import netns
@@ -326,9 +341,15 @@ def on_hosts(runs: int, chosen: set[str]) -> None:
     signal.signal(signal.SIGTERM, interrupt)
     try:
         extra = ", a Spark master and 2 workers" if with_spark else ""
+        extra += ", a KDC" if kerberos else ""
         print(f"starting a cluster on hosts (NameNode, 3 DataNodes{extra}, driver) ...", flush=True)
-        cluster.up(datanodes=3, spark=with_spark, owner_pid=os.getpid())
+        cluster.up(datanodes=3, spark=with_spark, owner_pid=os.getpid(), kerberos=kerberos)
         network = cluster.network()
+        realm = cluster.realm() if kerberos else None
+        if realm is not None:
+            principal = realm.principal(realm.service_user)
+            realm._kadmin(f'modprinc -maxlife "{SHORT_TICKET}" -maxrenewlife "{SHORT_TICKET}" {principal}')
+            print(f"{principal}: tickets of {SHORT_TICKET} at most", flush=True)
         print(", ".join(f"{h.role} {h.address}" for h in network.hosts), flush=True)
         command = cluster.driver_command(
             [sys.executable, str(Path(__file__).resolve()), "--on-driver-host", "--runs", str(runs),

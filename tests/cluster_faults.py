@@ -1144,3 +1144,91 @@ def delta_write_with_worker_link_down(
         "timeline: " + ", ".join(f"{k} {v:.1f}s" for k, v in sorted(timeline.items(), key=lambda kv: kv[1]))
     )
     return run
+
+
+# ------------------------------------------ 6. Kerberos ticket expiring mid-write
+def ticket_end(settings) -> float | None:
+    """When moulin's ticket (its TGT, in its cache) expires: a wall time; None without one."""
+    from datetime import datetime
+
+    from moulin import kerberos
+
+    shown = subprocess.run(
+        ["klist", "-c", f"FILE:{kerberos.cache_path(settings)}"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **kerberos.krb5_env(settings), "LC_ALL": "C"},
+        timeout=30,
+    ).stdout
+    for line in shown.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[4].startswith("krbtgt/"):
+            end = datetime.strptime(f"{parts[2]} {parts[3]}", "%m/%d/%y %H:%M:%S")
+            return time.mktime(end.timetuple())  # klist shows local time
+    return None
+
+
+def delta_write_across_ticket_expiry(
+    spark, settings, uri: str, rows: int = 40_000, partitions: int = 2, margin_s: float = 30
+) -> FaultRun:
+    """On a Kerberised cluster whose KDC gives moulin's principal short tickets: seed a
+    table, then run an append whose slowed Spark stage lasts until ``margin_s`` after
+    moulin's ticket expires (the staging, then deltalake's commit, after the expiry).
+    Record how the write ends: committed (moulin, or its clients, got a new ticket), or
+    an error (does it name moulin's principal?).  Then retry as a scheduler would, in
+    the same process, and check the table."""
+    from moulin import kerberos
+    from moulin.delta import AppTransaction, DeltaTableStore
+
+    principal = settings.hdfs.kerberos_principal
+    run = FaultRun("Kerberos ticket expiry", f"{principal}'s ticket, mid Delta write")
+    kerberos.login(settings)
+    end = ticket_end(settings)
+    if end is None:
+        raise ClusterFaultError(f"no ticket of {principal} in {kerberos.cache_path(settings)}")
+    if end - time.time() < 60:  # too little left for a seed and a write: wait for a fresh one
+        time.sleep(max(0.0, end - time.time() + 1))
+        kerberos.login(settings)
+        end = ticket_end(settings) or end
+    run.notes.append(f"ticket lifetime left at the start: {end - time.time():.0f}s")
+    store = DeltaTableStore(spark)
+    store.write(frame(spark, 0, 1000, 1), uri, transaction=AppTransaction("seed", 0))
+    left = end - time.time()
+    if left < 10:
+        raise ClusterFaultError(f"the ticket has {left:.0f}s left after the seed: give it a longer life")
+    batches = max(1, -(-rows // partitions // 10_000))  # Arrow batches per task
+    delay = (left + margin_s) / batches
+    new = frame(spark, 0, 1000, 1).unionByName(frame(spark, 10_000_000, rows, partitions))
+    data = slowed(frame(spark, 10_000_000, rows, partitions), delay)
+    run.fired = True
+    committed_at = None
+    try:
+        result = store.write(data, uri, transaction=AppTransaction("faults.ticket", 1))
+        run.first_attempt = "committed" if result.committed else "not committed (no error)"
+        committed_at = time.time()
+        run.notes.append(f"the write ended {committed_at - end:.0f}s after the ticket's expiry")
+    except Exception as exc:  # noqa: BLE001 - recorded, then retried
+        run.first_attempt = f"failed: {describe(exc)}"
+        run.notes.append(
+            f"the write failed {time.time() - end:.0f}s after the expiry; the error "
+            + ("names" if principal in str(exc) else "does not name")
+            + f" {principal}"
+        )
+    if time.time() < end:
+        run.fired = False
+        run.notes.append("the write ended before the ticket expired")
+    if committed_at is None:
+        run.retried = True
+        try:
+            kerberos.login(settings)  # as a new task process would: a new ticket from the keytab
+            result = DeltaTableStore(spark).write(data, uri, transaction=AppTransaction("faults.ticket", 1))
+            run.notes.append(f"retry after a new login: {'committed' if result.committed else 'no-op'}")
+            committed_at = time.time()
+        except Exception as exc:  # noqa: BLE001
+            run.check.add(f"the retry after a new login failed: {describe(exc)[:300]}")
+    if committed_at is not None:
+        run.recovery_s = committed_at - end
+    kerberos.login(settings)
+    reader = DeltaTableStore(spark)
+    check_table_final(reader, uri, new, 2, run.check)
+    return run
