@@ -1132,9 +1132,10 @@ def delta_write_with_worker_link_down(
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
-        if cut_at is not None and back_at is None:
+        if cut_at is not None and back_at is None:  # the write ended first
             netns.set_link(network, role, up=True)
             back_at = time.time()
+            timeline["link up (after the write)"] = back_at - t0
         log.unlink(missing_ok=True)
     if cut_at is not None:
         started = time.monotonic()
