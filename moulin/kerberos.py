@@ -71,6 +71,41 @@ def java_options(settings: Settings) -> list[str]:
     return opts
 
 
+def jaas_path(settings: Settings) -> Path:
+    """The JAAS file of moulin's JVM clients (written by :func:`login`)."""
+    return settings.home / "kerberos" / f"jaas-{cache_path(settings).name.removeprefix('krb5cc_')}.conf"
+
+
+def driver_java_options(settings: Settings) -> list[str]:
+    """:func:`java_options`, and for the driver's JVM (which holds moulin's keytab) a JAAS
+    login from that keytab: when the ticket of moulin's cache expires mid-run, Java's
+    GSS logs in again from the keytab instead of prompting on stdin for a username
+    (which hangs a Spark driver whose stdin is PySpark's pipe)."""
+    opts = java_options(settings)
+    if settings.hdfs.kerberos and settings.hdfs.kerberos_keytab:
+        opts.append(f"-Djava.security.auth.login.config={jaas_path(settings)}")
+    return opts
+
+
+def _write_jaas(settings: Settings) -> None:
+    hdfs = settings.hdfs
+    if not hdfs.kerberos_keytab:
+        return
+    entry = (
+        "  com.sun.security.auth.module.Krb5LoginModule required\n"
+        f'  useKeyTab=true keyTab="{hdfs.kerberos_keytab}" principal="{hdfs.kerberos_principal}"\n'
+        "  storeKey=true doNotPrompt=true useTicketCache=false;\n"
+    )
+    text = "".join(
+        f"{name} {{\n{entry}}};\n"
+        for name in ("com.sun.security.jgss.krb5.initiate", "com.sun.security.jgss.initiate")
+    )
+    path = jaas_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_text(text)
+    os.chmod(path, 0o600)
+
+
 def login(settings: Settings, env: dict[str, str] | os._Environ | None = None) -> str | None:
     """Get a ticket for ``hdfs.kerberos_principal`` from ``hdfs.kerberos_keytab`` (unless
     the cache holds a valid one) and export the cache in ``env`` (default: this
@@ -82,6 +117,7 @@ def login(settings: Settings, env: dict[str, str] | os._Environ | None = None) -
     variables = krb5_env(settings)
     cache = cache_path(settings)
     run_env = {**os.environ, **variables}
+    _write_jaas(settings)
     if _valid(cache, hdfs.kerberos_principal, run_env):
         env.update(variables)
         return hdfs.kerberos_principal

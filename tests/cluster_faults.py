@@ -1204,10 +1204,18 @@ def delta_write_across_ticket_expiry(
     run.fired = True
     committed_at = None
     try:
-        result = store.write(data, uri, transaction=AppTransaction("faults.ticket", 1))
+        result = _bounded(
+            lambda: store.write(data, uri, transaction=AppTransaction("faults.ticket", 1)),
+            left + margin_s + 150,
+            "the write across the ticket's expiry",
+        )
         run.first_attempt = "committed" if result.committed else "not committed (no error)"
         committed_at = time.time()
         run.notes.append(f"the write ended {committed_at - end:.0f}s after the ticket's expiry")
+    except ClusterFaultError as exc:  # hung: this Spark session cannot write any more
+        run.first_attempt = f"hung: {exc}"
+        run.check.add(f"the write hung after {principal}'s ticket expired (a JVM prompting for a login?)")
+        return run
     except Exception as exc:  # noqa: BLE001 - recorded, then retried
         run.first_attempt = f"failed: {describe(exc)}"
         run.notes.append(
