@@ -197,3 +197,21 @@ def test_the_drivers_jvm_logs_in_again_from_moulins_keytab_never_by_prompting(
     assert f'keyTab="{settings.hdfs.kerberos_keytab}"' in text and "doNotPrompt=true" in text
     assert f'principal="{settings.hdfs.kerberos_principal}"' in text
     assert jaas.stat().st_mode & 0o077 == 0
+
+
+def test_refresh_logs_in_again_only_when_the_ticket_ends_within_the_margin(
+    monkeypatch, tmp_path: Path
+) -> None:
+    import time
+
+    calls = []
+    monkeypatch.setattr(kerberos, "login", lambda settings, env=None: calls.append(settings))
+    monkeypatch.setattr(kerberos, "_session", {})
+    kerberos.refresh()  # no login in this process yet: nothing to renew
+    settings = load_settings("hdfs-local", env={"MOULIN_HOME": str(tmp_path)})
+    kerberos._session.update(settings=settings, ends=time.time() + kerberos.MARGIN_S + 30)
+    kerberos.refresh()
+    assert calls == []
+    kerberos._session["ends"] = time.time() + kerberos.MARGIN_S - 1
+    kerberos.refresh()
+    assert calls == [settings]
