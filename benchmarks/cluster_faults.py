@@ -31,7 +31,12 @@ driver's host:
 * ``worker-link``: a Spark standalone worker's link down for 40 s while its executor
   runs a task of a Delta write (the cluster then also has a Spark master and 2
   one-core workers on hosts of their own); the driver declares the executor lost
-  after 20 s without a heartbeat and reruns its task on the other worker.
+  after 20 s without a heartbeat and reruns its task on the other worker;
+* ``ticket-expiry`` (a cluster of its own, Kerberised: a KDC host too): moulin's
+  principal gets tickets of 2 minutes at most; a Delta write whose slowed stage
+  lasts until 30 s after the ticket's expiry must commit (the Spark driver logs in
+  again from moulin's keytab, moulin renews its ticket cache before deltalake's
+  commit), or fail with an error naming the principal (then retried after a login).
 
 Each run retries the faulted operation as a scheduler would, then checks the data
 against a clean run.  Prints one line per run, then the table: fault | where

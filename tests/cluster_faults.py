@@ -13,8 +13,12 @@ against what a clean run leaves, with the checkers of :mod:`fault_harness`:
   a Delta table on HDFS (the one receiving the most blocks once staging files
   appear);
 * on a cluster on hosts (:mod:`moulin.cluster.multihost`), the same Delta write with
-  the busiest DataNode's link down (``fault=link_down(network)``), and
-  :func:`delta_write_with_path_cut`: the driver-NameNode path dropped, then restored;
+  the busiest DataNode's link down (``fault=link_down(network)``), the landing with
+  the DataNode's link down for ``hold_s`` (``land_with_datanode_kill(..., fault=link_down(network),
+  hold_s=30)``), :func:`delta_write_with_path_cut`: the driver-NameNode path dropped,
+  then restored, :func:`delta_write_with_worker_link_down`: a Spark worker's host cut
+  off mid-task, then restored, and on a Kerberised one
+  :func:`delta_write_across_ticket_expiry`: moulin's ticket expiring mid-write;
 * :func:`delta_writes_around_namenode_restart`: the NameNode stopped (or killed)
   and started between two writes of the same Spark session;
 * :func:`delta_write_with_worker_kill`: a Spark standalone worker (with its
