@@ -24,7 +24,19 @@ driver's host:
 * ``datanode-link``: the busiest DataNode's link to the bridge taken down while
   Spark writes a Delta table, put back after a retry;
 * ``namenode-path``: every packet between the driver and the NameNode dropped for
-  20 s during a Delta write (both cables in), then the path restored.
+  20 s during a Delta write (both cables in), then the path restored;
+* ``landing-link``: the link of a DataNode down for 30 s while ``land_file`` uploads a
+  6 MB drop (the DataNode serving the WebHDFS upload, then one of its block
+  pipeline), the landing retried as a rerun of the task would;
+* ``worker-link``: a Spark standalone worker's link down for 40 s while its executor
+  runs a task of a Delta write (the cluster then also has a Spark master and 2
+  one-core workers on hosts of their own); the driver declares the executor lost
+  after 20 s without a heartbeat and reruns its task on the other worker;
+* ``ticket-expiry`` (a cluster of its own, Kerberised: a KDC host too): moulin's
+  principal gets tickets of 2 minutes at most; a Delta write whose slowed stage
+  lasts until 30 s after the ticket's expiry must commit (the Spark driver logs in
+  again from moulin's keytab, moulin renews its ticket cache before deltalake's
+  commit), or fail with an error naming the principal (then retried after a login).
 
 Each run retries the faulted operation as a scheduler would, then checks the data
 against a clean run.  Prints one line per run, then the table: fault | where
@@ -51,8 +63,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-FAULTS = ("landing", "delta", "namenode", "worker", "datanode-link", "namenode-path")
-HOST_FAULTS = ("datanode-link", "namenode-path")
+FAULTS = (
+    "landing", "delta", "namenode", "worker",
+    "datanode-link", "namenode-path", "landing-link", "worker-link", "ticket-expiry",
+)  # fmt: skip
+HOST_FAULTS = ("datanode-link", "namenode-path", "landing-link", "worker-link", "ticket-expiry")
+# moulin's principal's ticket life on the Kerberised cluster of `ticket-expiry`.
+SHORT_TICKET = "2 minutes"
 # The network faults need root (namespaces): asked for by name only.
 DEFAULT_FAULTS = tuple(f for f in FAULTS if f not in HOST_FAULTS)
 
@@ -113,6 +130,33 @@ def variants(spark, cluster, settings, workdir: Path, chosen: set[str]):
                 lambda: cf.delta_write_with_datanode_kill(
                     spark, cluster, table("dn-link"), fault=cf.link_down(network)
                 ),
+            )
+        )
+    if "landing-link" in chosen and network is not None:
+        for victim in ("webhdfs", "pipeline"):
+            out.append(
+                (
+                    "DataNode link down 30 s",
+                    f"land_file upload: the {victim} DataNode, cluster on hosts",
+                    lambda victim=victim: cf.land_with_datanode_kill(
+                        cluster, settings, scratch(), victim=victim, fault=cf.link_down(network), hold_s=30
+                    ),
+                )
+            )
+    if "worker-link" in chosen and network is not None:
+        out.append(
+            (
+                "Spark worker link down 40 s",
+                "standalone worker's host mid-task (Delta write), cluster on hosts",
+                lambda: cf.delta_write_with_worker_link_down(spark, cluster, network, table("worker-link")),
+            )
+        )
+    if "ticket-expiry" in chosen and network is not None and network.has("kdc"):
+        out.append(
+            (
+                f"moulin's ticket expires ({SHORT_TICKET} life)",
+                "Spark Delta write (staging, then commit), Kerberised cluster on hosts",
+                lambda: cf.delta_write_across_ticket_expiry(spark, settings, table("ticket")),
             )
         )
     if "namenode-path" in chosen and network is not None:
@@ -197,7 +241,7 @@ def main() -> None:
     parser.add_argument(
         "--faults",
         default=",".join(DEFAULT_FAULTS),
-        help=f"comma-separated subset of {','.join(FAULTS)} (the last two: root, a cluster on hosts)",
+        help=f"comma-separated subset of {','.join(FAULTS)} (the last four: root, a cluster on hosts)",
     )
     parser.add_argument("--on-driver-host", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -207,8 +251,11 @@ def main() -> None:
         parser.error(f"unknown fault(s) {sorted(unknown)}: choose from {', '.join(FAULTS)}")
     if args.on_driver_host:
         on_driver_host(args.runs, chosen & set(HOST_FAULTS))
+    if chosen & set(HOST_FAULTS) - {"ticket-expiry"}:
+        on_hosts(args.runs, chosen & set(HOST_FAULTS) - {"ticket-expiry"})
+    if "ticket-expiry" in chosen:
+        on_hosts(args.runs, {"ticket-expiry"}, kerberos=True)
     if chosen & set(HOST_FAULTS):
-        on_hosts(args.runs, chosen & set(HOST_FAULTS))
         chosen -= set(HOST_FAULTS)
         if not chosen:
             sys.stdout.flush()
@@ -267,9 +314,11 @@ def main() -> None:
     os._exit(0)  # deltalake's native pools can abort at interpreter exit (delta-rs#2184)
 
 
-def on_hosts(runs: int, chosen: set[str]) -> None:
+def on_hosts(runs: int, chosen: set[str], kerberos: bool = False) -> None:
     """Start a cluster on hosts, run this benchmark's network faults on its driver's host,
-    then remove the cluster (namespaces, links, processes) whatever happened."""
+    then remove the cluster (namespaces, links, processes) whatever happened.  With
+    ``kerberos``: a KDC too, HDFS in secure mode, and moulin's principal given tickets of
+    :data:`SHORT_TICKET` (its maximum life)."""
     import subprocess
 
     from moulin.cluster import netns
@@ -282,7 +331,11 @@ def on_hosts(runs: int, chosen: set[str]) -> None:
         "MOULIN_DIST_DIR": os.environ.get("MOULIN_DIST_DIR", str(Path.home() / ".moulin" / "dist")),
         "MOULIN_HDFS_REPLICATION": "2",
         "MOULIN_HDFS_HEAP_MB": "384",
+        "MOULIN_SPARK_STANDALONE_WORKERS": "2",
+        "MOULIN_SPARK_WORKER_CORES": "1",
+        "MOULIN_SPARK_WORKER_MEMORY": "1g",
     }
+    with_spark = "worker-link" in chosen
     netns.remove_leftovers()
     cluster = MultiHostCluster(load_settings("hdfs-local", env=env), log=lambda m: None)
     network = None
@@ -292,9 +345,16 @@ def on_hosts(runs: int, chosen: set[str]) -> None:
 
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        print("starting a cluster on hosts (NameNode, 3 DataNodes, driver) ...", flush=True)
-        cluster.up(datanodes=3, owner_pid=os.getpid())
+        extra = ", a Spark master and 2 workers" if with_spark else ""
+        extra += ", a KDC" if kerberos else ""
+        print(f"starting a cluster on hosts (NameNode, 3 DataNodes{extra}, driver) ...", flush=True)
+        cluster.up(datanodes=3, spark=with_spark, owner_pid=os.getpid(), kerberos=kerberos)
         network = cluster.network()
+        realm = cluster.realm() if kerberos else None
+        if realm is not None:
+            principal = realm.principal(realm.service_user)
+            realm._kadmin(f'modprinc -maxlife "{SHORT_TICKET}" -maxrenewlife "{SHORT_TICKET}" {principal}')
+            print(f"{principal}: tickets of {SHORT_TICKET} at most", flush=True)
         print(", ".join(f"{h.role} {h.address}" for h in network.hosts), flush=True)
         command = cluster.driver_command(
             [sys.executable, str(Path(__file__).resolve()), "--on-driver-host", "--runs", str(runs),

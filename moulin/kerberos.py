@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from moulin.errors import MoulinError
@@ -23,6 +24,12 @@ from moulin.settings import Settings
 
 class KerberosError(MoulinError):
     """moulin could not get a Kerberos ticket; the message says what to check."""
+
+
+# This process's last login (its settings) and when its ticket ends: see `refresh`.
+_session: dict[str, object] = {}
+# A ticket ending sooner than this is renewed from the keytab (login, refresh).
+MARGIN_S = 60
 
 
 def _tool(name: str) -> str:
@@ -71,6 +78,41 @@ def java_options(settings: Settings) -> list[str]:
     return opts
 
 
+def jaas_path(settings: Settings) -> Path:
+    """The JAAS file of moulin's JVM clients (written by :func:`login`)."""
+    return settings.home / "kerberos" / f"jaas-{cache_path(settings).name.removeprefix('krb5cc_')}.conf"
+
+
+def driver_java_options(settings: Settings) -> list[str]:
+    """:func:`java_options`, and for the driver's JVM (which holds moulin's keytab) a JAAS
+    login from that keytab: when the ticket of moulin's cache expires mid-run, Java's
+    GSS logs in again from the keytab instead of prompting on stdin for a username
+    (which hangs a Spark driver whose stdin is PySpark's pipe)."""
+    opts = java_options(settings)
+    if settings.hdfs.kerberos and settings.hdfs.kerberos_keytab:
+        opts.append(f"-Djava.security.auth.login.config={jaas_path(settings)}")
+    return opts
+
+
+def _write_jaas(settings: Settings) -> None:
+    hdfs = settings.hdfs
+    if not hdfs.kerberos_keytab:
+        return
+    entry = (
+        "  com.sun.security.auth.module.Krb5LoginModule required\n"
+        f'  useKeyTab=true keyTab="{hdfs.kerberos_keytab}" principal="{hdfs.kerberos_principal}"\n'
+        "  storeKey=true doNotPrompt=true useTicketCache=false;\n"
+    )
+    text = "".join(
+        f"{name} {{\n{entry}}};\n"
+        for name in ("com.sun.security.jgss.krb5.initiate", "com.sun.security.jgss.initiate")
+    )
+    path = jaas_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_text(text)
+    os.chmod(path, 0o600)
+
+
 def login(settings: Settings, env: dict[str, str] | os._Environ | None = None) -> str | None:
     """Get a ticket for ``hdfs.kerberos_principal`` from ``hdfs.kerberos_keytab`` (unless
     the cache holds a valid one) and export the cache in ``env`` (default: this
@@ -82,8 +124,10 @@ def login(settings: Settings, env: dict[str, str] | os._Environ | None = None) -
     variables = krb5_env(settings)
     cache = cache_path(settings)
     run_env = {**os.environ, **variables}
+    _write_jaas(settings)
     if _valid(cache, hdfs.kerberos_principal, run_env):
         env.update(variables)
+        _remember(settings, cache, run_env)
         return hdfs.kerberos_principal
     keytab = hdfs.kerberos_keytab
     if keytab is None:
@@ -117,7 +161,45 @@ def login(settings: Settings, env: dict[str, str] | os._Environ | None = None) -
         )
     os.chmod(cache, 0o600)
     env.update(variables)
+    _remember(settings, cache, run_env)
     return hdfs.kerberos_principal
+
+
+def refresh() -> None:
+    """Get a new ticket from the keytab when this process's ends within :data:`MARGIN_S`
+    (a run longer than the ticket's life: deltalake's HDFS client reads the cache for
+    each new connection).  Cheap otherwise: no process is started."""
+    settings = _session.get("settings")
+    if settings is None or time.time() < float(_session.get("ends", 0)) - MARGIN_S:
+        return
+    login(settings)  # type: ignore[arg-type]
+
+
+def _remember(settings: Settings, cache: Path, env: dict[str, str]) -> None:
+    _session["settings"] = settings
+    _session["ends"] = _ticket_end(cache, env) or time.time() + MARGIN_S + 1
+
+
+def _ticket_end(cache: Path, env: dict[str, str]) -> float | None:
+    """When the TGT in ``cache`` expires (a wall time), None if it shows none."""
+    from datetime import datetime
+
+    shown = subprocess.run(
+        [_tool("klist"), "-c", f"FILE:{cache}"],
+        capture_output=True,
+        text=True,
+        env={**env, "LC_ALL": "C"},
+        timeout=30,
+    ).stdout
+    for line in shown.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[4].startswith("krbtgt/"):
+            try:
+                end = datetime.strptime(f"{parts[2]} {parts[3]}", "%m/%d/%y %H:%M:%S")
+            except ValueError:
+                return None
+            return time.mktime(end.timetuple())  # klist shows local time
+    return None
 
 
 def _valid(cache: Path, principal: str, env: dict[str, str]) -> bool:
@@ -127,6 +209,9 @@ def _valid(cache: Path, principal: str, env: dict[str, str]) -> bool:
     klist = _tool("klist")
     if subprocess.run([klist, "-s", "-c", f"FILE:{cache}"], env=env, timeout=30).returncode != 0:
         return False
+    end = _ticket_end(cache, env)
+    if end is not None and end - time.time() < MARGIN_S:
+        return False  # about to expire: a new one
     shown = subprocess.run(
         [klist, "-c", f"FILE:{cache}"], capture_output=True, text=True, env=env, timeout=30
     )

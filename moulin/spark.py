@@ -53,7 +53,9 @@ def spark_conf(settings: Settings, app_name: str = "moulin") -> dict[str, str]:
         # No _SUCCESS markers in table folders.
         "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
         "spark.hadoop.parquet.summary.metadata.level": "NONE",
-        "spark.driver.extraJavaOptions": " ".join(["-Duser.timezone=UTC", *kerberos.java_options(settings)]),
+        "spark.driver.extraJavaOptions": " ".join(
+            ["-Duser.timezone=UTC", *kerberos.driver_java_options(settings)]
+        ),
         "spark.executor.extraJavaOptions": " ".join(
             ["-Duser.timezone=UTC", *kerberos.java_options(settings)]
         ),

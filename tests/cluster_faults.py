@@ -13,8 +13,12 @@ against what a clean run leaves, with the checkers of :mod:`fault_harness`:
   a Delta table on HDFS (the one receiving the most blocks once staging files
   appear);
 * on a cluster on hosts (:mod:`moulin.cluster.multihost`), the same Delta write with
-  the busiest DataNode's link down (``fault=link_down(network)``), and
-  :func:`delta_write_with_path_cut`: the driver-NameNode path dropped, then restored;
+  the busiest DataNode's link down (``fault=link_down(network)``), the landing with
+  the DataNode's link down for ``hold_s`` (``land_with_datanode_kill(..., fault=link_down(network),
+  hold_s=30)``), :func:`delta_write_with_path_cut`: the driver-NameNode path dropped,
+  then restored, :func:`delta_write_with_worker_link_down`: a Spark worker's host cut
+  off mid-task, then restored, and on a Kerberised one
+  :func:`delta_write_across_ticket_expiry`: moulin's ticket expiring mid-write;
 * :func:`delta_writes_around_namenode_restart`: the NameNode stopped (or killed)
   and started between two writes of the same Spark session;
 * :func:`delta_write_with_worker_kill`: a Spark standalone worker (with its
@@ -260,19 +264,26 @@ def land_with_datanode_kill(
     victim: str = "webhdfs",
     size_mb: float = 6.0,
     kill_after_mb: float = 2.0,
+    fault: DataNodeFault = SIGKILL,
+    hold_s: float | None = None,
+    timeout_s: float = 300,
 ) -> FaultRun:
-    """Land a drop on HDFS with ``land_file``; SIGKILL a DataNode mid-upload; land again; check.
+    """Land a drop on HDFS with ``land_file``; take a DataNode out mid-upload (``fault``:
+    SIGKILL, or on a cluster on hosts its link down); land again; check.
 
-    ``victim``: ``"webhdfs"`` kills the DataNode the NameNode redirected the
-    WebHDFS upload to (the HTTP stream breaks), ``"pipeline"`` kills another
-    DataNode of the block's write pipeline (the busiest other one).
+    ``victim``: ``"webhdfs"`` takes out the DataNode the NameNode redirected the
+    WebHDFS upload to (the HTTP stream breaks, or hangs behind a pulled cable),
+    ``"pipeline"`` another DataNode of the block's write pipeline (the busiest other one).
+    ``hold_s``: put the DataNode back that many seconds after the fault, the landings
+    still running (a cable plugged back in; without it, after the retry).  Each landing
+    must end within ``timeout_s``.
     """
     from moulin.ingest.landing import MANIFEST, count_csv_rows, land_file, landing_dir, read_manifest
     from moulin.storage import WarehouseFS
 
     if victim not in ("webhdfs", "pipeline"):
         raise ValueError(f"victim {victim!r}: use 'webhdfs' or 'pipeline'")
-    run = FaultRun("DataNode SIGKILL", f"land_file upload ({victim} DataNode)")
+    run = FaultRun(fault.name, f"land_file upload ({victim} DataNode)")
     # A lock left behind by the failed landing must fail the retry fast, not after 300 s.
     settings = replace(settings, lock_timeout_s=30)
     source, ds = f"faults_{uuid.uuid4().hex[:8]}", "2013-01-01"
@@ -304,7 +315,20 @@ def land_with_datanode_kill(
             index = max(busy, key=lambda i: busy[i]) if busy else others[0]
             run.notes.append(f"xceivers {busy}")
         state["victim"] = index
-        state["killed_at"] = kill_datanode(cluster, index)
+        state["killed_at"] = fault.take_out(cluster, index)
+        if hold_s is not None:
+            timer = threading.Timer(hold_s, put_back)
+            timer.daemon = True
+            state["timer"] = timer
+            timer.start()
+
+    lock = threading.Lock()
+
+    def put_back() -> None:
+        with lock:
+            if state["victim"] is not None and state.get("back_at") is None:
+                fault.put_back(cluster, state["victim"])
+                state["back_at"] = time.time()
 
     real_upload = client.upload
 
@@ -326,7 +350,7 @@ def land_with_datanode_kill(
     try:
         first = landed_at = None
         try:
-            first = land_file(settings, source, ds, local, fs=fs)
+            first = _bounded(lambda: land_file(settings, source, ds, local, fs=fs), timeout_s, "the landing")
             run.first_attempt = "ok"
             landed_at = time.time()
         except Exception as exc:  # noqa: BLE001 - the fault may fail the landing: then retried
@@ -338,10 +362,12 @@ def land_with_datanode_kill(
         # The retry (with the DataNode still down), as a rerun of the task does.
         run.retried = True
         try:
-            again = land_file(settings, source, ds, local, fs=fs)
+            again = _bounded(lambda: land_file(settings, source, ds, local, fs=fs), timeout_s, "the retry")
         except Exception as exc:  # noqa: BLE001
             run.check.add(f"the retry failed: {describe(exc)}")
             again = None
+        if state.get("back_at") is not None and killed_at is not None:
+            run.notes.append(f"the DataNode came back {state['back_at'] - killed_at:.1f}s after the fault")
         if again is not None and first is None:
             landed_at = time.time()
         if killed_at is not None and landed_at is not None:
@@ -368,9 +394,33 @@ def land_with_datanode_kill(
     finally:
         client.upload = real_upload
         client._session.request = real_request
+        if state.get("timer") is not None:
+            state["timer"].cancel()
         if state["killed_at"] is not None:
+            put_back()
             run.restore_s = restore_hdfs(cluster, state["killed_at"])
     return run
+
+
+def _bounded(action: Callable[[], object], timeout_s: float, what: str):
+    """``action()`` in a thread, its result or exception; ClusterFaultError when it runs
+    past ``timeout_s`` (the thread is left behind: a daemon)."""
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["result"] = action()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="bounded", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise ClusterFaultError(f"{what} did not end within {timeout_s:.0f} s")
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 def check_landing(fs, settings, source: str, ds: str, name: str, data: bytes, sha: str, check: Check) -> None:
@@ -809,6 +859,7 @@ spark = build_spark_session(load_settings("hdfs-local"), app_name="moulin-worker
     # Short-lived JVMs on a small machine: C1 only, serial GC (starts faster).
     "spark.driver.extraJavaOptions": "-Duser.timezone=UTC -XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC -XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    **spec.get("conf", {{}}),
 }})
 jvm = spark._jvm  # task attempts ("Starting task 1.1 in stage 0.0") are logged at INFO
 jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
@@ -959,4 +1010,238 @@ def delta_write_with_worker_kill(
             proc.wait()
         # The whole standalone cluster goes: the killed worker is not restarted.
         run.notes.append(f"stopped {cluster.down(spark_only=True)} at {time.time() - t0:.1f}s")
+    return run
+
+
+# ------------------------------------- 5. Spark worker host cut off (cluster on hosts)
+def delta_write_with_worker_link_down(
+    spark,
+    hdfs_cluster,
+    network,
+    uri: str,
+    rows: int = 20_000,
+    partitions: int = 2,
+    pauses: int = 10,
+    pause_ms: int = 1000,
+    victim: int = 0,
+    hold_s: float = 40,
+    lost_after_s: int = 20,
+    timeout_s: float = 300,
+) -> FaultRun:
+    """On a cluster on hosts with a Spark standalone master and 2 one-core workers (each
+    on a host of its own): a driver (a subprocess on the driver's host) writes a Delta
+    table with a slow stage (``pauses`` x ``pause_ms`` per task); once both executors run
+    a task, take worker ``victim``'s link down (the worker and its executor run on,
+    unreachable), put it back ``hold_s`` later.  The driver declares an executor lost
+    after ``lost_after_s`` without a heartbeat (``spark.network.timeout``) and reruns its
+    task on the other executor; the write must commit exactly the rows, once.  Then wait
+    until both workers are alive on the master again."""
+    from moulin.cluster import netns
+    from moulin.delta import DeltaTableStore
+    from moulin.delta.hadoop_fs import HadoopFS
+
+    role = f"spark-worker-{victim}"
+    run = FaultRun("Spark worker link down", f"{role}'s host cut off mid-task (Delta write on HDFS)")
+    sp = hdfs_cluster.settings.spark
+    master_json = f"http://{sp.standalone_host}:{sp.standalone_webui_port}/json/"
+
+    def alive_workers() -> int:
+        return sum(w.get("state") == "ALIVE" for w in _get_json(master_json).get("workers", []))
+
+    _wait_for(lambda: alive_workers() >= 2, "2 alive Spark workers before the run", 90)
+    spec = {
+        "master": f"spark://{sp.standalone_host}:{sp.standalone_port}",
+        "uri": uri,
+        "rows": rows,
+        "partitions": partitions,
+        "pauses": pauses,
+        "pause_ms": pause_ms,
+        "conf": {
+            "spark.network.timeout": f"{lost_after_s}s",
+            "spark.network.timeoutInterval": "2s",
+            "spark.executor.heartbeatInterval": "2s",
+        },
+    }
+    code = _STANDALONE_JOB.format(tests=str(TESTS))
+    hfs = HadoopFS(spark, uri)
+    cut_at = back_at = None
+    proc = None
+    t0 = time.time()
+    timeline: dict[str, float] = {}
+    log = Path(f"/tmp/moulin-worker-link-{uuid.uuid4().hex[:8]}.log")
+    try:
+        with open(log, "w") as err_file:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", code, json.dumps(spec)],
+                stdout=subprocess.PIPE,
+                stderr=err_file,
+                text=True,
+                cwd=REPO,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            deadline = time.monotonic() + timeout_s
+            while proc.poll() is None and time.monotonic() < deadline:
+                if cut_at is None:
+                    try:
+                        files = hfs.list_files(f"{uri}/_staging")
+                    except Exception:  # noqa: BLE001 - the folder is being created
+                        files = []
+                    running = [
+                        f.relative for f in files if "/attempt_" in f.relative and "part-" in f.relative
+                    ]
+                    if len(running) >= 2:  # both one-core executors run a task
+                        timeline["2 tasks running"] = time.time() - t0
+                        cut_at = time.time()
+                        netns.set_link(network, role, up=False)
+                        timeline["link down"] = cut_at - t0
+                        run.where += f" while {len(running)} tasks ran"
+                elif back_at is None and time.time() >= cut_at + hold_s:
+                    netns.set_link(network, role, up=True)
+                    back_at = time.time()
+                    timeline["link up"] = back_at - t0
+                time.sleep(0.1)
+            try:
+                out, _ = proc.communicate(timeout=max(deadline - time.monotonic(), 1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, _ = proc.communicate()
+                raise ClusterFaultError(
+                    f"the driver did not finish within {timeout_s:.0f} s: {log.read_text()[-2000:]}"
+                ) from None
+        err = log.read_text()
+        again = re.findall(r"Starting task (\d+\.[1-9]\d*) in stage", err)
+        lost = re.findall(r"Lost executor (\S+)", err)
+        run.fired = cut_at is not None
+        run.notes.append(f"task attempts rescheduled: {again}; executors lost: {sorted(set(lost))}")
+        result = next((line for line in out.splitlines() if line.startswith(("RESULT", "FAILED"))), None)
+        if result is None:
+            raise ClusterFaultError(f"the driver printed no result (exit {proc.returncode}): {err[-3000:]}")
+        if result.startswith("FAILED"):
+            run.first_attempt = f"failed: {result.split(' ', 2)[2]}"
+            run.check.add(f"the write failed although one worker stayed reachable: {result[:400]}")
+        else:
+            info = json.loads(result.split(" ", 1)[1])
+            run.first_attempt = "committed" if info["committed"] else "not committed"
+            timeline["committed"] = info["at"] - t0
+            if cut_at is not None:
+                run.recovery_s = info["at"] - cut_at
+        reader = DeltaTableStore(spark)
+        if reader.exists(uri):
+            check_table_final(reader, uri, frame(spark, 0, rows, partitions), 1, run.check)
+            check_vacuum_leaves_only_referenced(reader, uri, run.check)
+        else:
+            run.check.add("no table was written")
+            run.check.rows_lost += rows
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if cut_at is not None and back_at is None:  # the write ended first
+            netns.set_link(network, role, up=True)
+            back_at = time.time()
+            timeline["link up (after the write)"] = back_at - t0
+        log.unlink(missing_ok=True)
+    if cut_at is not None:
+        started = time.monotonic()
+        _wait_for(lambda: alive_workers() >= 2, "both Spark workers alive after the link's return", 120)
+        run.restore_s = time.monotonic() - started
+    run.notes.append(
+        "timeline: " + ", ".join(f"{k} {v:.1f}s" for k, v in sorted(timeline.items(), key=lambda kv: kv[1]))
+    )
+    return run
+
+
+# ------------------------------------------ 6. Kerberos ticket expiring mid-write
+def ticket_end(settings) -> float | None:
+    """When moulin's ticket (its TGT, in its cache) expires: a wall time; None without one."""
+    from datetime import datetime
+
+    from moulin import kerberos
+
+    shown = subprocess.run(
+        ["klist", "-c", f"FILE:{kerberos.cache_path(settings)}"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **kerberos.krb5_env(settings), "LC_ALL": "C"},
+        timeout=30,
+    ).stdout
+    for line in shown.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[4].startswith("krbtgt/"):
+            end = datetime.strptime(f"{parts[2]} {parts[3]}", "%m/%d/%y %H:%M:%S")
+            return time.mktime(end.timetuple())  # klist shows local time
+    return None
+
+
+def delta_write_across_ticket_expiry(
+    spark, settings, uri: str, rows: int = 40_000, partitions: int = 2, margin_s: float = 30
+) -> FaultRun:
+    """On a Kerberised cluster whose KDC gives moulin's principal short tickets: seed a
+    table, then run an append whose slowed Spark stage lasts until ``margin_s`` after
+    moulin's ticket expires (the staging, then deltalake's commit, after the expiry).
+    Record how the write ends: committed (moulin, or its clients, got a new ticket), or
+    an error (does it name moulin's principal?).  Then retry as a scheduler would, in
+    the same process, and check the table."""
+    from moulin import kerberos
+    from moulin.delta import AppTransaction, DeltaTableStore
+
+    principal = settings.hdfs.kerberos_principal
+    run = FaultRun("Kerberos ticket expiry", f"{principal}'s ticket, mid Delta write")
+    kerberos.login(settings)
+    end = ticket_end(settings)
+    if end is None:
+        raise ClusterFaultError(f"no ticket of {principal} in {kerberos.cache_path(settings)}")
+    if end - time.time() < 60:  # too little left for a seed and a write: wait for a fresh one
+        time.sleep(max(0.0, end - time.time() + 1))
+        kerberos.login(settings)
+        end = ticket_end(settings) or end
+    run.notes.append(f"ticket lifetime left at the start: {end - time.time():.0f}s")
+    store = DeltaTableStore(spark)
+    store.write(frame(spark, 0, 1000, 1), uri, transaction=AppTransaction("seed", 0))
+    left = end - time.time()
+    if left < 10:
+        raise ClusterFaultError(f"the ticket has {left:.0f}s left after the seed: give it a longer life")
+    batches = max(1, -(-rows // partitions // 10_000))  # Arrow batches per task
+    delay = (left + margin_s) / batches
+    new = frame(spark, 0, 1000, 1).unionByName(frame(spark, 10_000_000, rows, partitions))
+    data = slowed(frame(spark, 10_000_000, rows, partitions), delay)
+    run.fired = True
+    committed_at = None
+    try:
+        result = _bounded(
+            lambda: store.write(data, uri, transaction=AppTransaction("faults.ticket", 1)),
+            left + margin_s + 150,
+            "the write across the ticket's expiry",
+        )
+        run.first_attempt = "committed" if result.committed else "not committed (no error)"
+        committed_at = time.time()
+        run.notes.append(f"the write ended {committed_at - end:.0f}s after the ticket's expiry")
+    except ClusterFaultError as exc:  # hung: this Spark session cannot write any more
+        run.first_attempt = f"hung: {exc}"
+        run.check.add(f"the write hung after {principal}'s ticket expired (a JVM prompting for a login?)")
+        return run
+    except Exception as exc:  # noqa: BLE001 - recorded, then retried
+        run.first_attempt = f"failed: {describe(exc)}"
+        run.notes.append(
+            f"the write failed {time.time() - end:.0f}s after the expiry; the error "
+            + ("names" if principal in str(exc) else "does not name")
+            + f" {principal}"
+        )
+    if time.time() < end:
+        run.fired = False
+        run.notes.append("the write ended before the ticket expired")
+    if committed_at is None:
+        run.retried = True
+        try:
+            kerberos.login(settings)  # as a new task process would: a new ticket from the keytab
+            result = DeltaTableStore(spark).write(data, uri, transaction=AppTransaction("faults.ticket", 1))
+            run.notes.append(f"retry after a new login: {'committed' if result.committed else 'no-op'}")
+            committed_at = time.time()
+        except Exception as exc:  # noqa: BLE001
+            run.check.add(f"the retry after a new login failed: {describe(exc)[:300]}")
+    if committed_at is not None:
+        run.recovery_s = committed_at - end
+    kerberos.login(settings)
+    reader = DeltaTableStore(spark)
+    check_table_final(reader, uri, new, 2, run.check)
     return run

@@ -104,6 +104,9 @@ def open_delta(uri: str, version: int | None = None, timestamp: str | dt.datetim
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
+    from moulin import kerberos
+
+    kerberos.refresh()  # under Kerberos, a ticket for the HDFS connections this opens
     if version is not None and timestamp is not None:
         raise DeltaStoreError(f"pass a version or a timestamp to read {uri}, not both")
     try:

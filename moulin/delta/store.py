@@ -553,6 +553,9 @@ class DeltaTableStore:
         Errors raised here come from the commit itself; the caller reads the
         committed version back from the log (see :meth:`WriteProtocol.run`).
         """
+        from moulin import kerberos
+
+        kerberos.refresh()  # a write may outlast the ticket it started with
         uri, snap, staged, mode = request.uri, request.snap, request.staged, request.mode
         target, partition_by, preds = request.target, request.partition_by, request.preds
         transaction, description, info = request.transaction, request.description, request.info

@@ -179,3 +179,39 @@ def test_the_delegation_parameter_is_the_token_of_the_file(tmp_path: Path) -> No
     path.write_bytes(b"not a token file")
     with pytest.raises(kerberos.KerberosError, match="not a Hadoop token storage file"):
         kerberos.webhdfs_delegation(path)
+
+
+def test_the_drivers_jvm_logs_in_again_from_moulins_keytab_never_by_prompting(
+    network, tmp_path: Path
+) -> None:
+    """A ticket expiring mid-run: Java's GSS in the Spark driver gets a new one from the
+    keytab (a JAAS entry that never prompts), executors keep the plain options."""
+    settings = on_network(load_settings("hdfs-local", env={"MOULIN_HOME": str(tmp_path)}), network)
+    conf = spark_conf(settings)
+    jaas = kerberos.jaas_path(settings)
+    assert f"-Djava.security.auth.login.config={jaas}" in conf["spark.driver.extraJavaOptions"]
+    assert "login.config" not in conf["spark.executor.extraJavaOptions"]
+    kerberos._write_jaas(settings)
+    text = jaas.read_text()
+    assert text.count("Krb5LoginModule required") == 2  # the krb5 entry and the generic one
+    assert f'keyTab="{settings.hdfs.kerberos_keytab}"' in text and "doNotPrompt=true" in text
+    assert f'principal="{settings.hdfs.kerberos_principal}"' in text
+    assert jaas.stat().st_mode & 0o077 == 0
+
+
+def test_refresh_logs_in_again_only_when_the_ticket_ends_within_the_margin(
+    monkeypatch, tmp_path: Path
+) -> None:
+    import time
+
+    calls = []
+    monkeypatch.setattr(kerberos, "login", lambda settings, env=None: calls.append(settings))
+    monkeypatch.setattr(kerberos, "_session", {})
+    kerberos.refresh()  # no login in this process yet: nothing to renew
+    settings = load_settings("hdfs-local", env={"MOULIN_HOME": str(tmp_path)})
+    kerberos._session.update(settings=settings, ends=time.time() + kerberos.MARGIN_S + 30)
+    kerberos.refresh()
+    assert calls == []
+    kerberos._session["ends"] = time.time() + kerberos.MARGIN_S - 1
+    kerberos.refresh()
+    assert calls == [settings]
