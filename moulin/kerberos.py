@@ -169,10 +169,15 @@ def refresh() -> None:
     """Get a new ticket from the keytab when this process's ends within :data:`MARGIN_S`
     (a run longer than the ticket's life: deltalake's HDFS client reads the cache for
     each new connection).  Cheap otherwise: no process is started."""
-    settings = _session.get("settings")
-    if settings is None or time.time() < float(_session.get("ends", 0)) - MARGIN_S:
-        return
-    login(settings)  # type: ignore[arg-type]
+    if renewal_due(_session, time.time()):
+        login(_session["settings"])  # type: ignore[arg-type]
+
+
+def renewal_due(session: dict, now: float) -> bool:
+    """Whether a process whose login is ``session`` (its settings and when its ticket ends,
+    a wall time) must get a new ticket at ``now``: once it logged in, from :data:`MARGIN_S`
+    before the end."""
+    return session.get("settings") is not None and now >= float(session.get("ends", 0)) - MARGIN_S
 
 
 def _remember(settings: Settings, cache: Path, env: dict[str, str]) -> None:

@@ -14,22 +14,14 @@ Marker ``hosts`` (deselected by default, about 2 minutes on 2 cores, root):
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from hosts_helpers import TESTS, cluster_on_hosts, driver_json, hosts_settings
 
-from moulin.cluster import netns
 from moulin.cluster.multihost import MultiHostCluster
-from moulin.settings import load_settings
-
-TESTS = Path(__file__).resolve().parents[1]
-REPO = TESTS.parent
 
 pytestmark = [
     pytest.mark.hosts,
@@ -66,39 +58,16 @@ print(json.dumps({{
 @pytest.fixture(scope="module")
 def hdfs_on_hosts(tmp_path_factory: pytest.TempPathFactory):
     """A NameNode, 3 DataNodes and the driver on hosts; removed whatever happens."""
-    netns.remove_leftovers()
-    env = {
-        "MOULIN_HOME": str(tmp_path_factory.mktemp("host-faults-home")),
-        "MOULIN_DIST_DIR": os.environ.get("MOULIN_DIST_DIR", str(Path.home() / ".moulin" / "dist")),
-        "MOULIN_HDFS_REPLICATION": "2",
-        "MOULIN_HDFS_HEAP_MB": "384",
-    }
-    cluster = MultiHostCluster(load_settings("hdfs-local", env=env), log=lambda m: None)
-
-    def interrupt(signum, frame):  # SIGTERM (e.g. `timeout`) still runs the teardown
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    network = None
-    try:
-        cluster.up(datanodes=3, owner_pid=os.getpid())
-        network = cluster.network()
+    with cluster_on_hosts(
+        hosts_settings(tmp_path_factory.mktemp("host-faults-home")), datanodes=3
+    ) as cluster:
         yield cluster
-    finally:
-        cluster.down()
-        if network is not None:
-            netns.destroy(network)
-        signal.signal(signal.SIGTERM, previous)
 
 
 def test_landing_rides_over_the_serving_datanodes_link_down_for_30_s(hdfs_on_hosts: MultiHostCluster) -> None:
     code = _LANDING.format(tests=str(TESTS))
-    command = hdfs_on_hosts.driver_command([sys.executable, "-c", code], env={"PYTHONPATH": str(REPO)})
-    result = subprocess.run(command, capture_output=True, text=True, timeout=420)
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    assert result.returncode == 0 and lines, f"driver failed ({result.returncode}):\n{result.stderr[-4000:]}"
-    out = json.loads(lines[-1])
-    assert out["fired"], (out, result.stderr[-2000:])
+    out = driver_json(hdfs_on_hosts, [sys.executable, "-c", code], {}, timeout=420)
+    assert out["fired"], out
     assert out["violations"] == [] and out["rows_lost"] == 0, out
     assert out["retried"] and out["recovery_s"] is not None, out
     assert out["problem"] is None, out

@@ -13,22 +13,17 @@ Marker ``hosts`` (deselected by default, about 3-4 minutes on 2 cores, root):
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hosts_helpers import REPO, cluster_on_hosts, hosts_env, hosts_settings, python_on_driver
 
 from moulin.cluster import netns
 from moulin.cluster.multihost import MultiHostCluster
-from moulin.settings import load_settings
-
-TESTS = Path(__file__).resolve().parents[1]
-REPO = TESTS.parent
 
 pytestmark = [
     pytest.mark.hosts,
@@ -38,32 +33,9 @@ pytestmark = [
 ]
 
 
-def hosts_env(home: Path, workers: int = 2) -> dict[str, str]:
-    """The ``MOULIN_*`` variables of a small cluster on hosts under ``home`` (each host has
-    the default ports: hosts share none)."""
-    return {
-        "MOULIN_HOME": str(home),
-        "MOULIN_DIST_DIR": os.environ.get("MOULIN_DIST_DIR", str(Path.home() / ".moulin" / "dist")),
-        "MOULIN_SPARK_STANDALONE_WORKERS": str(workers),
-        "MOULIN_SPARK_WORKER_MEMORY": "1g",
-        "MOULIN_HDFS_REPLICATION": "2",
-        "MOULIN_HDFS_HEAP_MB": "384",
-    }
-
-
-def hosts_settings(home: Path, workers: int = 2):
-    """Settings of :func:`hosts_env`."""
-    return load_settings("hdfs-local", env=hosts_env(home, workers))
-
-
 def run_on_driver(cluster: MultiHostCluster, *args: str, timeout: float = 420) -> dict:
     """Run ``tests/hosts_driver.py ARGS`` on the driver's host; its JSON line."""
-    env = {"PYTHONPATH": str(REPO), "MOULIN_SPARK_DRIVER_MEMORY": "1g", "PYSPARK_PYTHON": sys.executable}
-    command = cluster.driver_command([sys.executable, str(TESTS / "hosts_driver.py"), *args], env=env)
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    assert result.returncode == 0 and lines, f"driver failed ({result.returncode}):\n{result.stderr[-4000:]}"
-    return json.loads(lines[-1])
+    return python_on_driver(cluster, "hosts_driver.py", *args, timeout=timeout)
 
 
 def leftovers_of(stem: str) -> dict[str, list[str]]:
@@ -82,23 +54,10 @@ def leftovers_of(stem: str) -> dict[str, list[str]]:
 def hosts_cluster(tmp_path_factory: pytest.TempPathFactory):
     """The cluster on hosts, up for this module; removed (namespaces, links, processes)
     even when a test or the start fails."""
-    netns.remove_leftovers()  # networks of earlier runs that were killed
-    cluster = MultiHostCluster(hosts_settings(tmp_path_factory.mktemp("hosts-home")), log=lambda m: None)
-
-    def interrupt(signum, frame):  # SIGTERM (e.g. `timeout`) still runs the teardown
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    network = None
-    try:
-        cluster.up(datanodes=2, spark=True, owner_pid=os.getpid())
-        network = cluster.network()
+    with cluster_on_hosts(
+        hosts_settings(tmp_path_factory.mktemp("hosts-home")), datanodes=2, spark=True
+    ) as cluster:
         yield cluster
-    finally:
-        cluster.down()
-        if network is not None:
-            netns.destroy(network)
-        signal.signal(signal.SIGTERM, previous)
 
 
 def test_delta_table_written_from_the_driver_host_reads_back_exactly_and_spark_runs_on_the_workers(

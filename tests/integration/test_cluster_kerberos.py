@@ -21,10 +21,8 @@ krb5-kdc, krb5-admin-server and krb5-user):
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -32,13 +30,11 @@ import time
 from pathlib import Path
 
 import pytest
+from hosts_helpers import REPO, cluster_on_hosts, hosts_settings, python_on_driver
 
 from moulin.cluster import netns
 from moulin.cluster.multihost import MultiHostCluster
-from moulin.settings import load_settings
 
-TESTS = Path(__file__).resolve().parents[1]
-REPO = TESTS.parent
 TABLES = ("raw/events", "quarantine/events")
 ROWS = 300
 FLIGHTS_SAMPLE = 40  # flights per month (three months: one per split, so training runs)
@@ -61,40 +57,19 @@ def probe(
     script: str = "kerberos_probe.py",
 ) -> dict:
     """Run ``tests/<script> ARGS`` on the driver's host with ``env``; its JSON line."""
-    base = {"PYTHONPATH": str(REPO), "MOULIN_SPARK_DRIVER_MEMORY": "1g", "PYSPARK_PYTHON": sys.executable}
-    command = cluster.driver_command([sys.executable, str(TESTS / script), *args], {**base, **env})
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    lines = [line for line in result.stdout.replace("\r", "\n").splitlines() if line.startswith("{")]
-    output = (result.stdout[-3000:] + "\n" + result.stderr[-5000:]).strip()
-    assert result.returncode == 0 and lines, (
-        f"{script} {' '.join(args)} failed ({result.returncode}):\n{output}"
-    )
-    return json.loads(lines[-1])
+    return python_on_driver(cluster, script, *args, env=env, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def secure_cluster(tmp_path_factory: pytest.TempPathFactory):
     """A secure cluster on hosts (KDC, NameNode, two DataNodes, a Spark master and worker,
     driver) holding a raw and a quarantine table written by moulin; removed whatever happens."""
-    netns.remove_leftovers()
-    env = {
-        "MOULIN_HOME": str(tmp_path_factory.mktemp("kerberos-home")),
-        "MOULIN_DIST_DIR": os.environ.get("MOULIN_DIST_DIR", str(Path.home() / ".moulin" / "dist")),
-        "MOULIN_HDFS_REPLICATION": "2",
-        "MOULIN_HDFS_HEAP_MB": "384",
-        "MOULIN_SPARK_STANDALONE_WORKERS": "1",
-        "MOULIN_SPARK_WORKER_MEMORY": "1g",
-        "MOULIN_SPARK_WORKER_CORES": "2",  # the flights training's two DDP ranks: a barrier stage of 2 tasks
-    }
-    cluster = MultiHostCluster(load_settings("hdfs-local", env=env), log=lambda m: None)
-
-    def interrupt(signum, frame):  # SIGTERM (e.g. `timeout`) still runs the teardown
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    network = None
-    try:
-        cluster.up(datanodes=2, spark=True, kerberos=True, owner_pid=os.getpid())
+    settings = hosts_settings(
+        tmp_path_factory.mktemp("kerberos-home"),
+        workers=1,
+        MOULIN_SPARK_WORKER_CORES="2",  # the flights training's two DDP ranks: a barrier stage of 2 tasks
+    )
+    with cluster_on_hosts(settings, datanodes=2, spark=True, kerberos=True) as cluster:
         network = cluster.network()
         written = probe(cluster, {}, "write", ",".join(TABLES), str(ROWS))
         assert written["task_hosts"] == [network.host("spark-worker-0").address], written
@@ -102,11 +77,6 @@ def secure_cluster(tmp_path_factory: pytest.TempPathFactory):
         assert written["zones"]["raw"] == "data-engineering 750", written
         assert written["zones"]["quarantine"] == "data-engineering 750", written
         yield cluster
-    finally:
-        cluster.down()
-        if network is not None:
-            netns.destroy(network)
-        signal.signal(signal.SIGTERM, previous)
 
 
 def as_user(cluster: MultiHostCluster, user: str | None) -> dict[str, str]:

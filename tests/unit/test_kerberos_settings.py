@@ -199,19 +199,10 @@ def test_the_drivers_jvm_logs_in_again_from_moulins_keytab_never_by_prompting(
     assert jaas.stat().st_mode & 0o077 == 0
 
 
-def test_refresh_logs_in_again_only_when_the_ticket_ends_within_the_margin(
-    monkeypatch, tmp_path: Path
-) -> None:
-    import time
-
-    calls = []
-    monkeypatch.setattr(kerberos, "login", lambda settings, env=None: calls.append(settings))
-    monkeypatch.setattr(kerberos, "_session", {})
-    kerberos.refresh()  # no login in this process yet: nothing to renew
+def test_a_ticket_is_renewed_only_once_logged_in_and_within_the_margin_of_its_end(tmp_path: Path) -> None:
     settings = load_settings("hdfs-local", env={"MOULIN_HOME": str(tmp_path)})
-    kerberos._session.update(settings=settings, ends=time.time() + kerberos.MARGIN_S + 30)
-    kerberos.refresh()
-    assert calls == []
-    kerberos._session["ends"] = time.time() + kerberos.MARGIN_S - 1
-    kerberos.refresh()
-    assert calls == [settings]
+    now = 1_000_000.0
+    assert not kerberos.renewal_due({}, now)  # no login in this process: nothing to renew
+    assert not kerberos.renewal_due({"settings": settings, "ends": now + kerberos.MARGIN_S + 30}, now)
+    assert kerberos.renewal_due({"settings": settings, "ends": now + kerberos.MARGIN_S - 1}, now)
+    assert kerberos.renewal_due({"settings": settings, "ends": now - 5}, now)  # already expired
