@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from moulin.errors import MoulinError
+from moulin.ingest.formats import discover
 from moulin.settings import PROFILES, SettingsError, describe, load_settings
 
 
@@ -553,7 +554,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("target", help="a sample file (CSV, JSON lines or Parquet)")
     a.add_argument("--name", help="the source's name (default: the file's stem)")
-    a.add_argument("--format", choices=("csv", "jsonl", "parquet"), help="default from the suffix")
+    a.add_argument(
+        "--format",
+        choices=[f.name for f in discover().values() if f.drafts_from_samples()],
+        help="default from the suffix",
+    )
     a.add_argument("--delimiter", default=",", help="CSV delimiter")
     a.add_argument("--encoding", default="utf-8", help="text encoding")
     a.add_argument("--out", help="write <out>/bronze_<name>.yaml and <out>/sources/<name>.yaml")

@@ -37,7 +37,7 @@ import yaml
 
 from moulin.errors import DataError
 from moulin.expectations import EXPECTATION_TYPES, Expectation
-from moulin.ingest.formats import RAW_FORMATS, formats_text
+from moulin.ingest.formats import UnknownFormatError, raw_format
 from moulin.settings import REPO_ROOT
 
 SCHEMAS_DIR = REPO_ROOT / "schemas"
@@ -433,10 +433,10 @@ def parse_contract(data: Any, path: Path) -> Contract:
             )
         if unknown_src:
             raise check.fail(f"source.{unknown_src[0]}", "unknown field (allowed: format, name, null_values)")
-        if src.get("format", "csv") not in RAW_FORMATS:
-            raise check.fail(
-                "source.format", f"unsupported raw format {src.get('format')!r}: {formats_text()}"
-            )
+        try:
+            raw_format(src.get("format", "csv"))
+        except UnknownFormatError as exc:
+            raise check.fail("source.format", str(exc)) from None
         source = RawSource(
             name=src["name"],
             format=src.get("format", "csv"),

@@ -423,18 +423,15 @@ def _erase_raw(
     settings: Settings, source: str, address: str, say, request_id: str = ""
 ) -> list[dict[str, Any]]:
     """Rewrite the landed files of ``source`` holding ``address``; delete older copies."""
-    from moulin.ingest.counting import row_counter
     from moulin.ingest.landing import MANIFEST, land_file, landing_dir
     from moulin.sources.spec import load_spec
 
     fs = WarehouseFS(settings)
     spec = load_spec(source)
     needle = normalise(address).encode()
-    opts = spec.file
-    fmt = spec.raw_format
-    encoding = opts.encoding if opts else "utf-8"
-    counter = row_counter(fmt, opts.encoding if opts else "utf-8", opts.delimiter if opts else ",",
-                          opts.header if opts else True)  # fmt: skip
+    fmt = spec.file_format
+    encoding = spec.format_options.encoding
+    counter = fmt.counter(spec.format_options)
     done: list[dict[str, Any]] = []
     root = settings.table_uri("raw", source)
     for folder in fs.list(root):
@@ -448,11 +445,12 @@ def _erase_raw(
         erased: dict[str, dict[str, Any]] = {}
         for entry in list(manifest.get("files", [])):
             data = fs.read_bytes(entry["uri"])
-            parquet = fmt == "parquet" or is_parquet(data)
-            if not scan_bytes(data, {"address": needle}, parquet, mail=fmt == "mbox", encoding=encoding):
+            parquet = fmt.erased_as == "parquet" or is_parquet(data)
+            mailbox = fmt.erased_as == "mailbox"
+            if not scan_bytes(data, {"address": needle}, parquet, mail=mailbox, encoding=encoding):
                 continue
             emptied = False
-            if fmt == "mbox":
+            if mailbox:
                 new, removed, kept = _rewrite_mbox(data, needle)
                 if not kept and not new.strip():
                     new, emptied = emptied_mailbox(entry["file"]), True
@@ -464,7 +462,7 @@ def _erase_raw(
                 path = Path(tmp) / entry["file"]
                 path.write_bytes(new)
                 landing = land_file(settings, source, ds, path, fs=fs, count_rows=counter,
-                                    encoding=None if fmt == "parquet" else encoding,
+                                    encoding=encoding if fmt.decoded_at_landing else None,
                                     on_changed="replace")  # fmt: skip
             if landing.status != "replaced":  # the rewrite has another file's bytes: not landed
                 raise MoulinError(

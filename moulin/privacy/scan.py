@@ -305,7 +305,7 @@ def raw_encoding(settings: Settings, uri: str, cache: dict[str, str | None] | No
         except DataError:  # a source whose spec was removed: its files are still searched, by BOM
             cache[source] = None
         else:
-            text = spec.file is not None and spec.raw_format in ("csv", "jsonl")
+            text = spec.file is not None and spec.file_format.text_encoded
             cache[source] = spec.file.encoding if text and spec.file is not None else None
     return cache[source]
 

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from moulin.contracts import Contract
 from moulin.errors import DataError
 from moulin.expectations import Expectation, expectation_type
-from moulin.ingest.formats import formats_text
+from moulin.ingest.formats import (
+    CORRUPT,
+    CORRUPT_REASON,
+    FormatOptions,
+    RawFileError,
+    UnknownFormatError,
+    UnreadableEncodingError,
+    raw_format,
+)
 
-CORRUPT = "_corrupt_record"
-#: why a record of a record-format reader (mbox, idx) is corrupt, when it says
-CORRUPT_REASON = "_corrupt_reason"
 MALFORMED = "well_formed_row"
 
 
@@ -87,18 +91,6 @@ def read_raw_csv(spark: SparkSession, uris: str | list[str], contract: Contract,
     return read_raw(spark, uris if isinstance(uris, list) else [uris], contract, ds)
 
 
-def spark_charset(encoding: str, fmt: str = "csv", header: bool = True) -> str:
-    """The name Spark's CSV and JSON readers accept for ``encoding`` (``latin-1`` ->
-    ``iso-8859-1``, see :func:`moulin.ingest.formats.reader_charset`); an encoding
-    Spark cannot read is a :class:`QualityError`."""
-    from moulin.ingest.formats import UnreadableEncodingError, reader_charset
-
-    try:
-        return reader_charset(encoding, fmt, header)
-    except UnreadableEncodingError as exc:
-        raise QualityError(f"{exc}; set file.encoding in the source spec") from None
-
-
 def read_raw(
     spark: SparkSession,
     uris: list[str],
@@ -110,205 +102,22 @@ def read_raw(
     header: bool = True,
     file_columns: dict[str, list[str]] | None = None,
 ) -> DataFrame:
-    """Raw files of format ``fmt`` (csv, jsonl, parquet) as string columns named as
-    the contract's, plus ``_corrupt_record`` (malformed records; csv and jsonl),
-    ``_source_file`` and ``ds``.  CSV records may span lines (quoted newlines);
-    blank lines are not records; see :func:`read_csv_columns` for
-    ``file_columns`` (the column order of each CSV file, by uri)."""
-    strings = [T.StructField(c, T.StringType()) for c in contract.column_names]
-    schema = T.StructType([*strings, T.StructField(CORRUPT, T.StringType())])
-    if fmt == "csv":
-        df = read_csv_columns(spark, uris, contract.column_names, encoding, delimiter, header, file_columns)
-    elif fmt == "jsonl":
-        df = spark.read.json(
-            uris,
-            schema=schema,
-            encoding=spark_charset(encoding, "jsonl"),
-            mode="PERMISSIVE",
-            columnNameOfCorruptRecord=CORRUPT,
-        )
-    elif fmt == "mbox":
-        df = _read_mbox(spark, uris, contract)
-    elif fmt == "idx":
-        df = _read_idx(spark, uris, contract)
-    elif fmt == "parquet":
-        df = spark.read.parquet(*uris)
-        missing = [c for c in contract.column_names if c not in df.columns]
-        extra = [c for c in df.columns if c not in contract.column_names]
-        if missing or extra:
-            raise QualityError(
-                f"Parquet files {uris[:3]}: columns do not match contract {contract.name} ({contract.path}): "
-                f"missing {missing}, unexpected {extra}"
-            )
-        df = df.select(*[F.col(c).cast("string").alias(c) for c in contract.column_names])
-    else:
-        raise QualityError(f"unknown raw format {fmt!r}: {formats_text()}")
-    source = F.col("_source_file") if fmt in ("csv", "mbox", "idx") else F.col("_metadata.file_path")
-    return df.select(
-        *[c for c in df.columns if c != "_source_file"], source.alias("_source_file"), F.lit(ds).alias("ds")
-    )
-
-
-def read_csv_columns(
-    spark: SparkSession,
-    uris: list[str],
-    names: list[str],
-    encoding: str = "utf-8",
-    delimiter: str = ",",
-    header: bool = True,
-    file_columns: dict[str, list[str]] | None = None,
-) -> DataFrame:
-    """CSV files as the string columns ``names`` (in that order), ``_corrupt_record`` and
-    ``_source_file``, with each value exactly as Python's ``csv`` module reads it.
-
-    Columns are taken by position, in the order ``file_columns[uri]`` gives for a
-    file (its header's, when the spec maps columns by name) or else ``names``.
-    Records end at ``\n``: Spark's reader, left to detect the line end, turns a
-    ``\r\n`` inside a quoted field into ``\n``; with ``\n`` it keeps the field's
-    bytes and leaves the ``\r`` of a CRLF record end on the record's last value
-    when unquoted, which is removed here (Python's reader never puts a ``\r``
-    at the end of an unquoted value).  A quoted last value that itself ends with
-    ``\r`` loses that ``\r`` too: the one case this does not keep.
-    """
-    orders: dict[tuple[str, ...], list[str]] = {}
-    for uri in uris:
-        orders.setdefault(tuple((file_columns or {}).get(uri) or names), []).append(uri)
-    frames = []
-    for order, group in orders.items():
-        fields = [T.StructField(c, T.StringType()) for c in order]
-        df = spark.read.csv(
-            group,
-            header=header,
-            schema=T.StructType([*fields, T.StructField(CORRUPT, T.StringType())]),
-            sep=delimiter,
-            encoding=spark_charset(encoding, "csv", header),
-            escape='"',  # RFC 4180: a quote inside a quoted field is doubled (as Python's csv reads it)
-            multiLine=True,
-            lineSep="\n",
-            mode="PERMISSIVE",
-            columnNameOfCorruptRecord=CORRUPT,
-            enforceSchema=True,
-        )
-        last = F.col(order[-1])
-        cols = {c: F.col(c) for c in order}
-        cols[order[-1]] = F.when(
-            last.endswith("\r"), F.expr(f"substring(`{order[-1]}`, 1, length(`{order[-1]}`) - 1)")
-        ).otherwise(last)
-        frames.append(
-            df.select(
-                *[cols[c].alias(c) for c in names],
-                F.col(CORRUPT),
-                F.col("_metadata.file_path").alias("_source_file"),
-            )
-        )
-    out = frames[0]
-    for frame in frames[1:]:
-        out = out.unionByName(frame)
-    return out
-
-
-def _read_mbox(spark: SparkSession, uris: list[str], contract: Contract) -> DataFrame:
-    """Mailbox files as one record per message (:mod:`moulin.ingest.mail`); a message
-    that does not parse keeps only ``_corrupt_record`` (its reason)."""
-    from moulin.ingest.mail import MAIL_FIELDS
-
-    unknown = [c for c in contract.column_names if c not in MAIL_FIELDS]
-    if unknown:
-        raise QualityError(
-            f"contract {contract.name} ({contract.path}) names column(s) {unknown} that mail records do not "
-            f"have: an mbox source's columns are among {', '.join(MAIL_FIELDS)}"
-        )
-    names = contract.column_names
-    schema = T.StructType(
-        [
-            *(T.StructField(c, T.StringType()) for c in names),
-            T.StructField(CORRUPT, T.StringType()),
-            T.StructField(CORRUPT_REASON, T.StringType()),
-            T.StructField("_source_file", T.StringType()),
-        ]
-    )
-
-    def explode(batches):
-        import pandas as pd
-
-        from moulin.ingest.mail import parse_message, split_mbox
-
-        for pdf in batches:
-            rows = []
-            for path, content in zip(pdf["path"], pdf["content"], strict=True):
-                for i, raw in enumerate(split_mbox(bytes(content))):
-                    try:
-                        fields = parse_message(raw)
-                        rows.append(
-                            {
-                                **{c: fields.get(c) for c in names},
-                                CORRUPT: None,
-                                CORRUPT_REASON: None,
-                                "_source_file": path,
-                            }
-                        )
-                    except Exception as exc:  # noqa: BLE001 - any parse failure is the record's reason
-                        reason = f"message {i + 1}: {exc}"[:500]
-                        rows.append({CORRUPT: reason, CORRUPT_REASON: reason, "_source_file": path})
-            yield pd.DataFrame(rows, columns=[f.name for f in schema.fields])
-
-    files = spark.read.format("binaryFile").load(uris).select("path", "content")
-    return files.mapInPandas(explode, schema)
-
-
-def _read_idx(spark: SparkSession, uris: list[str], contract: Contract) -> DataFrame:
-    """IDX image files as one record per image (:mod:`moulin.ingest.idx`), labelled
-    from the labels file of the same prefix; an image cut short or without a label
-    keeps only ``_corrupt_record`` (its reason)."""
-    from moulin.ingest.idx import IDX_FIELDS
-
-    unknown = [c for c in contract.column_names if c not in IDX_FIELDS]
-    if unknown:
-        raise QualityError(
-            f"contract {contract.name} ({contract.path}) names column(s) {unknown} that image records do not "
-            f"have: an idx source's columns are among {', '.join(IDX_FIELDS)}"
-        )
-    names = contract.column_names
-    fields = [*names, CORRUPT, CORRUPT_REASON, "_source_file"]
-    schema = T.StructType([T.StructField(c, T.StringType()) for c in fields])
-
-    def pair(pdf):
-        import pandas as pd
-
-        from moulin.ingest.idx import idx_records
-
-        roles = dict(zip(pdf["role"], zip(pdf["path"], pdf["content"], strict=True), strict=True))
-        if "images" not in roles:
-            path = roles["labels"][0]
-            return pd.DataFrame(
-                [{CORRUPT: f"{path}: labels without their images file", CORRUPT_REASON: f"{path}: labels without "
-                  "their images file", "_source_file": path}],
-                columns=fields,
-            )  # fmt: skip
-        images_path, images = roles["images"]
-        labels_path, labels = roles.get("labels", (None, None))
-        rows = []
-        for record in idx_records(
-            bytes(images), bytes(labels) if labels is not None else None, images_path, labels_path
-        ):
-            if CORRUPT in record:
-                record = {CORRUPT: record[CORRUPT], CORRUPT_REASON: record[CORRUPT]}
-            rows.append({**{c: record.get(c) for c in fields}, "_source_file": images_path})
-        return pd.DataFrame(rows, columns=fields)
-
-    from moulin.ingest.idx import IdxFormatError, file_role
-
-    paths = [r["path"] for r in spark.read.format("binaryFile").load(uris).select("path").collect()]
+    """Raw files of format ``fmt`` (:mod:`moulin.ingest.formats`) as string columns named
+    as the contract's, plus ``_corrupt_record`` (malformed records), ``_source_file`` and
+    ``ds``; ``file_columns`` is the column order of each CSV file, by uri (see
+    :func:`moulin.ingest.formats.csv.read_csv_columns`).  A file or an encoding the
+    format's reader cannot read, or an unknown format, is a :class:`QualityError`."""
     try:
-        prefixes = {p: file_role(p) for p in paths}
-    except IdxFormatError as exc:
+        df = raw_format(fmt).read(
+            spark, uris, contract, FormatOptions(encoding, delimiter, header), file_columns
+        )
+    except UnreadableEncodingError as exc:
+        raise QualityError(f"{exc}; set file.encoding in the source spec") from None
+    except (RawFileError, UnknownFormatError) as exc:
         raise QualityError(str(exc)) from None
-    roles = spark.createDataFrame(
-        [(p, prefix, role) for p, (prefix, role) in prefixes.items()],
-        "path string, prefix string, role string",
+    return df.select(
+        *[c for c in df.columns if c != "_source_file"], F.col("_source_file"), F.lit(ds).alias("ds")
     )
-    files = spark.read.format("binaryFile").load(uris).select("path", "content").join(roles, "path")
-    return files.groupBy("prefix").applyInPandas(pair, schema)
 
 
 def invalid_text(contract: Contract, encoding: str, hint: str = "") -> tuple[str, Column, Column]:

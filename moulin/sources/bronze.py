@@ -24,7 +24,6 @@ from typing import Any
 
 from moulin.contracts import Contract
 from moulin.errors import MoulinError
-from moulin.ingest.formats import LINE_FORMATS
 from moulin.ingest.landing import read_manifest
 from moulin.lineage import run_key
 from moulin.privacy.keys import check_key_id, load_key
@@ -96,28 +95,28 @@ def _check_files(
     from moulin.quality.rules import check_header
 
     opts = spec.file
-    fmt = spec.raw_format
+    fmt = spec.file_format
+    options = spec.format_options
     orders: dict[str, list[str]] = {}
     for f in files:
         uri = f["uri"]
-        if f["size"] == 0 and fmt != "jsonl":
+        if f["size"] == 0 and not fmt.empty_file_valid:
             raise QualityError(
-                f"{uri} is empty (0 bytes){' and has no header' if fmt == 'csv' else ''}: the drop "
-                f"was cut or not written; land the complete file (on_changed_file: replace)"
+                f"{uri} is empty (0 bytes){' and has no header' if fmt.has_header(options) else ''}: the "
+                f"drop was cut or not written; land the complete file (on_changed_file: replace)"
             )
-        if fmt == "csv" and (opts is None or opts.header):
-            encoding = opts.encoding if opts else "utf-8"
-            head = fs.read_bytes(uri)[:65536].split(b"\n", 1)[0].decode(encoding, "replace")
+        if fmt.has_header(options):
+            head = fs.read_bytes(uri)[:65536].split(b"\n", 1)[0].decode(options.encoding, "replace")
             orders[uri] = check_header(
                 head,
                 contract,
                 uri,
-                opts.delimiter if opts else ",",
+                options.delimiter,
                 by_name=bool(opts and opts.columns_from_header),
                 spec_path=str(spec.path),
             )
         needs_newline = opts.require_final_newline if opts else True
-        if fmt in LINE_FORMATS and needs_newline and f.get("final_newline") is False:
+        if fmt.line_format and needs_newline and f.get("final_newline") is False:
             raise QualityError(
                 f"{uri} does not end with a line end: its last line may have been cut in transfer "
                 f"(a cut number such as 47.0 -> 4 would load as a wrong value). Land the complete "
@@ -216,8 +215,8 @@ def gate_landing(
     existing = None
     if spec.mode == "partition" and contract.keys and store.exists(bronze_uri):
         existing = store.read(bronze_uri).filter(F.col("ds") != ds).select(*contract.keys, "ds")
-    opts = spec.file
-    encoding = opts.encoding if opts else "utf-8"
+    options = spec.format_options
+    encoding = options.encoding
     raw = read_raw(
         spark,
         [f["uri"] for f in files],
@@ -225,8 +224,8 @@ def gate_landing(
         ds,
         spec.raw_format,
         encoding=encoding,
-        delimiter=opts.delimiter if opts else ",",
-        header=opts.header if opts else True,
+        delimiter=options.delimiter,
+        header=options.header,
         file_columns=file_columns,
     )
     result = quality_gate(
@@ -243,7 +242,7 @@ def gate_landing(
                 contract, encoding, f" (if the file is not {encoding}, set file.encoding in {spec.path})"
             )
         ]
-        if spec.raw_format in ("csv", "jsonl")
+        if spec.file_format.text_encoded
         else [],
         existing_keys=existing,
         ge_local_max_rows=settings.ge_local_max_rows,

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from moulin.errors import MoulinError
+from moulin.ingest.formats import format_of_suffix
 from moulin.settings import Settings
 
 
@@ -125,9 +126,7 @@ def source_cli(args: argparse.Namespace, settings: Settings) -> int:
         path = Path(args.target)
         if not path.is_file():
             raise MoulinError(f"moulin source infer: {path} is not a file")
-        fmt = args.format or {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}.get(
-            path.suffix, "csv"
-        )
+        fmt = args.format or format_of_suffix(path.suffix)
         name = args.name or path.stem.lower().replace("-", "_")
         start = _start_date(getattr(args, "start_date", None))
         contract, spec = draft(path, name, fmt, args.encoding, args.delimiter, start_date=start)

@@ -12,11 +12,8 @@ holds a date, and its ``start_date`` is the one given, else a placeholder that
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import itertools
-import json
 import math
 import re
 from pathlib import Path
@@ -24,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from moulin.ingest.formats import FormatOptions, RawFileError, UnknownFormatError, raw_format
 from moulin.sources.spec import SourceSpecError
 
 INT32 = 2**31 - 1
@@ -70,43 +68,16 @@ def infer_type(values: list[str]) -> str:
     return "string"
 
 
-def _text(value: Any) -> str | None:
-    """A JSON value as the text a raw row holds (booleans lower-case, nested values as JSON)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return str(value)
-
-
 def read_sample(
     path: Path, fmt: str, encoding: str = "utf-8", delimiter: str = ",", limit: int | None = None
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """``(columns, rows)`` of the records of ``path`` (the first ``limit`` when given),
-    values as text (None: missing)."""
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path)
-        table = table.slice(0, limit) if limit is not None else table
-        rows = [{k: None if v is None else str(v) for k, v in r.items()} for r in table.to_pylist()]
-        return table.column_names, rows
-    text = path.read_text(encoding=encoding, errors="replace")
-    if fmt == "jsonl":
-        rows, columns = [], {}
-        for line in itertools.islice((ln for ln in text.splitlines() if ln.strip()), limit):
-            record = json.loads(line)
-            columns.update(dict.fromkeys(record))
-            rows.append({k: _text(v) for k, v in record.items()})
-        return list(columns), rows
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = next(reader, None)
-    if header is None:
-        raise SourceSpecError(f"{path} is empty: infer needs a header line and some rows")
-    rows = [dict(zip(header, r, strict=False)) for r in itertools.islice((r for r in reader if r), limit)]
-    return header, rows
+    values as text (None: missing), read by format ``fmt``'s
+    :meth:`~moulin.ingest.formats.RawFileFormat.sample`."""
+    try:
+        return raw_format(fmt).sample(path, FormatOptions(encoding, delimiter), limit)
+    except (RawFileError, UnknownFormatError) as exc:
+        raise SourceSpecError(str(exc)) from None
 
 
 def draft(
@@ -182,8 +153,9 @@ def draft(
             "header": True,
         },  # fmt: skip
     }
-    if fmt != "csv":
-        del spec["file"]["delimiter"], spec["file"]["header"]
+    for option in ("delimiter", "header"):
+        if option not in raw_format(fmt).options:
+            del spec["file"][option]
     return contract, spec
 
 

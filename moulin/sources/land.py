@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from moulin.errors import MoulinError
-from moulin.ingest.counting import row_counter
 from moulin.ingest.landing import (
     Landing,
     RedeliveryError,
@@ -82,7 +81,8 @@ def land_source(
         withdrawn = withdraw_files(settings, spec.name, ds, {p.name for p in paths}, fs) if replace else []
         for entry in withdrawn:
             say(f"withdrew {entry['file']}: no longer in the drop ({entry['rows']} records)")
-        counter = row_counter(opts.format, opts.encoding, opts.delimiter, opts.header)
+        fmt = spec.file_format
+        counter = fmt.counter(spec.format_options)
         for path in paths:
             landing = land_file(
                 settings,
@@ -91,7 +91,7 @@ def land_source(
                 path,
                 fs=fs,
                 count_rows=counter,
-                encoding=None if opts.format == "parquet" else opts.encoding,
+                encoding=opts.encoding if fmt.decoded_at_landing else None,
                 on_changed=spec.on_changed_file,
                 extra=extra,
             )

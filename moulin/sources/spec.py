@@ -55,7 +55,14 @@ import yaml
 
 from moulin.errors import DataError
 from moulin.identifiers import UnsafeNameError, check_identifier
-from moulin.ingest.formats import RawFormat, UnreadableEncodingError, reader_charset
+from moulin.ingest.formats import (
+    FormatOptions,
+    RawFileFormat,
+    RawFormat,
+    UnknownFormatError,
+    UnreadableEncodingError,
+    raw_format,
+)
 
 SourceKind = Literal["file", "sql", "http"]
 WriteMode = Literal["partition", "snapshot", "merge"]
@@ -153,6 +160,17 @@ class SourceSpec:
         return self.file.format if self.file is not None else "jsonl"
 
     @property
+    def file_format(self) -> RawFileFormat:
+        """The format of the landed raw files, as its class in :mod:`moulin.ingest.formats`."""
+        return raw_format(self.raw_format)
+
+    @property
+    def format_options(self) -> FormatOptions:
+        """How the landed raw files are written (the defaults for SQL and HTTP sources)."""
+        opts = self.file
+        return FormatOptions(opts.encoding, opts.delimiter, opts.header) if opts else FormatOptions()
+
+    @property
     def dag_id(self) -> str:
         """The id of the source's ingest DAG."""
         return f"source_{self.name}"
@@ -242,7 +260,10 @@ def _options(check: _Check, data: Any, kind: str) -> Any:
         elif hint.startswith("dict"):
             value = dict(check.typed(value, dict, where, "a mapping"))
         elif name == "format":
-            value = check.choice(value, RawFormat, where)
+            try:
+                value = raw_format(str(check.typed(value, str, where, "a text"))).name
+            except UnknownFormatError as exc:
+                raise check.fail(where, str(exc)) from None
         else:
             value = str(check.typed(value, (str, int, float), where, "a text"))
         values[name] = value
@@ -251,17 +272,12 @@ def _options(check: _Check, data: Any, kind: str) -> Any:
             raise check.fail("file.path", "needs the glob of the source's files")
         if len(values.get("delimiter", ",")) != 1:
             raise check.fail("file.delimiter", "expected one character")
-        fmt = values.get("format", "csv")
-        if fmt in ("csv", "jsonl"):
-            try:
-                reader_charset(values.get("encoding", "utf-8"), fmt, values.get("header", True))
-            except UnreadableEncodingError as exc:
-                raise check.fail("file.encoding", str(exc)) from None
-        else:
-            try:
-                "".encode(values.get("encoding", "utf-8"))
-            except LookupError:
-                raise check.fail("file.encoding", f"unknown encoding {values['encoding']!r}") from None
+        try:
+            raw_format(values.get("format", "csv")).check_encoding(
+                values.get("encoding", "utf-8"), values.get("header", True)
+            )
+        except UnreadableEncodingError as exc:
+            raise check.fail("file.encoding", str(exc)) from None
     elif kind == "sql":
         if bool(values.get("url")) == bool(values.get("connection")):
             raise check.fail(

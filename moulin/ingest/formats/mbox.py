@@ -1,0 +1,90 @@
+"""mbox: mailbox files (RFC 4155) of RFC 822 messages, one record per message (:mod:`moulin.ingest.mail`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from moulin.ingest.formats import (
+    CORRUPT,
+    CORRUPT_REASON,
+    FormatOptions,
+    RawFileError,
+    RawFileFormat,
+    RecordContract,
+    RowCounter,
+)
+from moulin.ingest.mail import MAIL_FIELDS, count_mbox_messages
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def read_mbox(spark: SparkSession, uris: list[str], contract: RecordContract) -> DataFrame:
+    """Mailbox files as one record per message (:mod:`moulin.ingest.mail`); a message
+    that does not parse keeps only ``_corrupt_record`` (its reason)."""
+    from pyspark.sql import types as T
+
+    unknown = [c for c in contract.column_names if c not in MAIL_FIELDS]
+    if unknown:
+        raise RawFileError(
+            f"contract {contract.name} ({contract.path}) names column(s) {unknown} that mail records do not "
+            f"have: an mbox source's columns are among {', '.join(MAIL_FIELDS)}"
+        )
+    names = contract.column_names
+    schema = T.StructType(
+        [
+            *(T.StructField(c, T.StringType()) for c in names),
+            T.StructField(CORRUPT, T.StringType()),
+            T.StructField(CORRUPT_REASON, T.StringType()),
+            T.StructField("_source_file", T.StringType()),
+        ]
+    )
+
+    def explode(batches):
+        import pandas as pd
+
+        from moulin.ingest.mail import parse_message, split_mbox
+
+        for pdf in batches:
+            rows = []
+            for path, content in zip(pdf["path"], pdf["content"], strict=True):
+                for i, raw in enumerate(split_mbox(bytes(content))):
+                    try:
+                        fields = parse_message(raw)
+                        rows.append(
+                            {
+                                **{c: fields.get(c) for c in names},
+                                CORRUPT: None,
+                                CORRUPT_REASON: None,
+                                "_source_file": path,
+                            }
+                        )
+                    except Exception as exc:  # noqa: BLE001 - any parse failure is the record's reason
+                        reason = f"message {i + 1}: {exc}"[:500]
+                        rows.append({CORRUPT: reason, CORRUPT_REASON: reason, "_source_file": path})
+            yield pd.DataFrame(rows, columns=[f.name for f in schema.fields])
+
+    files = spark.read.format("binaryFile").load(uris).select("path", "content")
+    return files.mapInPandas(explode, schema)
+
+
+class Mbox(RawFileFormat):
+    """Mailboxes: lines of text, but each message declares its own charsets (no file encoding
+    is applied to values); erasure removes a subject's messages."""
+
+    name = "mbox"
+    line_format = True
+    erased_as = "mailbox"
+
+    def counter(self, options: FormatOptions) -> RowCounter:
+        return count_mbox_messages
+
+    def read(
+        self,
+        spark: SparkSession,
+        uris: list[str],
+        contract: RecordContract,
+        options: FormatOptions,
+        file_columns: dict[str, list[str]] | None = None,
+    ) -> DataFrame:
+        return read_mbox(spark, uris, contract)
