@@ -4,11 +4,12 @@ models (training environment, spark-submit) → decision report."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import Asset, dag, task
 
-from moulin.ops.alerts import deadline, task_failed
+from moulin.airflow_kit import PIPELINE, default_args
+from moulin.ops.alerts import deadline
 from moulin.settings import load_settings
 from moulin.sources.dags import source_assets
 from moulin.usecases.flights.params import PARAMS, SOURCES
@@ -23,12 +24,7 @@ from moulin.usecases.flights.params import PARAMS, SOURCES
     params=PARAMS.dag_params(),
     deadline=deadline(load_settings().platform.flights_model_deadline_s),
     tags=["moulin", "flights", "model"],
-    default_args={
-        "on_failure_callback": task_failed,
-        "retries": 1,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-    },
+    default_args=default_args(PIPELINE),
 )
 def flights_delay_model():
     @task(outlets=[Asset("moulin://silver/flights")])

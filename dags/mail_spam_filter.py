@@ -3,11 +3,11 @@ pseudonymised) → spam filters trained and compared, and the analysts' views re
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import Asset, dag, task
 
-from moulin.ops.alerts import task_failed
+from moulin.airflow_kit import PIPELINE, default_args
 
 BRONZE_MAIL = Asset("moulin://bronze/mail")
 
@@ -19,7 +19,7 @@ BRONZE_MAIL = Asset("moulin://bronze/mail")
     catchup=False,
     max_active_runs=1,
     tags=["moulin", "mail", "personal-data"],
-    default_args={"on_failure_callback": task_failed, "retries": 1, "retry_delay": timedelta(seconds=30)},
+    default_args=default_args(PIPELINE),
 )
 def mail_spam_filter():
     @task(outlets=[Asset("moulin://silver/mail_messages")])

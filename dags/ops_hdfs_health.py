@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
-from moulin.ops.alerts import deadline, task_failed
+from moulin.airflow_kit import TRANSIENT, default_args
+from moulin.ops.alerts import deadline
 from moulin.settings import load_settings
 
 SETTINGS = load_settings()
@@ -21,11 +22,7 @@ SETTINGS = load_settings()
     max_active_runs=1,
     tags=["moulin", "platform", "ops"],
     deadline=deadline(SETTINGS.platform.health_deadline_s),
-    default_args={
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "on_failure_callback": task_failed,
-    },
+    default_args=default_args(TRANSIENT),
 )
 def ops_hdfs_health():
     @task

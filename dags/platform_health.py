@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
-from moulin.ops.alerts import task_failed
+from moulin.airflow_kit import TRANSIENT, default_args
 
 
 @dag(
@@ -15,12 +15,7 @@ from moulin.ops.alerts import task_failed
     start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["moulin", "platform"],
-    default_args={
-        "on_failure_callback": task_failed,
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-    },
+    default_args=default_args(TRANSIENT),
 )
 def platform_health():
     @task

@@ -3,11 +3,11 @@ what would be deleted), and the record of processing activities regenerated."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import Param, dag, task
 
-from moulin.ops.alerts import task_failed
+from moulin.airflow_kit import OPERATOR, default_args
 
 
 @dag(
@@ -18,7 +18,7 @@ from moulin.ops.alerts import task_failed
     max_active_runs=1,
     params={"dry_run": Param(False, type="boolean", description="only say what would be deleted")},
     tags=["moulin", "privacy"],
-    default_args={"on_failure_callback": task_failed, "retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args=default_args(OPERATOR),
 )
 def privacy_retention():
     @task

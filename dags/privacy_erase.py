@@ -4,11 +4,11 @@ The run's conf, its logs and XCom hold the id, never the address."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import Param, dag, task
 
-from moulin.ops.alerts import task_failed
+from moulin.airflow_kit import OPERATOR, default_args
 from moulin.privacy.requests import REQUEST_ID
 
 
@@ -27,7 +27,7 @@ from moulin.privacy.requests import REQUEST_ID
         )
     },
     tags=["moulin", "privacy"],
-    default_args={"on_failure_callback": task_failed, "retries": 2, "retry_delay": timedelta(minutes=1)},
+    default_args=default_args(OPERATOR),
 )
 def privacy_erase():
     @task

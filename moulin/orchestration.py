@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,21 +163,6 @@ def ensure_airflow_db(settings: Settings) -> None:
     if not marker.exists():
         airflow_command(settings, "db", "migrate")
         marker.write_text("ok\n")
-
-
-@contextlib.contextmanager
-def data_errors_fail_the_task() -> Iterator[None]:
-    """Turn a :class:`~moulin.errors.DataError` raised inside into Airflow's
-    ``AirflowFailException``: the task fails at once, without retries (the same input
-    would fail the same way); any other error keeps the task's retries."""
-    from moulin.errors import DataError
-
-    try:
-        yield
-    except DataError as exc:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException(str(exc)) from exc
 
 
 def safe_run_id(run_id: str) -> str:

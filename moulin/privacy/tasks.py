@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from moulin.orchestration import data_errors_fail_the_task
 from moulin.settings import Settings, load_settings
 
 
@@ -14,8 +13,7 @@ def retention(ds: str | None, dry_run: bool, settings: Settings | None = None) -
 
     settings = settings or load_settings()
     args = ["--ds", ds or dt.date.today().isoformat()] + (["--dry-run"] if dry_run else [])
-    with data_errors_fail_the_task():
-        result = submit_job(settings, "privacy_retention", args)
+    result = submit_job(settings, "privacy_retention", args)
     for action in result["actions"]:
         verb = "would delete" if dry_run else "deleted"
         print(
@@ -32,9 +30,8 @@ def erase(request_id: str, settings: Settings | None = None) -> dict:
     from moulin.privacy.requests import request_file
 
     settings = settings or load_settings()
-    with data_errors_fail_the_task():
-        request_file(settings, request_id)  # a malformed id fails here, before any Spark
-        result = submit_job(settings, "privacy_erase", ["--request", request_id])
+    request_file(settings, request_id)  # a malformed id fails here, before any Spark
+    result = submit_job(settings, "privacy_erase", ["--request", request_id])
     keep = ("request_id", "noop", "already_complete", "seconds", "proof_before", "proof_after")
     return {k: result[k] for k in keep if k in result}
 

@@ -10,13 +10,13 @@ prints it).
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import DAG, Asset, AssetAll, Param, task
 
+from moulin.airflow_kit import TRANSIENT, default_args
 from moulin.contracts import load_contract
 from moulin.errors import DataError
-from moulin.ops.alerts import task_failed
 from moulin.sources.spec import SourceSpec, all_spec_files, load_spec, load_spec_file, validate_spec
 
 log = logging.getLogger(__name__)
@@ -53,12 +53,7 @@ def build(spec: SourceSpec) -> DAG:
                 "(a deliberate redelivery; otherwise such a drop is refused, naming that date)",
             )
         },
-        default_args={
-            "on_failure_callback": task_failed,
-            "retries": 2,
-            "retry_delay": timedelta(seconds=20),
-            "retry_exponential_backoff": True,
-        },
+        default_args=default_args(TRANSIENT),
     ) as dag:
 
         @task

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 from moulin.ops.faultpoints import fault_point
-from moulin.orchestration import data_errors_fail_the_task
 from moulin.settings import Settings, load_settings
 
 PROGRESS = "MOULIN-PROGRESS"
@@ -20,14 +19,13 @@ def land(source: str, ds: str, settings: Settings | None = None, redelivery: boo
 
     settings = settings or load_settings()
     start = time.monotonic()
-    with data_errors_fail_the_task():
-        result = land_source(
-            settings,
-            load_spec(source),
-            ds,
-            say=lambda line: print(f"{PROGRESS} {line}"),
-            redelivery=redelivery,
-        )
+    result = land_source(
+        settings,
+        load_spec(source),
+        ds,
+        say=lambda line: print(f"{PROGRESS} {line}"),
+        redelivery=redelivery,
+    )
     seconds = round(time.monotonic() - start, 1)
     print(
         f"{PROGRESS} land {source} {seconds}s ds={ds}: {result['status']}, {result['rows']} rows", flush=True
@@ -42,8 +40,7 @@ def bronze(source: str, ds: str, settings: Settings | None = None) -> dict:
 
     settings = settings or load_settings()
     start = time.monotonic()
-    with data_errors_fail_the_task():
-        result = submit_job(settings, "source_bronze", ["--source", source, "--ds", ds])
+    result = submit_job(settings, "source_bronze", ["--source", source, "--ds", ds])
     fault_point(settings, f"after-bronze_{source}")  # committed, not yet reported (fault drills)
     return {**result, "seconds": round(time.monotonic() - start, 1)}
 

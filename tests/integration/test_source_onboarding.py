@@ -93,8 +93,6 @@ def test_a_file_already_landed_under_another_date_is_refused_naming_that_date(
 
 def test_the_source_dag_lands_a_redelivery_only_when_its_run_says_so(src_settings, contracts, tmp_path):
     """The operator's way in Airflow: the DAG's ``redelivery`` parameter (default false)."""
-    from airflow.sdk.exceptions import AirflowFailException
-
     from moulin.settings import load_settings
     from moulin.sources.dags import build
 
@@ -107,7 +105,7 @@ def test_the_source_dag_lands_a_redelivery_only_when_its_run_says_so(src_setting
     assert dag.params["redelivery"] is False
     land = dag.get_task("land").python_callable  # what the task runs, in this process
     assert land(ds=DS, params=dict(dag.params))["status"] == "landed"
-    with pytest.raises(AirflowFailException, match=f"trigger {spec.dag_id} for {NEXT} with the parameter"):
+    with pytest.raises(RedeliveryError, match=f"trigger {spec.dag_id} for {NEXT} with the parameter"):
         land(ds=NEXT, params=dict(dag.params))
     settings = load_settings()
     assert read_manifest(settings, name, NEXT) is None

@@ -42,10 +42,21 @@ def test_every_dag_file_imports_without_error(dagbag) -> None:
     assert files and files <= loaded, f"DAG files without a DAG: {files - loaded}"
 
 
-def test_tasks_retry_with_backoff(dagbag) -> None:
+def test_every_task_retries_under_a_kit_policy_and_fails_at_once_on_data_errors(dagbag) -> None:
+    """Every DAG takes its retries from one policy of the kit, and no DAG file writes them."""
+    from moulin.airflow_kit import OPERATOR, PIPELINE, TRANSIENT, data_errors_fail_at_once
+
+    policies = {(p.retries, p.delay, p.max_delay): p for p in (TRANSIENT, PIPELINE, OPERATOR)}
     for dag in dagbag.dags.values():
         for task in dag.tasks:
-            assert task.retries >= 1, f"{dag.dag_id}.{task.task_id} has no retries"
+            where = f"{dag.dag_id}.{task.task_id}"
+            assert task.retries >= 1, f"{where} has no retries"
+            assert task.retry_policy is data_errors_fail_at_once(), f"{where} would retry a data error"
+            assert (task.retries, task.retry_delay, task.max_retry_delay) in policies, where
+    for path in DAGS_FOLDER.glob("*.py"):
+        text = path.read_text()
+        for key in ("retries", "retry_delay", "on_failure_callback", "retry_exponential_backoff"):
+            assert key not in text, f"{path.name} writes {key} by hand: use moulin.airflow_kit.default_args"
 
 
 def test_dag_files_stay_thin() -> None:

@@ -128,20 +128,6 @@ def test_quality_records_sum_monthly_landings_and_check_the_feature_accounting(s
     assert feats["rows_read"] == feats["rows_out"] + feats["rows_rejected"] and feats["passed"]
 
 
-def test_data_errors_fail_the_airflow_task_without_retries_and_others_keep_them() -> None:
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from moulin.orchestration import data_errors_fail_the_task
-    from moulin.quality import QualityError
-
-    with pytest.raises(AirflowFailException, match="bad header"):
-        with data_errors_fail_the_task():
-            raise QualityError("bad header")
-    with pytest.raises(JobFailed):
-        with data_errors_fail_the_task():
-            raise JobFailed("executor lost")
-
-
 def test_dag_runs_in_one_process_stop_at_the_first_failure(settings, tmp_path) -> None:
     from moulin.orchestration import DagTest, ensure_airflow_db, run_dag_tests
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from kit_files import FRAMING, SOURCE, onboard_parcels
 
+from moulin.airflow_kit import PIPELINE, default_args
 from moulin.settings import load_settings
 from moulin.usecases.kit import UseCaseError, find_usecases, get_usecase
 from moulin.usecases.kit.scaffold import scaffold
@@ -115,7 +116,7 @@ def test_the_scaffold_writes_a_use_case_from_a_framing_and_an_onboarded_source(o
     ]
     assert [a.uri for a in dag.timetable.asset_condition.objects] == [f"moulin://bronze/{SOURCE}"]
     assert [a.uri for a in dag.get_task("features").outlets] == ["moulin://silver/express"]
-    assert dag.default_args["retries"] == 1
+    assert dag.default_args == default_args(PIPELINE)
 
     from moulin.cli import build_parser
 

@@ -18,18 +18,12 @@ from collections.abc import Mapping
 
 from moulin.errors import MoulinError
 from moulin.jobs.submit import submit_job
-from moulin.orchestration import data_errors_fail_the_task, safe_run_id
+from moulin.orchestration import safe_run_id
 from moulin.settings import Settings, load_settings
 from moulin.usecases.flights.params import SOURCES
 from moulin.usecases.flights.summary import write_run_summary
 
 PROGRESS = "MOULIN-PROGRESS"
-
-
-def _submit(settings: Settings, stage: str, args: list[str]) -> dict:
-    """Run a registered stage as a Spark job; a data error fails the task without retries."""
-    with data_errors_fail_the_task():
-        return submit_job(settings, stage, args)
 
 
 def _progress(stage: str, seconds: float, detail: str) -> None:
@@ -157,7 +151,7 @@ def silver(
             f"bronze flights holds {', '.join(months)}: no month of the {' / '.join(lacking)} split yet, "
             "nothing to train (the run waits for a month of every split)",
         )
-    result = _submit(settings, "silver_flights", ["--date", ",".join(months)])
+    result = submit_job(settings, "silver_flights", ["--date", ",".join(months)])
     per_month = result.get("months", [result])
     rows = sum(m["rows"] for m in per_month)
     cancelled = sum(m["cancelled"] for m in per_month)
@@ -177,7 +171,7 @@ def gold_stats(ds: str, upstream: dict, settings: Settings | None = None) -> dic
     """Route, carrier and hour delay statistics (MapReduce on Arrow batches) of every month up to ``ds``."""
     settings = settings or load_settings()
     start = time.monotonic()
-    result = _submit(settings, "gold_stats", ["--date", ",".join(upstream["months"])])
+    result = submit_job(settings, "gold_stats", ["--date", ",".join(upstream["months"])])
     per_month = result.get("months", [result])
     rows = {dim: sum(m["tables"][dim]["rows"] for m in per_month) for dim in per_month[0]["tables"]}
     out = {"months": upstream["months"], "rows": rows, "silver": upstream}
@@ -191,7 +185,7 @@ def features(ds: str, upstream: dict, settings: Settings | None = None) -> dict:
     """The feature table (split by date) from all silver months up to ``ds``."""
     settings = settings or load_settings()
     start = time.monotonic()
-    result = _submit(settings, "features", ["--date", upstream["months"][-1]])
+    result = submit_job(settings, "features", ["--date", upstream["months"][-1]])
     result["as_of"] = upstream["months"][-1]
     result["silver"] = upstream["silver"]
     result["gold"] = {
@@ -210,7 +204,7 @@ def profile(ds: str | None, upstream: dict, settings: Settings | None = None) ->
     ``ds`` (else the last month processed)."""
     settings = settings or load_settings()
     start = time.monotonic()
-    result = _submit(settings, "profile_tables", ["--date", ds or upstream["as_of"]])
+    result = submit_job(settings, "profile_tables", ["--date", ds or upstream["as_of"]])
     detail = ", ".join(f"{k} {v['rows']} stats" for k, v in result["tables"].items())
     return _timed("profile", result, start, detail + _written(list(result["tables"].values())))
 
@@ -236,7 +230,7 @@ def train(
 
     epochs = int((params or {}).get("epochs") or PARAMS.train.epochs)
     args = ["--run-id", safe_run_id(run_id), "--epochs", str(epochs), "--version", str(upstream["version"])]
-    result = _submit(settings, "train_flights", args)
+    result = submit_job(settings, "train_flights", args)
     chosen = result["recommended"]  # chosen on the validation period, never on test
     detail = (
         f"{len(result['models'])} models on v{result['version']}, recommended (validation) {chosen}: "

@@ -2,20 +2,16 @@
 Assets of its sources' bronze tables, one task per table step (emitting the Asset of the
 table it writes), the training job, the report.  Asset names come from the contracts
 (``moulin://<table>``); a data error fails its task at once, anything else retries
-(:data:`RETRIES`).  Params: ``sample`` (fraction of rows per split, for a quick run),
+(:data:`moulin.airflow_kit.PIPELINE`).  Params: ``sample`` (fraction of rows per split, for a quick run),
 ``models`` (comma-separated), ``epochs_scale``."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
+from moulin.airflow_kit import PIPELINE, default_args
 from moulin.contracts import load_contract
 from moulin.usecases.kit.declaration import UseCase, UseCaseError
-
-#: The one retry policy of use-case tasks: transient failures (a job server restarting,
-#: HDFS busy) retry; data errors do not (AirflowFailException).
-RETRIES = {"retries": 1, "retry_delay": timedelta(seconds=30)}
 
 
 def asset_name(contract: str) -> str:
@@ -43,7 +39,6 @@ def build_dag(usecase: UseCase, fileloc: str | None = None) -> Any:
     """The DAG of ``usecase`` (``fileloc``: the DAG file, what the UI shows as its source)."""
     from airflow.sdk import DAG, Asset, Param, get_current_context, task
 
-    from moulin.ops.alerts import task_failed
     from moulin.usecases.kit import generate
 
     schedule = [Asset(asset_name(c)) for c in source_contracts(usecase)]
@@ -55,7 +50,7 @@ def build_dag(usecase: UseCase, fileloc: str | None = None) -> Any:
         max_active_runs=1,
         doc_md=(usecase.description or f"Use case {usecase.name}.") + "\n\n" + (__doc__ or ""),
         tags=["moulin", usecase.name, "use-case", *usecase.tags],
-        default_args={"on_failure_callback": task_failed, **RETRIES},
+        default_args=default_args(PIPELINE),
         params={
             "sample": Param(None, type=["null", "number"], minimum=0, maximum=1),
             "models": Param(",".join(usecase.models), type="string"),

@@ -8,7 +8,6 @@ import argparse
 from typing import Any
 
 from moulin.jobs.registry import StageContext, stage
-from moulin.orchestration import data_errors_fail_the_task
 from moulin.settings import Settings, load_settings
 from moulin.usecases.kit.declaration import TableStep, UseCase
 
@@ -104,8 +103,7 @@ def step_task(usecase: UseCase, step: TableStep, settings: Settings | None = Non
     from moulin.jobs.submit import submit_job
 
     usecase.register_stages()
-    with data_errors_fail_the_task():
-        return submit_job(settings or load_settings(), usecase.stage_name(step.name), [])
+    return submit_job(settings or load_settings(), usecase.stage_name(step.name), [])
 
 
 def train_task(
@@ -120,17 +118,15 @@ def train_task(
     from moulin.jobs.submit import submit_job
 
     usecase.register_stages()
-    with data_errors_fail_the_task():
-        return submit_job(
-            settings or load_settings(), usecase.train_stage, train_args(upstream["version"], run_id, params)
-        )
+    return submit_job(
+        settings or load_settings(), usecase.train_stage, train_args(upstream["version"], run_id, params)
+    )
 
 
 def report_task(usecase: UseCase, trained: dict, settings: Settings | None = None) -> dict:
     """Task body: the HTML report beside the run's results."""
     from moulin.reporting.classification import report_beside_results
 
-    with data_errors_fail_the_task():
-        uri = report_beside_results(settings or load_settings(), trained["results_uri"], usecase.wording())
+    uri = report_beside_results(settings or load_settings(), trained["results_uri"], usecase.wording())
     print(f"MOULIN-PROGRESS report {uri}", flush=True)
     return {"report_uri": uri, "recommended": trained["recommended"]}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from moulin.orchestration import data_errors_fail_the_task
 from moulin.settings import Settings, load_settings
 
 
@@ -10,16 +9,14 @@ def silver(settings: Settings | None = None) -> dict:
     """Rebuild silver/mail_messages from bronze (Spark job ``mail_silver``)."""
     from moulin.jobs.submit import submit_job
 
-    with data_errors_fail_the_task():
-        return submit_job(settings or load_settings(), "mail_silver", [])
+    return submit_job(settings or load_settings(), "mail_silver", [])
 
 
 def train(upstream: dict, settings: Settings | None = None) -> dict:
     """Train and compare the spam filters on the silver version the upstream task wrote."""
     from moulin.usecases.mail.stages import train_spam_filter
 
-    with data_errors_fail_the_task():
-        metrics = train_spam_filter(settings or load_settings(), version=int(upstream["version"]))
+    metrics = train_spam_filter(settings or load_settings(), version=int(upstream["version"]))
     for name, m in metrics["models"].items():
         print(
             f"MOULIN-PROGRESS spam filter [{name}] test accuracy {m['test_accuracy']} F1 {m['test_f1_spam']}",
@@ -35,5 +32,4 @@ def views(upstream: dict, settings: Settings | None = None) -> dict:
     """Rebuild the analysts' views once silver is written (Spark job ``privacy_views``)."""
     from moulin.jobs.submit import submit_job
 
-    with data_errors_fail_the_task():
-        return submit_job(settings or load_settings(), "privacy_views", [])
+    return submit_job(settings or load_settings(), "privacy_views", [])
