@@ -15,7 +15,8 @@ on the driver and on the Spark executors.  Modules:
   :mod:`~moulin.training.parquet_files`: local and ``hdfs://`` files read in place;
   :mod:`~moulin.training.petastorm_loader`: Petastorm's reader instead, by option);
 * :mod:`~moulin.training.preprocessing` -- vocabularies, imputation, scaling, fitted on train;
-* :mod:`~moulin.training.model` -- networks registered by name (the MLP with embeddings);
+* :mod:`~moulin.training.model` -- the tabular MLP with embeddings, predictions;
+* :mod:`~moulin.training.networks` -- the networks by name, one module per family (scanned);
 * :mod:`~moulin.training.ddp` -- the DistributedDataParallel loop run by TorchDistributor;
 * :mod:`~moulin.training.checkpoints` -- checkpoints written in the background, resume;
 * :mod:`~moulin.training.baselines` -- logistic regression and gradient-boosted trees;
