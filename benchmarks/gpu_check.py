@@ -120,7 +120,7 @@ def upper_bound(spec: dict, files: list[str], batch_size: int, device, steps: in
 
     from moulin.training.batches import codec_from_dict
     from moulin.training.loader import LoaderOptions, SnapshotLoader
-    from moulin.training.model import build_network
+    from moulin.training.networks import build_network
 
     codec = codec_from_dict(spec["inputs"])
     with SnapshotLoader(files, codec, LoaderOptions(batch_size=65536, shuffle=False)) as loader:

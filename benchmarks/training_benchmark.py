@@ -30,6 +30,7 @@ def main() -> None:
     from moulin.spark import build_spark_session
     from moulin.training.contract import FeatureContract
     from moulin.training.run import train_and_compare
+    from moulin.training.run_options import TrainingOptions
     from moulin.training.synthetic import write_synthetic_table
 
     settings = load_settings("local")
@@ -40,15 +41,14 @@ def main() -> None:
     write_s = time.time() - t
     spark = build_spark_session(settings, "moulin-training-benchmark")
     t = time.time()
-    summary = train_and_compare(
-        spark,
-        settings,
+    options = TrainingOptions(
         contract="flight_features",
         epochs=args.epochs,
         num_processes=args.processes,
         batch_size=args.batch_size,
         early_stopping=False,
     )
+    summary = train_and_compare(spark, settings, options)
     total = time.time() - t
     results = json.loads(open(summary["paths"]["results_json"].removeprefix("file://")).read())
     spark.stop()

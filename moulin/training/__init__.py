@@ -15,12 +15,19 @@ on the driver and on the Spark executors.  Modules:
   :mod:`~moulin.training.parquet_files`: local and ``hdfs://`` files read in place;
   :mod:`~moulin.training.petastorm_loader`: Petastorm's reader instead, by option);
 * :mod:`~moulin.training.preprocessing` -- vocabularies, imputation, scaling, fitted on train;
-* :mod:`~moulin.training.model` -- networks registered by name (the MLP with embeddings);
+* :mod:`~moulin.training.model` -- the tabular MLP with embeddings, predictions;
+* :mod:`~moulin.training.networks` -- the networks by name, one module per family (scanned);
 * :mod:`~moulin.training.ddp` -- the DistributedDataParallel loop run by TorchDistributor;
 * :mod:`~moulin.training.checkpoints` -- checkpoints written in the background, resume;
 * :mod:`~moulin.training.baselines` -- logistic regression and gradient-boosted trees;
 * :mod:`~moulin.training.metrics` -- test metrics with bootstrap intervals, slices;
 * :mod:`~moulin.training.leaderboard` -- the Delta leaderboard table;
+* :mod:`~moulin.training.model_entries` -- a model as an entry (name, kind, fit, options) of
+  a use case's registry (:mod:`~moulin.training.tabular_models`: the flights models);
+* :mod:`~moulin.training.run_options` -- the typed options of a flights run;
+* :mod:`~moulin.training.prepared_run` -- the pinned snapshot read, encoded, fingerprinted;
+* :mod:`~moulin.training.binary_results` -- evaluation, selection on validation, paired
+  comparison, results document and leaderboard rows;
 * :mod:`~moulin.training.run` -- :func:`train_and_compare`, one training run end to end.
 """
 

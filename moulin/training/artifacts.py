@@ -27,7 +27,8 @@ import pandas as pd
 from moulin.identifiers import check_path_part
 from moulin.storage import WarehouseFS
 from moulin.training import TrainingError
-from moulin.training.model import build_network, predict_proba
+from moulin.training.model import predict_proba
+from moulin.training.networks import build_network
 from moulin.training.preprocessing import Preprocessor
 
 MLP_FORMAT = "moulin.tabular-net/1"

@@ -130,7 +130,7 @@ def train_network(
     from moulin.lineage import code_version
     from moulin.storage import WarehouseFS
     from moulin.training.ddp import choose_backend, run_distributed
-    from moulin.training.model import build_network
+    from moulin.training.networks import build_network
     from moulin.training.vision import count_parameters
 
     use_gpu, backend = choose_backend(spark, use_gpu)

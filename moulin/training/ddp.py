@@ -123,7 +123,7 @@ def _objective(task: str, cfg: TrainConfig, device):
 
 
 def _build(job: dict, codec):
-    from moulin.training.model import build_network
+    from moulin.training.networks import build_network
 
     if codec.kind == "tabular":
         pre = codec.preprocessor

@@ -12,6 +12,8 @@ from collections.abc import Callable
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
+from moulin.training.classification import group_bootstrap_indices
+
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
 
 
@@ -133,16 +135,10 @@ def bootstrap_ci(
     model its interval can lie just above the point estimate.
     """
     y, p = _arrays(y, p)
-    rng = np.random.default_rng(seed)
     values: dict[str, list[float]] = {name: [] for name in metrics}
-    n = len(y)
-    if groups is not None:
-        from moulin.training.classification import group_bootstrap_indices
-
-        resamples = group_bootstrap_indices(n, np.asarray(groups), n_resamples, seed) if n else iter(())
-    else:
-        resamples = (rng.integers(0, n, size=n) for _ in range(n_resamples if n else 0))
-    for idx in resamples:
+    groups = np.asarray(groups) if groups is not None else None
+    # The suite's one resampler (rows, or whole groups), every metric on each resample.
+    for idx in group_bootstrap_indices(len(y), groups, n_resamples, seed):
         ys, ps = y[idx], p[idx]
         for name, fn in metrics.items():
             v = fn(ys, ps)

@@ -4,15 +4,16 @@ A network is built from the feature contract's column roles (the cardinality
 of each categorical column and the number of numeric inputs) and a config
 dict, takes ``forward(categorical, numeric)`` and returns one logit per row
 (binary classification); it is saved and loaded as its ``state_dict`` with its
-registered name and config.  Register a new one with :func:`network`; the
-trainer (``ddp.py``, ``run.py``, ``artifacts.py``) builds it by name.
+registered name and config.  Networks are declared in :mod:`moulin.training.networks`
+(one module per family, found by scanning that package); the trainer (``ddp.py``,
+``run.py``, ``artifacts.py``) builds them by name.
 
 The built-in ``mlp``: one embedding per categorical column, concatenated with
 the numeric inputs, then fully connected layers to one logit."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -70,48 +71,6 @@ class TabularMLP(nn.Module):
         parts.append(numeric)
         logits = self.body(torch.cat(parts, dim=1))
         return logits.squeeze(-1) if self.outputs == 1 else logits
-
-
-NetworkBuilder = Callable[[Sequence[int], int, dict], nn.Module]
-NETWORKS: dict[str, NetworkBuilder] = {}
-
-
-def network(name: str) -> Callable[[NetworkBuilder], NetworkBuilder]:
-    """Register ``builder(cardinalities, n_numeric, config) -> nn.Module`` as network ``name``."""
-
-    def register(builder: NetworkBuilder) -> NetworkBuilder:
-        NETWORKS[name] = builder
-        return builder
-
-    return register
-
-
-def build_network(name: str, cardinalities: Sequence[int], n_numeric: int, config: dict) -> nn.Module:
-    """The registered network ``name`` for these inputs (ValueError naming the known ones)."""
-    if name not in NETWORKS:
-        import moulin.training.text  # noqa: F401 - registers the text networks
-        import moulin.training.vision  # noqa: F401 - registers the image networks
-    if name not in NETWORKS:
-        raise ValueError(f"unknown network {name!r}: registered networks are {', '.join(sorted(NETWORKS))}")
-    return NETWORKS[name](cardinalities, n_numeric, config)
-
-
-@network("mlp")
-def _mlp(cardinalities: Sequence[int], n_numeric: int, config: dict) -> nn.Module:
-    return TabularMLP(cardinalities, n_numeric, MLPConfig.from_dict(config))
-
-
-@network("mlp_classes")
-def _mlp_classes(cardinalities: Sequence[int], n_numeric: int, config: dict) -> nn.Module:
-    """The tabular MLP with one logit per class (``config["num_classes"]``) for the multi-class
-    suite; the inputs' shape comes from the config (``cardinalities``, ``n_numeric``) when the
-    caller does not know it (the suite's prediction step)."""
-    return TabularMLP(
-        list(cardinalities) or list(config["cardinalities"]),
-        int(n_numeric or config.get("n_numeric", 0)),
-        MLPConfig.from_dict(config),
-        outputs=int(config["num_classes"]),
-    )
 
 
 @torch.no_grad()

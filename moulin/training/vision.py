@@ -1,6 +1,6 @@
-"""Image classifiers for the trainer, registered in :mod:`moulin.training.model`.
+"""Image classifiers for the trainer, registered in :mod:`moulin.training.networks.vision`.
 
-Importing this module registers two networks (build them with
+Two networks (build them with
 ``build_network(name, (), 0, config)``: an image network has no categorical or
 numeric columns, its settings are all in ``config``).  Both take grey images,
 a float tensor ``(N, 1, H, W)`` with values in [0, 1], and return class logits
@@ -28,8 +28,6 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from moulin.training.model import network
 
 #: Fashion-MNIST pixel mean and standard deviation (values in [0, 1])
 FASHION_MNIST_MEAN = 0.286
@@ -221,27 +219,3 @@ class EfficientNetLite0Classifier(nn.Module):
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         return self.net((x - 0.5) / 0.5)
-
-
-@network("cnn")
-def _cnn(cardinalities: Sequence[int], n_numeric: int, config: dict) -> nn.Module:
-    return SmallCNN(
-        channels=tuple(int(c) for c in config.get("channels", (32, 64, 128))),
-        dropout=float(config.get("dropout", 0.25)),
-        num_classes=int(config.get("num_classes", 10)),
-        mean=float(config.get("mean", FASHION_MNIST_MEAN)),
-        std=float(config.get("std", FASHION_MNIST_STD)),
-        hidden=int(config.get("hidden", 256)),
-        image_size=int(config.get("image_size", 28)),
-    )
-
-
-@network("efficientnet_lite0")
-def _efficientnet_lite0(cardinalities: Sequence[int], n_numeric: int, config: dict) -> nn.Module:
-    return EfficientNetLite0Classifier(
-        num_classes=int(config.get("num_classes", 10)),
-        resolution=int(config.get("resolution", 64)),
-        pretrained=bool(config.get("pretrained", True)),
-        stage=config.get("stage", "head"),
-        last_blocks=int(config.get("last_blocks", 2)),
-    )

@@ -172,12 +172,12 @@ def test_model_folders_refuse_unsafe_names(settings, model_name, run_id, what) -
 
 
 def test_baseline_names_and_training_runs_refuse_unsafe_names(settings) -> None:
-    from moulin.training.run import train_and_compare
+    from moulin.training.run_options import TrainingOptions
 
     with pytest.raises(UnsafeNameError, match="baseline name"):
         baseline_uri(model_dir_uri(settings, "model", "r1"), "../logreg")
-    # Refused before any data is read (the Spark session is never used).
+    # Refused when the run's options are made, before any data is read.
     with pytest.raises(UnsafeNameError, match="run id"):
-        train_and_compare(object(), settings, run_id="../../outside", contract="flight_features")
+        TrainingOptions(contract="flight_features", run_id="../../outside")
     with pytest.raises(UnsafeNameError, match="model name"):
-        train_and_compare(object(), settings, model_name="../x", contract="flight_features")
+        TrainingOptions(contract="flight_features", model_name="../x")

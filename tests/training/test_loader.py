@@ -247,7 +247,8 @@ def test_the_loop_learns_what_the_previous_trainer_learned(small_job, rank_env, 
     from moulin.training.config import TrainConfig
     from moulin.training.ddp import train_worker
     from moulin.training.metrics import roc_auc
-    from moulin.training.model import build_network, predict_proba
+    from moulin.training.model import predict_proba
+    from moulin.training.networks import build_network
 
     reference = json.loads(REFERENCE.read_text())
     job, pre, validation = small_job["job"], small_job["pre"], small_job["validation"]

@@ -11,7 +11,7 @@ import torch
 
 from moulin.training.batches import TabularCodec, codec_from_dict
 from moulin.training.contract import FeatureContract
-from moulin.training.model import build_network
+from moulin.training.networks import build_network
 from moulin.training.preprocessing import Preprocessor
 
 FEATURES = FeatureContract(

@@ -18,7 +18,7 @@ from torch import nn
 
 import moulin.training.text as text
 from moulin.training.batches import codec_from_dict
-from moulin.training.model import NETWORKS, build_network
+from moulin.training.networks import build_network, registered_networks
 from moulin.training.text import (
     MINILM_CONFIG,
     MiniLMClassifier,
@@ -160,7 +160,7 @@ def test_minilm_model_dir_names_the_package_when_missing(monkeypatch):
 
 
 def test_text_networks_are_registered():
-    assert {"text_cnn", "minilm"} <= set(NETWORKS)
+    assert {"text_cnn", "minilm"} <= set(registered_networks())
     model = build_network("text_cnn", (), 0, {"vocab_size": 50, "num_classes": 3})
     assert isinstance(model, TextCNN)
     ids = torch.randint(2, 50, (4, 7))

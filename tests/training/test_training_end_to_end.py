@@ -20,10 +20,9 @@ def _path(uri: str) -> Path:
 @pytest.fixture(scope="module")
 def run(spark, settings, synthetic_table):
     from moulin.training.run import train_and_compare
+    from moulin.training.run_options import TrainingOptions
 
-    summary = train_and_compare(
-        spark,
-        settings,
+    options = TrainingOptions(
         contract="flight_features",
         features_uri=synthetic_table["uri"],
         epochs=2,
@@ -32,7 +31,7 @@ def run(spark, settings, synthetic_table):
         batch_size=256,
         learning_rate=5e-3,
     )
-    return summary
+    return train_and_compare(spark, settings, options)
 
 
 def test_models_learn_the_signal(run):

@@ -24,10 +24,9 @@ def test_training_run_on_hdfs(spark, hdfs_settings, hdfs_features):
     from moulin.training import leaderboard
     from moulin.training.artifacts import load_mlp
     from moulin.training.run import train_and_compare
+    from moulin.training.run_options import TrainingOptions
 
-    summary = train_and_compare(
-        spark,
-        hdfs_settings,
+    options = TrainingOptions(
         contract="flight_features",
         features_uri=hdfs_features,
         epochs=1,
@@ -36,6 +35,7 @@ def test_training_run_on_hdfs(spark, hdfs_settings, hdfs_features):
         learning_rate=5e-3,
         batch_size=256,
     )
+    summary = train_and_compare(spark, hdfs_settings, options)
     assert summary["paths"]["model_dir"].startswith("hdfs://")
     assert summary["models"]["mlp"]["roc_auc"] > 0.6
     fs = WarehouseFS(hdfs_settings)

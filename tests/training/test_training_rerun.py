@@ -212,16 +212,16 @@ RUN_ID = "cleared-run"
 def train(spark, settings, synthetic_table):
     """Train run RUN_ID on a version of the synthetic table: (summary, results.json's bytes).
     The code version is pinned: other edits of the tree must not make runs differ."""
+    from moulin.training import prepared_run
     from moulin.training import run as run_module
+    from moulin.training.run_options import TrainingOptions
 
     leaderboard_uri = settings.table_uri("gold", "model_leaderboard_rerun")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(run_module, "code_version", lambda: "test+pinned")
+        patch.setattr(prepared_run, "code_version", lambda: "test+pinned")
 
         def train(version: int) -> tuple[dict, bytes]:
-            summary = run_module.train_and_compare(
-                spark,
-                settings,
+            options = TrainingOptions(
                 contract="flight_features",
                 features_uri=synthetic_table["uri"],
                 version=version,
@@ -234,6 +234,7 @@ def train(spark, settings, synthetic_table):
                 bootstrap_resamples=20,
                 leaderboard_uri=leaderboard_uri,
             )
+            summary = run_module.train_and_compare(spark, settings, options)
             return summary, _path(summary["paths"]["results_json"]).read_bytes()
 
         yield train

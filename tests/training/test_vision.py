@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from moulin.training.model import NETWORKS, build_network
+from moulin.training.networks import build_network, registered_networks
 from moulin.training.vision import (
     EfficientNetLite0Classifier,
     SmallCNN,
@@ -40,7 +40,7 @@ def _train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) ->
 
 
 def test_image_networks_are_registered():
-    assert {"cnn", "efficientnet_lite0"} <= set(NETWORKS)
+    assert {"cnn", "efficientnet_lite0"} <= set(registered_networks())
     assert isinstance(build_network("cnn", (), 0, {}), SmallCNN)
     model = build_network(
         "efficientnet_lite0", (), 0, {"pretrained": False, "num_classes": 3, "resolution": 32}

@@ -104,6 +104,7 @@ def train_flights(ctx: StageContext, args: argparse.Namespace) -> dict:
 
     from moulin.identifiers import check_path_part
     from moulin.training.run import train_and_compare
+    from moulin.training.run_options import TrainingOptions
 
     # Both name the model folder (models/<model name>/<run id>): one safe folder name each.
     check_path_part(args.model_name, "--model-name")
@@ -113,9 +114,7 @@ def train_flights(ctx: StageContext, args: argparse.Namespace) -> dict:
     python = ctx.settings.training_python_path
     os.environ["PYSPARK_PYTHON"] = python
     ctx.spark_conf["spark.pyspark.python"] = python
-    summary = train_and_compare(
-        ctx.spark,
-        ctx.settings,
+    options = TrainingOptions(
         contract=PARAMS.features_contract,
         features_uri=args.features_uri,
         version=args.version,
@@ -135,5 +134,6 @@ def train_flights(ctx: StageContext, args: argparse.Namespace) -> dict:
         network=PARAMS.network,
         reader=args.reader,
     )
+    summary = train_and_compare(ctx.spark, ctx.settings, options)
     summary.pop("leaderboard_rows", None)  # in the leaderboard table and results.json
     return summary
