@@ -278,8 +278,14 @@ class ClassScore:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"class": self.name, "index": self.index, "support": self.support,
-                "precision": self.precision, "recall": self.recall, "f1": self.f1}  # fmt: skip
+        return {
+            "class": self.name,
+            "index": self.index,
+            "support": self.support,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+        }
 
 
 @dataclass(frozen=True)
@@ -304,8 +310,13 @@ class ReliabilityBin:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"lower": self.lower, "upper": self.upper, "count": self.count,
-                "mean_confidence": self.mean_confidence, "accuracy": self.accuracy}  # fmt: skip
+        return {
+            "lower": self.lower,
+            "upper": self.upper,
+            "count": self.count,
+            "mean_confidence": self.mean_confidence,
+            "accuracy": self.accuracy,
+        }
 
 
 @dataclass(frozen=True)
@@ -333,9 +344,12 @@ class TestScores:
         confusion = None
         if rows is not None:
             confusion = tuple(
-                tuple(_int(v, f"{what}.confusion[{i}][{j}]") or 0 for j, v in enumerate(_items(row, f"{what}.confusion[{i}]")))
+                tuple(
+                    _int(v, f"{what}.confusion[{i}][{j}]") or 0
+                    for j, v in enumerate(_items(row, f"{what}.confusion[{i}]"))
+                )
                 for i, row in enumerate(_items(rows, f"{what}.confusion"))
-            )  # fmt: skip
+            )
         return cls(
             n=_int(obj.get("n"), f"{what}.n"),
             accuracy=_num(obj.get("accuracy"), f"{what}.accuracy"),
@@ -343,13 +357,13 @@ class TestScores:
             per_class=tuple(
                 ClassScore.from_dict(c, f"{what}.per_class[{i}]")
                 for i, c in enumerate(_items(obj.get("per_class"), f"{what}.per_class"))
-            ),  # fmt: skip
+            ),
             confusion=confusion,
             ece=_num(obj.get("ece"), f"{what}.ece"),
             reliability=tuple(
                 ReliabilityBin.from_dict(b, f"{what}.reliability[{i}]")
                 for i, b in enumerate(_items(obj.get("reliability"), f"{what}.reliability"))
-            ),  # fmt: skip
+            ),
             log_loss=_num(obj.get("log_loss"), f"{what}.log_loss"),
             extra_metrics={k: _num(v, f"{what}.{k}") for k, v in obj.items() if k not in _TEST_FIELDS},
             intervals={
@@ -440,19 +454,28 @@ class PhaseTraining:
     def from_dict(cls, obj: Any, what: str) -> PhaseTraining:
         obj = _mapping(obj, what)
         return cls(
-            history=tuple(Epoch.from_dict(h, f"{what}.history[{i}]") for i, h in enumerate(_items(obj.get("history"), f"{what}.history"))),
+            history=tuple(
+                Epoch.from_dict(h, f"{what}.history[{i}]")
+                for i, h in enumerate(_items(obj.get("history"), f"{what}.history"))
+            ),
             best_epoch=_int(obj.get("best_epoch"), f"{what}.best_epoch"),
             best_val_loss=_num(obj.get("best_val_loss"), f"{what}.best_val_loss"),
-            rows_per_rank=tuple(_int(v, f"{what}.rows_per_rank[{i}]") or 0 for i, v in enumerate(_items(obj.get("rows_per_rank"), f"{what}.rows_per_rank"))),
+            rows_per_rank=tuple(
+                _int(v, f"{what}.rows_per_rank[{i}]") or 0
+                for i, v in enumerate(_items(obj.get("rows_per_rank"), f"{what}.rows_per_rank"))
+            ),
             tail_rows=_int(obj.get("tail_rows"), f"{what}.tail_rows"),
             world_size=_int(obj.get("world_size"), f"{what}.world_size"),
             backend=_str(obj.get("backend"), f"{what}.backend"),
             device=_str(obj.get("device"), f"{what}.device"),
-            checkpoints=tuple(_str(v, f"{what}.checkpoints[{i}]") or "" for i, v in enumerate(_items(obj.get("checkpoints"), f"{what}.checkpoints"))),
+            checkpoints=tuple(
+                _str(v, f"{what}.checkpoints[{i}]") or ""
+                for i, v in enumerate(_items(obj.get("checkpoints"), f"{what}.checkpoints"))
+            ),
             resumed_from_epoch=_int(obj.get("resumed_from_epoch"), f"{what}.resumed_from_epoch"),
             fingerprint=_str(obj.get("fingerprint"), f"{what}.fingerprint"),
             set_aside=_str(obj.get("set_aside"), f"{what}.set_aside"),
-        )  # fmt: skip
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -611,8 +634,23 @@ class PairComparison:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        keys = ("a", "b", "metric_a", "metric_b", "difference", "ci_low", "ci_high", "p_value", "significant",
-                "better", "n_resamples", "n_defined", "grouped", "p_adjusted", "metric")  # fmt: skip
+        keys = (
+            "a",
+            "b",
+            "metric_a",
+            "metric_b",
+            "difference",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "significant",
+            "better",
+            "n_resamples",
+            "n_defined",
+            "grouped",
+            "p_adjusted",
+            "metric",
+        )
         out = {k: getattr(self, k) for k in keys}
         return out | ({"mcnemar": self.mcnemar.to_dict()} if self.mcnemar is not None else {})
 
@@ -667,8 +705,13 @@ class Example:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"row": self.row, "key": self.key, "true": self.true, "predicted": self.predicted,
-               "confidence": self.confidence}  # fmt: skip
+        out = {
+            "row": self.row,
+            "key": self.key,
+            "true": self.true,
+            "predicted": self.predicted,
+            "confidence": self.confidence,
+        }
         return out | {k: v for k, v in (("image", self.image), ("text", self.text)) if v is not None}
 
 
@@ -684,17 +727,36 @@ class WorstExamples:
         obj = _mapping(obj, what)
         return cls(
             _str(obj.get("model"), f"{what}.model"),
-            tuple(Example.from_dict(e, f"{what}.examples[{i}]") for i, e in enumerate(_items(obj.get("examples"), f"{what}.examples"))),
-        )  # fmt: skip
+            tuple(
+                Example.from_dict(e, f"{what}.examples[{i}]")
+                for i, e in enumerate(_items(obj.get("examples"), f"{what}.examples"))
+            ),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "examples": [e.to_dict() for e in self.examples]}
 
 
 #: Top-level fields of the results, in the order they are written.
-_FIELDS = ("format", "use_case", "run_id", "created_at", "code_version", "snapshot", "sample", "split_rows",
-           "class_names", "duplicates", "published", "selection", "models", "comparisons", "bootstrap",
-           "worst_test_examples", "total_seconds")  # fmt: skip
+_FIELDS = (
+    "format",
+    "use_case",
+    "run_id",
+    "created_at",
+    "code_version",
+    "snapshot",
+    "sample",
+    "split_rows",
+    "class_names",
+    "duplicates",
+    "published",
+    "selection",
+    "models",
+    "comparisons",
+    "bootstrap",
+    "worst_test_examples",
+    "total_seconds",
+)
 
 
 @dataclass(frozen=True)
@@ -745,9 +807,15 @@ class ClassificationResults:
             _require(obj, key, "results")
         sample = obj.get("sample")
         return cls(
-            models=tuple(ModelEvaluation.from_dict(m, f"models[{i}]") for i, m in enumerate(_items(obj["models"], "models"))),
+            models=tuple(
+                ModelEvaluation.from_dict(m, f"models[{i}]")
+                for i, m in enumerate(_items(obj["models"], "models"))
+            ),
             selection=Selection.from_dict(obj["selection"]),
-            class_names=tuple(str(_str(c, f"class_names[{i}]")) for i, c in enumerate(_items(obj["class_names"], "class_names"))),
+            class_names=tuple(
+                str(_str(c, f"class_names[{i}]"))
+                for i, c in enumerate(_items(obj["class_names"], "class_names"))
+            ),
             format=_str(obj.get("format"), "format"),
             use_case=_str(obj.get("use_case"), "use_case"),
             run_id=_str(obj.get("run_id"), "run_id"),
@@ -757,13 +825,19 @@ class ClassificationResults:
             sample=_num(sample, "sample"),
             split_rows=SplitRows.from_dict(obj.get("split_rows")),
             duplicates=None if obj.get("duplicates") is None else Duplicates.from_dict(obj["duplicates"]),
-            published=tuple(Published.from_dict(p, f"published[{i}]") for i, p in enumerate(_items(obj.get("published"), "published"))),
-            comparisons=tuple(PairComparison.from_dict(c, f"comparisons[{i}]") for i, c in enumerate(_items(obj.get("comparisons"), "comparisons"))),
+            published=tuple(
+                Published.from_dict(p, f"published[{i}]")
+                for i, p in enumerate(_items(obj.get("published"), "published"))
+            ),
+            comparisons=tuple(
+                PairComparison.from_dict(c, f"comparisons[{i}]")
+                for i, c in enumerate(_items(obj.get("comparisons"), "comparisons"))
+            ),
             bootstrap=Bootstrap.from_dict(obj.get("bootstrap")),
             worst_test_examples=WorstExamples.from_dict(obj.get("worst_test_examples")),
             total_seconds=_num(obj.get("total_seconds"), "total_seconds"),
             extra={k: _json(v, k) for k, v in obj.items() if k not in _FIELDS},
-        )  # fmt: skip
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ClassificationResults:
@@ -833,9 +907,12 @@ class GateCounts:
         obj = _mapping(obj, what)
         reasons = obj.get("quarantine_reasons", obj.get("failures"))
         return cls(
-            *(_int(obj.get(k), f"{what}.{k}") for k in ("rows_manifest", "rows_read", "rows_bronze", "rows_quarantined")),
+            *(
+                _int(obj.get(k), f"{what}.{k}")
+                for k in ("rows_manifest", "rows_read", "rows_bronze", "rows_quarantined")
+            ),
             quarantine_reasons={
                 str(k): _int(v, f"{what}.quarantine_reasons[{k!r}]")
                 for k, v in _mapping(reasons, f"{what}.quarantine_reasons").items()
             },
-        )  # fmt: skip
+        )
