@@ -51,7 +51,9 @@ from moulin.reporting.html import (
     fmt_num,
     fmt_pct,
     fmt_seconds,
+    glossary,
     page,
+    page_header,
     para,
     section,
     table,
@@ -313,12 +315,7 @@ def _header(r: ClassificationResults, w: ClassificationWording, show_published: 
         *([("limits", "Limits")] if w.framing else []),
         ("appendix", "Technical appendix"),
     ]
-    nav = "".join(str(tag("a", label, href=f"#{anchor}")) for anchor, label in toc)
-    return Markup(
-        f'<header class="top"><h1>{esc(w.title)}</h1>'
-        f'<div class="sub">{esc(" · ".join(bits))}</div>'
-        f'<nav class="toc">{nav}</nav></header>'
-    )
+    return page_header(w.title, " · ".join(bits), toc)
 
 
 def _metric_label(name: str) -> str:
@@ -772,11 +769,7 @@ def _comparison(r: ClassificationResults, chosen: ModelEvaluation, w: Classifica
             ]
         )
     metric = _metric_label(sel_metric)
-    glossary = Markup(
-        '<dl class="glossary">'
-        + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in _glossary(w))
-        + "</dl>"
-    )
+
     return section(
         "models",
         "Model comparison",
@@ -801,7 +794,7 @@ def _comparison(r: ClassificationResults, chosen: ModelEvaluation, w: Classifica
             numeric=(1, 2, 3, 4, 5, 6, 7, 8),
             row_classes=["best"] + [None] * (len(rows) - 1),
         ),
-        glossary,
+        glossary(_glossary(w)),
     )
 
 
