@@ -134,7 +134,8 @@ class Snapshot:
 
     table_uri: str | None = None
     version: int | None = None
-    rows_in_log: int | None = None
+    #: Rows of each split as the table's log counts them (before any sample), by split.
+    rows_in_log: Mapping[str, int | None] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, obj: Any, what: str = "snapshot") -> Snapshot:
@@ -142,11 +143,14 @@ class Snapshot:
         return cls(
             _str(obj.get("table_uri"), f"{what}.table_uri"),
             _int(obj.get("version"), f"{what}.version"),
-            _int(obj.get("rows_in_log"), f"{what}.rows_in_log"),
+            {
+                str(k): _int(v, f"{what}.rows_in_log.{k}")
+                for k, v in _mapping(obj.get("rows_in_log"), f"{what}.rows_in_log").items()
+            },
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"table_uri": self.table_uri, "version": self.version, "rows_in_log": self.rows_in_log}
+        return {"table_uri": self.table_uri, "version": self.version, "rows_in_log": dict(self.rows_in_log)}
 
 
 @dataclass(frozen=True)
@@ -447,8 +451,8 @@ class PhaseTraining:
     checkpoints: tuple[str, ...] = ()
     resumed_from_epoch: int | None = None
     fingerprint: str | None = None
-    #: Where checkpoints of another training were set aside (None: none were).
-    set_aside: str | None = None
+    #: Checkpoints of another training found in the folder, set aside (their new URIs).
+    set_aside: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, obj: Any, what: str) -> PhaseTraining:
@@ -474,7 +478,10 @@ class PhaseTraining:
             ),
             resumed_from_epoch=_int(obj.get("resumed_from_epoch"), f"{what}.resumed_from_epoch"),
             fingerprint=_str(obj.get("fingerprint"), f"{what}.fingerprint"),
-            set_aside=_str(obj.get("set_aside"), f"{what}.set_aside"),
+            set_aside=tuple(
+                _str(v, f"{what}.set_aside[{i}]") or ""
+                for i, v in enumerate(_items(obj.get("set_aside"), f"{what}.set_aside"))
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -490,7 +497,7 @@ class PhaseTraining:
             "checkpoints": list(self.checkpoints),
             "resumed_from_epoch": self.resumed_from_epoch,
             "fingerprint": self.fingerprint,
-            "set_aside": self.set_aside,
+            "set_aside": list(self.set_aside),
         }
 
 

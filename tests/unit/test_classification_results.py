@@ -65,7 +65,7 @@ def _phase(epochs: int) -> dict:
         ],
         "resumed_from_epoch": None,
         "fingerprint": "abc123",
-        "set_aside": None,
+        "set_aside": ["file:///w/models/x/run/cnn/checkpoints/head/superseded/old/epoch-1.pt"],
     }
 
 
@@ -101,7 +101,11 @@ def written_results() -> dict:
             "run_id": "20240101T000000Z-abcdef",
             "created_at": "2024-01-01T00:00:00+00:00",
             "code_version": "deadbeef",
-            "snapshot": {"table_uri": "file:///w/silver/pets", "version": 3, "rows_in_log": 540},
+            "snapshot": {
+                "table_uri": "file:///w/silver/pets",
+                "version": 3,
+                "rows_in_log": {"train": 300, "validation": 120, "test": 120},
+            },
             "sample": None,
             "split_rows": {"train": 300, "validation": 120, "test": 120},
             "class_names": list(CLASSES),
