@@ -683,6 +683,9 @@ class Bootstrap:
         return {"resamples": self.resamples, "grouped": self.grouped, "seed": self.seed}
 
 
+_EXAMPLE_FIELDS = ("row", "key", "true", "predicted", "confidence", "image", "text")
+
+
 @dataclass(frozen=True)
 class Example:
     """A test row the recommended model got wrong: true and predicted class indices, the
@@ -696,6 +699,8 @@ class Example:
     row: int | None = None
     image: str | None = None
     text: str | None = None
+    #: What a use case added beyond the image or text, kept as written.
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, obj: Any, what: str) -> Example:
@@ -709,6 +714,7 @@ class Example:
             row=_int(obj.get("row"), f"{what}.row"),
             image=_str(obj.get("image"), f"{what}.image"),
             text=_str(obj.get("text"), f"{what}.text"),
+            extra={str(k): _json(v, f"{what}.{k}") for k, v in obj.items() if k not in _EXAMPLE_FIELDS},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -719,7 +725,8 @@ class Example:
             "predicted": self.predicted,
             "confidence": self.confidence,
         }
-        return out | {k: v for k, v in (("image", self.image), ("text", self.text)) if v is not None}
+        shown = {k: v for k, v in (("image", self.image), ("text", self.text)) if v is not None}
+        return out | shown | dict(self.extra)
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,7 @@ def test_positive_class_metrics_and_a_use_case_s_own_entries_are_kept() -> None:
     test = written["models"][0]["test"]
     test["roc_auc"], test["pr_auc"] = 0.91, None  # a binary task's metrics; one undefined
     written["thresholds"] = {"spam": 0.5}  # an entry the results do not know
+    written["worst_test_examples"]["examples"][0]["sender"] = "x@example.org"  # a use case's own
     results = ClassificationResults.from_dict(copy.deepcopy(written))
     assert results.models[0].test.value("roc_auc") == 0.91 and results.extra == {"thresholds": {"spam": 0.5}}
     assert results.to_dict() == written

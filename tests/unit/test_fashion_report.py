@@ -203,7 +203,7 @@ def make_results(names: list[str] | None = None) -> dict:
         "snapshot": {
             "table_uri": "file:///warehouse/silver/fashion_images",
             "version": 4,
-            "rows_in_log": 70000,
+            "rows_in_log": {"train": 54000, "validation": 6000, "test": 10000},
         },
         "sample": None,
         "split_rows": {"train": 54000, "validation": 6000, "test": 10000},
