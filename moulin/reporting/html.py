@@ -153,6 +153,24 @@ def figure(data_uri: str | None, alt: str, caption: Any = None) -> Markup:
     return Markup(f'<figure><img src="{esc(data_uri)}" alt="{esc(alt)}">{cap}</figure>')
 
 
+def page_header(title: str, subtitle: str, toc: Sequence[tuple[str, str]]) -> Markup:
+    """The top of a report: its title, a line under it and links to its sections
+    (``(anchor, label)`` each)."""
+    nav = "".join(str(tag("a", label, href=f"#{anchor}")) for anchor, label in toc)
+    return Markup(
+        f'<header class="top"><h1>{esc(title)}</h1>'
+        f'<div class="sub">{esc(subtitle)}</div>'
+        f'<nav class="toc">{nav}</nav></header>'
+    )
+
+
+def glossary(entries: Iterable[tuple[str, str]]) -> Markup:
+    """Terms and what they mean (``(term, meaning)`` each), as a definition list."""
+    return Markup(
+        '<dl class="glossary">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in entries) + "</dl>"
+    )
+
+
 def section(anchor: str, title: str, *content: Any, class_: str | None = None) -> Markup:
     cls = f' class="{esc(class_)}"' if class_ else ""
     body = "".join(str(esc(c)) for c in content)

@@ -1,7 +1,10 @@
-"""The report's plots, rendered with matplotlib's Agg canvas into inline PNG data URIs.
+"""The reports' charts (flights' and the classification report's), rendered with
+matplotlib's Agg canvas into inline PNG data URIs.
 
 Every function returns ``data:image/png;base64,...`` or None when there is
-nothing to draw.  Figures are built without pyplot (no global state).
+nothing to draw.  Figures are built without pyplot (no global state).  matplotlib
+is imported when a chart is drawn: the training environment, which has none,
+imports the reports' modules (through a use case's wording) without drawing.
 """
 
 from __future__ import annotations
@@ -9,13 +12,15 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Sequence
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from moulin.reporting.inputs import ModelResult, SliceMetric
 from moulin.reporting.wording import GENERIC, Wording
+from moulin.training.classification_results import PhaseTraining
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 GREY = "#9aa0a6"
@@ -29,6 +34,9 @@ def _label(text: str, limit: int = 40) -> str:
 
 
 def _new_figure(width: float, height: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -203,4 +211,52 @@ def slice_plot(
     ax.tick_params(axis="x", labelsize=8)
     _style(ax)
     ax.grid(False, axis="y")
+    return _to_data_uri(fig)
+
+
+#: The curves of a training chart: (field of an epoch, legend label, color).
+LOSS_CURVES = (("train_loss", "training loss", PALETTE[0]), ("val_loss", "validation loss", PALETTE[1]))
+ACCURACY_CURVES = (("val_accuracy", "validation accuracy", PALETTE[2]),)
+
+
+def training_curves_plot(training: Mapping[str, PhaseTraining]) -> str | None:
+    """A network's losses (left) and validation accuracy (right) per epoch, its training
+    phases end to end (epochs numbered 1, 2, ... across them); a dashed line marks where
+    each later phase starts."""
+    epochs = [h for phase in training.values() for h in phase.history]
+    if not epochs:
+        return None
+    starts, x = [], 1
+    for name, phase in training.items():
+        if phase.history:
+            starts.append((x, name))
+            x += len(phase.history)
+    fig = _new_figure(10, 3.8)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    panels = (
+        (ax_loss, LOSS_CURVES, "Loss (lower is better)"),
+        (ax_acc, ACCURACY_CURVES, "Validation accuracy (higher is better)"),
+    )
+    for ax, curves, title in panels:
+        drawn = False
+        for key, label, color in curves:
+            points = [(i, v) for i, h in enumerate(epochs, 1) if (v := getattr(h, key)) is not None]
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, ys, color=color, lw=2, marker="o", ms=3, label=label)
+                drawn = True
+        for start, phase in starts[1:]:
+            ax.axvline(start - 0.5, color=GREY, lw=1, ls="--")
+            ax.text(start - 0.4, 0.98, f"▶ {_label(phase, 24)}", transform=ax.get_xaxis_transform(),
+                    va="top", fontsize=8, color="#59636e")  # fmt: skip
+        ax.set_title(title, loc="left", fontsize=11)
+        ax.set_xlabel("epoch")
+        ax.set_xlim(0.5, len(epochs) + 0.5)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        _style(ax)
+        if drawn:
+            ax.legend(fontsize=8, loc="best", frameon=False)
+        else:
+            ax.text(0.5, 0.5, "not available", ha="center", va="center", color=GREY, transform=ax.transAxes)
+    ax_loss.set_ylim(bottom=0)
     return _to_data_uri(fig)

@@ -27,6 +27,7 @@ from moulin.training.classification import (
     mcnemar,
     select_on_validation,
 )
+from moulin.training.classification_results import RESULTS_FORMAT, ClassificationResults
 from moulin.training.config import TrainConfig
 
 SPLITS_EVALUATED = ("validation", "test")
@@ -342,7 +343,6 @@ def worst_examples(y: np.ndarray, proba: np.ndarray, keys: Sequence[str], limit:
     ]
 
 
-RESULTS_FORMAT = "moulin.classification-results/1"
 Frames = dict  # split -> pandas DataFrame
 Baseline = Callable[[Frames, str, dict], ModelOutput]  # (frames, model_dir, record to save with it) -> output
 
@@ -397,7 +397,6 @@ def run_suite(
     returns a summary with its URI.  The same ``run_id`` resumes networks from their
     checkpoints when nothing they depend on changed (snapshot version, vocabulary,
     settings, code); otherwise they train again from epoch 1."""
-    import json
     import uuid
     from datetime import UTC, datetime
 
@@ -460,7 +459,7 @@ def run_suite(
     worst = worst_examples(labels["test"], chosen_out.proba["test"], frames["test"][suite.key].tolist())
     if suite.describe_examples is not None:
         suite.describe_examples(worst, frames["test"])
-    results = {
+    written = {
         "format": RESULTS_FORMAT,
         "use_case": suite.use_case,
         "run_id": run_id,
@@ -475,9 +474,9 @@ def run_suite(
         "worst_test_examples": {"model": chosen, "examples": worst},
         "total_seconds": time.time() - started_models,
     }
-    results.setdefault("published", [])
+    results = ClassificationResults.from_dict(json_safe(written))
     results_uri = f"{model_dir}/results.json"
-    WarehouseFS(settings).write_bytes(results_uri, json.dumps(json_safe(results), indent=1).encode())
+    WarehouseFS(settings).write_bytes(results_uri, results.to_json())
     say(f"recommended on validation {suite.select_by}: {chosen}; results {results_uri}")
     return {
         "run_id": run_id,
@@ -485,14 +484,14 @@ def run_suite(
         "version": snap.version,
         "recommended": chosen,
         "models": {
-            m["model"]: {
-                "validation": m["validation"],
-                "test_accuracy": m["test"]["accuracy"],
-                "test_accuracy_ci": m["test"]["intervals"]["accuracy"],
-                "test_macro_f1": m["test"]["macro_f1"],
-                "test_macro_f1_ci": m["test"]["intervals"]["macro_f1"],
+            m.model: {
+                "validation": dict(m.validation),
+                "test_accuracy": m.test.accuracy,
+                "test_accuracy_ci": m.test.interval("accuracy").to_list(),
+                "test_macro_f1": m.test.macro_f1,
+                "test_macro_f1_ci": m.test.interval("macro_f1").to_list(),
             }
-            for m in comparison["models"]
+            for m in results.models
         },
     }
 

@@ -20,6 +20,7 @@ import pytest
 
 from moulin.ingest.idx import read_header, unpack
 from moulin.settings import load_settings
+from moulin.training.classification_results import ClassificationResults
 
 DATASET = Path("/usr/share/datasets/fashion-mnist")
 TRAIN, TEST = 1500, 400
@@ -102,6 +103,9 @@ def test_models_learn_and_are_chosen_on_validation(trained) -> None:
     }
     history = models["cnn"]["training"]["train"]["history"]
     assert history and all("val_accuracy" in h and h["train_rows"] > 0 for h in history)
+    # the file reads as the typed results and writes back the same bytes
+    text = Path(trained["summary"]["results_uri"].removeprefix("file://")).read_bytes()
+    assert ClassificationResults.from_json(text).to_json() == text
 
 
 def test_pairs_are_compared_on_the_same_test_rows(trained) -> None:

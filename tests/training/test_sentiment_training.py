@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from moulin.settings import load_settings
+from moulin.training.classification_results import ClassificationResults
 
 POSTS = 1200
 
@@ -82,6 +83,9 @@ def test_three_model_families_chosen_on_validation_macro_f1(trained, posts_table
         models["minilm"]["n_parameters"] > 20_000_000 and models["text_cnn"]["training"]["train"]["history"]
     )
     assert len(results["comparisons"]) == 3 and all("mcnemar" in c for c in results["comparisons"])
+    # the file reads as the typed results and writes back the same bytes
+    text = Path(trained["summary"]["results_uri"].removeprefix("file://")).read_bytes()
+    assert ClassificationResults.from_json(text).to_json() == text
 
 
 def test_most_confidently_wrong_posts_are_kept_for_the_report(trained, posts_table) -> None:

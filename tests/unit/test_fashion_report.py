@@ -203,7 +203,7 @@ def make_results(names: list[str] | None = None) -> dict:
         "snapshot": {
             "table_uri": "file:///warehouse/silver/fashion_images",
             "version": 4,
-            "rows_in_log": 70000,
+            "rows_in_log": {"train": 54000, "validation": 6000, "test": 10000},
         },
         "sample": None,
         "split_rows": {"train": 54000, "validation": 6000, "test": 10000},
@@ -331,8 +331,14 @@ def test_worst_images_inline(results: dict, html: str) -> None:
 
 def test_training_curves_and_data_wait(html: str) -> None:
     training = _section(html, "training")
-    assert training.count("<svg ") == 2
-    assert "▶ last_blocks" in training  # the phase marker of the two-phase network
+    charts = re.findall(
+        r'<figure><img src="(data:image/png;base64,[^"]+)" alt="Training curves of ([^"]+):', training
+    )
+    assert [model for _, model in charts] == ["cnn", "efficientnet_lite0"]
+    assert len({uri for uri, _ in charts}) == 2  # one chart per network, each its own
+    assert "<svg" not in html  # one chart technique: matplotlib PNGs
+    # the phase marker of the two-phase network
+    assert "dashed lines: phase last_blocks starts" in _text(training)
     assert "Waiting for data took 10.0% of the epoch time" in _text(training)
 
 

@@ -5,20 +5,19 @@ This module holds the use case's wording only; the question, approach, hardware
 and limits come from its framing (``moulin/usecases/fashion/framing.yaml``,
 :data:`FRAMING`), and the page is rendered by
 :mod:`moulin.reporting.classification`.  Its input is the ``results.json``
-written by :func:`moulin.usecases.fashion.training.train_fashion` (a dict), and
+written by :func:`moulin.usecases.fashion.training.train_fashion`, and
 optionally the bronze gate's row accounting.  :func:`render_report` is pure
-(dict in, HTML out); :func:`write_report` renders and writes the page to the
+(results in, HTML out); :func:`write_report` renders and writes the page to the
 warehouse.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from moulin.framing import load_usecase_framing
 from moulin.reporting.classification import (
     PublishedWording,
+    QualityInput,
+    ResultsInput,
     render_classification_report,
     write_classification_report,
 )
@@ -65,17 +64,17 @@ REPORT = ReportText(
 WORDING = REPORT.wording(FRAMING)
 
 
-def render_report(results: Mapping[str, Any], quality: Mapping[str, Any] | None = None) -> str:
-    """The report of ``results`` (the training run's ``results.json``) as one self-contained HTML page.
+def render_report(results: ResultsInput, quality: QualityInput = None) -> str:
+    """The report of ``results`` (the training run's results, typed or as read from its
+    ``results.json``) as one self-contained HTML page.
 
-    Raises ValueError naming the key when ``models``, ``selection`` or
-    ``class_names`` is missing (or the recommended model is not among the models).
+    Raises :class:`~moulin.training.classification_results.ResultsError` (a ValueError)
+    naming the field when ``models``, ``selection`` or ``class_names`` is missing (or the
+    recommended model is not among the models), or a field is malformed.
     """
     return render_classification_report(results, WORDING, quality)
 
 
-def write_report(
-    results: Mapping[str, Any], uri: str, settings, quality: Mapping[str, Any] | None = None
-) -> str:
+def write_report(results: ResultsInput, uri: str, settings, quality: QualityInput = None) -> str:
     """Render the report of ``results`` and write it to ``uri`` in the warehouse (atomically); returns ``uri``."""
     return write_classification_report(results, uri, settings, WORDING, quality)

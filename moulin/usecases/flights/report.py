@@ -42,7 +42,9 @@ from moulin.reporting.html import (
     fmt_num,
     fmt_pct,
     fmt_seconds,
+    glossary,
     page,
+    page_header,
     para,
     section,
     table,
@@ -136,12 +138,7 @@ def _header(inputs: ReportInputs, framing: Framing) -> Markup:
         ("limits", "Limits"),
         ("appendix", "Technical appendix"),
     ]
-    nav = "".join(str(tag("a", label, href=f"#{anchor}")) for anchor, label in toc)
-    return Markup(
-        f'<header class="top"><h1>{esc(framing.question)}</h1>'
-        f'<div class="sub">Flight delay prediction, New York 2013 · {esc(" · ".join(bits))}</div>'
-        f'<nav class="toc">{nav}</nav></header>'
-    )
+    return page_header(framing.question, " · ".join(["Flight delay prediction, New York 2013", *bits]), toc)
 
 
 def _quality_problems(quality: Sequence[QualityRecord]) -> list[str]:
@@ -635,11 +632,6 @@ def _models(inputs: ReportInputs, ranked: list[ModelResult]) -> Markup:
         numeric=(0, 3, 4, 5, 6, 7, 8, 9),
         row_classes=["best"] + [None] * (len(rows) - 1),
     )
-    glossary = Markup(
-        '<dl class="glossary">'
-        + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in GLOSSARY)
-        + "</dl>"
-    )
     test = tr.split_rows.get("test")
     intro = (
         "All models are measured on the same test period"
@@ -671,7 +663,7 @@ def _models(inputs: ReportInputs, ranked: list[ModelResult]) -> Markup:
         para(intro),
         leaderboard,
         _paired_table(tr),
-        glossary,
+        glossary(GLOSSARY),
         tag("h3", "How well each model separates late from on-time flights"),
         figure(
             plots.roc_pr_plot(ranked, tr.base_rate, WORDS),

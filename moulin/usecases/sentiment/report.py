@@ -7,17 +7,16 @@ and limits come from its framing (``moulin/usecases/sentiment/framing.yaml``,
 :mod:`moulin.reporting.classification`.  Its input is the run's
 ``results.json`` (the ``moulin.classification-results/1`` format; its worst
 test examples carry the post's ``text``), and optionally the bronze gate's row
-accounting.  :func:`render_report` is pure (dict in, HTML out);
+accounting.  :func:`render_report` is pure (results in, HTML out);
 :func:`write_report` renders and writes the page to the warehouse.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from moulin.framing import load_usecase_framing
 from moulin.reporting.classification import (
+    QualityInput,
+    ResultsInput,
     render_classification_report,
     write_classification_report,
 )
@@ -54,17 +53,17 @@ REPORT = ReportText(
 WORDING = REPORT.wording(FRAMING)
 
 
-def render_report(results: Mapping[str, Any], quality: Mapping[str, Any] | None = None) -> str:
-    """The report of ``results`` (the training run's ``results.json``) as one self-contained HTML page.
+def render_report(results: ResultsInput, quality: QualityInput = None) -> str:
+    """The report of ``results`` (the training run's results, typed or as read from its
+    ``results.json``) as one self-contained HTML page.
 
-    Raises ValueError naming the key when ``models``, ``selection`` or
-    ``class_names`` is missing (or the recommended model is not among the models).
+    Raises :class:`~moulin.training.classification_results.ResultsError` (a ValueError)
+    naming the field when ``models``, ``selection`` or ``class_names`` is missing (or the
+    recommended model is not among the models), or a field is malformed.
     """
     return render_classification_report(results, WORDING, quality)
 
 
-def write_report(
-    results: Mapping[str, Any], uri: str, settings, quality: Mapping[str, Any] | None = None
-) -> str:
+def write_report(results: ResultsInput, uri: str, settings, quality: QualityInput = None) -> str:
     """Render the report of ``results`` and write it to ``uri`` in the warehouse (atomically); returns ``uri``."""
     return write_classification_report(results, uri, settings, WORDING, quality)
