@@ -5,8 +5,8 @@ This module holds the use case's wording only; the question, approach, hardware 
 limits come from its framing (``moulin/usecases/mail/framing.yaml``), and the page is
 rendered by :mod:`moulin.reporting.classification` from the run's ``results.json``
 (``moulin.classification-results/1``).  The mail is personal data: the worst test
-examples carry no subject, body nor sender, only the message's pseudonymised id
-(shown when hovering a card), for an authorised analyst to look up.
+examples carry no subject, body nor sender, only the message's pseudonymised id, for
+an authorised analyst to look up.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ REPORT = ReportText(
     worst_title="The filter's most confident mistakes",
     worst_intro=(
         "The test messages that {model} got wrong while being most sure of its answer. Their subject, text "
-        "and sender are not shown: mail is personal data. Each card's id (hover over it) is the message's "
-        "pseudonymised id in silver/mail_messages, for an authorised analyst to look the message up."
+        "and sender are not shown: mail is personal data. Each card shows the message's pseudonymised id in "
+        "silver/mail_messages, for an authorised analyst to look the message up."
     ),
     published=None,  # no published results to compare with
 )
