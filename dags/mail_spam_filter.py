@@ -1,5 +1,6 @@
 """The mail use case, run when bronze mail is updated: silver (labelled, split,
-pseudonymised) → spam filters trained and compared, and the analysts' views rebuilt."""
+pseudonymised) → spam filters trained and compared (training environment) → their
+report, and the analysts' views rebuilt."""
 
 from __future__ import annotations
 
@@ -29,10 +30,16 @@ def mail_spam_filter():
         return tasks.silver()
 
     @task
-    def train(upstream: dict) -> dict:
+    def train(upstream: dict, run_id=None) -> dict:
         from moulin.usecases.mail import tasks
 
-        return tasks.train(upstream)
+        return tasks.train(upstream, run_id)
+
+    @task
+    def report(trained: dict) -> dict:
+        from moulin.usecases.mail import tasks
+
+        return tasks.report(trained)
 
     @task
     def views(upstream: dict) -> dict:
@@ -41,7 +48,7 @@ def mail_spam_filter():
         return tasks.views(upstream)
 
     written = silver()
-    train(written)
+    report(train(written))
     views(written)
 
 

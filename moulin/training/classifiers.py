@@ -16,7 +16,7 @@ import io
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -345,6 +345,10 @@ def worst_examples(y: np.ndarray, proba: np.ndarray, keys: Sequence[str], limit:
 
 Frames = dict  # split -> pandas DataFrame
 Baseline = Callable[[Frames, str, dict], ModelOutput]  # (frames, model_dir, record to save with it) -> output
+#: Where a row's split is read from (see :attr:`ClassifierSuite.splits`).
+SplitSource = Literal["partitions", "column"]
+#: What a table's ``label`` column holds (see :attr:`ClassifierSuite.labels`).
+LabelValues = Literal["index", "name"]
 
 
 @dataclass(frozen=True)
@@ -373,10 +377,80 @@ class ClassifierSuite:
     describe_examples: Callable[[list[dict], Any], None] | None = None
     #: frames -> extra top-level entries of results.json (duplicates, published results)
     extra_results: Callable[[Frames], dict] | None = None
+    #: Where a row's split is read from: ``"partitions"``, the table's ``split`` partitions (one
+    #: set of files per split, what the networks' trainer reads); ``"column"``, the ``split``
+    #: column of every file of the pinned version, for a table partitioned otherwise (by date,
+    #: for retention): baselines only.
+    splits: SplitSource = "partitions"
+    #: What the ``label`` column holds: the class index, or the class name (mapped to its
+    #: index in ``class_names``; a name not among them is a data error).
+    labels: LabelValues = "index"
+
+    def __post_init__(self) -> None:
+        if self.splits == "column" and self.network_names:
+            raise ValueError(
+                f"suite {self.use_case!r}: networks {list(self.network_names)} read one set of files per "
+                "split, which a table with splits='column' lacks: partition the table by split or drop them"
+            )
 
     @property
     def model_names(self) -> tuple[str, ...]:
         return (*self.baselines, *self.network_names)
+
+
+def _label_indices(frame, class_names: Sequence[str], where: str):
+    """``frame`` with its ``label`` of class names replaced by their indices in ``class_names``."""
+    from moulin.errors import DataError
+
+    index = {name: i for i, name in enumerate(class_names)}
+    mapped = frame["label"].map(index)
+    unknown = sorted({str(v) for v in frame.loc[mapped.isna(), "label"]})
+    if unknown:
+        raise DataError(
+            f"{where}: label value(s) {unknown[:5]} are none of the classes {list(class_names)}: "
+            "fix the table's labels or the suite's class_names"
+        )
+    return frame.assign(label=mapped.astype(np.int64))
+
+
+def read_frames(
+    settings, suite: ClassifierSuite, uri: str, version: int | None = None, sample: float | None = None
+) -> tuple[Any, Frames]:
+    """The pinned snapshot of ``uri`` (the table of ``suite.contract``) and its train,
+    validation and test rows (``sample``: a fraction of them, by a hash of the key), read
+    as ``suite.splits`` and ``suite.labels`` say; a read of the contract's personal-data
+    columns is told to the store's read observers first (the audit trail)."""
+    from moulin.contracts import load_contract
+    from moulin.delta.observers import ReadEvent, notify_read
+    from moulin.training.data import ALL_FILES, read_split_pandas, resolve_snapshot, resolve_table_files
+
+    columns = list(suite.columns)
+    if suite.splits == "partitions":
+        snap = resolve_snapshot(uri, "split", version)
+    else:
+        snap = resolve_table_files(uri, version)
+        columns = list(dict.fromkeys([*columns, "split"]))
+    personal = tuple(c for c in columns if c in load_contract(suite.contract).personal_data)
+    if personal:
+        notify_read(ReadEvent(uri, snap.version, personal))
+    if suite.splits == "partitions":
+        frames = {
+            s: read_split_pandas(snap.files[s], columns, settings, sample=sample, key=suite.key)
+            for s in ("train", "validation", "test")
+        }
+    else:
+        rows = read_split_pandas(snap.files[ALL_FILES], columns, settings, sample=sample, key=suite.key)
+        kept = [c for c in rows.columns if c in suite.columns]
+        frames = {
+            s: rows.loc[rows["split"] == s, kept].reset_index(drop=True)
+            for s in ("train", "validation", "test")
+        }
+    if suite.labels == "name":
+        frames = {
+            s: _label_indices(f, suite.class_names, f"split {s!r} of {uri} v{snap.version}")
+            for s, f in frames.items()
+        }
+    return snap, frames
 
 
 def run_suite(
@@ -405,7 +479,7 @@ def run_suite(
     from moulin.identifiers import check_path_part
     from moulin.lineage import code_version
     from moulin.storage import WarehouseFS
-    from moulin.training.data import check_fraction, read_split_pandas, resolve_snapshot
+    from moulin.training.data import check_fraction
     from moulin.training.run import json_safe
 
     unknown = [m for m in models if m not in suite.model_names]
@@ -416,12 +490,8 @@ def run_suite(
     run_id = run_id or f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     check_path_part(run_id, "run id")
     uri = settings.table_uri(load_contract(suite.contract).table)
-    snap = resolve_snapshot(uri, "split", version)
+    snap, frames = read_frames(settings, suite, uri, version, sample)
     model_dir = settings.table_uri("models", suite.use_case, run_id)
-    frames = {
-        s: read_split_pandas(snap.files[s], list(suite.columns), settings, sample=sample, key=suite.key)
-        for s in ("train", "validation", "test")
-    }
     for s, f in frames.items():
         if f.empty or f["label"].nunique() < 2:
             raise DataError(

@@ -53,8 +53,8 @@ def _absolute(table_uri: str, rel_path: str) -> str:
     return f"{base}/{rel}"
 
 
-def resolve_snapshot(table_uri: str, split_column: str, version: int | None = None) -> FeatureSnapshot:
-    """Files of each split of ``table_uri`` at ``version`` (default: latest)."""
+def _add_actions(table_uri: str, version: int | None):
+    """The version ``table_uri`` resolves to at ``version`` (default: latest) and its add actions."""
     import pyarrow as pa
     from deltalake import DeltaTable
 
@@ -66,6 +66,12 @@ def resolve_snapshot(table_uri: str, split_column: str, version: int | None = No
     resolved = table.version()
     actions = pa.table(table.get_add_actions(flatten=True))
     del table
+    return resolved, actions
+
+
+def resolve_snapshot(table_uri: str, split_column: str, version: int | None = None) -> FeatureSnapshot:
+    """Files of each split of ``table_uri`` at ``version`` (default: latest)."""
+    resolved, actions = _add_actions(table_uri, version)
     part_col = f"partition.{split_column}"
     if part_col not in actions.column_names:
         raise TrainingDataError(
@@ -90,6 +96,27 @@ def resolve_snapshot(table_uri: str, split_column: str, version: int | None = No
         version=int(resolved),
         files={k: tuple(sorted(v)) for k, v in files.items()},
         rows=rows,
+    )
+
+
+#: The one group of :func:`resolve_table_files`: every file of the version.
+ALL_FILES = "all"
+
+
+def resolve_table_files(table_uri: str, version: int | None = None) -> FeatureSnapshot:
+    """Every data file of ``table_uri`` at ``version`` (default: latest), whatever its
+    partitioning, as the one group :data:`ALL_FILES` (``files`` and ``rows``): for a table
+    whose rows carry their split in a column (partitioned by date, for retention)."""
+    resolved, actions = _add_actions(table_uri, version)
+    paths = actions.column("path").to_pylist()
+    counts = actions.column("num_records").to_pylist() if "num_records" in actions.column_names else None
+    if not paths:
+        raise TrainingDataError(f"table {table_uri} (version {resolved}) has no data files")
+    return FeatureSnapshot(
+        table_uri=table_uri,
+        version=int(resolved),
+        files={ALL_FILES: tuple(sorted(_absolute(table_uri, p) for p in paths))},
+        rows={ALL_FILES: sum(int(c or 0) for c in counts)} if counts else {},
     )
 
 

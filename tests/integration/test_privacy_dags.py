@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from moulin.delta import DeltaTableStore
 from moulin.orchestration import DagTest, ensure_airflow_db, run_dag_tests
@@ -30,10 +31,11 @@ def test_mail_dags_run_to_the_filters_and_retention_deletes_the_old_drop(setting
     quarantined = store.count(settings.table_uri("quarantine", "mail"))
     assert len(bronze) + quarantined == 100
     assert store.count(settings.table_uri("views", "bronze_mail")) == len(bronze)
-    metrics = WarehouseFS(settings).read_bytes(
-        settings.table_uri("models", "mail", "spam_filter", "metrics.json")
-    )
-    assert b'"chosen_on": "validation F1 (spam)"' in metrics
+    fs = WarehouseFS(settings)
+    (run,) = [i.uri for i in fs.list(settings.table_uri("models", "mail")) if i.is_dir]
+    results = json.loads(fs.read_bytes(f"{run}/results.json"))
+    assert results["selection"]["metric"] == "f1" and len(results["models"]) == 2
+    assert "Against the goal" in fs.read_bytes(f"{run}/report.html").decode()  # the report task ran
     assert set(bronze["ds"]) == {"2002-10-10", "2003-02-28"}  # the dry run deleted nothing
     assert WarehouseFS(settings).exists(settings.table_uri("ops", "register", "record_of_processing.html"))
     assert any(r["action"] == "read" and r["table_uri"].endswith("bronze/mail") for r in read_audit(settings))

@@ -300,10 +300,22 @@ def test_naive_scores_by_construction() -> None:
 
 
 def test_the_mail_filter_against_its_threshold() -> None:
-    model = {"recommended": "text", "spam_share_test": 0.3, "models": {"text": {"test_f1_spam": 0.965}}}
-    assert against_goal(model).startswith("The text filter reaches 0.965 F1 where 0.90 was needed;")
-    model["models"]["text"]["test_f1_spam"] = 0.85
-    assert against_goal(model).startswith("The text filter falls short: 0.850 F1 where 0.90 was needed;")
+    """Read from a run's results.json: the recommended filter's spam F1, its interval and
+    the naive baseline from the test share of spam (30 of 100: F1 0.6/1.3)."""
+    per_class = [{"class": "ham", "support": 70}, {"class": "spam", "support": 30}]
+    text = {
+        "model": "text",
+        "test": {"n": 100, "f1": 0.965, "per_class": per_class, "intervals": {"f1": [0.95, 0.98]}},
+    }
+    other = {"model": "text_sender", "test": {"n": 100, "f1": 0.5, "per_class": per_class}}
+    results = {"selection": {"recommended": "text"}, "models": [other, text]}
+    said = against_goal(results)
+    assert said.startswith("The text filter reaches 0.965 F1 where 0.90 was needed;")
+    assert "0.462" in said  # flag every message as spam: 2 * 0.3 / 1.3
+    text["test"] |= {"f1": 0.85, "intervals": {"f1": [0.8, 0.91]}}
+    said = against_goal(results)
+    assert said.startswith("The text filter falls short: 0.850 F1 where 0.90 was needed (its 95% interval")
+    assert "0.800–0.910, holds the threshold" in said
 
 
 def test_reports_hold_no_copy_of_the_framing_prose() -> None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: The classes in index order; spam, the positive class, is index 1.
+CLASS_NAMES: tuple[str, ...] = ("ham", "spam")
+POSITIVE_CLASS = "spam"
+
 
 @dataclass(frozen=True)
 class MailParams:
@@ -20,6 +24,13 @@ class MailParams:
     sender_weights: tuple[float, ...] = (0.1, 0.3, 1.0)
     #: Vocabulary size of the TF-IDF features.
     max_features: int = 50_000
+    #: The spam filters trained and compared (:mod:`moulin.usecases.mail.training`).
+    models: tuple[str, ...] = ("text", "text_sender")
+    #: The recommended filter is the best on validation by this metric (spam's F1: spam is the minority).
+    select_by: str = "f1"
+    #: Resamples of the bootstrap intervals and paired tests, and their seed.
+    bootstrap_resamples: int = 1000
+    seed: int = 17
 
 
 PARAMS = MailParams()

@@ -1,29 +1,78 @@
 """The mail chain from the shell: drops -> raw landings -> bronze (pseudonymised) ->
-silver -> spam filter, with a line per step."""
+silver -> spam filters (trained and compared in the training environment) -> report,
+with a line per step."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from moulin.framing import Framing, load_usecase_framing
 from moulin.reporting.framing import goal_sentence, naive_score
 from moulin.settings import Settings
 from moulin.usecases.mail.corpus import DROPS, prepare_drops
+from moulin.usecases.mail.params import POSITIVE_CLASS
 
-#: The framing's metric names -> the test metrics of ``train_spam_filter``'s results.
-TEST_METRICS = {"f1": "test_f1_spam", "accuracy": "test_accuracy", "roc_auc": "test_roc_auc"}
+TRAIN_STAGE = "mail_train"
 
 
-def against_goal(model: dict[str, Any], framing: Framing | None = None) -> str:
-    """The recommended spam filter's test result set against the threshold of the use
-    case's framing (``moulin/usecases/mail/framing.yaml``), in one sentence."""
+def recommended(results: Mapping[str, Any]) -> dict[str, Any]:
+    """The recommended filter's entry of a run's ``results.json``."""
+    name = results["selection"]["recommended"]
+    return next(m for m in results["models"] if m["model"] == name)
+
+
+def against_goal(results: Mapping[str, Any], framing: Framing | None = None) -> str:
+    """The recommended spam filter's test result (a run's ``results.json``), with its
+    interval, set against the threshold of the use case's framing
+    (``moulin/usecases/mail/framing.yaml``), in one sentence."""
     framing = framing or load_usecase_framing("mail")
-    chosen = model["models"][model["recommended"]]
-    value = chosen.get(TEST_METRICS.get(framing.metric.name, ""))
-    baseline = naive_score(framing.metric, positive_share=model.get("spam_share_test"))
-    return goal_sentence(framing.metric, value, baseline=baseline, who=f"The {model['recommended']} filter")
+    chosen = recommended(results)
+    test = chosen["test"]
+    ci = (test.get("intervals") or {}).get(framing.metric.name) or (None, None)
+    support = {pc["class"]: pc["support"] for pc in test.get("per_class") or []}
+    share = support[POSITIVE_CLASS] / test["n"] if test.get("n") and POSITIVE_CLASS in support else None
+    baseline = naive_score(framing.metric, positive_share=share)
+    return goal_sentence(
+        framing.metric, test.get(framing.metric.name), tuple(ci), baseline, f"The {chosen['model']} filter"
+    )
+
+
+def model_lines(results: Mapping[str, Any]) -> list[str]:
+    """One line per filter of a run's ``results.json``: its choice on validation and its
+    test F1 (spam), accuracy and ROC AUC with their 95 % intervals."""
+
+    def metric(test: Mapping[str, Any], name: str) -> str:
+        lo, hi = (test.get("intervals") or {}).get(name) or (None, None)
+        value = test.get(name)
+        if value is None:
+            return f"{name} n/a"
+        return f"{name} {value:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else "")
+
+    lines = []
+    for m in results["models"]:
+        test = m["test"]
+        chosen = {k: v for k, v in m["params"].items() if k in ("C", "sender_weight")}
+        lines.append(
+            f"spam filter [{m['model']}] {chosen}: validation F1 {m['validation']['f1']:.3f}; test "
+            + ", ".join(metric(test, n) for n in ("f1", "accuracy", "roc_auc"))
+        )
+    return lines
+
+
+def gate_totals(outcomes: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The bronze gates of several drops as one (rows summed, quarantine reasons merged),
+    the report's data-quality figures."""
+    if not outcomes:
+        return None
+    keys = ("rows_manifest", "rows_read", "rows_bronze", "rows_quarantined")
+    total: dict[str, Any] = {k: sum(int(o.get(k) or 0) for o in outcomes) for k in keys}
+    failures: dict[str, int] = {}
+    for o in outcomes:
+        for reason, n in (o.get("failures") or {}).items():
+            failures[reason] = failures.get(reason, 0) + int(n)
+    return {**total, "failures": failures}
 
 
 def run_mail(
@@ -34,10 +83,17 @@ def run_mail(
     run_ge: bool = True,
 ) -> dict[str, Any]:
     """Run the whole mail chain (``limit`` messages per corpus group: a sample)."""
+    import json
+
+    from moulin.jobs.submit import submit_job
+    from moulin.reporting.classification import report_beside_results
     from moulin.sources.bronze import gate_landing
     from moulin.sources.land import land_source
     from moulin.sources.spec import load_spec
-    from moulin.usecases.mail.stages import silver_mail, train_spam_filter
+    from moulin.storage import WarehouseFS
+    from moulin.usecases.kit.generate import train_args
+    from moulin.usecases.mail.report import WORDING
+    from moulin.usecases.mail.stages import silver_mail
 
     start = time.monotonic()
     spec = load_spec("mail")
@@ -53,11 +109,13 @@ def run_mail(
     silver = silver_mail(spark, settings)
     say(f"silver {silver['table']}: {silver['rows']} rows, v{silver['version']} "
         f"({'committed' if silver['committed'] else 'already done'})")  # fmt: skip
-    model = train_spam_filter(settings)
-    for name, m in model["models"].items():
-        say(f"spam filter [{name}]: C={m['C']} {m.get('sender_weight', '')} (validation F1 {m['validation_f1']}), test accuracy "
-            f"{m['test_accuracy']}, F1 {m['test_f1_spam']}, ROC-AUC {m['test_roc_auc']}")  # fmt: skip
-    say(f"recommended on validation: {model['recommended']}")
-    say(against_goal(model))
+    model = submit_job(settings, TRAIN_STAGE, train_args(silver["version"]))
+    results = json.loads(WarehouseFS(settings).read_bytes(model["results_uri"]))
+    for line in model_lines(results):
+        say(line)
+    say(f"recommended on validation F1 (spam): {model['recommended']}")
+    say(against_goal(results))
+    report = report_beside_results(settings, model["results_uri"], WORDING, gate_totals(bronze))
+    say(f"report {report}")
     say(f"mail chain done in {time.monotonic() - start:.0f} s")
-    return {"drops": drops, "bronze": bronze, "silver": silver, "model": model}
+    return {"drops": drops, "bronze": bronze, "silver": silver, "model": model, "report_uri": report}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from moulin.orchestration import safe_run_id
 from moulin.settings import Settings, load_settings
 
 
@@ -12,20 +13,33 @@ def silver(settings: Settings | None = None) -> dict:
     return submit_job(settings or load_settings(), "mail_silver", [])
 
 
-def train(upstream: dict, settings: Settings | None = None) -> dict:
-    """Train and compare the spam filters on the silver version the upstream task wrote."""
-    from moulin.usecases.mail.stages import train_spam_filter
+def train(upstream: dict, run_id: str, settings: Settings | None = None) -> dict:
+    """Train and compare the spam filters on the silver version the upstream task wrote
+    (job ``mail_train``, training environment; results under ``models/mail/<run id>/``)."""
+    from moulin.jobs.submit import submit_job
+    from moulin.usecases.kit.generate import train_args
+    from moulin.usecases.mail.runner import TRAIN_STAGE
 
-    metrics = train_spam_filter(settings or load_settings(), version=int(upstream["version"]))
-    for name, m in metrics["models"].items():
-        print(
-            f"MOULIN-PROGRESS spam filter [{name}] test accuracy {m['test_accuracy']} F1 {m['test_f1_spam']}",
-            flush=True,
-        )
-    from moulin.usecases.mail.runner import against_goal
+    return submit_job(
+        settings or load_settings(), TRAIN_STAGE, train_args(upstream["version"], safe_run_id(run_id))
+    )
 
-    print(f"MOULIN-PROGRESS {against_goal(metrics)}", flush=True)
-    return metrics
+
+def report(trained: dict, settings: Settings | None = None) -> dict:
+    """The HTML report beside the run's results; the filters and the goal in the task's log."""
+    import json
+
+    from moulin.reporting.classification import report_beside_results
+    from moulin.storage import WarehouseFS
+    from moulin.usecases.mail.report import WORDING
+    from moulin.usecases.mail.runner import against_goal, model_lines
+
+    settings = settings or load_settings()
+    results = json.loads(WarehouseFS(settings).read_bytes(trained["results_uri"]))
+    uri = report_beside_results(settings, trained["results_uri"], WORDING)
+    for line in [*model_lines(results), against_goal(results), f"report {uri}"]:
+        print(f"MOULIN-PROGRESS {line}", flush=True)
+    return {"report_uri": uri, "recommended": trained["recommended"]}
 
 
 def views(upstream: dict, settings: Settings | None = None) -> dict:
