@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from moulin.contracts import load_contract
-from moulin.usecases.kit.declaration import UseCase, UseCaseError
+from moulin.usecases.kit.parts import Declaration, UseCaseError
 
 #: The one retry policy of use-case tasks: transient failures (a job server restarting,
 #: HDFS busy) retry; data errors do not (AirflowFailException).
@@ -23,7 +23,7 @@ def asset_name(contract: str) -> str:
     return f"moulin://{load_contract(contract).table}"
 
 
-def source_contracts(usecase: UseCase) -> list[str]:
+def source_contracts(usecase: Declaration) -> list[str]:
     """The bronze contracts of the use case's sources (their specs name them)."""
     from moulin.sources.spec import load_spec
 
@@ -39,7 +39,7 @@ def source_contracts(usecase: UseCase) -> list[str]:
     return contracts
 
 
-def build_dag(usecase: UseCase, fileloc: str | None = None) -> Any:
+def build_dag(usecase: Declaration, fileloc: str | None = None) -> Any:
     """The DAG of ``usecase`` (``fileloc``: the DAG file, what the UI shows as its source)."""
     from airflow.sdk import DAG, Asset, Param, get_current_context, task
 
