@@ -12,3 +12,14 @@ __version__ = "0.1.0"
 #: them before its first such read in a process (:mod:`moulin.delta.observers`),
 #: and each registers its observer when imported.  The store itself imports none.
 STORE_OBSERVERS = ("moulin.privacy.audit",)
+
+#: Modules that register the stages of the job entry point: the stage registry imports
+#: them before each look-up (:mod:`moulin.jobs.registry`); each registers its stages when
+#: imported, and one that defines ``register_stages()`` (the use cases, found in their
+#: folders) is called at each look-up too.  The registry itself imports none.
+STAGE_MODULES = ("moulin.sources.jobs", "moulin.privacy.jobs", "moulin.usecases")
+
+#: Modules that register what a task hands to the stages it submits (the pseudonym key
+#: of an Airflow Connection): the submitter imports them first (:mod:`moulin.jobs.context`);
+#: the job package imports none.
+STAGE_HANDOVERS = ("moulin.privacy.keys",)

@@ -254,7 +254,7 @@ def _register(
 ) -> list[str]:
     """Make ``entry`` a DuckDB view ``<schema>.<table>`` over the Arrow dataset of ``snap``
     (audited when it holds personal data); returns its columns."""
-    from moulin.delta.column_mapping import arrow_dataset
+    from moulin.delta.snapshot_reads import arrow_dataset
 
     _audit(snap, settings)
     dataset = arrow_dataset(snap)

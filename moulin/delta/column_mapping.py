@@ -4,7 +4,7 @@ A column-mapped table (as Databricks writes them) names every column, nested
 struct fields included, twice: the logical name of its schema, and the physical
 name (``delta.columnMapping.physicalName``, e.g. ``col-5f2a...``) its Parquet
 files and the log's statistics and partition values use.  Data files are read
-with the physical schema, then each column is cast (a struct cast renames nested
+(:func:`moulin.delta.snapshot_reads.read_mapped`) with the physical schema, then each column is cast (a struct cast renames nested
 fields by position) and aliased to its logical name and type; partition values
 always come from the log, never from folder names (which can be anything, e.g.
 ``Ab/``).  Mode ``id`` (Parquet field ids) is refused by ``check_supported``.
@@ -12,12 +12,9 @@ always come from the log, never from folder names (which can be anything, e.g.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructType
-
-if TYPE_CHECKING:
-    from moulin.delta.log import FileEntry, Snapshot
 
 MODE_KEY = "delta.columnMapping.mode"
 PHYSICAL_NAME_KEY = "delta.columnMapping.physicalName"
@@ -103,64 +100,3 @@ def logical_partition_keys(keys: list[str], schema: StructType, partition_by: li
         return {k: k for k in keys}
     physical = {physical_name(schema[c]): c for c in partition_by if c in schema.fieldNames()}
     return {k: physical.get(k, k) for k in keys}
-
-
-def _quote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def read_mapped(spark, snap: Snapshot, files: list[FileEntry]):
-    """A DataFrame over some files of a column-mapped snapshot, with logical names and types.
-
-    Files are grouped by partition values (from the log, as literals); each group
-    is read with the physical schema of the data columns.
-    """
-    from pyspark.sql import functions as F
-
-    schema = snap.schema
-    target = logical_type(schema)
-    if not files:
-        return spark.createDataFrame(spark.sparkContext.emptyRDD(), target)
-    partition_by = list(snap.partition_by)
-    data_fields = [f for f in schema.fields if f.name not in partition_by]
-    read_schema = StructType(
-        [StructField(physical_name(f), physical_type(f.dataType), True) for f in data_fields]
-    )
-    groups: dict[tuple, list[FileEntry]] = {}
-    for entry in files:
-        groups.setdefault(tuple(entry.partition_values.get(c) for c in partition_by), []).append(entry)
-    out = None
-    for values, group in groups.items():
-        part = spark.read.schema(read_schema).parquet(*[snap.file_uri(f) for f in group])
-        literals = dict(zip(partition_by, values, strict=True))
-        columns = []
-        for logical, field in zip(schema.fields, target.fields, strict=True):
-            if field.name in literals:
-                value = F.lit(literals[field.name])
-            else:
-                value = F.col(_quote(physical_name(logical)))
-            columns.append(value.cast(field.dataType).alias(field.name, metadata=field.metadata))
-        part = part.select(*columns)
-        out = part if out is None else out.unionByName(part)
-    return out
-
-
-def arrow_dataset(snap: Snapshot):
-    """A ``pyarrow.dataset.Dataset`` of the snapshot with logical column names.
-
-    deltalake's ``to_pyarrow_dataset`` does not apply column mapping (it refuses
-    the ``columnMapping`` reader feature, and under a legacy protocol reads every
-    data column as null): column-mapped tables are read with deltalake's
-    DataFusion engine (``QueryBuilder``), into memory.
-    """
-    if mapping_mode(snap.configuration) == "none":
-        return snap.table.to_pyarrow_dataset()
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-    from deltalake import QueryBuilder
-
-    schema = snap.table.schema().to_arrow()
-    schema = schema if isinstance(schema, pa.Schema) else pa.schema(schema)
-    reader = QueryBuilder().register("moulin_snapshot", snap.table).execute("SELECT * FROM moulin_snapshot")
-    table = pa.table(reader)
-    return ds.dataset(table.select(schema.names).cast(schema))

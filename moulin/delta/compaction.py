@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 from moulin.delta.commits import WRITE_ID_KEY, add_actions, commit_actions, put_commit, remove_action
@@ -28,10 +28,8 @@ from moulin.delta.log import (
     personal_columns,
     raw_partition_values,
 )
+from moulin.delta.snapshot_reads import read_files
 from moulin.delta.write_protocol import WriteProtocol
-
-if TYPE_CHECKING:
-    from moulin.delta.store import DeltaTableStore
 
 MAX_COMMIT_ATTEMPTS = 20
 
@@ -69,19 +67,21 @@ def plan_bins(
 
 
 def compact(
-    store: DeltaTableStore,
-    uri: str,
+    spark,
+    protocol: WriteProtocol,
     target_size: int,
     small_file_bytes: int | None = None,
     partitions: set[tuple] | None = None,
     operation: str = "optimize",
 ) -> dict[str, Any]:
-    """Compact the small files of ``uri`` (of the given partitions) in one commit; metrics.
+    """Compact the small files of the table ``protocol.uri`` (of the given partitions) in one
+    commit (``protocol``: the write, its file system and fault hook); metrics.
 
     ``partitions`` are keys ``((column, raw value), ...)``; None compacts every
     partition.  Files of ``small_file_bytes`` or more (default ``target_size``)
     are left alone.
     """
+    uri = protocol.uri
     snap = Snapshot(uri, open_delta(uri))
     check_writer_features(uri, snap.table, "append")
     bins = plan_bins(snap.files(), target_size, small_file_bytes or target_size, partitions)
@@ -92,11 +92,10 @@ def compact(
     types = {f.name: f.dataType.typeName() for f in snap.schema.fields}
     names = [f"`{f.name}`" for f in snap.schema.fields]
     private = set(personal_columns(snap))
-    protocol = WriteProtocol(store.fs_of(uri), uri, store.fault_hook)
 
     def rewrite_and_commit() -> bool:
         for group in bins:
-            df = store.read_files(snap, group).select(*names).coalesce(1)
+            df = read_files(spark, snap, group).select(*names).coalesce(1)
             protocol.move(protocol.stage(df, partition_by, types, private))
         protocol.fault("before_commit")
         _commit(protocol, snap, bins, operation, target_size)

@@ -26,7 +26,6 @@ Spark-free operations (``history``, ``version``, ``exists``, ``metadata``,
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import time
@@ -34,7 +33,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from moulin.delta.column_mapping import arrow_dataset, read_mapped
 from moulin.delta.commits import (
     WRITE_ID_KEY,
     add_actions,
@@ -43,6 +41,7 @@ from moulin.delta.commits import (
     put_commit,
     remove_action,
 )
+from moulin.delta.compaction import compact
 from moulin.delta.errors import (
     ConcurrentWriteError,
     DeltaStoreError,
@@ -55,7 +54,6 @@ from moulin.delta.log import (
     PERSONAL_DATA_KEY,
     STATS_COLUMNS_KEY,
     STATS_NUM_COLS_KEY,
-    FileEntry,
     Snapshot,
     check_writer_features,
     normalize_uri,
@@ -75,8 +73,9 @@ from moulin.delta.predicates import (
 )
 from moulin.delta.results import CompactionPolicy, TableMetadata, WriteResult
 from moulin.delta.schema import reconcile, spark_to_delta
+from moulin.delta.snapshot_reads import arrow_dataset, read_files
 from moulin.delta.stats import stats_json
-from moulin.delta.write_protocol import HIVE_NULL, STAGING_DIR, FaultHook, StagedWrite, WriteProtocol
+from moulin.delta.write_protocol import STAGING_DIR, FaultHook, StagedWrite, WriteProtocol
 from moulin.phases import phase
 
 MAX_COMMIT_ATTEMPTS = 20  # versions an append moves past when concurrent appends win
@@ -362,10 +361,14 @@ class DeltaTableStore:
             crowded = {k for k in wanted if counts.get(k, 0) >= policy.min_small_files}
             if not crowded:
                 return None
-            from moulin.delta.compaction import compact
-
+            protocol = WriteProtocol(self.fs_of(uri), uri, self.fault_hook)
             return compact(
-                self, uri, policy.target_size, policy.small_file_bytes, crowded, operation="auto-compact"
+                self._need_spark("read"),
+                protocol,
+                policy.target_size,
+                policy.small_file_bytes,
+                crowded,
+                operation="auto-compact",
             )["version"]
         except Exception as exc:  # noqa: BLE001 - the write stands; compaction is an optimisation
             log.warning("auto-compaction of %s skipped: %s", uri, " ".join(str(exc).split())[:300])
@@ -882,52 +885,16 @@ class DeltaTableStore:
         string) prune partitions and skip files by their statistics, then filter
         rows.
         """
-        self._need_spark("read")
+        spark = self._need_spark("read")
         uri = normalize_uri(table_uri)
         snap = self.snapshot(uri, version, timestamp)
         _announce_read(snap)
         preds = normalize_filters(uri, filters, snap.type_names)
-        df = self.read_files(snap, snap.select(preds))
+        df = read_files(spark, snap, snap.select(preds))
         types = snap.type_names
         for pred in preds:
             df = df.filter(to_column(pred, types[pred[0]]))
         return df
-
-    def read_files(self, snap: Snapshot, files: list[FileEntry]):
-        """A DataFrame over some files of a snapshot (partition columns from the log)."""
-        from pyspark.sql import functions as F
-
-        spark = self._need_spark("read")
-        if snap.column_mapping != "none":  # physical names in the files: see column_mapping
-            return read_mapped(spark, snap, files)
-        schema = snap.schema
-        names = [f"`{f.name}`" for f in schema.fields]
-        if not files:
-            return spark.createDataFrame(spark.sparkContext.emptyRDD(), schema)
-        if not snap.partition_by:
-            return spark.read.schema(schema).parquet(*[snap.file_uri(f) for f in files])
-        if all(hive_consistent(f, snap.partition_by) for f in files):
-            return (
-                spark.read.schema(schema)
-                .option("basePath", snap.uri)
-                .parquet(*[snap.file_uri(f) for f in files])
-                .select(*names)
-            )
-        # Files outside the hive layout (another writer): partition values as literals.
-        from pyspark.sql.types import StructType
-
-        data_schema = StructType([f for f in schema.fields if f.name not in snap.partition_by])
-        groups: dict[tuple, list[FileEntry]] = {}
-        for f in files:
-            groups.setdefault(tuple(f.partition_values.get(c) for c in snap.partition_by), []).append(f)
-        out = None
-        for values, group in groups.items():
-            part = spark.read.schema(data_schema).parquet(*[snap.file_uri(f) for f in group])
-            for col, value in zip(snap.partition_by, values, strict=True):
-                part = part.withColumn(col, F.lit(value).cast(schema[col].dataType))
-            part = part.select(*names)
-            out = part if out is None else out.unionByName(part)
-        return out
 
     def count(
         self, table_uri: str, version: int | None = None, partition: dict[str, Any] | None = None
@@ -1025,14 +992,13 @@ class DeltaTableStore:
         rewrote.  Returns ``numFilesAdded``, ``numFilesRemoved``,
         ``partitionsOptimized`` and the table ``version`` after the call.
         """
-        from moulin.delta.compaction import compact
-
         if not isinstance(target_size, int) or target_size < 1024 * 1024:
             raise DeltaStoreError(
                 f"optimize target_size {target_size!r} for {table_uri} must be an int >= 1 MiB"
             )
-        self._need_spark("optimize")
-        return compact(self, normalize_uri(table_uri), target_size)
+        spark = self._need_spark("optimize")
+        uri = normalize_uri(table_uri)
+        return compact(spark, WriteProtocol(self.fs_of(uri), uri, self.fault_hook), target_size)
 
     def vacuum(
         self, table_uri: str, retention_hours: float = 168, force: bool = False, dry_run: bool = False
@@ -1083,48 +1049,3 @@ def _needs_protocol_upgrade(fields) -> bool:
     """Whether adding these columns needs a table feature (timestamp_ntz, variant)."""
     text = json.dumps([f.jsonValue() for f in fields])
     return '"timestamp_ntz"' in text or '"variant"' in text
-
-
-def _spark_unescape(text: str) -> str:
-    """A partition folder value as Spark's partition discovery reads it.
-
-    Spark decodes each ``%XX`` into ONE character (``ExternalCatalogUtils.unescapePathName``),
-    so a UTF-8 percent-encoded folder name (as deltalake writes) reads as mojibake.
-    """
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "%" and _is_hex(text[i + 1 : i + 3]):
-            out.append(chr(int(text[i + 1 : i + 3], 16)))
-            i += 3
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
-
-
-def _is_hex(pair: str) -> bool:
-    return len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair)
-
-
-def hive_consistent(entry: FileEntry, partition_by: list[str]) -> bool:
-    """Whether Spark's partition discovery reads the file's partition values from its folders."""
-    segments = entry.path.split("/")[:-1]
-    if len(segments) != len(partition_by):
-        return False
-    for segment, col in zip(segments, partition_by, strict=True):
-        key, sep, raw = segment.partition("=")
-        if not sep or _spark_unescape(key) != col:
-            return False
-        value = _spark_unescape(raw)
-        expected = entry.partition_values.get(col)
-        if expected is None:
-            if value != HIVE_NULL:
-                return False
-        elif isinstance(expected, (dt.date, dt.datetime)):
-            continue  # formats vary; Spark parses both
-        elif isinstance(expected, str):
-            if value != expected:
-                return False
-        elif str(expected).lower() != value.lower():
-            return False
-    return True

@@ -11,20 +11,33 @@ code that asks "who am I running for" reads :func:`getenv`, never
 ``os.environ`` directly.  The server runs one stage at a time, so one context
 holds for the whole process while the stage runs (threads the stage starts see
 it too).
+
+What a task hands to its stage is not known here: a package registers a
+*handover* (:func:`register_handover`, :mod:`moulin.privacy.keys` does), and the
+submitter asks :func:`handovers` for their values.  So that a task process that
+never imported such a package hands its values too, :func:`handovers` first
+imports the modules that moulin's root package names in ``moulin.STAGE_HANDOVERS``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 
 #: The variables naming the Airflow task (set by Airflow in the task's process).
 AIRFLOW_CONTEXT_PREFIX = "AIRFLOW_CTX_"
 #: Variables a caller may hand to its stage besides its task context (the key, never on argv).
 HANDED = frozenset({"MOULIN_PSEUDONYM_KEY"})
 
+#: Called in the process that submits a stage: the variables (names in :data:`HANDED`) to hand to it.
+Handover = Callable[[], Mapping[str, str]]
+
 _current: dict[str, str] | None = None
+_handovers: list[Handover] = []
+_lock = threading.Lock()
 
 
 def _sendable(name: str) -> bool:
@@ -70,3 +83,33 @@ def getenv(name: str) -> str | None:
         if name.startswith(AIRFLOW_CONTEXT_PREFIX):
             return None
     return os.environ.get(name)
+
+
+def register_handover(handover: Handover) -> Handover:
+    """Hand what ``handover`` returns to every stage this process submits (once, however
+    often it is registered); returns it, so that this works as a decorator."""
+    with _lock:
+        if handover not in _handovers:
+            _handovers.append(handover)
+    return handover
+
+
+def declared_handover_modules() -> tuple[str, ...]:
+    """The modules named by ``moulin.STAGE_HANDOVERS``: imported by :func:`handovers`, they
+    register their handovers."""
+    import moulin
+
+    return tuple(getattr(moulin, "STAGE_HANDOVERS", ()))
+
+
+def handovers() -> dict[str, str]:
+    """What this process hands to the stage it submits: the values of every registered
+    handover (the declared modules imported first; an import error propagates)."""
+    for name in declared_handover_modules():
+        importlib.import_module(name)
+    with _lock:
+        registered = tuple(_handovers)
+    out: dict[str, str] = {}
+    for handover in registered:
+        out.update(handover())
+    return out

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the stage named in ``argv``; returns the exit code."""
     from moulin.errors import DATA_ERROR_EXIT_CODE, DataError, MoulinError
     from moulin.jobs.registry import StageContext, get_stage
-    from moulin.jobs.submit import emit_result
+    from moulin.jobs.result_line import emit_result
     from moulin.settings import load_settings
 
     args = build_parser().parse_args(argv)

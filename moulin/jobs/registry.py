@@ -4,6 +4,13 @@ A stage is a function ``(ctx, args) -> dict`` registered with :func:`stage`:
 ``ctx`` gives the settings and, for Spark stages, a session built from the
 profile; ``args`` are its parsed command-line options (``--ds`` for all,
 more through ``arguments``).  The dict it returns is the job's result.
+
+The registry knows no module that registers stages: moulin's root package names
+them in ``moulin.STAGE_MODULES`` (the sources' and privacy's stages, the use
+cases'), and every look-up (:func:`stages`, :func:`get_stage`) imports them
+first.  A named module registers its stages when imported; one that defines
+``register_stages()`` (:mod:`moulin.usecases`: use cases declared in files that
+may change) is also called at each look-up.
 """
 
 from __future__ import annotations
@@ -19,9 +26,6 @@ from moulin.settings import Settings
 
 Environment = Literal["platform", "training"]
 StageFunction = Callable[["StageContext", argparse.Namespace], dict]
-
-#: Platform modules that register stages (use cases are found in moulin.usecases).
-PLATFORM_MODULES = ("moulin.sources.jobs", "moulin.privacy.jobs")
 
 
 class UnknownStageError(MoulinError):
@@ -92,12 +96,20 @@ def stage(
     return register
 
 
-def _load() -> None:
-    import moulin.usecases
+def declared_stage_modules() -> tuple[str, ...]:
+    """The modules named by ``moulin.STAGE_MODULES``: imported before each look-up, they
+    register their stages."""
+    import moulin
 
-    for module in PLATFORM_MODULES:
-        importlib.import_module(module)
-    moulin.usecases.register_stages()
+    return tuple(getattr(moulin, "STAGE_MODULES", ()))
+
+
+def _load() -> None:
+    for name in declared_stage_modules():
+        module = importlib.import_module(name)
+        register = getattr(module, "register_stages", None)
+        if register is not None:
+            register()
 
 
 def stages() -> dict[str, Stage]:

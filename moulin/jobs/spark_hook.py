@@ -17,6 +17,7 @@ from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from moulin.jobs.connections import ConnectionSpec
+from moulin.jobs.result_line import RESULT_MARK
 
 #: Lines of the job's output kept for error messages.
 TAIL_LINES = 40
@@ -80,8 +81,6 @@ class StreamingSparkSubmitHook(SparkSubmitHook):
         # application id, Kubernetes pod, standalone driver id) exists only in
         # cluster deploy mode, which submit_job never uses: the job's output must
         # come back to this process.
-        from moulin.jobs.submit import RESULT_MARK
-
         for raw in itr:
             line = raw.rstrip("\n")
             if line.startswith(RESULT_MARK):

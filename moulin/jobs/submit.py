@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 from moulin import kerberos
 from moulin.errors import DATA_ERROR_EXIT_CODE, DataError, MoulinError
+from moulin.jobs.result_line import RESULT_MARK
 from moulin.ops.faultpoints import fault_point
 from moulin.settings import REPO_ROOT, Settings
 from moulin.spark import act_as_hdfs_user
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
     from moulin.jobs.shipping import JobPackages
     from moulin.jobs.spark_hook import StreamingSparkSubmitHook
 
-RESULT_MARK = "MOULIN-RESULT "
 #: The application file ``spark-submit`` is given: ``spark_jobs/`` beside the ``moulin`` package.
 ENTRY_POINT = REPO_ROOT / "spark_jobs" / "run_stage.py"
 
@@ -59,11 +59,6 @@ class JobFailed(MoulinError):
 
 class JobDataError(JobFailed, DataError):
     """A submitted Spark job failed on a deterministic data error (exit code 3): no retry helps."""
-
-
-def emit_result(result: dict) -> None:
-    """Print a job's result for :func:`submit_job` (call once, at the end of the job)."""
-    print(RESULT_MARK + json.dumps(result, default=str), flush=True)
 
 
 def parse_result(output: str) -> dict:
@@ -270,12 +265,12 @@ def _run_job(
 ) -> dict:
     from airflow.providers.common.compat.sdk import AirflowException
 
+    from moulin.jobs.context import handovers
     from moulin.jobs.registry import get_stage
-    from moulin.privacy.keys import handed_to_stage
 
     environment = environment or get_stage(stage).environment
     # What only this (task) process can read, for the stage: the key of an Airflow Connection.
-    handed = handed_to_stage()
+    handed = handovers()
     if environment == "platform" and settings.spark.job_server:
         return _run_on_server(settings, stage, args, timeout_s, handed)
     relay = on_line or _print_line

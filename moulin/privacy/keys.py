@@ -8,7 +8,7 @@ Where the key comes from, first found wins:
 2. The Airflow Connection ``moulin_pseudonym_key`` (its password).  Airflow 3
    gives Connections only to task processes (through its API server), not to a
    ``spark-submit`` child, a job server or the CLI.  So the *task* process reads
-   it (:func:`handed_to_stage`, called by :func:`moulin.jobs.submit.submit_job`)
+   it (:func:`handed_to_stage`, a handover :func:`moulin.jobs.submit.submit_job` asks)
    and hands the key to its stage in the child's environment or in the job
    server request, never on a command line.  Elsewhere the Connection counts
    only when ``$AIRFLOW_CONN_MOULIN_PSEUDONYM_KEY`` defines it.  "No such
@@ -45,7 +45,7 @@ from hashlib import sha256
 from pathlib import Path
 
 from moulin.errors import DataError, MoulinError
-from moulin.jobs.context import getenv
+from moulin.jobs.context import getenv, register_handover
 from moulin.settings import Settings
 
 KEY_ENV = "MOULIN_PSEUDONYM_KEY"
@@ -160,9 +160,11 @@ def connection_key() -> PseudonymKey | None:
     return _parse(conn.password, where)
 
 
+@register_handover
 def handed_to_stage() -> dict[str, str]:
     """What an Airflow task hands to the stage it runs: ``{MOULIN_PSEUDONYM_KEY: hex}`` when
-    the key is the Airflow Connection (the stage's process cannot read it), else nothing."""
+    the key is the Airflow Connection (the stage's process cannot read it), else nothing
+    (registered with :func:`moulin.jobs.context.register_handover`: the submitter asks it)."""
     if os.environ.get(KEY_ENV) or not in_airflow_task():
         return {}  # the operator's key is in the environment the stage inherits
     key = connection_key()

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from moulin.delta.column_mapping import logical_type, physical_name, physical_type
 from moulin.delta.predicates import format_partition_value
-from moulin.delta.store import hive_consistent
+from moulin.delta.snapshot_reads import hive_consistent
 from moulin.errors import MoulinError
 
 if TYPE_CHECKING:

@@ -16,7 +16,8 @@ from moulin.jobs.connections import (
     spark_connection_spec,
     stored_connection,
 )
-from moulin.jobs.submit import RESULT_MARK, spark_submit_command, submit_job
+from moulin.jobs.result_line import RESULT_MARK
+from moulin.jobs.submit import spark_submit_command, submit_job
 from moulin.settings import load_settings
 from moulin.sources.land import land_source
 from moulin.sources.spec import load_spec

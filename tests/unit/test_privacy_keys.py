@@ -72,11 +72,10 @@ def test_no_such_connection_means_the_key_file(home, airflow_task) -> None:
 def test_the_task_hands_the_connection_key_to_its_stage_never_on_argv(
     home, airflow_task, monkeypatch
 ) -> None:
-    from moulin.jobs.context import applied, caller_context
-    from moulin.privacy.keys import handed_to_stage
+    from moulin.jobs.context import applied, caller_context, handovers
 
     airflow_task(types.SimpleNamespace(password="cd" * 32))
-    handed = handed_to_stage()
+    handed = handovers()  # what the submitter hands: the key, registered by moulin.privacy.keys
     assert handed == {KEY_ENV: "cd" * 32}
     # The stage's process (a job server here) is no task: it cannot read the Connection ...
     monkeypatch.delitem(__import__("sys").modules, TASK_RUNNER)

@@ -4,8 +4,9 @@ from which moulin generates its stages, Airflow task bodies and DAG, shell chain
 (:func:`find_usecases`); ``moulin usecase new`` scaffolds one from a framing and an
 onboarded source (:mod:`moulin.usecases.kit.scaffold`)."""
 
-from moulin.usecases.kit.declaration import ReportText, TableStep, UseCase, UseCaseError
+from moulin.usecases.kit.declaration import UseCase
 from moulin.usecases.kit.discovery import find_usecases, get_usecase, usecase_dags
+from moulin.usecases.kit.parts import ReportText, TableStep, UseCaseError
 
 __all__ = [
     "ReportText",

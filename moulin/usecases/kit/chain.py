@@ -9,11 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 from moulin.settings import Settings
-from moulin.usecases.kit.declaration import UseCase
+from moulin.usecases.kit.generate import register_stages, run_step, train_args
+from moulin.usecases.kit.parts import Declaration
 
 
 def ingest(
-    usecase: UseCase,
+    usecase: Declaration,
     spark,
     settings: Settings,
     ds: str | None = None,
@@ -28,7 +29,6 @@ def ingest(
     from moulin.sources.bronze import gate_landing
     from moulin.sources.land import land_source
     from moulin.sources.spec import load_spec
-    from moulin.usecases.kit.generate import run_step
 
     ds = ds or usecase.default_ds or None
     out: dict[str, Any] = {"sources": {}, "steps": {}}
@@ -56,7 +56,7 @@ def ingest(
 
 
 def run_chain(
-    usecase: UseCase,
+    usecase: Declaration,
     spark,
     settings: Settings,
     ds: str | None = None,
@@ -70,10 +70,9 @@ def run_chain(
     report beside its results (with the first source's gate accounting)."""
     from moulin.jobs.submit import submit_job
     from moulin.reporting.classification import report_beside_results
-    from moulin.usecases.kit.generate import train_args
 
     start = time.monotonic()
-    usecase.register_stages()
+    register_stages(usecase)
     data = ingest(usecase, spark, settings, ds, limit, say)
     params = {"sample": sample, "models": models or usecase.models, "epochs_scale": epochs_scale}
     trained = submit_job(settings, usecase.train_stage, train_args(data["silver"]["version"], None, params))

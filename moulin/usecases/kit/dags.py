@@ -11,7 +11,7 @@ from typing import Any
 
 from moulin.airflow_kit import PIPELINE, default_args
 from moulin.contracts import load_contract
-from moulin.usecases.kit.declaration import UseCase, UseCaseError
+from moulin.usecases.kit.parts import Declaration, UseCaseError
 
 
 def asset_name(contract: str) -> str:
@@ -19,7 +19,7 @@ def asset_name(contract: str) -> str:
     return f"moulin://{load_contract(contract).table}"
 
 
-def source_contracts(usecase: UseCase) -> list[str]:
+def source_contracts(usecase: Declaration) -> list[str]:
     """The bronze contracts of the use case's sources (their specs name them)."""
     from moulin.sources.spec import load_spec
 
@@ -35,7 +35,7 @@ def source_contracts(usecase: UseCase) -> list[str]:
     return contracts
 
 
-def build_dag(usecase: UseCase, fileloc: str | None = None) -> Any:
+def build_dag(usecase: Declaration, fileloc: str | None = None) -> Any:
     """The DAG of ``usecase`` (``fileloc``: the DAG file, what the UI shows as its source)."""
     from airflow.sdk import DAG, Asset, Param, get_current_context, task
 

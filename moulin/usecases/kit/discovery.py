@@ -15,7 +15,8 @@ import types
 from pathlib import Path
 
 from moulin.settings import Settings, load_settings
-from moulin.usecases.kit.declaration import UseCase, UseCaseError
+from moulin.usecases.kit.declaration import UseCase
+from moulin.usecases.kit.parts import UseCaseError
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""What the kit generates from a :class:`~moulin.usecases.kit.declaration.UseCase` for the
+"""What the kit generates from a use case's :class:`~moulin.usecases.kit.parts.Declaration` for the
 job entry point and for Airflow: the registered stages (one per table step, one training
 stage in the training environment) and the task bodies that submit them."""
 
@@ -9,16 +9,16 @@ from typing import Any
 
 from moulin.jobs.registry import StageContext, stage
 from moulin.settings import Settings, load_settings
-from moulin.usecases.kit.declaration import TableStep, UseCase
+from moulin.usecases.kit.parts import Declaration, TableStep
 
 #: The latest declaration of each use case whose stages are registered, by name: the
 #: registered functions look their use case up here when they run, so a use case
 #: discovered again (its file imported anew) keeps its stages.
-_REGISTERED: dict[str, UseCase] = {}
+_REGISTERED: dict[str, Declaration] = {}
 _FUNCTIONS: dict[str, tuple] = {}
 
 
-def run_step(spark, settings: Settings, usecase: UseCase, step: TableStep) -> dict[str, Any]:
+def run_step(spark, settings: Settings, usecase: Declaration, step: TableStep) -> dict[str, Any]:
     """Rebuild ``step.target`` from ``step.source`` (checked, idempotent, rows accounted)."""
     from moulin.quality.rebuild import Rebuild, rebuild
 
@@ -66,7 +66,7 @@ def _train_stage(name: str):
     return train, arguments
 
 
-def register_stages(usecase: UseCase) -> None:
+def register_stages(usecase: Declaration) -> None:
     """Register ``usecase``'s stages (again: the same functions, now running this declaration)."""
     _REGISTERED[usecase.name] = usecase
     for step in usecase.steps:
@@ -98,16 +98,16 @@ def train_args(version: int, run_id: str | None = None, params: dict | None = No
     return args
 
 
-def step_task(usecase: UseCase, step: TableStep, settings: Settings | None = None) -> dict:
+def step_task(usecase: Declaration, step: TableStep, settings: Settings | None = None) -> dict:
     """Task body: the table step's stage, submitted (a data error fails the task at once)."""
     from moulin.jobs.submit import submit_job
 
-    usecase.register_stages()
+    register_stages(usecase)
     return submit_job(settings or load_settings(), usecase.stage_name(step.name), [])
 
 
 def train_task(
-    usecase: UseCase,
+    usecase: Declaration,
     upstream: dict,
     run_id: str,
     params: dict | None = None,
@@ -117,13 +117,13 @@ def train_task(
     (training environment); a retry with the same run id resumes from the checkpoints."""
     from moulin.jobs.submit import submit_job
 
-    usecase.register_stages()
+    register_stages(usecase)
     return submit_job(
         settings or load_settings(), usecase.train_stage, train_args(upstream["version"], run_id, params)
     )
 
 
-def report_task(usecase: UseCase, trained: dict, settings: Settings | None = None) -> dict:
+def report_task(usecase: Declaration, trained: dict, settings: Settings | None = None) -> dict:
     """Task body: the HTML report beside the run's results."""
     from moulin.reporting.classification import report_beside_results
 

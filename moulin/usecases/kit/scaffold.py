@@ -26,7 +26,7 @@ from pathlib import Path
 
 from moulin.contracts import Contract, load_contract
 from moulin.settings import Settings, load_settings
-from moulin.usecases.kit.declaration import UseCaseError
+from moulin.usecases.kit.parts import UseCaseError
 
 #: Contract types read as numbers by the suite; every other type is a category.
 NUMERIC_TYPES = ("int", "bigint", "smallint", "tinyint", "double", "float")
