@@ -71,16 +71,7 @@ ALLOWED: dict[tuple[str, str], str] = {
 }
 
 #: Imports (importing module, imported module) that close a cycle of modules today, and why they stay.
-ALLOWED_IN_MODULE_CYCLES: dict[tuple[str, str], str] = {
-    ("moulin.training.model", "moulin.training.text"): (
-        "the network factory builds the text networks by name while they import its building blocks; "
-        "a registry of networks that scans its package should find them"
-    ),
-    ("moulin.training.model", "moulin.training.vision"): (
-        "the network factory builds the vision networks by name while they import its building blocks; "
-        "a registry of networks that scans its package should find them"
-    ),
-}
+ALLOWED_IN_MODULE_CYCLES: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)
