@@ -23,6 +23,7 @@ from moulin.framing import (
 )
 from moulin.reporting.framing import fmt_goal, goal_sentence, naive_score
 from moulin.settings import REPO_ROOT, load_settings
+from moulin.training.classification_results import ClassificationResults
 from moulin.usecases.mail.runner import against_goal
 
 USE_CASES = ("flights", "fashion", "sentiment", "mail")
@@ -308,12 +309,12 @@ def test_the_mail_filter_against_its_threshold() -> None:
         "test": {"n": 100, "f1": 0.965, "per_class": per_class, "intervals": {"f1": [0.95, 0.98]}},
     }
     other = {"model": "text_sender", "test": {"n": 100, "f1": 0.5, "per_class": per_class}}
-    results = {"selection": {"recommended": "text"}, "models": [other, text]}
-    said = against_goal(results)
+    results = {"selection": {"recommended": "text"}, "models": [other, text], "class_names": ["ham", "spam"]}
+    said = against_goal(ClassificationResults.from_dict(results))
     assert said.startswith("The text filter reaches 0.965 F1 where 0.90 was needed;")
     assert "0.462" in said  # flag every message as spam: 2 * 0.3 / 1.3
     text["test"] |= {"f1": 0.85, "intervals": {"f1": [0.8, 0.91]}}
-    said = against_goal(results)
+    said = against_goal(ClassificationResults.from_dict(results))
     assert said.startswith("The text filter falls short: 0.850 F1 where 0.90 was needed (its 95% interval")
     assert "0.800–0.910, holds the threshold" in said
 

@@ -11,52 +11,61 @@ from typing import Any
 from moulin.framing import Framing, load_usecase_framing
 from moulin.reporting.framing import goal_sentence, naive_score
 from moulin.settings import Settings
+from moulin.training.classification_results import ClassificationResults, TestScores
 from moulin.usecases.mail.corpus import DROPS, prepare_drops
 from moulin.usecases.mail.params import POSITIVE_CLASS
 
 TRAIN_STAGE = "mail_train"
 
 
-def recommended(results: Mapping[str, Any]) -> dict[str, Any]:
-    """The recommended filter's entry of a run's ``results.json``."""
-    name = results["selection"]["recommended"]
-    return next(m for m in results["models"] if m["model"] == name)
+def read_results(settings: Settings, results_uri: str) -> ClassificationResults:
+    """The typed results of a spam filter run (its ``results.json``)."""
+    from moulin.storage import WarehouseFS
+
+    return ClassificationResults.from_json(WarehouseFS(settings).read_bytes(results_uri))
 
 
-def against_goal(results: Mapping[str, Any], framing: Framing | None = None) -> str:
-    """The recommended spam filter's test result (a run's ``results.json``), with its
-    interval, set against the threshold of the use case's framing
-    (``moulin/usecases/mail/framing.yaml``), in one sentence."""
+def against_goal(results: ClassificationResults, framing: Framing | None = None) -> str:
+    """The recommended spam filter's test result, with its interval, set against the
+    threshold of the use case's framing (``moulin/usecases/mail/framing.yaml``), in one
+    sentence."""
     framing = framing or load_usecase_framing("mail")
-    chosen = recommended(results)
-    test = chosen["test"]
-    ci = (test.get("intervals") or {}).get(framing.metric.name) or (None, None)
-    support = {pc["class"]: pc["support"] for pc in test.get("per_class") or []}
-    share = support[POSITIVE_CLASS] / test["n"] if test.get("n") and POSITIVE_CLASS in support else None
+    chosen = results.recommended
+    test = chosen.test
+    interval = test.interval(framing.metric.name)
+    support = {pc.name: pc.support for pc in test.per_class}
+    spam = support.get(POSITIVE_CLASS)
+    share = spam / test.n if test.n and spam is not None else None
     baseline = naive_score(framing.metric, positive_share=share)
     return goal_sentence(
-        framing.metric, test.get(framing.metric.name), tuple(ci), baseline, f"The {chosen['model']} filter"
+        framing.metric,
+        test.value(framing.metric.name),
+        (interval.low, interval.high),
+        baseline,
+        f"The {chosen.model} filter",
     )
 
 
-def model_lines(results: Mapping[str, Any]) -> list[str]:
-    """One line per filter of a run's ``results.json``: its choice on validation and its
-    test F1 (spam), accuracy and ROC AUC with their 95 % intervals."""
+def model_lines(results: ClassificationResults) -> list[str]:
+    """One line per filter: its choice on validation and its test F1 (spam), accuracy and
+    ROC AUC with their 95 % intervals."""
 
-    def metric(test: Mapping[str, Any], name: str) -> str:
-        lo, hi = (test.get("intervals") or {}).get(name) or (None, None)
-        value = test.get(name)
+    def metric(test: TestScores, name: str) -> str:
+        value, interval = test.value(name), test.interval(name)
         if value is None:
             return f"{name} n/a"
-        return f"{name} {value:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else "")
+        bounds = interval.low is not None and interval.high is not None
+        return f"{name} {value:.3f}" + (f" [{interval.low:.3f}, {interval.high:.3f}]" if bounds else "")
 
     lines = []
-    for m in results["models"]:
-        test = m["test"]
-        chosen = {k: v for k, v in m["params"].items() if k in ("C", "sender_weight")}
+    for m in results.models:
+        chosen = {k: v for k, v in m.params.items() if k in ("C", "sender_weight")}
+        val_f1 = m.validation.get("f1")
         lines.append(
-            f"spam filter [{m['model']}] {chosen}: validation F1 {m['validation']['f1']:.3f}; test "
-            + ", ".join(metric(test, n) for n in ("f1", "accuracy", "roc_auc"))
+            f"spam filter [{m.model}] {chosen}: validation F1 "
+            + (f"{val_f1:.3f}" if val_f1 is not None else "n/a")
+            + "; test "
+            + ", ".join(metric(m.test, n) for n in ("f1", "accuracy", "roc_auc"))
         )
     return lines
 
@@ -83,14 +92,12 @@ def run_mail(
     run_ge: bool = True,
 ) -> dict[str, Any]:
     """Run the whole mail chain (``limit`` messages per corpus group: a sample)."""
-    import json
 
     from moulin.jobs.submit import submit_job
     from moulin.reporting.classification import report_beside_results
     from moulin.sources.bronze import gate_landing
     from moulin.sources.land import land_source
     from moulin.sources.spec import load_spec
-    from moulin.storage import WarehouseFS
     from moulin.usecases.kit.generate import train_args
     from moulin.usecases.mail.report import WORDING
     from moulin.usecases.mail.stages import silver_mail
@@ -110,7 +117,7 @@ def run_mail(
     say(f"silver {silver['table']}: {silver['rows']} rows, v{silver['version']} "
         f"({'committed' if silver['committed'] else 'already done'})")  # fmt: skip
     model = submit_job(settings, TRAIN_STAGE, train_args(silver["version"]))
-    results = json.loads(WarehouseFS(settings).read_bytes(model["results_uri"]))
+    results = read_results(settings, model["results_uri"])
     for line in model_lines(results):
         say(line)
     say(f"recommended on validation F1 (spam): {model['recommended']}")

@@ -27,15 +27,12 @@ def train(upstream: dict, run_id: str, settings: Settings | None = None) -> dict
 
 def report(trained: dict, settings: Settings | None = None) -> dict:
     """The HTML report beside the run's results; the filters and the goal in the task's log."""
-    import json
-
     from moulin.reporting.classification import report_beside_results
-    from moulin.storage import WarehouseFS
     from moulin.usecases.mail.report import WORDING
-    from moulin.usecases.mail.runner import against_goal, model_lines
+    from moulin.usecases.mail.runner import against_goal, model_lines, read_results
 
     settings = settings or load_settings()
-    results = json.loads(WarehouseFS(settings).read_bytes(trained["results_uri"]))
+    results = read_results(settings, trained["results_uri"])
     uri = report_beside_results(settings, trained["results_uri"], WORDING)
     for line in [*model_lines(results), against_goal(results), f"report {uri}"]:
         print(f"MOULIN-PROGRESS {line}", flush=True)
