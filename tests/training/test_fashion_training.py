@@ -80,7 +80,7 @@ def trained(images_table, spark) -> dict:
     from moulin.usecases.fashion.training import train_fashion
 
     settings = images_table["settings"]
-    summary = train_fashion(spark, settings, models=("logreg", "cnn"), epochs_scale=0.5, num_processes=2)
+    summary = train_fashion(spark, settings, models=("logreg", "cnn"), epochs_scale=0.3, num_processes=2)
     results = json.loads(Path(summary["results_uri"].removeprefix("file://")).read_text())
     return {"summary": summary, "results": results}
 
