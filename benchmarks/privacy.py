@@ -268,10 +268,10 @@ def main() -> None:
             print(
                 f"  {b['ds']}: manifest {b['rows_manifest']} = bronze {b['rows_bronze']} + quarantined {b['rows_quarantined']}"
             )
-        for name, m in out["model"]["models"].items():
-            print(
-                f"  filter [{name}]: test accuracy {m['test_accuracy']}, F1 {m['test_f1_spam']}, ROC-AUC {m['test_roc_auc']}"
-            )
+        from moulin.usecases.mail.runner import model_lines, read_results
+
+        for line in model_lines(read_results(settings, out["model"]["results_uri"])):
+            print(f"  {line}")
         spark.stop()  # the erasures run in the job server's Spark, through the DAG
         corpus = all_addresses(settings)
         pair = neighbour_pair(corpus)

@@ -20,6 +20,7 @@ from moulin.ingest.formats import (
     CORRUPT_REASON,
     FormatOptions,
     RawFileError,
+    RawFiles,
     UnknownFormatError,
     UnreadableEncodingError,
     raw_format,
@@ -108,9 +109,8 @@ def read_raw(
     :func:`moulin.ingest.formats.csv.read_csv_columns`).  A file or an encoding the
     format's reader cannot read, or an unknown format, is a :class:`QualityError`."""
     try:
-        df = raw_format(fmt).read(
-            spark, uris, contract, FormatOptions(encoding, delimiter, header), file_columns
-        )
+        files = RawFiles(uris, contract, FormatOptions(encoding, delimiter, header), file_columns)
+        df = raw_format(fmt).read(spark, files)
     except UnreadableEncodingError as exc:
         raise QualityError(f"{exc}; set file.encoding in the source spec") from None
     except (RawFileError, UnknownFormatError) as exc:

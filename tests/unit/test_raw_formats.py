@@ -192,3 +192,21 @@ def test_a_new_format_is_one_module(extra_format, tmp_path) -> None:
 
         read_sample(tmp_path / "p.yaml", "pipes")
     assert set(formats.discover()) == {*formats.RAW_FORMATS, "pipes"}
+
+
+@pytest.mark.parametrize(("fmt", "known"), [("mbox", "message_id"), ("idx", "label")])
+def test_a_record_format_refuses_a_column_its_records_lack(fmt: str, known: str) -> None:
+    """The reader of a record format names the contract, the column and the ones it has."""
+    with pytest.raises(formats.RawFileError) as refused:
+        formats.record_schema(_contract([known, "colour"], fmt), _fields(fmt), "its", fmt)
+    said = str(refused.value)
+    assert "bronze_sample" in said and "['colour']" in said and known in said
+    schema = formats.record_schema(_contract([known], fmt), _fields(fmt), "its", fmt)
+    assert schema.fieldNames() == [known, CORRUPT, "_corrupt_reason", "_source_file"]
+
+
+def _fields(fmt: str) -> tuple[str, ...]:
+    from moulin.ingest.idx import IDX_FIELDS
+    from moulin.ingest.mail import MAIL_FIELDS
+
+    return {"mbox": MAIL_FIELDS, "idx": IDX_FIELDS}[fmt]

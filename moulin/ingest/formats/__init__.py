@@ -16,7 +16,7 @@ from __future__ import annotations
 import codecs
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
@@ -25,6 +25,7 @@ from moulin.errors import DataError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 #: The column of a record its reader could not read (its text, or why).
 CORRUPT = "_corrupt_record"
@@ -73,6 +74,35 @@ class FormatOptions:
     header: bool = True
 
 
+@dataclass(frozen=True)
+class RawFiles:
+    """What a format's Spark reader reads: the files ``uris`` of one drop, the columns of
+    ``contract``, the spec's file ``options`` and, for CSV, each file's column order by
+    uri (``file_columns``; see :func:`moulin.ingest.formats.csv.read_csv_columns`)."""
+
+    uris: list[str]
+    contract: RecordContract
+    options: FormatOptions = FormatOptions()
+    file_columns: dict[str, list[str]] | None = None
+
+
+def record_schema(contract: RecordContract, fields: Sequence[str], records: str, fmt: str) -> StructType:
+    """The string schema a record format's reader yields for ``contract``: its columns,
+    :data:`CORRUPT`, :data:`CORRUPT_REASON` and ``_source_file``; raises
+    :class:`RawFileError` when the contract names a column that is not among ``fields``
+    (what a ``records`` record of format ``fmt`` has)."""
+    from pyspark.sql import types as T
+
+    unknown = [c for c in contract.column_names if c not in fields]
+    if unknown:
+        raise RawFileError(
+            f"contract {contract.name} ({contract.path}) names column(s) {unknown} that {records} records do not "
+            f"have: an {fmt} source's columns are among {', '.join(fields)}"
+        )
+    names = [*contract.column_names, CORRUPT, CORRUPT_REASON, "_source_file"]
+    return T.StructType([T.StructField(c, T.StringType()) for c in names])
+
+
 _REGISTRY: dict[str, RawFileFormat] = {}
 
 
@@ -119,15 +149,8 @@ class RawFileFormat:
         """The counter of a file's records, independent of Spark's reader."""
         raise NotImplementedError
 
-    def read(
-        self,
-        spark: SparkSession,
-        uris: list[str],
-        contract: RecordContract,
-        options: FormatOptions,
-        file_columns: dict[str, list[str]] | None = None,
-    ) -> DataFrame:
-        """Files ``uris`` as the string columns of ``contract``, :data:`CORRUPT` (and, for
+    def read(self, spark: SparkSession, files: RawFiles) -> DataFrame:
+        """The ``files`` as the string columns of their contract, :data:`CORRUPT` (and, for
         record formats, :data:`CORRUPT_REASON`) and ``_source_file``; raises
         :class:`RawFileError` (or :class:`UnreadableEncodingError`) for what cannot be read."""
         raise NotImplementedError

@@ -13,7 +13,7 @@ from moulin.ingest.formats import (
     CORRUPT,
     FormatOptions,
     RawFileError,
-    RecordContract,
+    RawFiles,
     RowCounter,
     SparkTextFormat,
 )
@@ -106,22 +106,16 @@ class Csv(SparkTextFormat):
     def has_header(self, options: FormatOptions) -> bool:
         return options.header
 
-    def read(
-        self,
-        spark: SparkSession,
-        uris: list[str],
-        contract: RecordContract,
-        options: FormatOptions,
-        file_columns: dict[str, list[str]] | None = None,
-    ) -> DataFrame:
+    def read(self, spark: SparkSession, files: RawFiles) -> DataFrame:
+        options = files.options
         return read_csv_columns(
             spark,
-            uris,
-            contract.column_names,
+            files.uris,
+            files.contract.column_names,
             self.charset(options),
             options.delimiter,
             options.header,
-            file_columns,
+            files.file_columns,
         )
 
     def sample(

@@ -10,8 +10,10 @@ from moulin.ingest.formats import (
     FormatOptions,
     RawFileError,
     RawFileFormat,
+    RawFiles,
     RecordContract,
     RowCounter,
+    record_schema,
 )
 from moulin.ingest.idx import IDX_FIELDS, IdxFormatError, count_idx_records, file_role
 
@@ -23,17 +25,8 @@ def read_idx(spark: SparkSession, uris: list[str], contract: RecordContract) -> 
     """IDX image files as one record per image (:mod:`moulin.ingest.idx`), labelled
     from the labels file of the same prefix; an image cut short or without a label
     keeps only ``_corrupt_record`` (its reason)."""
-    from pyspark.sql import types as T
-
-    unknown = [c for c in contract.column_names if c not in IDX_FIELDS]
-    if unknown:
-        raise RawFileError(
-            f"contract {contract.name} ({contract.path}) names column(s) {unknown} that image records do not "
-            f"have: an idx source's columns are among {', '.join(IDX_FIELDS)}"
-        )
-    names = contract.column_names
-    fields = [*names, CORRUPT, CORRUPT_REASON, "_source_file"]
-    schema = T.StructType([T.StructField(c, T.StringType()) for c in fields])
+    schema = record_schema(contract, IDX_FIELDS, "image", "idx")
+    fields = schema.fieldNames()
 
     def pair(pdf):
         import pandas as pd
@@ -81,12 +74,5 @@ class Idx(RawFileFormat):
     def counter(self, options: FormatOptions) -> RowCounter:
         return count_idx_records
 
-    def read(
-        self,
-        spark: SparkSession,
-        uris: list[str],
-        contract: RecordContract,
-        options: FormatOptions,
-        file_columns: dict[str, list[str]] | None = None,
-    ) -> DataFrame:
-        return read_idx(spark, uris, contract)
+    def read(self, spark: SparkSession, files: RawFiles) -> DataFrame:
+        return read_idx(spark, files.uris, files.contract)

@@ -8,7 +8,13 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from moulin.ingest.formats import CORRUPT, FormatOptions, RecordContract, RowCounter, SparkTextFormat
+from moulin.ingest.formats import (
+    CORRUPT,
+    FormatOptions,
+    RawFiles,
+    RowCounter,
+    SparkTextFormat,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -40,22 +46,15 @@ class Jsonl(SparkTextFormat):
     def counter(self, options: FormatOptions) -> RowCounter:
         return partial(count_jsonl_rows, encoding=options.encoding)
 
-    def read(
-        self,
-        spark: SparkSession,
-        uris: list[str],
-        contract: RecordContract,
-        options: FormatOptions,
-        file_columns: dict[str, list[str]] | None = None,
-    ) -> DataFrame:
+    def read(self, spark: SparkSession, files: RawFiles) -> DataFrame:
         from pyspark.sql import functions as F
         from pyspark.sql import types as T
 
-        strings = [T.StructField(c, T.StringType()) for c in contract.column_names]
+        strings = [T.StructField(c, T.StringType()) for c in files.contract.column_names]
         df = spark.read.json(
-            uris,
+            files.uris,
             schema=T.StructType([*strings, T.StructField(CORRUPT, T.StringType())]),
-            encoding=self.charset(options),
+            encoding=self.charset(files.options),
             mode="PERMISSIVE",
             columnNameOfCorruptRecord=CORRUPT,
         )

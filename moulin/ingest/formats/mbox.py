@@ -8,10 +8,11 @@ from moulin.ingest.formats import (
     CORRUPT,
     CORRUPT_REASON,
     FormatOptions,
-    RawFileError,
     RawFileFormat,
+    RawFiles,
     RecordContract,
     RowCounter,
+    record_schema,
 )
 from moulin.ingest.mail import MAIL_FIELDS, count_mbox_messages
 
@@ -22,23 +23,8 @@ if TYPE_CHECKING:
 def read_mbox(spark: SparkSession, uris: list[str], contract: RecordContract) -> DataFrame:
     """Mailbox files as one record per message (:mod:`moulin.ingest.mail`); a message
     that does not parse keeps only ``_corrupt_record`` (its reason)."""
-    from pyspark.sql import types as T
-
-    unknown = [c for c in contract.column_names if c not in MAIL_FIELDS]
-    if unknown:
-        raise RawFileError(
-            f"contract {contract.name} ({contract.path}) names column(s) {unknown} that mail records do not "
-            f"have: an mbox source's columns are among {', '.join(MAIL_FIELDS)}"
-        )
     names = contract.column_names
-    schema = T.StructType(
-        [
-            *(T.StructField(c, T.StringType()) for c in names),
-            T.StructField(CORRUPT, T.StringType()),
-            T.StructField(CORRUPT_REASON, T.StringType()),
-            T.StructField("_source_file", T.StringType()),
-        ]
-    )
+    schema = record_schema(contract, MAIL_FIELDS, "mail", "mbox")
 
     def explode(batches):
         import pandas as pd
@@ -79,12 +65,5 @@ class Mbox(RawFileFormat):
     def counter(self, options: FormatOptions) -> RowCounter:
         return count_mbox_messages
 
-    def read(
-        self,
-        spark: SparkSession,
-        uris: list[str],
-        contract: RecordContract,
-        options: FormatOptions,
-        file_columns: dict[str, list[str]] | None = None,
-    ) -> DataFrame:
-        return read_mbox(spark, uris, contract)
+    def read(self, spark: SparkSession, files: RawFiles) -> DataFrame:
+        return read_mbox(spark, files.uris, files.contract)

@@ -6,7 +6,13 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from moulin.ingest.formats import FormatOptions, RawFileError, RawFileFormat, RecordContract, RowCounter
+from moulin.ingest.formats import (
+    FormatOptions,
+    RawFileError,
+    RawFileFormat,
+    RawFiles,
+    RowCounter,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -30,26 +36,19 @@ class Parquet(RawFileFormat):
     def counter(self, options: FormatOptions) -> RowCounter:
         return count_parquet_rows
 
-    def read(
-        self,
-        spark: SparkSession,
-        uris: list[str],
-        contract: RecordContract,
-        options: FormatOptions,
-        file_columns: dict[str, list[str]] | None = None,
-    ) -> DataFrame:
+    def read(self, spark: SparkSession, files: RawFiles) -> DataFrame:
         from pyspark.sql import functions as F
 
-        df = spark.read.parquet(*uris)
-        missing = [c for c in contract.column_names if c not in df.columns]
-        extra = [c for c in df.columns if c not in contract.column_names]
+        df = spark.read.parquet(*files.uris)
+        missing = [c for c in files.contract.column_names if c not in df.columns]
+        extra = [c for c in df.columns if c not in files.contract.column_names]
         if missing or extra:
             raise RawFileError(
-                f"Parquet files {uris[:3]}: columns do not match contract {contract.name} ({contract.path}): "
+                f"Parquet files {files.uris[:3]}: columns do not match contract {files.contract.name} ({files.contract.path}): "
                 f"missing {missing}, unexpected {extra}"
             )
         return df.select(
-            *[F.col(c).cast("string").alias(c) for c in contract.column_names],
+            *[F.col(c).cast("string").alias(c) for c in files.contract.column_names],
             F.col("_metadata.file_path").alias("_source_file"),
         )
 
