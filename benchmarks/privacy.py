@@ -211,9 +211,12 @@ def main() -> None:
     from moulin.ingest.mail import parse_message, split_mbox
     from moulin.settings import load_settings
 
+    installed = load_settings()  # the user's home: bin/setup installed the corpus under its dist folder
     home = Path(tempfile.mkdtemp(prefix="moulin-privacy-bench-"))
     os.environ.update(
-        MOULIN_HOME=str(home), MOULIN_SPARK_MASTER=os.environ.get("MOULIN_SPARK_MASTER", "local[2]")
+        MOULIN_HOME=str(home),
+        MOULIN_DIST_DIR=str(installed.dist_dir or installed.home / "dist"),
+        MOULIN_SPARK_MASTER=os.environ.get("MOULIN_SPARK_MASTER", "local[2]"),
     )
     if args.hdfs:
         os.environ.update(free_hdfs_port_env())
