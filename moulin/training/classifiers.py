@@ -413,6 +413,26 @@ def _label_indices(frame, class_names: Sequence[str], where: str):
     return frame.assign(label=mapped.astype(np.int64))
 
 
+def _check_split_rows(rows, snap, uri: str, sampled: bool) -> None:
+    """Every row read belongs to train, validation or test, and (unsampled) the files held
+    as many rows as the Delta log records for them: no row is dropped on the way in."""
+    from moulin.training import TrainingDataError
+    from moulin.training.data import ALL_FILES
+
+    outside = rows["split"][~rows["split"].isin(("train", "validation", "test"))]
+    if len(outside):
+        shown = sorted({str(v) for v in outside.unique()})[:5]
+        raise TrainingDataError(
+            f"{uri} v{snap.version}: {len(outside)} row(s) with split {shown}, not train, validation "
+            "or test: rebuild the table's split column"
+        )
+    logged = snap.rows.get(ALL_FILES)
+    if not sampled and logged is not None and logged != len(rows):
+        raise TrainingDataError(
+            f"{uri} v{snap.version}: read {len(rows)} rows from its files, the Delta log records {logged}"
+        )
+
+
 def read_frames(
     settings, suite: ClassifierSuite, uri: str, version: int | None = None, sample: float | None = None
 ) -> tuple[Any, Frames]:
@@ -440,6 +460,7 @@ def read_frames(
         }
     else:
         rows = read_split_pandas(snap.files[ALL_FILES], columns, settings, sample=sample, key=suite.key)
+        _check_split_rows(rows, snap, uri, sampled=sample is not None)
         kept = [c for c in rows.columns if c in suite.columns]
         frames = {
             s: rows.loc[rows["split"] == s, kept].reset_index(drop=True)

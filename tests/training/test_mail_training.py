@@ -117,3 +117,22 @@ def test_a_suite_split_by_column_takes_no_network() -> None:
             use_case="x", contract="silver_mail", key="k", columns=("k", "label"), class_names=("a", "b"),
             baselines={}, networks=lambda frames: {}, network_names=("net",), splits="column",
         )  # fmt: skip
+
+
+def test_every_row_read_lands_in_a_split_or_the_read_fails(mail_table, tmp_path) -> None:
+    """Read whole, the three splits hold every row of the table; a row whose split is none
+    of them fails the read, naming its value, instead of leaving training unseen."""
+    from moulin.training import TrainingDataError
+    from moulin.training.classifiers import read_frames
+    from moulin.usecases.mail.training import suite
+
+    settings = mail_table["settings"]
+    _, frames = read_frames(settings, suite(settings), mail_table["uri"])
+    assert sum(len(f) for f in frames.values()) == len(mail_table["frame"])
+
+    other = replace(settings, home=tmp_path, warehouse_uri=(tmp_path / "warehouse").as_uri())
+    rows = mail_table["frame"].to_dict("records")
+    rows[0] = {**rows[0], "split": "holdout"}
+    uri = write_silver(other, rows)
+    with pytest.raises(TrainingDataError, match=r"1 row\(s\) with split \['holdout'\]"):
+        read_frames(other, suite(other), uri)
