@@ -36,7 +36,7 @@ def network_specs(params: FashionParams = PARAMS) -> dict[str, NetworkSpec]:
     """The networks of the use case, from its parameters."""
     cnn_train = TrainConfig(
         batch_size=params.cnn_batch_size, patience=params.patience, seed=params.seed, schedule="cosine",
-        eval_batch_size=1024, weight_decay=1e-4,
+        eval_batch_size=1024, weight_decay=1e-4, early_stopping=params.cnn_early_stopping,
     )  # fmt: skip
     effnet_train = TrainConfig(batch_size=64, patience=params.patience, seed=params.seed, eval_batch_size=256)
     return {
