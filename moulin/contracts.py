@@ -6,9 +6,9 @@ type, nullable, optional role and description; ``allow_non_finite: true`` lets a
 ``double``/``float`` column hold NaN and +-Infinity, which the bronze gate
 quarantines otherwise), its expectations and its
 ``quarantine_threshold`` (the largest share of rows that may fail before a run
-fails).  Bronze contracts also describe their raw ``source`` (format, null
-markers, database table, incremental column); bronze tables carry two lineage
-columns added by the loader, ``_source_file`` and ``ds`` (see
+fails).  Where a bronze table's raw data comes from, and how it is read, is its
+source spec's (:mod:`moulin.sources.spec`, whose ``contract`` names the table);
+bronze tables carry two lineage columns added by the loader, ``_source_file`` and ``ds`` (see
 :data:`LINEAGE_COLUMNS`).
 
 Expectation types (``type`` field):
@@ -37,7 +37,6 @@ import yaml
 
 from moulin.errors import DataError
 from moulin.expectations import EXPECTATION_TYPES, Expectation
-from moulin.ingest.formats import UnknownFormatError, raw_format
 from moulin.settings import REPO_ROOT
 
 SCHEMAS_DIR = REPO_ROOT / "schemas"
@@ -127,24 +126,6 @@ class ColumnSpec:
     allow_non_finite: bool = False
 
 
-#: Fields of a contract's ``source:`` that belong in the source spec, and where they go there.
-_INGEST_FIELDS = {
-    "database_table": "sql.table",
-    "incremental_column": "sql.watermark",
-    "allow_empty": "allow_empty",
-}
-
-
-@dataclass(frozen=True)
-class RawSource:
-    """Where a bronze table's raw data comes from (the contract's ``source:``; how it is
-    ingested is a source spec, :mod:`moulin.sources.spec`)."""
-
-    name: str
-    format: str = "csv"
-    null_values: tuple[str, ...] = ("NA", "")
-
-
 @dataclass(frozen=True)
 class Contract:
     """A validated table contract."""
@@ -162,7 +143,6 @@ class Contract:
     partition_by: tuple[str, ...] = ()
     personal_data: tuple[str, ...] = ()
     personal_data_note: str = ""
-    source: RawSource | None = None
     split: dict[str, Any] = field(default_factory=dict)
     privacy: PrivacyPolicy | None = None
 
@@ -418,32 +398,12 @@ def parse_contract(data: Any, path: Path) -> Contract:
     threshold = data["quarantine_threshold"]
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
         raise check.fail("quarantine_threshold", f"expected a share between 0 and 1, got {threshold!r}")
-    source = None
-    if data.get("source") is not None:
-        src = data["source"]
-        if not isinstance(src, dict) or not isinstance(src.get("name"), str):
-            raise check.fail("source.name", "source needs a name")
-        unknown_src = sorted(set(src) - {"name", "format", "null_values"})
-        ingest = [f for f in unknown_src if f in _INGEST_FIELDS]
-        if ingest:
-            raise check.fail(
-                f"source.{ingest[0]}",
-                f"how a source is ingested is its source spec's: set {_INGEST_FIELDS[ingest[0]]} in "
-                f"sources/{src['name']}.yaml (moulin.sources.spec), not in the contract",
-            )
-        if unknown_src:
-            raise check.fail(f"source.{unknown_src[0]}", "unknown field (allowed: format, name, null_values)")
-        try:
-            raw_format(src.get("format", "csv"))
-        except UnknownFormatError as exc:
-            raise check.fail("source.format", str(exc)) from None
-        source = RawSource(
-            name=src["name"],
-            format=src.get("format", "csv"),
-            null_values=tuple(str(v) for v in src.get("null_values", ["NA", ""])),
+    if "source" in data:
+        raise check.fail(
+            "source",
+            "a bronze table's source is declared once, by its source spec (sources/<name>.yaml, whose "
+            f"`contract: {data['name']}` names this table): delete the contract's source block",
         )
-    if data["layer"] == "bronze" and source is None:
-        raise check.fail("source", "bronze contracts need a source")
     split = data.get("split") or {}
     if split:
         if not isinstance(split, dict) or split.get("column") not in colset:
@@ -476,7 +436,6 @@ def parse_contract(data: Any, path: Path) -> Contract:
         partition_by=partition_by,
         personal_data=personal,
         personal_data_note=str(data.get("personal_data_note", "")).strip(),
-        source=source,
         split=dict(split),
         privacy=privacy,
     )

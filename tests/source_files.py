@@ -22,7 +22,6 @@ layer: bronze
 table: bronze/orders
 description: Orders of the shop, one file per day.
 owner: shop-data
-source: {name: orders, format: csv}
 keys: [order_id]
 partition_by: [ds]
 personal_data: [customer]

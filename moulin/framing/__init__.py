@@ -14,8 +14,7 @@ of the whole against moulin's contracts and source specs (:mod:`moulin.framing.c
   every input column of the training table's contract (roles ``categorical`` and
   ``numeric``) is declared known at prediction time;
 * the label and every feature are columns of the declared tables' contracts;
-* every source is a known source (a spec under ``<contracts>/sources/``, or a bronze
-  contract's ``source.name``);
+* every source is a known source (a spec under ``<contracts>/sources/``);
 * personal data is declared with a legal basis, and every personal column of the
   declared tables' contracts is declared;
 * a storage step's tables are contracts of that step's layer.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from moulin.contracts import Contract, ContractError, load_all_contracts, load_contract
+from moulin.contracts import Contract, ContractError, load_contract
 from moulin.framing.model import INPUT_ROLES, METRICS, Framing
 from moulin.framing.reader import Reader
 from moulin.sources.spec import all_spec_files
@@ -133,14 +133,9 @@ def _check_label_and_features(r: Reader, f: Framing, contracts: dict[str, Contra
 
 
 def known_sources() -> dict[str, Path]:
-    """Every source name moulin knows, with the file declaring it: the source specs
-    (``<contracts>/sources/<name>.yaml``) and the bronze contracts' ``source.name``."""
-    out: dict[str, Path] = {}
-    for contract in load_all_contracts().values():
-        if contract.layer == "bronze" and contract.source is not None:
-            out.setdefault(contract.source.name, contract.path)
-    out.update(all_spec_files())
-    return dict(sorted(out.items()))
+    """Every source name moulin knows, with the file declaring it (its source spec,
+    ``<contracts>/sources/<name>.yaml``)."""
+    return all_spec_files()
 
 
 def _check_sources(r: Reader, f: Framing) -> None:

@@ -117,13 +117,16 @@ class PersonalTable:
 def personal_tables(settings: Settings) -> list[PersonalTable]:
     """Every table declared to hold personal data with subject columns, and the
     quarantine of every source whose bronze contract does."""
+    from moulin.sources.spec import sources_by_contract
+
     out = []
+    sources = sources_by_contract()
     for name, contract in sorted(load_all_contracts().items()):
         if contract.privacy is None or not contract.privacy.subject_columns or "<" in contract.table:
             continue
         out.append(PersonalTable(name, settings.table_uri(contract.table), contract))
-        if contract.layer == "bronze" and contract.source is not None:
-            src = contract.source.name
+        src = sources.get(name)
+        if contract.layer == "bronze" and src is not None:
             out.append(PersonalTable(f"quarantine_{src}", settings.table_uri("quarantine", src), None, src))
     return out
 
@@ -549,8 +552,7 @@ def erase_subject(
 
         vacuumed = refresh_views_after_erasure(spark, settings, say)
         say(f"analysts' views rebuilt, {vacuumed} old file(s) vacuumed")
-    sources = sorted({t.contract.source.name for t in personal_tables(settings)
-                      if t.contract is not None and t.contract.layer == "bronze" and t.contract.source})  # fmt: skip
+    sources = sorted({t.source for t in personal_tables(settings) if t.source})
     for source in sources:
         raw.extend(_erase_raw(settings, source, address, say, request_id))
     after = scan(settings, needles, local_log_dirs(settings))

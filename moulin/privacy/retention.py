@@ -67,11 +67,13 @@ def plan_retention(settings: Settings, today: dt.date | None = None) -> list[Ret
     """The expired partitions and raw drops of every contract with a retention."""
     from moulin.delta import DeltaTableStore
     from moulin.privacy.views import view_uri
+    from moulin.sources.spec import sources_by_contract
 
     today = today or dt.date.today()
     store = DeltaTableStore(None)
     fs = WarehouseFS(settings)
     plan: list[RetentionAction] = []
+    sources = sources_by_contract()
     for name, contract in sorted(load_all_contracts().items()):
         policy = contract.privacy
         if policy is None or policy.retention_days is None or "<" in contract.table:
@@ -86,8 +88,9 @@ def plan_retention(settings: Settings, today: dt.date | None = None) -> list[Ret
         tables = [settings.table_uri(contract.table)]
         if contract.personal_columns:
             tables.append(view_uri(settings, contract))
-        if contract.layer == "bronze" and contract.source is not None:
-            tables.append(settings.table_uri("quarantine", contract.source.name))
+        source = sources.get(name) if contract.layer == "bronze" else None
+        if source is not None:
+            tables.append(settings.table_uri("quarantine", source))
         for uri in tables:
             if not store.exists(uri):
                 continue
@@ -99,8 +102,8 @@ def plan_retention(settings: Settings, today: dt.date | None = None) -> list[Ret
                     "partitioned by that column, or change retention_column"
                 )
             plan.append(_table_action(uri, snap, column, policy.retention_days, cutoff))
-        if contract.layer == "bronze" and contract.source is not None:
-            raw = settings.table_uri("raw", contract.source.name)
+        if source is not None:
+            raw = settings.table_uri("raw", source)
             drops = [
                 e.uri.rsplit("/", 1)[-1][3:]
                 for e in fs.list(raw)
@@ -111,7 +114,7 @@ def plan_retention(settings: Settings, today: dt.date | None = None) -> list[Ret
                     raw, "raw", policy.retention_days, cutoff.isoformat(), None, _expired(drops, cutoff, raw)
                 )
             )
-            staging = _staging_action(settings, contract.source.name, policy.retention_days, cutoff)
+            staging = _staging_action(settings, source, policy.retention_days, cutoff)
             if staging is not None:
                 plan.append(staging)
     return plan

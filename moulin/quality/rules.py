@@ -157,15 +157,12 @@ def floating_value(raw: Column, spark_type: str, allow_non_finite: bool = False)
 def parse_typed(raw: DataFrame, contract: Contract, null_values: tuple[str, ...] | None = None) -> DataFrame:
     """Cast the string columns of ``raw`` to the contract types.
 
-    Null markers of the source (e.g. ``NA``, empty) become nulls; the raw
+    Null markers of the source (``null_values``, its spec's; default ``NA`` and empty) become nulls; the raw
     strings move into the struct column ``_raw``; ``_unparsed`` lists the
     columns whose non-null raw value did not parse.  Other columns of ``raw``
     (lineage, ``_corrupt_record``) are kept.
     """
-    if null_values is not None:
-        nulls = list(null_values)
-    else:
-        nulls = list(contract.source.null_values) if contract.source else ["NA", ""]
+    nulls = list(null_values) if null_values is not None else ["NA", ""]
     typed, unparsed = [], []
     for col in contract.columns:
         raw_col = F.col(col.name)

@@ -129,7 +129,6 @@ def draft(
         "table": f"bronze/{name}",
         "description": f"Drafted by `moulin source infer` from {path.name} ({len(rows)} rows sampled): review it.",
         "owner": "",
-        "source": {"name": name, "format": fmt, "null_values": list(null_values)},
         "keys": keys,
         "partition_by": ["ds"],
         "personal_data": [],

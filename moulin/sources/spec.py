@@ -417,6 +417,22 @@ def all_spec_files() -> dict[str, Path]:
     return dict(sorted(out.items()))
 
 
+def sources_by_contract() -> dict[str, str]:
+    """The source writing each bronze contract, by contract name (each spec's ``contract``).
+
+    Two specs naming one contract is an error: a bronze table has one source."""
+    out: dict[str, str] = {}
+    for name, path in all_spec_files().items():
+        contract = load_spec_file(path).contract
+        if contract in out:
+            raise SourceSpecError(
+                f"sources {out[contract]!r} and {name!r} both write contract {contract!r} ({path}): a bronze "
+                "table has one source; give one of them its own contract"
+            )
+        out[contract] = name
+    return out
+
+
 def load_spec(name_or_path: str | Path) -> SourceSpec:
     """The spec of a source name, or of a spec file path."""
     text = str(name_or_path)

@@ -24,7 +24,6 @@ layer: bronze
 table: bronze/people_cc
 description: people, for the concurrency test
 owner: data-engineering
-source: {name: people_cc}
 partition_by: [region, ds]
 quarantine_threshold: 0.1
 privacy:
@@ -51,6 +50,10 @@ def people(spark, tmp_path, monkeypatch):
     contracts = tmp_path / "contracts"
     contracts.mkdir()
     (contracts / "bronze_people_cc.yaml").write_text(CONTRACT)
+    (contracts / "sources").mkdir()
+    (contracts / "sources" / "people_cc.yaml").write_text(
+        'name: people_cc\nkind: file\ncontract: bronze_people_cc\nfile: {path: "{home}/drops/people_cc/{ds}/*.jsonl", format: jsonl}\n'
+    )
     monkeypatch.setenv("MOULIN_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MOULIN_CONTRACTS_DIR", str(contracts))
     settings = load_settings("local")

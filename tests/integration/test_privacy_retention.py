@@ -21,7 +21,6 @@ layer: bronze
 table: bronze/people_rt
 description: people, for the retention test
 owner: data-engineering
-source: {name: people_rt}
 partition_by: [region, ds]
 quarantine_threshold: 0.1
 privacy:
@@ -47,6 +46,10 @@ def people(spark, tmp_path, monkeypatch):
     contracts = tmp_path / "contracts"
     contracts.mkdir()
     (contracts / "bronze_people_rt.yaml").write_text(CONTRACT)
+    (contracts / "sources").mkdir()
+    (contracts / "sources" / "people_rt.yaml").write_text(
+        'name: people_rt\nkind: file\ncontract: bronze_people_rt\nfile: {path: "{home}/drops/people_rt/{ds}/*.jsonl", format: jsonl}\n'
+    )
     monkeypatch.setenv("MOULIN_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MOULIN_CONTRACTS_DIR", str(contracts))
     settings = load_settings("local")

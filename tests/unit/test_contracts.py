@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from moulin.contracts import ContractError, load_all_contracts, load_contract, load_contract_file, spark_type
+from moulin.sources.spec import SourceSpecError, sources_by_contract
 
 FEATURE_COLUMNS = [
     "flight_id", "dep_date", "split", "dep_delayed_15", "carrier", "origin", "dest", "month",
@@ -23,10 +24,30 @@ def test_all_contracts_load():
                  "gold_hour_delay_stats", "flight_features", "quarantine", "table_profiles"]:  # fmt: skip
         assert name in contracts
         assert 0 <= contracts[name].quarantine_threshold <= 1
+    sources = sources_by_contract()
     for name, contract in contracts.items():
         if contract.layer == "bronze":
-            assert contract.source is not None and contract.source.name == name.removeprefix("bronze_")
+            assert sources[name] == name.removeprefix("bronze_"), f"{name} is written by no source spec"
             assert contract.personal_data_note, f"{name} must say why it holds no personal data"
+
+
+def test_a_bronze_source_is_declared_by_its_spec_only(tmp_path, monkeypatch):
+    """The contract names no source (its spec does): a ``source:`` block is refused with
+    the fix, and two specs writing one contract are refused naming both."""
+    data = yaml.safe_load(Path(load_contract("bronze_weather").path).read_text())
+    data["source"] = {"name": "weather", "format": "csv"}
+    (tmp_path / "bronze_weather.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(ContractError, match=r"field source: .*declared once, by its source spec.*"
+                       r"`contract: bronze_weather` names this table\): delete the contract's source block"):  # fmt: skip
+        load_contract_file(tmp_path / "bronze_weather.yaml")
+    (tmp_path / "sources").mkdir()
+    for name in ("weather", "weather_copy"):
+        (tmp_path / "sources" / f"{name}.yaml").write_text(
+            f"name: {name}\nkind: file\ncontract: bronze_weather\nfile: {{path: x, format: csv}}\n"
+        )
+    monkeypatch.setenv("MOULIN_CONTRACTS_DIR", str(tmp_path))
+    with pytest.raises(SourceSpecError, match=r"sources 'weather' and 'weather_copy' both write contract"):
+        sources_by_contract()
 
 
 def test_feature_contract_keeps_its_columns_and_roles():
@@ -100,10 +121,9 @@ def _base() -> dict:
         (lambda d: d.update(layer="platinum"), "layer", "not one of"),
         (
             lambda d: d.update(source={"name": "t", "incremental_column": "id"}),
-            "source.incremental_column",
-            "set sql.watermark in sources/t.yaml",
+            "source",
+            "declared once, by its source spec (sources/<name>.yaml, whose `contract: t` names this table)",
         ),
-        (lambda d: d.update(source={"name": "t", "shape": "x"}), "source.shape", "unknown field"),
     ],
 )
 def test_invalid_contracts_name_file_and_field(tmp_path, change, field, words):

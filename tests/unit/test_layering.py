@@ -62,6 +62,9 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("moulin.privacy.scan", "moulin.sources.spec"): (
         "the scan reads a source's declared file encoding from its spec while bronze uses privacy"
     ),
+    ("moulin.privacy.retention", "moulin.sources.spec"): (
+        "retention finds the source writing a bronze table from its spec while bronze uses privacy"
+    ),
     ("moulin.privacy.rotation", "moulin.sources.spec"): (
         "key rotation finds the sources to rewrite from their specs while bronze uses privacy"
     ),

@@ -74,7 +74,6 @@ def _contract(**changes) -> dict:
         "name": "bronze_people",
         "layer": "bronze",
         "table": "bronze/people",
-        "source": {"name": "people"},
         "quarantine_threshold": 0.1,
         "privacy": {"purpose": "support", "legal_basis": "contract", "subject_columns": ["email"]},
         "columns": [
@@ -583,7 +582,6 @@ PEOPLE_CONTRACT = """\
 name: bronze_{name}
 layer: bronze
 table: bronze/{name}
-source: {{name: {name}, format: {fmt}}}
 partition_by: [ds]
 quarantine_threshold: 0.1
 privacy: {{purpose: support, legal_basis: contract, retention_days: 30, subject_columns: [email]}}

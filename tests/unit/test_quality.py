@@ -20,7 +20,6 @@ CONTRACT = {
     "name": "bronze_tiny",
     "layer": "bronze",
     "table": "bronze/tiny",
-    "source": {"name": "tiny", "null_values": ["NA", ""]},
     "keys": ["id"],
     "columns": [
         {"name": "id", "type": "int", "nullable": False},

@@ -76,7 +76,6 @@ def contracts_page() -> str:
         ("A column (`columns[]`)", mc.ColumnSpec, ()),
         ("Personal data of a column (`columns[].personal`)", mc.PersonalColumn, ()),
         ("Record of processing (`privacy`)", mc.PrivacyPolicy, ()),
-        ("Raw source of a bronze table (`source`)", mc.RawSource, ()),
     ):
         lines += [f"### {title}", "", first_paragraph(cls.__doc__), "", *fields_table(cls, skip), ""]
     lines += ["## Contracts shipped with moulin", ""]

@@ -111,7 +111,7 @@ class RawFileFormat:
     implement :meth:`counter` and :meth:`read`; the other members have defaults
     for a binary format that declares no text encoding."""
 
-    #: The name source specs and contracts give (``file.format``, ``source.format``).
+    #: The name source specs give (``file.format``).
     name: ClassVar[str]
     #: Text lines, whose last line must end with a line end (a cut file shows as a last
     #: line without one); binary formats detect cuts themselves.
