@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 
-from moulin.airflow_kit import PIPELINE, default_args
+from moulin.airflow_kit import PIPELINE, default_args, table_asset, table_path_asset
 from moulin.ops.alerts import deadline
 from moulin.settings import load_settings
 from moulin.sources.dags import source_assets
-from moulin.usecases.flights.params import PARAMS, SOURCES
+from moulin.training.config import LEADERBOARD_TABLE
+from moulin.usecases.flights.params import PARAMS, SOURCES, STATS_TABLES
 
 
 @dag(
@@ -27,20 +28,20 @@ from moulin.usecases.flights.params import PARAMS, SOURCES
     default_args=default_args(PIPELINE),
 )
 def flights_delay_model():
-    @task(outlets=[Asset("moulin://silver/flights")])
+    @task(outlets=[table_asset("silver_flights")])
     def silver(ds=None, params=None, triggering_asset_events=None) -> dict:
         from moulin.usecases.flights import tasks as flights_tasks
 
         months = flights_tasks.triggering_months(triggering_asset_events)
         return flights_tasks.silver(ds, params, triggered_by=months)
 
-    @task(outlets=[Asset("moulin://gold/delay_stats")])
+    @task(outlets=[table_asset(c) for c in STATS_TABLES.values()])
     def gold_stats(upstream: dict, ds=None) -> dict:
         from moulin.usecases.flights import tasks as flights_tasks
 
         return flights_tasks.gold_stats(ds, upstream)
 
-    @task(outlets=[Asset("moulin://gold/flight_features")])
+    @task(outlets=[table_asset("flight_features")])
     def features(upstream: dict, ds=None) -> dict:
         from moulin.usecases.flights import tasks as flights_tasks
 
@@ -52,7 +53,7 @@ def flights_delay_model():
 
         return flights_tasks.profile(ds, upstream)
 
-    @task(outlets=[Asset("moulin://gold/model_leaderboard")])
+    @task(outlets=[table_path_asset(LEADERBOARD_TABLE)])
     def train(upstream: dict, ds=None, params=None, run_id=None) -> dict:
         from moulin.usecases.flights import tasks as flights_tasks
 

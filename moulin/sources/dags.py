@@ -14,7 +14,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Asset, AssetAll, Param, task
 
-from moulin.airflow_kit import TRANSIENT, default_args
+from moulin.airflow_kit import TRANSIENT, default_args, table_asset
 from moulin.contracts import load_contract
 from moulin.errors import DataError
 from moulin.sources.spec import SourceSpec, all_spec_files, load_spec, load_spec_file, validate_spec
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def spec_asset(spec: SourceSpec) -> Asset:
     """The Asset the ingest DAG of ``spec`` emits: its bronze table, ``moulin://<table>``."""
-    return Asset(f"moulin://{load_contract(spec.contract).table}")
+    return table_asset(spec.contract)
 
 
 def source_assets(*names: str) -> AssetAll:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+#: The model leaderboard's path under the warehouse (schema: :mod:`moulin.training.leaderboard`).
+LEADERBOARD_TABLE = "gold/model_leaderboard"
+
 
 @dataclass(frozen=True)
 class TrainConfig:

@@ -17,7 +17,7 @@ from moulin.settings import Settings
 from moulin.training import TrainingError
 from moulin.training.artifacts import model_dir_uri
 from moulin.training.checkpoints import fingerprint
-from moulin.training.config import TrainConfig
+from moulin.training.config import LEADERBOARD_TABLE, TrainConfig
 from moulin.training.contract import SPLITS, FeatureContract
 from moulin.training.data import FeatureSnapshot, read_split_pandas, resolve_snapshot
 from moulin.training.ddp import choose_backend
@@ -113,7 +113,7 @@ def run_places(settings: Settings, options: TrainingOptions, contract: FeatureCo
         created_at=created_at,
         features_uri=features_uri,
         model_dir=model_dir_uri(settings, options.model_name, run_id),
-        leaderboard_uri=options.leaderboard_uri or settings.table_uri("gold", "model_leaderboard"),
+        leaderboard_uri=options.leaderboard_uri or settings.table_uri(LEADERBOARD_TABLE),
     )
 
 

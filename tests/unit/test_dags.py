@@ -59,6 +59,33 @@ def test_every_task_retries_under_a_kit_policy_and_fails_at_once_on_data_errors(
             assert key not in text, f"{path.name} writes {key} by hand: use moulin.airflow_kit.default_args"
 
 
+def test_every_asset_names_a_table_of_a_contract(dagbag) -> None:
+    """Producers' outlets and consumers' schedules name tables by their contracts (or the
+    leaderboard's path): an Asset naming no table would schedule nothing."""
+    from moulin.contracts import load_all_contracts
+    from moulin.training.config import LEADERBOARD_TABLE
+
+    tables = {f"moulin://{c.table}" for c in load_all_contracts().values()} | {
+        f"moulin://{LEADERBOARD_TABLE}"
+    }
+    outlets = {o.uri for dag in dagbag.dags.values() for t in dag.tasks for o in t.outlets}
+
+    def uris(condition) -> set[str]:
+        if condition is None:
+            return set()
+        if hasattr(condition, "uri"):
+            return {condition.uri}
+        return set().union(*(uris(c) for c in condition.objects))
+
+    scheduled = set().union(
+        *(uris(getattr(d.timetable, "asset_condition", None)) for d in dagbag.dags.values())
+    )
+    assert "moulin://bronze/flights" in scheduled
+    assert outlets and outlets <= tables, sorted(outlets - tables)
+    assert {"moulin://gold/route_delay_stats", "moulin://gold/flight_features"} <= outlets
+    assert scheduled <= outlets, sorted(scheduled - outlets)
+
+
 def test_dag_files_stay_thin() -> None:
     """Task bodies call into moulin: no loops or classes in DAG files."""
     for path in DAGS_FOLDER.glob("*.py"):

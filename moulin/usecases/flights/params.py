@@ -15,6 +15,12 @@ from moulin.training.config import TrainConfig
 
 #: The use case's sources, each a spec in ``schemas/sources/`` (its DAG ``source_<name>``).
 SOURCES = ("flights", "weather", "planes", "airports", "airlines")
+#: The contracts of the gold statistics, by the key they group delays by.
+STATS_TABLES = {
+    "route": "gold_route_delay_stats",
+    "carrier": "gold_carrier_delay_stats",
+    "hour": "gold_hour_delay_stats",
+}
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,9 @@ from moulin.contracts import Contract, load_contract
 from moulin.errors import MoulinError
 from moulin.quality.tables import check_table
 from moulin.settings import Settings
+from moulin.usecases.flights.params import STATS_TABLES
 
 PIPELINE = "moulin.usecases.flights"
-STATS_TABLES = {
-    "route": "gold_route_delay_stats",
-    "carrier": "gold_carrier_delay_stats",
-    "hour": "gold_hour_delay_stats",
-}
 
 
 class StageError(MoulinError):

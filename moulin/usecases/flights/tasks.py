@@ -16,10 +16,12 @@ import json
 import time
 from collections.abc import Mapping
 
+from moulin.airflow_kit import table_asset_uri
 from moulin.errors import MoulinError
 from moulin.jobs.submit import submit_job
 from moulin.orchestration import safe_run_id
 from moulin.settings import Settings, load_settings
+from moulin.training.config import LEADERBOARD_TABLE
 from moulin.usecases.flights.params import SOURCES
 from moulin.usecases.flights.summary import write_run_summary
 
@@ -49,8 +51,6 @@ def _timed(stage: str, result: dict, start: float, detail: str) -> dict:
 
 
 # ------------------------------------------------------------------ use case
-#: The Asset of bronze flights (the source factory's DAG ``source_flights`` emits it).
-BRONZE_FLIGHTS_URI = "moulin://bronze/flights"
 
 
 def triggering_months(events: Mapping | None) -> list[str]:
@@ -58,7 +58,7 @@ def triggering_months(events: Mapping | None) -> list[str]:
     the events of the other sources name their own logical dates, not months of flights."""
     months = set()
     for asset, asset_events in (events or {}).items():
-        if str(getattr(asset, "uri", asset)) != BRONZE_FLIGHTS_URI:
+        if str(getattr(asset, "uri", asset)) != table_asset_uri("bronze_flights"):
             continue
         for event in asset_events:
             extra = getattr(event, "extra", None) or {}
@@ -339,7 +339,7 @@ def report(
     for name in (
         "bronze/flights", "bronze/weather", "bronze/planes", "bronze/airports", "bronze/airlines",
         "quarantine/flights", "silver/flights", "gold/route_delay_stats", "gold/carrier_delay_stats",
-        "gold/hour_delay_stats", "gold/flight_features", "quality/table_profiles", "gold/model_leaderboard",
+        "gold/hour_delay_stats", "gold/flight_features", "quality/table_profiles", LEADERBOARD_TABLE,
     ):  # fmt: skip
         uri = settings.table_uri(name)
         if store.exists(uri):
