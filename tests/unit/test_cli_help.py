@@ -749,3 +749,22 @@ def test_documented_options_are_those_of_their_action() -> None:
                 assert option in _options(target), f"docs: moulin {' '.join(words)}: {option}"
                 checked += 1
     assert checked >= 15
+
+
+def test_every_command_module_of_the_cli_package_is_declared() -> None:
+    """A module of ``moulin/cli/`` that adds commands is listed in ``COMMAND_MODULES``, and
+    each listed module adds some: a command module left out of the list is no command."""
+    from moulin.cli import COMMAND_MODULES
+
+    package = ROOT / "moulin" / "cli"
+    adding = {
+        f"moulin.cli.{path.stem}"
+        for path in package.glob("*.py")
+        if any(
+            isinstance(node, ast.FunctionDef) and node.name == "add_parser"
+            for node in ast.parse(path.read_text()).body
+        )
+    }
+    assert adding <= set(COMMAND_MODULES)
+    for module in COMMAND_MODULES:
+        assert callable(getattr(importlib.import_module(module), "add_parser", None)), module
