@@ -13,6 +13,7 @@ import io
 import sys
 from typing import TYPE_CHECKING
 
+from moulin.command_line import add_command, add_limit
 from moulin.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -25,13 +26,15 @@ SHOWN_ROWS = 100
 _DESCRIPTION_WIDTH = 70
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``moulin sql``."""
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "sql",
         help="query tables by name with SQL (DuckDB); --tables lists them",
         description="Run one SELECT query (DuckDB) over the tables by name, <layer>.<table> "
         "(personal-data tables through their analysts' views), or list them with --tables.",
+        run=_run,
     )
     p.add_argument(
         "query", nargs="?", help='one SELECT query, tables named <layer>.<table>: "SELECT * FROM gold.x"'
@@ -40,8 +43,7 @@ def add_parser(sub) -> None:
     p.add_argument("--as-of", help="read every table at this version number or ISO timestamp (UTC)")
     p.add_argument("--format", choices=("table", "csv", "parquet"), default="table", help="output format")
     p.add_argument("--out", help="write the rows to this file (csv, parquet: required)")
-    p.add_argument("--limit", type=int, help=f"keep the first N rows (table format: {SHOWN_ROWS} by default)")
-    p.set_defaults(func=_run)
+    add_limit(p, f"keep the first N rows (table format: {SHOWN_ROWS} by default)", default=None)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -8,28 +8,32 @@ import datetime as dt
 import json
 from pathlib import Path
 
+from moulin.command_line import add_action, add_actions, add_command, add_limit
 from moulin.settings import Settings
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``moulin privacy`` and its actions, each with only its own options."""
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "privacy",
         help="personal data: key, erase, requests, retention, register, audit, access",
         description="Personal data from the shell: the pseudonym key, erasure requests and erasures, "
         "retention, the record of processing activities, the audit trail, HDFS access zones and the "
         "analysts' views.",
+        run=_run,
     )
-    p.set_defaults(func=_run)
-    actions = p.add_subparsers(dest="action", required=True)
+    actions = add_actions(p)
 
-    actions.add_parser(
+    add_action(
+        actions,
         "key",
         help="print the pseudonym key's id and where it comes from",
         description="Print the pseudonym key's id (an HMAC of a label, never the key) and its origin; "
         "the key file is created (mode 0600) on first use.",
     )
-    a = actions.add_parser(
+    a = add_action(
+        actions,
         "rotate-key",
         help="write a new pseudonym key and pseudonymise every landing again",
         description="Write a new pseudonym key, gate every landing of every pseudonymising source "
@@ -43,7 +47,8 @@ def add_parser(sub) -> None:
         help="a landing the rotation reported blocked that cannot be repaired; its bronze rows "
         "(pseudonyms of the previous key) are deleted so the rotation can finish (repeatable)",
     )
-    a = actions.add_parser(
+    a = add_action(
+        actions,
         "request",
         help="register an erasure request; prints its id",
         description="Register an erasure request for each address read from standard input (one a "
@@ -56,7 +61,8 @@ def add_parser(sub) -> None:
         help="the subject's e-mail address instead of standard input (repeatable; it stays in the "
         "shell's history)",
     )
-    a = actions.add_parser(
+    a = add_action(
+        actions,
         "erase",
         help="erase a subject: a registered request (--request) or an address (--subject)",
         description="Erase a subject from every table, quarantine and raw file that holds it, then "
@@ -70,13 +76,15 @@ def add_parser(sub) -> None:
         help="the subject's e-mail address (repeatable; it stays in the shell's history: prefer "
         "`request`, which reads it from standard input)",
     )
-    actions.add_parser(
+    add_action(
+        actions,
         "requests",
         help="the recorded privacy requests, one JSON line each",
         description="Print the privacy requests recorded in ops/privacy_requests, oldest first, one "
         "JSON line each.",
     )
-    a = actions.add_parser(
+    a = add_action(
+        actions,
         "retention",
         help="delete what is older than each contract's retention",
         description="Delete the partitions (and raw drops, staging copies) older than each "
@@ -84,20 +92,23 @@ def add_parser(sub) -> None:
     )
     a.add_argument("--dry-run", action="store_true", help="say what would be deleted, delete nothing")
     a.add_argument("--today", help="the date to count from (YYYY-MM-DD; default today)")
-    a = actions.add_parser(
+    a = add_action(
+        actions,
         "register",
         help="write the record of processing activities (HTML)",
         description="Write the record of processing activities (GDPR art. 30) from the contracts, as "
         "HTML, to ops/register/record_of_processing.html in the warehouse.",
     )
     a.add_argument("--out", help="also write the HTML to this local file")
-    a = actions.add_parser(
+    a = add_action(
+        actions,
         "audit",
         help="the newest rows of the audit trail, one JSON line each",
         description="Print the newest rows of the audit trail (ops/audit), one JSON line each.",
     )
-    a.add_argument("--limit", type=int, default=50, help="newest rows to show")
-    a = actions.add_parser(
+    add_limit(a, "newest rows to show", default=50)
+    a = add_action(
+        actions,
         "permissions",
         help="set each access zone's owner, group and mode on HDFS",
         description="Set each access zone's owner, group and mode recursively (folders 750, files "
@@ -105,7 +116,8 @@ def add_parser(sub) -> None:
     )
     a.add_argument("--owner", help="owner to set (default: the user moulin acts as)")
     a.add_argument("--as-user", help="HDFS user to act as (the superuser or the owner)")
-    actions.add_parser(
+    add_action(
+        actions,
         "views",
         help="rebuild the analysts' views of the personal-data tables",
         description="Rebuild every analysts' view (views/<layer>_<name>) from its table's latest "

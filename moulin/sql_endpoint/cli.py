@@ -13,42 +13,53 @@ import os
 import sys
 import time
 
+from moulin.command_line import add_action, add_actions, add_command
 from moulin.settings import load_settings
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``moulin sql-endpoint``."""
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "sql-endpoint",
         help="the JDBC/ODBC SQL endpoint (Spark's Thrift server) over the catalog",
         description="Spark's Thrift JDBC/ODBC server over the tables by name (<layer>.<table>), "
         "started by `moulin platform up`; profile hdfs-local unless --profile says.",
+        run=_run,
     )
-    p.set_defaults(func=_run)
-    actions = p.add_subparsers(dest="action", required=True)
-    actions.add_parser(
+    actions = add_actions(p)
+    add_action(
+        actions,
         "serve",
         help="run the endpoint in the foreground",
         description="Run the endpoint in the foreground until SIGTERM or Ctrl-C.",
     )
-    actions.add_parser(
+    add_action(
+        actions,
         "status",
         help="its URL and the version served of each table",
         description="Print the endpoint's JDBC URL and, per table, the Delta version served or why it is refused.",
     )
-    a = actions.add_parser(
-        "password",
-        help="print a user's password (generated the first time)",
-        description="Print USER's password of the endpoint (generated the first time, kept in a 0600 file).",
+    _add_user(
+        add_action(
+            actions,
+            "password",
+            help="print a user's password (generated the first time)",
+            description="Print USER's password of the endpoint (generated the first time, kept in a 0600 file).",
+        )
     )
-    a.add_argument("user", help="a user of hdfs.group_mapping (analyst, engineer, dpo, ...)")
-    a = actions.add_parser(
+    a = add_action(
+        actions,
         "beeline",
         help="open Beeline logged in as a user",
         description="Open Beeline (Hive JDBC) on the endpoint, logged in as USER; -e runs SQL and exits.",
     )
-    a.add_argument("user", help="a user of hdfs.group_mapping (analyst, engineer, dpo, ...)")
+    _add_user(a)
     a.add_argument("-e", dest="sql", help="run these statements and exit")
+
+
+def _add_user(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("user", help="a user of hdfs.group_mapping (analyst, engineer, dpo, ...)")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -77,10 +77,13 @@ def images_table(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def trained(images_table, spark) -> dict:
-    from moulin.usecases.fashion.training import train_fashion
+    from moulin.training.classifiers import run_suite
+    from moulin.usecases.fashion.training import suite
 
     settings = images_table["settings"]
-    summary = train_fashion(spark, settings, models=("logreg", "cnn"), epochs_scale=0.3, num_processes=2)
+    summary = run_suite(
+        spark, settings, suite(settings), ("logreg", "cnn"), epochs_scale=0.3, num_processes=2
+    )
     results = json.loads(Path(summary["results_uri"].removeprefix("file://")).read_text())
     return {"summary": summary, "results": results}
 

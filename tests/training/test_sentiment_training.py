@@ -58,11 +58,13 @@ def posts_table(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def trained(posts_table, spark) -> dict:
+    from moulin.training.classifiers import run_suite
     from moulin.usecases.sentiment.params import PARAMS
-    from moulin.usecases.sentiment.training import train_sentiment
+    from moulin.usecases.sentiment.training import suite
 
+    settings = posts_table["settings"]
     params = replace(PARAMS, minilm_epochs=1, cnn_epochs=4, bootstrap_resamples=300)
-    summary = train_sentiment(spark, posts_table["settings"], params=params, num_processes=2)
+    summary = run_suite(spark, settings, suite(settings, params), params.models, num_processes=2)
     results = json.loads(Path(summary["results_uri"].removeprefix("file://")).read_text())
     return {"summary": summary, "results": results}
 

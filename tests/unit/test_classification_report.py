@@ -21,7 +21,7 @@ from moulin.reporting.classification import (
     write_classification_report,
 )
 from moulin.settings import Settings
-from moulin.usecases.sentiment.report import WORDING, render_report, write_report
+from moulin.usecases.sentiment.report import WORDING
 
 CLASSES = ["negative", "neutral", "positive"]
 PER_CLASS_TEST = 300
@@ -268,7 +268,7 @@ def test_duplicates_and_conflicting_labels(html: str) -> None:
     assert "17 posts occur more than once with different labels" in summary
     one = make_results()
     one["duplicates"] = {"train_and_test": 1, "train_and_validation": 2, "conflicting_labels": 1}
-    data = _text(_section(render_report(one), "data"))
+    data = _text(_section(render_classification_report(one, WORDING), "data"))
     assert "1 test post also appears in training or validation; 2 validation posts also appear" in data
     assert "1 post occurs more than once" in data
 
@@ -281,20 +281,20 @@ def test_quality_accounting_in_posts() -> None:
         "rows_quarantined": 10,
         "quarantine_reasons": {"empty_text": 10},
     }
-    page = render_report(make_results(), quality)
+    page = render_classification_report(make_results(), WORDING, quality)
     data = _text(_section(page, "data"))
     assert "Every post read is accounted for" in data and "empty_text" in data
     assert "Posts kept (bronze)" in data
-    bad = render_report(make_results(), {**quality, "rows_bronze": 8000})
+    bad = render_classification_report(make_results(), WORDING, {**quality, "rows_bronze": 8000})
     assert "row accounting does not add up: 8,900 posts read" in _text(_section(bad, "summary"))
 
 
 def test_examples_without_text_or_image_say_so() -> None:
     results = make_results()
     results["worst_test_examples"]["examples"] = [{"key": "x", "true": 0, "predicted": 1, "confidence": 0.9}]
-    assert "post not available" in _text(_section(render_report(results), "worst"))
+    assert "post not available" in _text(_section(render_classification_report(results, WORDING), "worst"))
     results["worst_test_examples"] = {}
-    assert "Misclassified test posts: not available." in render_report(results)
+    assert "Misclassified test posts: not available." in render_classification_report(results, WORDING)
 
 
 def test_wording_is_the_use_case_s_own() -> None:
@@ -326,12 +326,9 @@ def test_wording_is_the_use_case_s_own() -> None:
 def test_write_report(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path)
     uri = settings.table_uri("reports", "sentiment", "run-1.html")
-    assert write_report(make_results(), uri, settings) == uri
+    assert write_classification_report(make_results(), uri, settings, WORDING) == uri
     path = Path(urlparse(uri).path)
-    assert path.read_text(encoding="utf-8") == render_report(make_results())
-    other = settings.table_uri("reports", "sentiment", "run-2.html")
-    assert write_classification_report(make_results(), other, settings, WORDING) == other
-    assert Path(urlparse(other).path).read_text(encoding="utf-8") == render_report(make_results())
+    assert path.read_text(encoding="utf-8") == render_classification_report(make_results(), WORDING)
 
 
 def test_the_sentiment_summary_sets_macro_f1_against_the_threshold(html: str) -> None:

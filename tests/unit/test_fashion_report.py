@@ -12,10 +12,10 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 
-from moulin.reporting.classification import render_classification_report
+from moulin.reporting.classification import render_classification_report, write_classification_report
 from moulin.reporting.images import png_data_uri
 from moulin.settings import Settings
-from moulin.usecases.fashion.report import FRAMING, WORDING, render_report, write_report
+from moulin.usecases.fashion.report import FRAMING, WORDING
 
 CLASSES = [
     "T-shirt/top",
@@ -246,7 +246,7 @@ def results() -> dict:
 
 @pytest.fixture(scope="module")
 def html(results) -> str:
-    return render_report(results, QUALITY)
+    return render_classification_report(results, WORDING, QUALITY)
 
 
 def test_page_is_complete_and_self_contained(html: str) -> None:
@@ -364,7 +364,7 @@ def test_data_and_quality_sections(html: str) -> None:
     assert "Every image read is accounted for" in data
     sampled = make_results()
     sampled["sample"] = 0.1
-    without = render_report(sampled)
+    without = render_classification_report(sampled, WORDING)
     assert "were not supplied" in _text(_section(without, "data"))
     assert "Sample: 10% of the images" in _text(_section(without, "data"))
     assert "Only a sample of 10% of the images was used" in _text(_section(without, "summary"))
@@ -372,7 +372,7 @@ def test_data_and_quality_sections(html: str) -> None:
 
 def test_quality_accounting_failure_is_flagged() -> None:
     bad = {**QUALITY, "rows_bronze": 69990}
-    html = render_report(make_results(), bad)
+    html = render_classification_report(make_results(), WORDING, bad)
     assert "row accounting does not add up" in _text(_section(html, "summary"))
     assert '<div class="alert">' in _section(html, "data")
 
@@ -385,7 +385,7 @@ def test_text_from_data_is_escaped() -> None:
     results["published"].append(
         {"classifier": "<img src=x onerror=alert(1)>", "preprocessing": "", "accuracy": 0.5}
     )
-    html = render_report(results)
+    html = render_classification_report(results, WORDING)
     assert "<script" not in html
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
     assert "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html
@@ -397,14 +397,14 @@ def test_missing_keys_raise(key: str) -> None:
     results = make_results()
     del results[key]
     with pytest.raises(ValueError, match=key):
-        render_report(results)
+        render_classification_report(results, WORDING)
 
 
 def test_unknown_recommended_model_raises() -> None:
     results = make_results()
     results["selection"]["recommended"] = "nope"
     with pytest.raises(ValueError, match="nope"):
-        render_report(results)
+        render_classification_report(results, WORDING)
 
 
 def test_sparse_results_still_render() -> None:
@@ -415,7 +415,7 @@ def test_sparse_results_still_render() -> None:
     minimal["models"][0]["test"]["intervals"] = {"accuracy": [None, None], "macro_f1": [None, None]}
     minimal["models"][0]["test"]["ece"] = None
     minimal["models"][0].pop("training")
-    html = render_report(minimal)
+    html = render_classification_report(minimal, WORDING)
     assert "Recommended model: cnn" in _text(_section(html, "summary"))
     assert "No published results were supplied" in html
     assert "Misclassified test images: not available." in html
@@ -425,9 +425,9 @@ def test_sparse_results_still_render() -> None:
 def test_write_report(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path)
     uri = settings.table_uri("reports", "fashion", "run-1.html")
-    assert write_report(make_results(), uri, settings, QUALITY) == uri
+    assert write_classification_report(make_results(), uri, settings, WORDING, QUALITY) == uri
     path = Path(urlparse(uri).path)
-    assert path.read_text(encoding="utf-8") == render_report(make_results(), QUALITY)
+    assert path.read_text(encoding="utf-8") == render_classification_report(make_results(), WORDING, QUALITY)
 
 
 def test_question_approach_hardware_and_limits_come_from_the_framing(html: str) -> None:

@@ -10,26 +10,18 @@ report's input).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import numpy as np
 
 from moulin.settings import Settings
 from moulin.training.batches import ImageCodec
-from moulin.training.classifiers import (
-    ClassifierSuite,
-    ModelOutput,
-    NetworkSpec,
-    Phase,
-    baseline_output,
-    best_c_logistic_regression,
-    run_suite,
-)
+from moulin.training.classifiers import ClassifierSuite, Frames, NetworkSpec, Phase
 from moulin.training.config import TrainConfig
+from moulin.training.logistic_baseline import Features, LogisticBaseline
+from moulin.training.split_copies import copies_across_splits
 from moulin.usecases.fashion.params import CLASS_NAMES, PARAMS, FashionParams
 
 COLUMNS = ["image_id", "label", "pixels", "image_sha256"]
+_LOGREG_MAX_ITER = 300
 
 
 def network_specs(params: FashionParams = PARAMS) -> dict[str, NetworkSpec]:
@@ -68,32 +60,27 @@ def network_specs(params: FashionParams = PARAMS) -> dict[str, NetworkSpec]:
     }
 
 
-def _logistic_regression(params: FashionParams, settings) -> Callable:
-    """Multinomial logistic regression on the pixels (scaled to [0, 1]); C chosen on validation."""
+def _pixels(frames: Frames) -> Features:
+    """Each image's pixels scaled to [0, 1], one row per image."""
+    codec = ImageCodec(key="image_id", label="label")
+    x = {
+        s: codec.decode(f["pixels"].tolist()).reshape(len(f), -1).astype(np.float32) / 255.0
+        for s, f in frames.items()
+    }
+    return Features(x, saved={"inputs": codec.to_dict()})
 
-    def fit(frames: dict, model_dir: str, record: dict) -> ModelOutput:
-        from moulin.storage import WarehouseFS
-        from moulin.training.artifacts import save_baseline
 
-        codec = ImageCodec(key="image_id", label="label")
-        x = {
-            s: codec.decode(f["pixels"].tolist()).reshape(len(f), -1).astype(np.float32) / 255.0
-            for s, f in frames.items()
-        }
-        y = {s: f["label"].to_numpy(np.int64) for s, f in frames.items()}
-        accuracy = lambda a, b: float(np.mean(a == b))  # noqa: E731
-        model, c, tried, seconds = best_c_logistic_regression(
-            x, y, params.logreg_c_grid, accuracy, max_iter=300
-        )
-        uri = f"{model_dir}/logreg/model.skops"
-        save_baseline(
-            WarehouseFS(settings), uri, {"model": model, "C": c, "inputs": codec.to_dict(), **record}
-        )
-        family = "logistic regression on pixels (scikit-learn, C chosen on validation)"
-        params_out = {"C": c, "validation_accuracy_by_C": tried, "max_iter": 300}
-        return baseline_output("logreg", family, model, x, seconds, params_out, uri)
-
-    return fit
+def _logistic_regression(params: FashionParams) -> LogisticBaseline:
+    """Multinomial logistic regression on the pixels; C chosen on validation accuracy."""
+    return LogisticBaseline(
+        name="logreg",
+        family="logistic regression on pixels (scikit-learn, C chosen on validation)",
+        features=_pixels,
+        c_grid=params.logreg_c_grid,
+        score="accuracy",
+        max_iter=_LOGREG_MAX_ITER,
+        reported={"max_iter": _LOGREG_MAX_ITER},
+    )
 
 
 def suite(settings: Settings, params: FashionParams = PARAMS) -> ClassifierSuite:
@@ -111,12 +98,8 @@ def suite(settings: Settings, params: FashionParams = PARAMS) -> ClassifierSuite
             w["image"] = png_data_uri(image)
 
     def extra(frames: dict) -> dict:
-        hashes = {s: set(f["image_sha256"]) for s, f in frames.items()}
         return {
-            "duplicates": {
-                "train_and_test": len((hashes["train"] | hashes["validation"]) & hashes["test"]),
-                "train_and_validation": len(hashes["train"] & hashes["validation"]),
-            },
+            "duplicates": copies_across_splits({s: f["image_sha256"] for s, f in frames.items()}),
             "published": published_results(settings),
         }
 
@@ -126,7 +109,7 @@ def suite(settings: Settings, params: FashionParams = PARAMS) -> ClassifierSuite
         key="image_id",
         columns=tuple(COLUMNS),
         class_names=CLASS_NAMES,
-        baselines={"logreg": _logistic_regression(params, settings)},
+        baselines={"logreg": _logistic_regression(params).fitter(settings)},
         networks=lambda frames: {name: (spec, augmented) for name, spec in specs.items()},
         network_names=tuple(specs),
         select_by=params.select_by,
@@ -135,12 +118,3 @@ def suite(settings: Settings, params: FashionParams = PARAMS) -> ClassifierSuite
         describe_examples=describe,
         extra_results=extra,
     )
-
-
-def train_fashion(
-    spark, settings: Settings, params: FashionParams = PARAMS, **options: Any
-) -> dict[str, Any]:
-    """Train and compare the use case's models (``options``: those of
-    :func:`~moulin.training.classifiers.run_suite`; ``models`` defaults to the params')."""
-    models = options.pop("models", params.models)
-    return run_suite(spark, settings, suite(settings, params), models, **options)

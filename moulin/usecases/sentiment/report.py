@@ -3,23 +3,16 @@ short post is negative, neutral or positive, in words for decision-makers.
 
 This module holds the use case's wording only; the question, approach, hardware
 and limits come from its framing (``moulin/usecases/sentiment/framing.yaml``,
-:data:`FRAMING`), and the page is rendered by
+:data:`FRAMING`), and the page is rendered from :data:`WORDING` by
 :mod:`moulin.reporting.classification`.  Its input is the run's
 ``results.json`` (the ``moulin.classification-results/1`` format; its worst
 test examples carry the post's ``text``), and optionally the bronze gate's row
-accounting.  :func:`render_report` is pure (results in, HTML out);
-:func:`write_report` renders and writes the page to the warehouse.
+accounting.
 """
 
 from __future__ import annotations
 
 from moulin.framing import load_usecase_framing
-from moulin.reporting.classification import (
-    QualityInput,
-    ResultsInput,
-    render_classification_report,
-    write_classification_report,
-)
 from moulin.usecases.kit import ReportText
 
 #: The use case's framing: the report's question, approach, hardware and limits.
@@ -51,19 +44,3 @@ REPORT = ReportText(
     published=None,  # no published results to compare with
 )
 WORDING = REPORT.wording(FRAMING)
-
-
-def render_report(results: ResultsInput, quality: QualityInput = None) -> str:
-    """The report of ``results`` (the training run's results, typed or as read from its
-    ``results.json``) as one self-contained HTML page.
-
-    Raises :class:`~moulin.training.classification_results.ResultsError` (a ValueError)
-    naming the field when ``models``, ``selection`` or ``class_names`` is missing (or the
-    recommended model is not among the models), or a field is malformed.
-    """
-    return render_classification_report(results, WORDING, quality)
-
-
-def write_report(results: ResultsInput, uri: str, settings, quality: QualityInput = None) -> str:
-    """Render the report of ``results`` and write it to ``uri`` in the warehouse (atomically); returns ``uri``."""
-    return write_classification_report(results, uri, settings, WORDING, quality)

@@ -8,24 +8,13 @@ Files under ``models/sentiment/<run id>/``: one folder per model and ``results.j
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
-
-import numpy as np
 
 from moulin.settings import Settings
-from moulin.training.classifiers import (
-    ClassifierSuite,
-    ModelOutput,
-    NetworkSpec,
-    Phase,
-    baseline_output,
-    best_c_logistic_regression,
-    run_suite,
-)
+from moulin.training.classifiers import ClassifierSuite, Frames, NetworkSpec, Phase
 from moulin.training.config import TrainConfig
+from moulin.training.logistic_baseline import Features, LogisticBaseline
+from moulin.training.split_copies import copies_across_splits
 from moulin.usecases.sentiment.params import CLASS_NAMES, PARAMS, SentimentParams
 
 COLUMNS = ["post_id", "text", "label"]
@@ -67,39 +56,29 @@ def network_specs(params: SentimentParams = PARAMS) -> dict[str, NetworkSpec]:
     }
 
 
-def _tfidf_logistic_regression(params: SentimentParams, settings) -> Callable:
+def _tfidf_logistic_regression(params: SentimentParams) -> LogisticBaseline:
     """TF-IDF (words and bigrams) + multinomial logistic regression; C chosen on validation macro-F1."""
 
-    def fit(frames: dict, model_dir: str, record: dict) -> ModelOutput:
+    def tfidf(frames: Frames) -> Features:
         from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.metrics import f1_score
 
-        from moulin.storage import WarehouseFS
-        from moulin.training.artifacts import save_baseline
-
-        start = time.time()
         words = TfidfVectorizer(
             max_features=params.tfidf_max_features, ngram_range=(1, 2), sublinear_tf=True, min_df=2
         )
         x = {"train": words.fit_transform(frames["train"]["text"])}
         for s in ("validation", "test"):
             x[s] = words.transform(frames[s]["text"])
-        y = {s: f["label"].to_numpy(np.int64) for s, f in frames.items()}
-        macro_f1 = lambda a, b: f1_score(a, b, average="macro")  # noqa: E731
-        model, c, tried, seconds = best_c_logistic_regression(
-            x, y, params.logreg_c_grid, macro_f1, max_iter=1000
-        )
-        uri = f"{model_dir}/tfidf_logreg/model.skops"
-        save_baseline(
-            WarehouseFS(settings),
-            uri,
-            {"model": model, "vocabulary": sorted(words.vocabulary_), "C": c, **record},
-        )
-        family = "TF-IDF (words + bigrams) + logistic regression (scikit-learn, C chosen on validation)"
-        params_out = {"C": c, "validation_macro_f1_by_C": tried, "max_features": params.tfidf_max_features}
-        return baseline_output("tfidf_logreg", family, model, x, time.time() - start, params_out, uri)
+        return Features(x, saved={"vocabulary": sorted(words.vocabulary_)})
 
-    return fit
+    return LogisticBaseline(
+        name="tfidf_logreg",
+        family="TF-IDF (words + bigrams) + logistic regression (scikit-learn, C chosen on validation)",
+        features=tfidf,
+        c_grid=params.logreg_c_grid,
+        score="macro_f1",
+        max_iter=1000,
+        reported={"max_features": params.tfidf_max_features},
+    )
 
 
 def suite(settings: Settings, params: SentimentParams = PARAMS) -> ClassifierSuite:
@@ -128,15 +107,9 @@ def suite(settings: Settings, params: SentimentParams = PARAMS) -> ClassifierSui
             w["text"] = str(test["text"].iloc[w["row"]])
 
     def extra(frames: dict) -> dict:
-        ids = {s: set(f["post_id"]) for s, f in frames.items()}
         labels = frames["train"].groupby("post_id")["label"].nunique()
-        return {
-            "duplicates": {
-                "train_and_test": len((ids["train"] | ids["validation"]) & ids["test"]),
-                "train_and_validation": len(ids["train"] & ids["validation"]),
-                "conflicting_labels": int((labels > 1).sum()),
-            }
-        }
+        copies = copies_across_splits({s: f["post_id"] for s, f in frames.items()})
+        return {"duplicates": {**copies, "conflicting_labels": int((labels > 1).sum())}}
 
     return ClassifierSuite(
         use_case="sentiment",
@@ -144,7 +117,7 @@ def suite(settings: Settings, params: SentimentParams = PARAMS) -> ClassifierSui
         key="post_id",
         columns=tuple(COLUMNS),
         class_names=CLASS_NAMES,
-        baselines={"tfidf_logreg": _tfidf_logistic_regression(params, settings)},
+        baselines={"tfidf_logreg": _tfidf_logistic_regression(params).fitter(settings)},
         networks=networks,
         network_names=tuple(specs),
         select_by=params.select_by,
@@ -153,12 +126,3 @@ def suite(settings: Settings, params: SentimentParams = PARAMS) -> ClassifierSui
         describe_examples=describe,
         extra_results=extra,
     )
-
-
-def train_sentiment(
-    spark, settings: Settings, params: SentimentParams = PARAMS, **options: Any
-) -> dict[str, Any]:
-    """Train and compare the use case's models (``options``: those of
-    :func:`~moulin.training.classifiers.run_suite`; ``models`` defaults to the params')."""
-    models = options.pop("models", params.models)
-    return run_suite(spark, settings, suite(settings, params), models, **options)

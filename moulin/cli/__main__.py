@@ -1,0 +1,5 @@
+"""``python -m moulin.cli``: the ``moulin`` command."""
+
+from moulin.cli import main
+
+main()
