@@ -42,6 +42,8 @@ PROFILE_METRICS = (
     "top_values",
     "corr",
 )
+
+
 class ReportInputError(MoulinError, ValueError):
     """The report inputs are malformed; the message names the field."""
 

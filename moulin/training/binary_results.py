@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -91,9 +92,16 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def choose_and_compare(run: PreparedRun, evaluated: Mapping[str, dict], fitted: Sequence[Fitted]) -> dict:
-    """The selection on validation and the pairs compared on the same test rows (the
-    :class:`~moulin.training.training_results.TrainingResults` fields they fill)."""
+@dataclass(frozen=True)
+class Choice:
+    """The model recommended on validation and the pairs compared on the same test rows."""
+
+    selection: Selection
+    comparisons: tuple[PairComparison, ...]
+
+
+def choose_and_compare(run: PreparedRun, evaluated: Mapping[str, dict], fitted: Sequence[Fitted]) -> Choice:
+    """The selection on validation and the pairs compared on the same test rows."""
     recommended = select_on_validation({n: r["validation"][SELECTION_METRIC] for n, r in evaluated.items()})
     comparisons = compare_models(
         run.data.labels["test"],
@@ -103,14 +111,13 @@ def choose_and_compare(run: PreparedRun, evaluated: Mapping[str, dict], fitted: 
         n_resamples=run.options.bootstrap_resamples,
         seed=run.options.seed,
     )
-    return {
-        "selection": Selection(recommended, SELECTION_METRIC, "validation"),
-        "best_model": recommended,
-        "comparisons": tuple(
+    return Choice(
+        Selection(recommended, SELECTION_METRIC, "validation"),
+        tuple(
             PairComparison.from_dict(json_safe({**pair, "metric": SELECTION_METRIC}), f"comparisons[{i}]")
             for i, pair in enumerate(comparisons)
         ),
-    }
+    )
 
 
 def model_result(name: str, r: dict) -> ModelResult:
@@ -138,12 +145,14 @@ def model_result(name: str, r: dict) -> ModelResult:
     )
 
 
-def training_results(run: PreparedRun, evaluated: Mapping[str, dict], choice: dict) -> TrainingResults:
+def training_results(run: PreparedRun, evaluated: Mapping[str, dict], choice: Choice) -> TrainingResults:
     """The run's results (``results.json`` without its leaderboard record)."""
     data, pre, options = run.data, run.data.preprocessor, run.options
     return TrainingResults(
         format=RESULTS_FORMAT,
-        **choice,
+        selection=choice.selection,
+        best_model=choice.selection.recommended,
+        comparisons=choice.comparisons,
         bootstrap={"resamples": options.bootstrap_resamples, "grouped_by": run.contract.time},
         **run.common,
         model_dir=run.places.model_dir,

@@ -454,4 +454,3 @@ class TrainingResults:
             if m.model == name:
                 return m
         raise KeyError(f"no model {name!r} in the results: {[m.model for m in self.models]}")
-

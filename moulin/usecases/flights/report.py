@@ -289,7 +289,9 @@ def _runner_up_sentence(
         return f"Runner-up: {second.model}."
     if paired and paired.difference is not None:
         text = f"The runner-up, {second.model}, scores {fmt_metric(b.value)} {name} against {fmt_metric(a.value)}"
-        diff = f"difference {paired.difference:+.3f}, 95% interval {paired.ci_low:+.3f} to {paired.ci_high:+.3f}"
+        diff = (
+            f"difference {paired.difference:+.3f}, 95% interval {paired.ci_low:+.3f} to {paired.ci_high:+.3f}"
+        )
         by_day = " resampling whole days" if paired.grouped else ""
         p_value = _p_adjusted(paired)
         if paired.significant:
