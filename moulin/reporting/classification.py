@@ -59,7 +59,7 @@ from moulin.reporting.html import (
     table,
     tag,
 )
-from moulin.reporting.inputs import Metric
+from moulin.reporting.model_table import Column, model_comparison_section
 from moulin.training.classification_results import (
     ClassificationResults,
     Example,
@@ -69,6 +69,7 @@ from moulin.training.classification_results import (
     PhaseTraining,
     Published,
 )
+from moulin.training.compared_models import Metric
 
 MOULIN_NOTE = "moulin, this run"
 LEVEL = 0.0005  # accuracies closer than this to a published one (given with 3 decimals) are "level with" it
@@ -226,8 +227,7 @@ def as_gate_counts(quality: QualityInput) -> GateCounts | None:
 # -- helpers
 def _metric(model: ModelEvaluation, name: str) -> Metric:
     """A test metric with its 95% bootstrap interval."""
-    interval = model.test.interval(name)
-    return Metric(model.test.value(name), interval.low, interval.high)
+    return Metric.of(model.test.value(name), model.test.interval(name))
 
 
 def _ci_text(m: Metric, digits: int = 3) -> str:
@@ -738,62 +738,40 @@ def _glossary(w: ClassificationWording) -> list[tuple[str, str]]:
     ]
 
 
-def _ordered(r: ClassificationResults, chosen: ModelEvaluation) -> list[ModelEvaluation]:
-    """The recommended model first, then the others by their validation score, best first."""
-    metric = r.selection.metric
-    others = [m for m in r.models if m is not chosen]
-    others.sort(key=lambda m: (m.validation.get(metric) is None, -(m.validation.get(metric) or 0.0)))
-    return [chosen, *others]
+def _model_columns(
+    r: ClassificationResults, chosen: ModelEvaluation, w: ClassificationWording
+) -> list[Column[ModelEvaluation]]:
+    """The columns of the model comparison: the selection score, test scores with intervals, cost."""
+    sel_metric = r.selection.metric
 
-
-def _comparison(r: ClassificationResults, chosen: ModelEvaluation, w: ClassificationWording) -> Markup:
-    sel_metric, split = r.selection.metric, r.selection.split
-    rows = []
-    for m in _ordered(r, chosen):
-        label = Markup(
+    def label(m: ModelEvaluation) -> Markup:
+        return Markup(
             f"{esc(m.model)}"
             + (' <span class="badge ok">recommended</span>' if m is chosen else "")
             + (f'<br><span class="ci">{esc(m.family)}</span>' if m.family else "")
         )
-        rows.append(
-            [
-                label,
-                fmt_metric(m.validation.get(sel_metric)),
-                fmt_ci(_metric(m, "accuracy")),
-                fmt_ci(_metric(m, "macro_f1")),
-                fmt_metric(m.test.ece),
-                fmt_metric(m.test.log_loss),
-                fmt_seconds(m.train_seconds),
-                fmt_int(m.n_parameters),
-                fmt_int(m.predict_rows_per_s),
-            ]
-        )
-    metric = _metric_label(sel_metric)
 
-    return section(
-        "models",
-        "Model comparison",
-        para(
-            f"The recommended model (highlighted) has the best {split} {metric}; the others follow by the same "
-            f"measure. Test figures are on the same test {w.items} for every model; values in brackets are 95% "
-            "confidence intervals (bootstrap)."
-        ),
-        table(
-            [
-                "Model",
-                f"Validation {metric}",
-                "Test accuracy",
-                "Test macro-F1",
-                "ECE",
-                "Log loss",
-                "Training time",
-                "Parameters",
-                f"{_cap(w.items)}/s",
-            ],
-            rows,
-            numeric=(1, 2, 3, 4, 5, 6, 7, 8),
-            row_classes=["best"] + [None] * (len(rows) - 1),
-        ),
+    return [
+        Column("Model", label, numeric=False),
+        Column(f"Validation {_metric_label(sel_metric)}", lambda m: fmt_metric(m.validation.get(sel_metric))),
+        Column("Test accuracy", lambda m: fmt_ci(_metric(m, "accuracy"))),
+        Column("Test macro-F1", lambda m: fmt_ci(_metric(m, "macro_f1"))),
+        Column("ECE", lambda m: fmt_metric(m.test.ece)),
+        Column("Log loss", lambda m: fmt_metric(m.test.log_loss)),
+        Column("Training time", lambda m: fmt_seconds(m.train_seconds)),
+        Column("Parameters", lambda m: fmt_int(m.n_parameters)),
+        Column(f"{_cap(w.items)}/s", lambda m: fmt_int(m.predict_rows_per_s)),
+    ]
+
+
+def _comparison(r: ClassificationResults, chosen: ModelEvaluation, w: ClassificationWording) -> Markup:
+    metric, split = _metric_label(r.selection.metric), r.selection.split
+    return model_comparison_section(
+        r,
+        _model_columns(r, chosen, w),
+        f"The recommended model (highlighted) has the best {split} {metric}; the others follow by the same "
+        f"measure. Test figures are on the same test {w.items} for every model; values in brackets are 95% "
+        "confidence intervals (bootstrap).",
         glossary(_glossary(w)),
     )
 

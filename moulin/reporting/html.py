@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from moulin.reporting.inputs import Metric
+from moulin.training.compared_models import Metric
 
 NOT_AVAILABLE = "not available"
 DASH = "—"

@@ -15,9 +15,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from moulin.reporting.inputs import ModelResult, SliceMetric
 from moulin.reporting.wording import GENERIC, Wording
 from moulin.training.classification_results import PhaseTraining
+from moulin.training.training_results import ModelResult, SliceMetric
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -27,7 +27,11 @@ on the driver and on the Spark executors.  Modules:
 * :mod:`~moulin.training.run_options` -- the typed options of a flights run;
 * :mod:`~moulin.training.prepared_run` -- the pinned snapshot read, encoded, fingerprinted;
 * :mod:`~moulin.training.binary_results` -- evaluation, selection on validation, paired
-  comparison, results document and leaderboard rows;
+  comparison, the run's typed results and leaderboard rows;
+* :mod:`~moulin.training.training_results` -- a binary run's results (``results.json``),
+  typed: written by training, read by the flights report;
+* :mod:`~moulin.training.compared_models` -- what binary and multi-class results share:
+  metrics with intervals, the selection, paired comparisons, the :class:`ComparedModels` protocol;
 * :mod:`~moulin.training.run` -- :func:`train_and_compare`, one training run end to end.
 """
 

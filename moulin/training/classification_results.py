@@ -18,12 +18,17 @@ as they are written.
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from moulin.errors import DataError
+from moulin.json_fields import FieldReader
+from moulin.training.compared_models import (
+    Interval,
+    PairComparison,
+    ResultsError,
+    Selection,
+)
 
 RESULTS_FORMAT = "moulin.classification-results/1"
 #: Test metrics every model carries; any other test metric (a binary task's positive-class
@@ -40,91 +45,8 @@ _TEST_FIELDS = (
     "intervals",
 )
 
-Better = Literal["a", "b"]
-
-
-class ResultsError(DataError, ValueError):
-    """A classification results file is malformed; the message names the field."""
-
-
-# -- reading helpers: each names the field it reads (``what``) in its error
-def _mapping(value: Any, what: str) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ResultsError(f"{what}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _items(value: Any, what: str) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
-        raise ResultsError(f"{what}: expected a list, got {type(value).__name__}")
-    return list(value)
-
-
-def _require(obj: Mapping[str, Any], key: str, what: str) -> Any:
-    if obj.get(key) is None:
-        raise ResultsError(
-            f"{what}: missing required field {key!r}: not the results of a classifier suite run"
-        )
-    return obj[key]
-
-
-def _num(value: Any, what: str) -> float | None:
-    """A finite number as float; None when missing or not finite (NaN is written as null)."""
-    if value is None:
-        return None
-    if isinstance(value, bool | str | bytes):
-        raise ResultsError(f"{what}: expected a number, got {value!r}")
-    try:
-        out = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ResultsError(f"{what}: expected a number, got {value!r}") from exc
-    return out if math.isfinite(out) else None
-
-
-def _int(value: Any, what: str) -> int | None:
-    out = _num(value, what)
-    if out is None:
-        return None
-    if out != round(out):
-        raise ResultsError(f"{what}: expected a whole number, got {value!r}")
-    return int(out)
-
-
-def _str(value: Any, what: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ResultsError(f"{what}: expected a text, got {type(value).__name__}")
-    return value
-
-
-def _bool(value: Any, what: str) -> bool | None:
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise ResultsError(f"{what}: expected true or false, got {value!r}")
-    return value
-
-
-def _better(value: Any, what: str) -> Better | None:
-    if value is None:
-        return None
-    if value not in ("a", "b"):
-        raise ResultsError(f"{what}: expected 'a', 'b' or null, got {value!r}")
-    return value
-
-
-def _json(value: Any, what: str) -> Any:
-    """A free-form JSON value (model settings), checked to be JSON-ready."""
-    try:
-        json.dumps(value, allow_nan=True)
-    except (TypeError, ValueError) as exc:
-        raise ResultsError(f"{what}: not a JSON value ({exc})") from exc
-    return value
+#: Reads the fields of a classifier suite's results.
+_READ = FieldReader(ResultsError, "not the results of a classifier suite run")
 
 
 # -- the parts
@@ -139,13 +61,13 @@ class Snapshot:
 
     @classmethod
     def from_dict(cls, obj: Any, what: str = "snapshot") -> Snapshot:
-        obj = _mapping(obj, what)
+        obj = _READ.mapping(obj, what)
         return cls(
-            _str(obj.get("table_uri"), f"{what}.table_uri"),
-            _int(obj.get("version"), f"{what}.version"),
+            _READ.str(obj.get("table_uri"), f"{what}.table_uri"),
+            _READ.int(obj.get("version"), f"{what}.version"),
             {
-                str(k): _int(v, f"{what}.rows_in_log.{k}")
-                for k, v in _mapping(obj.get("rows_in_log"), f"{what}.rows_in_log").items()
+                str(k): _READ.int(v, f"{what}.rows_in_log.{k}")
+                for k, v in _READ.mapping(obj.get("rows_in_log"), f"{what}.rows_in_log").items()
             },
         )
 
@@ -163,8 +85,8 @@ class SplitRows:
 
     @classmethod
     def from_dict(cls, obj: Any, what: str = "split_rows") -> SplitRows:
-        obj = _mapping(obj, what)
-        return cls(*(_int(obj.get(s), f"{what}.{s}") for s in ("train", "validation", "test")))
+        obj = _READ.mapping(obj, what)
+        return cls(*(_READ.int(obj.get(s), f"{what}.{s}") for s in ("train", "validation", "test")))
 
     def to_dict(self) -> dict[str, int | None]:
         return {"train": self.train, "validation": self.validation, "test": self.test}
@@ -185,10 +107,10 @@ class Duplicates:
 
     @classmethod
     def from_dict(cls, obj: Any, what: str = "duplicates") -> Duplicates:
-        obj = _mapping(obj, what)
+        obj = _READ.mapping(obj, what)
         return cls(
             *(
-                _int(obj.get(k), f"{what}.{k}")
+                _READ.int(obj.get(k), f"{what}.{k}")
                 for k in ("train_and_test", "train_and_validation", "conflicting_labels")
             )
         )
@@ -210,54 +132,15 @@ class Published:
 
     @classmethod
     def from_dict(cls, obj: Any, what: str) -> Published:
-        obj = _mapping(obj, what)
+        obj = _READ.mapping(obj, what)
         return cls(
-            _str(obj.get("classifier"), f"{what}.classifier"),
-            _str(obj.get("preprocessing"), f"{what}.preprocessing"),
-            _num(obj.get("accuracy"), f"{what}.accuracy"),
+            _READ.str(obj.get("classifier"), f"{what}.classifier"),
+            _READ.str(obj.get("preprocessing"), f"{what}.preprocessing"),
+            _READ.num(obj.get("accuracy"), f"{what}.accuracy"),
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {"classifier": self.classifier, "preprocessing": self.preprocessing, "accuracy": self.accuracy}
-
-
-@dataclass(frozen=True)
-class Selection:
-    """How the recommended model was chosen: the best ``metric`` on ``split``."""
-
-    recommended: str
-    metric: str = "accuracy"
-    split: str = "validation"
-
-    @classmethod
-    def from_dict(cls, obj: Any, what: str = "selection") -> Selection:
-        obj = _mapping(obj, what)
-        return cls(
-            recommended=str(_require(obj, "recommended", what)),
-            metric=_str(obj.get("metric"), f"{what}.metric") or "accuracy",
-            split=_str(obj.get("split"), f"{what}.split") or "validation",
-        )
-
-    def to_dict(self) -> dict[str, str]:
-        return {"split": self.split, "metric": self.metric, "recommended": self.recommended}
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A 95 % bootstrap interval; a bound is None where it could not be computed."""
-
-    low: float | None = None
-    high: float | None = None
-
-    @classmethod
-    def from_obj(cls, obj: Any, what: str) -> Interval:
-        bounds = _items(obj, what)
-        if len(bounds) not in (0, 2):
-            raise ResultsError(f"{what}: expected [low, high], got {len(bounds)} value(s)")
-        return cls(*(_num(b, f"{what}[{i}]") for i, b in enumerate(bounds)))
-
-    def to_list(self) -> list[float | None]:
-        return [self.low, self.high]
 
 
 @dataclass(frozen=True)
@@ -273,12 +156,12 @@ class ClassScore:
 
     @classmethod
     def from_dict(cls, obj: Any, what: str) -> ClassScore:
-        obj = _mapping(obj, what)
+        obj = _READ.mapping(obj, what)
         return cls(
-            _str(obj.get("class"), f"{what}.class"),
-            _int(obj.get("index"), f"{what}.index"),
-            _int(obj.get("support"), f"{what}.support"),
-            *(_num(obj.get(k), f"{what}.{k}") for k in ("precision", "recall", "f1")),
+            _READ.str(obj.get("class"), f"{what}.class"),
+            _READ.int(obj.get("index"), f"{what}.index"),
+            _READ.int(obj.get("support"), f"{what}.support"),
+            *(_READ.num(obj.get(k), f"{what}.{k}") for k in ("precision", "recall", "f1")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -304,13 +187,13 @@ class ReliabilityBin:
 
     @classmethod
     def from_dict(cls, obj: Any, what: str) -> ReliabilityBin:
-        obj = _mapping(obj, what)
+        obj = _READ.mapping(obj, what)
         return cls(
-            _num(obj.get("lower"), f"{what}.lower"),
-            _num(obj.get("upper"), f"{what}.upper"),
-            _int(obj.get("count"), f"{what}.count"),
-            _num(obj.get("mean_confidence"), f"{what}.mean_confidence"),
-            _num(obj.get("accuracy"), f"{what}.accuracy"),
+            _READ.num(obj.get("lower"), f"{what}.lower"),
+            _READ.num(obj.get("upper"), f"{what}.upper"),
+            _READ.int(obj.get("count"), f"{what}.count"),
+            _READ.num(obj.get("mean_confidence"), f"{what}.mean_confidence"),
+            _READ.num(obj.get("accuracy"), f"{what}.accuracy"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -343,36 +226,36 @@ class TestScores:
 
     @classmethod
     def from_dict(cls, obj: Any, what: str) -> TestScores:
-        obj = _mapping(obj, what)
+        obj = _READ.mapping(obj, what)
         rows = obj.get("confusion")
         confusion = None
         if rows is not None:
             confusion = tuple(
                 tuple(
-                    _int(v, f"{what}.confusion[{i}][{j}]") or 0
-                    for j, v in enumerate(_items(row, f"{what}.confusion[{i}]"))
+                    _READ.int(v, f"{what}.confusion[{i}][{j}]") or 0
+                    for j, v in enumerate(_READ.items(row, f"{what}.confusion[{i}]"))
                 )
-                for i, row in enumerate(_items(rows, f"{what}.confusion"))
+                for i, row in enumerate(_READ.items(rows, f"{what}.confusion"))
             )
         return cls(
-            n=_int(obj.get("n"), f"{what}.n"),
-            accuracy=_num(obj.get("accuracy"), f"{what}.accuracy"),
-            macro_f1=_num(obj.get("macro_f1"), f"{what}.macro_f1"),
+            n=_READ.int(obj.get("n"), f"{what}.n"),
+            accuracy=_READ.num(obj.get("accuracy"), f"{what}.accuracy"),
+            macro_f1=_READ.num(obj.get("macro_f1"), f"{what}.macro_f1"),
             per_class=tuple(
                 ClassScore.from_dict(c, f"{what}.per_class[{i}]")
-                for i, c in enumerate(_items(obj.get("per_class"), f"{what}.per_class"))
+                for i, c in enumerate(_READ.items(obj.get("per_class"), f"{what}.per_class"))
             ),
             confusion=confusion,
-            ece=_num(obj.get("ece"), f"{what}.ece"),
+            ece=_READ.num(obj.get("ece"), f"{what}.ece"),
             reliability=tuple(
                 ReliabilityBin.from_dict(b, f"{what}.reliability[{i}]")
-                for i, b in enumerate(_items(obj.get("reliability"), f"{what}.reliability"))
+                for i, b in enumerate(_READ.items(obj.get("reliability"), f"{what}.reliability"))
             ),
-            log_loss=_num(obj.get("log_loss"), f"{what}.log_loss"),
-            extra_metrics={k: _num(v, f"{what}.{k}") for k, v in obj.items() if k not in _TEST_FIELDS},
+            log_loss=_READ.num(obj.get("log_loss"), f"{what}.log_loss"),
+            extra_metrics={k: _READ.num(v, f"{what}.{k}") for k, v in obj.items() if k not in _TEST_FIELDS},
             intervals={
-                str(k): Interval.from_obj(v, f"{what}.intervals.{k}")
-                for k, v in _mapping(obj.get("intervals"), f"{what}.intervals").items()
+                str(k): Interval.from_obj(v, f"{what}.intervals.{k}", _READ)
+                for k, v in _READ.mapping(obj.get("intervals"), f"{what}.intervals").items()
             },
         )
 
@@ -423,11 +306,11 @@ class Epoch:
 
     @classmethod
     def from_dict(cls, obj: Any, what: str) -> Epoch:
-        obj = _mapping(obj, what)
+        obj = _READ.mapping(obj, what)
         ints = ("epoch", "train_rows")
         return cls(
             **{
-                k: (_int if k in ints else _num)(obj.get(k), f"{what}.{k}")
+                k: (_READ.int if k in ints else _READ.num)(obj.get(k), f"{what}.{k}")
                 for k in cls.__dataclass_fields__  # the fields are the JSON keys
             }
         )
@@ -456,31 +339,31 @@ class PhaseTraining:
 
     @classmethod
     def from_dict(cls, obj: Any, what: str) -> PhaseTraining:
-        obj = _mapping(obj, what)
+        obj = _READ.mapping(obj, what)
         return cls(
             history=tuple(
                 Epoch.from_dict(h, f"{what}.history[{i}]")
-                for i, h in enumerate(_items(obj.get("history"), f"{what}.history"))
+                for i, h in enumerate(_READ.items(obj.get("history"), f"{what}.history"))
             ),
-            best_epoch=_int(obj.get("best_epoch"), f"{what}.best_epoch"),
-            best_val_loss=_num(obj.get("best_val_loss"), f"{what}.best_val_loss"),
+            best_epoch=_READ.int(obj.get("best_epoch"), f"{what}.best_epoch"),
+            best_val_loss=_READ.num(obj.get("best_val_loss"), f"{what}.best_val_loss"),
             rows_per_rank=tuple(
-                _int(v, f"{what}.rows_per_rank[{i}]") or 0
-                for i, v in enumerate(_items(obj.get("rows_per_rank"), f"{what}.rows_per_rank"))
+                _READ.int(v, f"{what}.rows_per_rank[{i}]") or 0
+                for i, v in enumerate(_READ.items(obj.get("rows_per_rank"), f"{what}.rows_per_rank"))
             ),
-            tail_rows=_int(obj.get("tail_rows"), f"{what}.tail_rows"),
-            world_size=_int(obj.get("world_size"), f"{what}.world_size"),
-            backend=_str(obj.get("backend"), f"{what}.backend"),
-            device=_str(obj.get("device"), f"{what}.device"),
+            tail_rows=_READ.int(obj.get("tail_rows"), f"{what}.tail_rows"),
+            world_size=_READ.int(obj.get("world_size"), f"{what}.world_size"),
+            backend=_READ.str(obj.get("backend"), f"{what}.backend"),
+            device=_READ.str(obj.get("device"), f"{what}.device"),
             checkpoints=tuple(
-                _str(v, f"{what}.checkpoints[{i}]") or ""
-                for i, v in enumerate(_items(obj.get("checkpoints"), f"{what}.checkpoints"))
+                _READ.str(v, f"{what}.checkpoints[{i}]") or ""
+                for i, v in enumerate(_READ.items(obj.get("checkpoints"), f"{what}.checkpoints"))
             ),
-            resumed_from_epoch=_int(obj.get("resumed_from_epoch"), f"{what}.resumed_from_epoch"),
-            fingerprint=_str(obj.get("fingerprint"), f"{what}.fingerprint"),
+            resumed_from_epoch=_READ.int(obj.get("resumed_from_epoch"), f"{what}.resumed_from_epoch"),
+            fingerprint=_READ.str(obj.get("fingerprint"), f"{what}.fingerprint"),
             set_aside=tuple(
-                _str(v, f"{what}.set_aside[{i}]") or ""
-                for i, v in enumerate(_items(obj.get("set_aside"), f"{what}.set_aside"))
+                _READ.str(v, f"{what}.set_aside[{i}]") or ""
+                for i, v in enumerate(_READ.items(obj.get("set_aside"), f"{what}.set_aside"))
             ),
         )
 
@@ -520,23 +403,23 @@ class ModelEvaluation:
 
     @classmethod
     def from_dict(cls, obj: Any, what: str) -> ModelEvaluation:
-        obj = _mapping(obj, what)
+        obj = _READ.mapping(obj, what)
         return cls(
-            model=str(_require(obj, "model", what)),
-            family=_str(obj.get("family"), f"{what}.family"),
+            model=str(_READ.require(obj, "model", what)),
+            family=_READ.str(obj.get("family"), f"{what}.family"),
             validation={
-                str(k): _num(v, f"{what}.validation.{k}")
-                for k, v in _mapping(obj.get("validation"), f"{what}.validation").items()
+                str(k): _READ.num(v, f"{what}.validation.{k}")
+                for k, v in _READ.mapping(obj.get("validation"), f"{what}.validation").items()
             },
             test=TestScores.from_dict(obj.get("test"), f"{what}.test"),
-            train_seconds=_num(obj.get("train_seconds"), f"{what}.train_seconds"),
-            n_parameters=_int(obj.get("n_parameters"), f"{what}.n_parameters"),
-            predict_rows_per_s=_num(obj.get("predict_rows_per_s"), f"{what}.predict_rows_per_s"),
-            params=dict(_json(_mapping(obj.get("params"), f"{what}.params"), f"{what}.params")),
-            model_uri=_str(obj.get("model_uri"), f"{what}.model_uri"),
+            train_seconds=_READ.num(obj.get("train_seconds"), f"{what}.train_seconds"),
+            n_parameters=_READ.int(obj.get("n_parameters"), f"{what}.n_parameters"),
+            predict_rows_per_s=_READ.num(obj.get("predict_rows_per_s"), f"{what}.predict_rows_per_s"),
+            params=dict(_READ.json(_READ.mapping(obj.get("params"), f"{what}.params"), f"{what}.params")),
+            model_uri=_READ.str(obj.get("model_uri"), f"{what}.model_uri"),
             training={
                 str(k): PhaseTraining.from_dict(v, f"{what}.training.{k}")
-                for k, v in _mapping(obj.get("training"), f"{what}.training").items()
+                for k, v in _READ.mapping(obj.get("training"), f"{what}.training").items()
             },
         )
 
@@ -570,99 +453,6 @@ class ModelEvaluation:
 
 
 @dataclass(frozen=True)
-class McNemar:
-    """McNemar's exact test of two models' predictions on the same test rows (accuracy)."""
-
-    a_right_b_wrong: int | None = None
-    a_wrong_b_right: int | None = None
-    p_value: float | None = None
-    statistic: float | None = None
-    method: str | None = None
-    significant: bool | None = None
-    better: Better | None = None
-
-    @classmethod
-    def from_dict(cls, obj: Any, what: str) -> McNemar:
-        obj = _mapping(obj, what)
-        return cls(
-            _int(obj.get("a_right_b_wrong"), f"{what}.a_right_b_wrong"),
-            _int(obj.get("a_wrong_b_right"), f"{what}.a_wrong_b_right"),
-            _num(obj.get("p_value"), f"{what}.p_value"),
-            _num(obj.get("statistic"), f"{what}.statistic"),
-            _str(obj.get("method"), f"{what}.method"),
-            _bool(obj.get("significant"), f"{what}.significant"),
-            _better(obj.get("better"), f"{what}.better"),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-@dataclass(frozen=True)
-class PairComparison:
-    """Two models compared on the same test rows: the paired bootstrap of ``metric``'s
-    difference a − b (Holm-adjusted over the pairs) and McNemar's test."""
-
-    a: str
-    b: str
-    metric: str | None = None
-    metric_a: float | None = None
-    metric_b: float | None = None
-    difference: float | None = None
-    ci_low: float | None = None
-    ci_high: float | None = None
-    p_value: float | None = None
-    significant: bool | None = None
-    better: Better | None = None
-    n_resamples: int | None = None
-    #: Resamples where both metrics were defined.
-    n_defined: int | None = None
-    grouped: bool | None = None
-    p_adjusted: float | None = None
-    mcnemar: McNemar | None = None
-
-    @classmethod
-    def from_dict(cls, obj: Any, what: str) -> PairComparison:
-        obj = _mapping(obj, what)
-        nums = ("metric_a", "metric_b", "difference", "ci_low", "ci_high", "p_value", "p_adjusted")
-        return cls(
-            a=str(_require(obj, "a", what)),
-            b=str(_require(obj, "b", what)),
-            metric=_str(obj.get("metric"), f"{what}.metric"),
-            **{k: _num(obj.get(k), f"{what}.{k}") for k in nums},
-            significant=_bool(obj.get("significant"), f"{what}.significant"),
-            better=_better(obj.get("better"), f"{what}.better"),
-            n_resamples=_int(obj.get("n_resamples"), f"{what}.n_resamples"),
-            n_defined=_int(obj.get("n_defined"), f"{what}.n_defined"),
-            grouped=_bool(obj.get("grouped"), f"{what}.grouped"),
-            mcnemar=None
-            if obj.get("mcnemar") is None
-            else McNemar.from_dict(obj["mcnemar"], f"{what}.mcnemar"),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        keys = (
-            "a",
-            "b",
-            "metric_a",
-            "metric_b",
-            "difference",
-            "ci_low",
-            "ci_high",
-            "p_value",
-            "significant",
-            "better",
-            "n_resamples",
-            "n_defined",
-            "grouped",
-            "p_adjusted",
-            "metric",
-        )
-        out = {k: getattr(self, k) for k in keys}
-        return out | ({"mcnemar": self.mcnemar.to_dict()} if self.mcnemar is not None else {})
-
-
-@dataclass(frozen=True)
 class Bootstrap:
     """How the intervals and paired tests were resampled."""
 
@@ -672,11 +462,11 @@ class Bootstrap:
 
     @classmethod
     def from_dict(cls, obj: Any, what: str = "bootstrap") -> Bootstrap:
-        obj = _mapping(obj, what)
+        obj = _READ.mapping(obj, what)
         return cls(
-            _int(obj.get("resamples"), f"{what}.resamples"),
-            _bool(obj.get("grouped"), f"{what}.grouped"),
-            _int(obj.get("seed"), f"{what}.seed"),
+            _READ.int(obj.get("resamples"), f"{what}.resamples"),
+            _READ.bool(obj.get("grouped"), f"{what}.grouped"),
+            _READ.int(obj.get("seed"), f"{what}.seed"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -704,17 +494,17 @@ class Example:
 
     @classmethod
     def from_dict(cls, obj: Any, what: str) -> Example:
-        obj = _mapping(obj, what)
+        obj = _READ.mapping(obj, what)
         key = obj.get("key")
         return cls(
             key=None if key is None else str(key),
-            true=_int(obj.get("true"), f"{what}.true"),
-            predicted=_int(obj.get("predicted"), f"{what}.predicted"),
-            confidence=_num(obj.get("confidence"), f"{what}.confidence"),
-            row=_int(obj.get("row"), f"{what}.row"),
-            image=_str(obj.get("image"), f"{what}.image"),
-            text=_str(obj.get("text"), f"{what}.text"),
-            extra={str(k): _json(v, f"{what}.{k}") for k, v in obj.items() if k not in _EXAMPLE_FIELDS},
+            true=_READ.int(obj.get("true"), f"{what}.true"),
+            predicted=_READ.int(obj.get("predicted"), f"{what}.predicted"),
+            confidence=_READ.num(obj.get("confidence"), f"{what}.confidence"),
+            row=_READ.int(obj.get("row"), f"{what}.row"),
+            image=_READ.str(obj.get("image"), f"{what}.image"),
+            text=_READ.str(obj.get("text"), f"{what}.text"),
+            extra={str(k): _READ.json(v, f"{what}.{k}") for k, v in obj.items() if k not in _EXAMPLE_FIELDS},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -738,12 +528,12 @@ class WorstExamples:
 
     @classmethod
     def from_dict(cls, obj: Any, what: str = "worst_test_examples") -> WorstExamples:
-        obj = _mapping(obj, what)
+        obj = _READ.mapping(obj, what)
         return cls(
-            _str(obj.get("model"), f"{what}.model"),
+            _READ.str(obj.get("model"), f"{what}.model"),
             tuple(
                 Example.from_dict(e, f"{what}.examples[{i}]")
-                for i, e in enumerate(_items(obj.get("examples"), f"{what}.examples"))
+                for i, e in enumerate(_READ.items(obj.get("examples"), f"{what}.examples"))
             ),
         )
 
@@ -818,39 +608,39 @@ class ClassificationResults:
         if not isinstance(obj, Mapping):
             raise ResultsError(f"results: expected an object, got {type(obj).__name__}")
         for key in ("models", "selection", "class_names"):
-            _require(obj, key, "results")
+            _READ.require(obj, key, "results")
         sample = obj.get("sample")
         return cls(
             models=tuple(
                 ModelEvaluation.from_dict(m, f"models[{i}]")
-                for i, m in enumerate(_items(obj["models"], "models"))
+                for i, m in enumerate(_READ.items(obj["models"], "models"))
             ),
-            selection=Selection.from_dict(obj["selection"]),
+            selection=Selection.from_dict(obj["selection"], read=_READ),
             class_names=tuple(
-                str(_str(c, f"class_names[{i}]"))
-                for i, c in enumerate(_items(obj["class_names"], "class_names"))
+                str(_READ.str(c, f"class_names[{i}]"))
+                for i, c in enumerate(_READ.items(obj["class_names"], "class_names"))
             ),
-            format=_str(obj.get("format"), "format"),
-            use_case=_str(obj.get("use_case"), "use_case"),
-            run_id=_str(obj.get("run_id"), "run_id"),
-            created_at=_str(obj.get("created_at"), "created_at"),
-            code_version=_str(obj.get("code_version"), "code_version"),
+            format=_READ.str(obj.get("format"), "format"),
+            use_case=_READ.str(obj.get("use_case"), "use_case"),
+            run_id=_READ.str(obj.get("run_id"), "run_id"),
+            created_at=_READ.str(obj.get("created_at"), "created_at"),
+            code_version=_READ.str(obj.get("code_version"), "code_version"),
             snapshot=Snapshot.from_dict(obj.get("snapshot")),
-            sample=_num(sample, "sample"),
+            sample=_READ.num(sample, "sample"),
             split_rows=SplitRows.from_dict(obj.get("split_rows")),
             duplicates=None if obj.get("duplicates") is None else Duplicates.from_dict(obj["duplicates"]),
             published=tuple(
                 Published.from_dict(p, f"published[{i}]")
-                for i, p in enumerate(_items(obj.get("published"), "published"))
+                for i, p in enumerate(_READ.items(obj.get("published"), "published"))
             ),
             comparisons=tuple(
-                PairComparison.from_dict(c, f"comparisons[{i}]")
-                for i, c in enumerate(_items(obj.get("comparisons"), "comparisons"))
+                PairComparison.from_dict(c, f"comparisons[{i}]", _READ)
+                for i, c in enumerate(_READ.items(obj.get("comparisons"), "comparisons"))
             ),
             bootstrap=Bootstrap.from_dict(obj.get("bootstrap")),
             worst_test_examples=WorstExamples.from_dict(obj.get("worst_test_examples")),
-            total_seconds=_num(obj.get("total_seconds"), "total_seconds"),
-            extra={k: _json(v, k) for k, v in obj.items() if k not in _FIELDS},
+            total_seconds=_READ.num(obj.get("total_seconds"), "total_seconds"),
+            extra={k: _READ.json(v, k) for k, v in obj.items() if k not in _FIELDS},
         )
 
     @classmethod
@@ -894,6 +684,22 @@ class ClassificationResults:
         """The model chosen on validation."""
         return next(m for m in self.models if m.model == self.selection.recommended)
 
+    @property
+    def chosen(self) -> ModelEvaluation:
+        """The model to use: the one chosen on validation (:class:`~moulin.training.compared_models.ComparedModels`)."""
+        return self.recommended
+
+    def in_order(self) -> list[ModelEvaluation]:
+        """The recommended model first, then the others by their validation score, best first."""
+        metric, chosen = self.selection.metric, self.recommended
+        others = [m for m in self.models if m is not chosen]
+        others.sort(key=lambda m: (m.validation.get(metric) is None, -(m.validation.get(metric) or 0.0)))
+        return [chosen, *others]
+
+    def comparison(self, a: str, b: str) -> PairComparison | None:
+        """The comparison of models ``a`` and ``b``, with ``a`` first; None if they were not compared."""
+        return next((o for c in self.comparisons if (o := c.oriented(a, b)) is not None), None)
+
     def model(self, name: str) -> ModelEvaluation:
         """The model called ``name``; KeyError naming the models when there is none."""
         for m in self.models:
@@ -918,15 +724,15 @@ class GateCounts:
     def from_dict(cls, obj: Any, what: str = "quality") -> GateCounts:
         """The counts as a dict with the field names (``failures``, as a gate's outcome
         calls the reasons, is read too)."""
-        obj = _mapping(obj, what)
+        obj = _READ.mapping(obj, what)
         reasons = obj.get("quarantine_reasons", obj.get("failures"))
         return cls(
             *(
-                _int(obj.get(k), f"{what}.{k}")
+                _READ.int(obj.get(k), f"{what}.{k}")
                 for k in ("rows_manifest", "rows_read", "rows_bronze", "rows_quarantined")
             ),
             quarantine_reasons={
-                str(k): _int(v, f"{what}.quarantine_reasons[{k!r}]")
-                for k, v in _mapping(reasons, f"{what}.quarantine_reasons").items()
+                str(k): _READ.int(v, f"{what}.quarantine_reasons[{k!r}]")
+                for k, v in _READ.mapping(reasons, f"{what}.quarantine_reasons").items()
             },
         )

@@ -500,8 +500,8 @@ def run_suite(
     from moulin.identifiers import check_path_part
     from moulin.lineage import code_version
     from moulin.storage import WarehouseFS
+    from moulin.training.binary_results import json_safe
     from moulin.training.data import check_fraction
-    from moulin.training.run import json_safe
 
     unknown = [m for m in models if m not in suite.model_names]
     if unknown or not models:

@@ -13,7 +13,10 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-METRICS = ("roc_auc", "pr_auc", "f1", "brier", "ece")
+from moulin.training.training_results import METRIC_NAMES
+
+#: The test metrics of a row, each with its interval's bounds (``<metric>_lo``, ``<metric>_hi``).
+METRICS = METRIC_NAMES
 
 SCHEMA = pa.schema(
     [

@@ -25,12 +25,9 @@ training.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
-import math
 import time
-
-import numpy as np
 
 from moulin.settings import Settings
 from moulin.storage import StorageError, WarehouseFS
@@ -41,42 +38,31 @@ from moulin.training.binary_results import (
     evaluate_fitted,
     leaderboard_rows,
     model_summary,
-    results_document,
+    training_results,
 )
+from moulin.training.compared_models import ResultsError
 from moulin.training.model_entries import Fitted
 from moulin.training.prepared_run import PreparedRun, prepare_run
 from moulin.training.run_options import TrainingOptions
 from moulin.training.tabular_models import FLIGHTS_MODELS
+from moulin.training.training_results import METRIC_NAMES, ModelResult, TrainingResults
 
 log = logging.getLogger("moulin.training")
 
 
-def json_safe(value):
-    """NaN/inf -> None, numpy scalars -> Python (strict JSON for other readers)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _recorded_results(fs: WarehouseFS, run: PreparedRun) -> dict | None:
+def _recorded_results(fs: WarehouseFS, run: PreparedRun) -> TrainingResults | None:
     """The run's ``results.json`` if it records this training (the run's fingerprint)
     and the leaderboard holds that record's rows; else None."""
     places = run.places
     try:
         if not fs.exists(places.results_uri):
             return None
-        results = json.loads(fs.read_bytes(places.results_uri))
-    except (StorageError, OSError, ValueError) as exc:  # unreadable: train and record again
+        results = TrainingResults.from_json(fs.read_bytes(places.results_uri), places.results_uri)
+    except (StorageError, OSError, ResultsError) as exc:  # unreadable: train and record again
         log.warning("cannot read %s (%s): training again", places.results_uri, exc)
         return None
-    board = results.get("leaderboard") or {}
-    if results.get("fingerprint") != run.identity or not board.get("app_version"):
+    board = results.leaderboard or {}
+    if results.fingerprint != run.identity or not board.get("app_version"):
         return None
     app = lb.app_id(places.run_id, run.identity)
     if lb.recorded_version(places.leaderboard_uri, app) < int(board["app_version"]):
@@ -84,18 +70,18 @@ def _recorded_results(fs: WarehouseFS, run: PreparedRun) -> dict | None:
     return results
 
 
-def _recorded_model(m: dict) -> dict:
+def _recorded_model(m: ModelResult) -> dict:
     """A model of a recorded ``results.json`` as the summary gives it."""
     entry = {}
-    for metric in lb.METRICS:
-        value = m["metrics"][metric]
-        entry[metric] = value["value"]
-        entry[f"{metric}_ci"] = (value["ci_low"], value["ci_high"])
-    entry["base_rate"] = m["test"].get("base_rate")
+    for name in METRIC_NAMES:
+        metric = m.metric(name)
+        entry[name] = metric.value
+        entry[f"{name}_ci"] = (metric.ci_low, metric.ci_high)
+    entry["base_rate"] = m.test.get("base_rate")
     return entry | {
-        "threshold": m["threshold"],
-        "train_seconds": m["train_seconds"],
-        "model_uri": m["model_uri"],
+        "threshold": m.threshold,
+        "train_seconds": m.train_seconds,
+        "model_uri": m.model_uri,
     }
 
 
@@ -112,25 +98,25 @@ def _recorded_run(fs: WarehouseFS, run: PreparedRun) -> dict | None:
         return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
     places = run.places
-    created = utc(results["created_at"])
+    created = utc(results.created_at)
     rows = [
         r
         for r in lb.read(places.leaderboard_uri, run.settings)
         if r["run_id"] == places.run_id and utc(r["created_at"]) == created
     ]
     lb_version = int(DeltaTable(places.leaderboard_uri).version())
-    network = next((m for m in results["models"] if "training" in m), None)
+    network = next((m for m in results.models if m.training is not None), None)
     return {
         "run_id": places.run_id,
-        "features_uri": results["features_uri"],
-        "version": results["features_version"],
-        "recommended": results["best_model"],
-        "rows": results["split_rows"],
-        "models": {m["model"]: _recorded_model(m) for m in results["models"]},
+        "features_uri": results.features_uri,
+        "version": results.features_version,
+        "recommended": results.best_model,
+        "rows": dict(results.split_rows),
+        "models": {m.model: _recorded_model(m) for m in results.models},
         "paths": {
-            "model_dir": results["model_dir"],
-            "mlp_model": network["model_uri"] if network else None,
-            "checkpoints": list((network or {}).get("training", {}).get("checkpoints") or []),
+            "model_dir": results.model_dir,
+            "mlp_model": network.model_uri if network else None,
+            "checkpoints": list((network.training if network else {}).get("checkpoints") or []),
             "results_json": places.results_uri,
             "leaderboard": places.leaderboard_uri,
         },
@@ -179,7 +165,7 @@ def train_and_compare(spark, settings: Settings, options: TrainingOptions) -> di
     evaluated = {f.name: evaluate_fitted(run, f) for f in fitted}
     for f in fitted:
         f.save(fs, evaluated[f.name]["threshold"])
-    results = results_document(run, evaluated, choose_and_compare(run, evaluated, fitted))
+    results = training_results(run, evaluated, choose_and_compare(run, evaluated, fitted))
     rows = leaderboard_rows(run, evaluated)
     lb_version = _record(fs, run, results, rows, started)
     log.info(
@@ -195,29 +181,36 @@ def train_and_compare(spark, settings: Settings, options: TrainingOptions) -> di
     }
 
 
-def _record(fs: WarehouseFS, run: PreparedRun, results: dict, rows: list[dict], started: float) -> int:
+def _record(
+    fs: WarehouseFS, run: PreparedRun, results: TrainingResults, rows: list[dict], started: float
+) -> int:
     """Write ``results.json`` with its leaderboard record, then append the rows; the
     leaderboard's version.  A training recorded before and replaced since by another one
     in results.json (same run id) is recorded again, a later version."""
     places = run.places
     app_id = lb.app_id(places.run_id, run.identity)
     app_version = lb.recorded_version(places.leaderboard_uri, app_id) + 1
-    results["leaderboard"] = {"uri": places.leaderboard_uri, "app_id": app_id, "app_version": app_version}
-    results["total_seconds"] = time.time() - started
-    fs.write_bytes(places.results_uri, json.dumps(json_safe(results), indent=1).encode())
+    results = dataclasses.replace(
+        results,
+        leaderboard={"uri": places.leaderboard_uri, "app_id": app_id, "app_version": app_version},
+        total_seconds=time.time() - started,
+    )
+    fs.write_bytes(places.results_uri, results.to_json())
     return lb.append(
         places.leaderboard_uri, rows, run_id=places.run_id, fingerprint=run.identity, app_version=app_version
     )
 
 
-def _summary(run: PreparedRun, results: dict, evaluated: dict[str, dict], fitted: list[Fitted]) -> dict:
+def _summary(
+    run: PreparedRun, results: TrainingResults, evaluated: dict[str, dict], fitted: list[Fitted]
+) -> dict:
     """The summary of a run just trained (without its leaderboard rows and version)."""
     network = next((f for f in fitted if f.training is not None), None)
     return {
         "run_id": run.places.run_id,
         "features_uri": run.places.features_uri,
         "version": run.data.snapshot.version,
-        "recommended": results["best_model"],
+        "recommended": results.best_model,
         "rows": run.data.rows,
         "models": {name: model_summary(r) for name, r in evaluated.items()},
         "paths": {

@@ -38,11 +38,12 @@ def test_a_name_is_declared_once() -> None:
 def test_a_second_baseline_is_one_declaration(settings, synthetic_table) -> None:
     """A baseline declared with its own options is fitted, evaluated and compared beside
     the others with no other edit (no Spark: the network is not trained here)."""
-    from moulin.training.binary_results import choose_and_compare, evaluate_fitted, results_document
+    from moulin.training.binary_results import choose_and_compare, evaluate_fitted, training_results
     from moulin.training.model_entries import ModelEntry, ModelRegistry
     from moulin.training.prepared_run import prepare_run
     from moulin.training.run_options import TrainingOptions
     from moulin.training.tabular_models import FLIGHTS_MODELS
+    from moulin.training.training_results import TrainingResults
 
     registry = ModelRegistry("flights-test")
     registry.declare(FLIGHTS_MODELS.entries["logreg"])
@@ -59,11 +60,17 @@ def test_a_second_baseline_is_one_declaration(settings, synthetic_table) -> None
     assert fitted[1].hyperparams["C"] == 0.01 and fitted[0].hyperparams["C"] == 1.0
     assert fitted[1].model_uri.endswith("/logreg_strong/model.skops")
     evaluated = {f.name: evaluate_fitted(run, f) for f in fitted}
-    results = results_document(run, evaluated, choose_and_compare(run, evaluated, fitted))
-    assert [m["model"] for m in results["models"]] == ["logreg", "logreg_strong"]
-    assert {(c["a"], c["b"]) for c in results["comparisons"]} == {("logreg", "logreg_strong")}
-    assert results["best_model"] in {"logreg", "logreg_strong"}
-    assert all(m["metrics"]["roc_auc"]["value"] > 0.6 for m in results["models"])
+    results = training_results(run, evaluated, choose_and_compare(run, evaluated, fitted))
+    assert [m.model for m in results.models] == ["logreg", "logreg_strong"]
+    assert {(c.a, c.b) for c in results.comparisons} == {("logreg", "logreg_strong")}
+    assert results.best_model in {"logreg", "logreg_strong"} and results.chosen.model == results.best_model
+    assert all(m.metric("roc_auc").value > 0.6 for m in results.models)
+    # built typed, written as JSON, read back the same, byte for byte
+    written = results.to_json()
+    assert (
+        TrainingResults.from_json(written) == results
+        and TrainingResults.from_json(written).to_json() == written
+    )
 
 
 def test_networks_are_found_by_scanning_their_package() -> None:

@@ -96,20 +96,15 @@ def test_files_checkpoints_and_results_json(run, settings):
     assert {"carrier", "origin"} <= set(mlp["slices"])
     assert sum(s["n"] for s in mlp["slices"]["origin"]) == run["rows"]["test"]
 
-    # The decision report reads this file as its training input.  moulin.reporting's
-    # package imports matplotlib (platform environment only): load its input contract alone.
-    import importlib.util
-    import sys
+    # The decision report reads this file as its training input, with the class training wrote it with.
+    from moulin.training.training_results import TrainingResults
 
-    from moulin.settings import REPO_ROOT
-
-    spec = importlib.util.spec_from_file_location("_report_inputs", REPO_ROOT / "moulin/reporting/inputs.py")
-    inputs = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, inputs)
-    spec.loader.exec_module(inputs)
-    parsed = inputs.TrainingResults.from_dict(results)
+    written = _path(run["paths"]["results_json"]).read_bytes()
+    parsed = TrainingResults.from_json(written)
+    assert parsed.to_json() == written  # read and written back byte for byte
     assert parsed.features_version == run["version"] and len(parsed.models) == 3
-    assert parsed.best is not None and parsed.best.curves.roc and parsed.best.slices["origin"]
+    assert parsed.chosen is not None and parsed.chosen.model == run["recommended"]
+    assert parsed.chosen.curves.roc and parsed.chosen.slices["origin"]
 
 
 def test_the_recommended_model_is_chosen_on_validation_and_pairs_are_tested(run, settings):

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from moulin.reporting import ReportInputError, ReportInputs
+from moulin.training.compared_models import ResultsError
 from moulin.usecases.flights.report import FRAMING, build_report, render_report, report_uri
 
 CARRIERS = {  # carrier: test flights (roughly the Nov-Dec 2013 mix)
@@ -444,8 +445,11 @@ def test_rank_by_and_best_model_override() -> None:
     raw["models"]["best_model"] = "mlp"
     text = _visible_text(render_report(make_inputs(raw)))
     assert "The best model is mlp (neural)" in text
-    by_brier = make_inputs(rank_by="brier").training.best
-    assert by_brier is not None
+    by_ece = make_inputs(rank_by="ece").ranked()  # lower is better
+    assert [m.model for m in by_ece] == ["logistic_regression", "gradient_boosted_trees", "mlp"]
+    assert [m.model for m in make_inputs(raw, rank_by="ece").ranked()][0] == "mlp"  # the recommended first
+    with pytest.raises(ReportInputError, match="rank_by: unknown metric 'auc'"):
+        make_inputs(rank_by="auc")
 
 
 def test_validation_choice_and_paired_tests_are_reported() -> None:
@@ -476,13 +480,13 @@ def test_malformed_inputs_raise() -> None:
         make_inputs(raw)
     raw = make_raw()
     raw["models"]["models"][0]["curves"]["roc"]["tpr"] = [0.0, 1.0]
-    with pytest.raises(ReportInputError, match="different lengths"):
+    with pytest.raises(ResultsError, match=r"models\[0\]\.curves\.roc: lists of different lengths"):
         make_inputs(raw)
     with pytest.raises(ReportInputError, match="run_id"):
         ReportInputs.from_dicts(models={"models": []})
     raw = make_raw()
     raw["models"]["models"].append(copy.deepcopy(raw["models"]["models"][0]))
-    with pytest.raises(ReportInputError, match="duplicate"):
+    with pytest.raises(ResultsError, match="duplicate"):
         make_inputs(raw)
 
 

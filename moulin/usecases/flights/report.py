@@ -50,16 +50,13 @@ from moulin.reporting.html import (
     table,
     tag,
 )
-from moulin.reporting.inputs import (
-    ModelResult,
-    QualityRecord,
-    ReportInputs,
-    SliceMetric,
-    parse_detail,
-)
+from moulin.reporting.inputs import QualityRecord, ReportInputs, parse_detail
+from moulin.reporting.model_table import Column, model_comparison_section
 from moulin.reporting.wording import Wording
 from moulin.settings import Settings
 from moulin.storage import WarehouseFS
+from moulin.training.compared_models import PairComparison
+from moulin.training.training_results import ModelResult, SliceMetric, TrainingResults
 
 #: The use case's framing: the report's question, approach, hardware and limits.
 FRAMING = load_usecase_framing("flights")
@@ -98,7 +95,7 @@ def build_report(settings: Settings, inputs: ReportInputs) -> str:
 def render_report(inputs: ReportInputs, report_uri: str | None = None, framing: Framing | None = None) -> str:
     """The report as one self-contained HTML document (``framing``: the use case's, :data:`FRAMING`)."""
     framing = framing or FRAMING
-    ranked = inputs.training.ranked()
+    ranked = inputs.ranked()
     baseline = naive_score(framing.metric, positive_share=inputs.training.base_rate)
     sections = [
         _summary(inputs, ranked, framing, baseline),
@@ -176,13 +173,13 @@ def _summary(
         items.append(esc(f"Model results: {NOT_AVAILABLE}."))
     else:
         auc = best.metric("roc_auc")
-        sel = tr.selection or {}
-        if tr.best_model == best.model and sel.get("split") == "validation":
+        sel = tr.selection
+        if tr.best_model == best.model and sel is not None and sel.split == "validation":
             text = f"The recommended model is {best.model}"
             if best.family:
                 text += f" ({best.family})"
             text += (
-                f", chosen on the validation period's {str(sel.get('metric', tr.rank_by)).replace('_', ' ').upper()} "
+                f", chosen on the validation period's {sel.metric.replace('_', ' ').upper()} "
                 "(the test period plays no part in the choice)"
             )
         else:
@@ -217,7 +214,7 @@ def _summary(
             items.append(
                 esc(
                     _runner_up_sentence(
-                        best, ranked[1], tr.rank_by, tr.comparison(best.model, ranked[1].model)
+                        best, ranked[1], inputs.rank_by, tr.comparison(best.model, ranked[1].model)
                     )
                 )
             )
@@ -284,19 +281,21 @@ def _precision_recall(model: ModelResult) -> str:
 
 
 def _runner_up_sentence(
-    best: ModelResult, second: ModelResult, rank_by: str, paired: dict | None = None
+    best: ModelResult, second: ModelResult, rank_by: str, paired: PairComparison | None = None
 ) -> str:
     a, b = best.metric(rank_by), second.metric(rank_by)
     name = rank_by.replace("_", " ").upper()
     if a.value is None or b.value is None:
         return f"Runner-up: {second.model}."
-    if paired and paired.get("difference") is not None:
+    if paired and paired.difference is not None:
         text = f"The runner-up, {second.model}, scores {fmt_metric(b.value)} {name} against {fmt_metric(a.value)}"
-        diff = f"difference {paired['difference']:+.3f}, 95% interval {paired['ci_low']:+.3f} to {paired['ci_high']:+.3f}"
-        by_day = " resampling whole days" if paired.get("grouped") else ""
-        p_value = paired.get("p_adjusted", paired.get("p_value"))
-        if paired.get("significant"):
-            winner = best.model if paired.get("better") == "a" else second.model
+        diff = (
+            f"difference {paired.difference:+.3f}, 95% interval {paired.ci_low:+.3f} to {paired.ci_high:+.3f}"
+        )
+        by_day = " resampling whole days" if paired.grouped else ""
+        p_value = _p_adjusted(paired)
+        if paired.significant:
+            winner = best.model if paired.better == "a" else second.model
             return (
                 text
                 + f": compared on the same test flights{by_day} ({diff}, adjusted p {fmt_metric(p_value)}), "
@@ -606,46 +605,38 @@ GLOSSARY = [
 ]
 
 
+#: The columns of the model comparison: test metrics with their intervals, threshold, cost.
+MODEL_COLUMNS: tuple[Column[ModelResult], ...] = (
+    Column("Model", lambda m: m.model, numeric=False),
+    Column("Family", lambda m: m.family or DASH, numeric=False),
+    Column("ROC AUC", lambda m: fmt_ci(m.metrics.get("roc_auc"))),
+    Column("PR AUC", lambda m: fmt_ci(m.metrics.get("pr_auc"))),
+    Column("F1", lambda m: fmt_ci(m.metrics.get("f1"))),
+    Column("Brier", lambda m: fmt_ci(m.metrics.get("brier"))),
+    Column("ECE", lambda m: fmt_ci(m.metrics.get("ece"))),
+    Column("Threshold", lambda m: fmt_metric(m.threshold, 2)),
+    Column("Training time", lambda m: fmt_seconds(m.train_seconds)),
+)
+
+
 def _models(inputs: ReportInputs, ranked: list[ModelResult]) -> Markup:
     tr = inputs.training
     if not ranked:
-        return section("models", "Model comparison", para(f"Model results: {NOT_AVAILABLE}.", "na"))
-    rows = []
-    for i, m in enumerate(ranked, start=1):
-        rows.append(
-            [
-                str(i),
-                m.model,
-                m.family or DASH,
-                fmt_ci(m.metrics.get("roc_auc")),
-                fmt_ci(m.metrics.get("pr_auc")),
-                fmt_ci(m.metrics.get("f1")),
-                fmt_ci(m.metrics.get("brier")),
-                fmt_ci(m.metrics.get("ece")),
-                fmt_metric(m.threshold, 2),
-                fmt_seconds(m.train_seconds),
-            ]
-        )
-    leaderboard = table(
-        ["#", "Model", "Family", "ROC AUC", "PR AUC", "F1", "Brier", "ECE", "Threshold", "Training time"],
-        rows,
-        numeric=(0, 3, 4, 5, 6, 7, 8, 9),
-        row_classes=["best"] + [None] * (len(rows) - 1),
-    )
+        return model_comparison_section(tr, MODEL_COLUMNS, "", order=ranked)
     test = tr.split_rows.get("test")
+    rank_by = inputs.rank_by.replace("_", " ").upper()
     intro = (
         "All models are measured on the same test period"
         + (f" ({fmt_int(test)} flights)" if test else "")
         + (
-            f"; the recommended model (chosen on the validation period) first, the others by test "
-            f"{tr.rank_by.replace('_', ' ').upper()}"
+            f"; the recommended model (chosen on the validation period) first, the others by test {rank_by}"
             if tr.best_model
-            else f", ranked by {tr.rank_by.replace('_', ' ').upper()}"
+            else f", ranked by {rank_by}"
         )
         + "; values in brackets are 95% confidence intervals"
         + (
             " from a bootstrap that resamples whole days (flights of one day are correlated)."
-            if any(c.get("grouped") for c in tr.comparisons)
+            if any(c.grouped for c in tr.comparisons)
             else "."
         )
     )
@@ -657,11 +648,10 @@ def _models(inputs: ReportInputs, ranked: list[ModelResult]) -> Markup:
         if missing_curves
         else Markup("")
     )
-    return section(
-        "models",
-        "Model comparison",
-        para(intro),
-        leaderboard,
+    return model_comparison_section(
+        tr,
+        MODEL_COLUMNS,
+        intro,
         _paired_table(tr),
         glossary(GLOSSARY),
         tag("h3", "How well each model separates late from on-time flights"),
@@ -681,32 +671,39 @@ def _models(inputs: ReportInputs, ranked: list[ModelResult]) -> Markup:
             + f"</div><div>{_calibration_table(ranked[0])}</div></div>"
         ),
         note,
+        order=ranked,
+        numbered=True,
     )
 
 
-def _paired_table(tr) -> Markup:
+def _p_adjusted(c: PairComparison) -> float | None:
+    """The Holm-adjusted p-value of a pair (the raw one when not adjusted)."""
+    return c.p_adjusted if c.p_adjusted is not None else c.p_value
+
+
+def _paired_table(tr: TrainingResults) -> Markup:
     """Every pair of models compared on the same test flights: the ROC AUC difference with
     its interval, the Holm-adjusted p-value, and the verdict in words."""
     if not tr.comparisons:
         return Markup("")
     rows = []
     for c in tr.comparisons:
-        if c.get("difference") is None:
+        if c.difference is None:
             continue
-        if c.get("significant"):
-            verdict = f"{c['a'] if c.get('better') == 'a' else c['b']} is better"
+        if c.significant:
+            verdict = f"{c.a if c.better == 'a' else c.b} is better"
         else:
             verdict = "no significant difference"
         rows.append(
             [
-                f"{c['a']} − {c['b']}",
-                f"{c['difference']:+.4f}",
-                f"{c['ci_low']:+.4f} to {c['ci_high']:+.4f}",
-                fmt_metric(c.get("p_adjusted", c.get("p_value"))),
+                f"{c.a} − {c.b}",
+                f"{c.difference:+.4f}",
+                f"{c.ci_low:+.4f} to {c.ci_high:+.4f}",
+                fmt_metric(_p_adjusted(c)),
                 verdict,
             ]
         )
-    grouped = any(c.get("grouped") for c in tr.comparisons)
+    grouped = any(c.grouped for c in tr.comparisons)
     return Markup(
         tag("h3", "Are the differences real?")
         + para(
@@ -896,7 +893,7 @@ def _appendix(inputs: ReportInputs, ranked: list[ModelResult], report_uri: str |
         ["Warehouse", Markup(f"<code>{esc(run.warehouse or NOT_AVAILABLE)}</code>")],
         ["Report", Markup(f"<code>{esc(report_uri or NOT_AVAILABLE)}</code>")],
         ["Generated at", run.generated_at or NOT_AVAILABLE],
-        ["Ranking metric", tr.rank_by],
+        ["Ranking metric", inputs.rank_by],
         ["Split sizes", ", ".join(f"{k}: {fmt_int(v)}" for k, v in tr.split_rows.items()) or NOT_AVAILABLE],
         ["Base rate (test)", fmt_pct(tr.base_rate, 2) if tr.base_rate is not None else NOT_AVAILABLE],
     ]

@@ -307,6 +307,7 @@ def report(
     from moulin.quality.ge import latest_data_docs
     from moulin.reporting import ReportInputs
     from moulin.storage import WarehouseFS
+    from moulin.training.training_results import TrainingResults
     from moulin.usecases.flights.report import build_report
 
     settings = settings or load_settings()
@@ -314,7 +315,8 @@ def report(
     ds = ds or features_result["as_of"]
     store = DeltaTableStore(None)
     fs = WarehouseFS(settings)
-    results = json.loads(fs.read_bytes(trained["paths"]["results_json"]))
+    results_uri = trained["paths"]["results_json"]
+    results = TrainingResults.from_json(fs.read_bytes(results_uri), results_uri)
     profile_df = store.to_pandas(settings.table_uri("quality", "table_profiles"))
     timings = [
         {"stage": r["stage"], "seconds": r["seconds"], "rows": _total(r.get("rows"))}
