@@ -132,25 +132,6 @@ def _cmd_package(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_mail(args: argparse.Namespace) -> int:
-    settings = load_settings(args.profile)
-    if args.action == "prepare":
-        from moulin.usecases.mail.corpus import prepare_drops
-
-        for ds, counts in prepare_drops(settings, args.limit or None).items():
-            print(f"drop {ds}: " + ", ".join(f"{box}.mbox {n} messages" for box, n in counts.items()))
-        return 0
-    from moulin.spark import build_spark_session
-    from moulin.usecases.mail.runner import run_mail
-
-    if settings.profile == "hdfs-local":
-        from moulin.cluster.local import LocalCluster
-
-        LocalCluster(settings, log=lambda m: print(f"  cluster: {m}")).up()
-    run_mail(build_spark_session(settings, "moulin-mail"), settings, args.limit or None)
-    return 0
-
-
 def _cmd_usecase(args: argparse.Namespace) -> int:
     """``moulin usecase check [<name or path>]``: validate framings; OK, or each problem as
     ``file:line:field: message — what to do`` and exit code 1."""
@@ -258,8 +239,9 @@ def _add_usecase_commands(sub: argparse._SubParsersAction) -> None:
             "the report (the local HDFS cluster started first on profile hdfs-local).",
         )
         a.add_argument(
-            "--ds", default=usecase.default_ds or None,
-            help="the drop date landed from each source (none: the bronze tables as they are)",
+            "--ds", default=None,
+            help="the drop date landed from each source (default: "
+            + (", ".join(usecase.drop_dates) or "none, the bronze tables as they are") + ")",
         )  # fmt: skip
         a.add_argument("--limit", type=int, default=0, help=f"{unit} in the drop (0: all)")
         a.add_argument(
@@ -593,28 +575,6 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--ds", help="logical date YYYY-MM-DD of the landing (required)")
 
     p = sub.add_parser(
-        "mail",
-        help="the e-mail use case: prepare the drops, run the chain",
-        description="The e-mail use case (spam filter over mailboxes holding personal data).",
-    )
-    p.set_defaults(func=_cmd_mail)
-    actions = _add_actions(p)
-    for action, what, description in (
-        (
-            "prepare",
-            "write the mailbox files of the drops",
-            "Write the mailbox files of the drops from the corpus (only files whose bytes change).",
-        ),
-        (
-            "run",
-            "run the chain",
-            "Prepare the drops and run the e-mail chain (the local HDFS cluster started first on profile hdfs-local).",
-        ),
-    ):
-        a = actions.add_parser(action, help=what, description=description)
-        a.add_argument("--limit", type=int, default=0, help="messages per corpus group (0: all)")
-
-    p = sub.add_parser(
         "usecase",
         help="use cases as data: check a framing, scaffold a use case",
         description="Use cases as data: each use case's framing (question, decision, task, metric and "
@@ -746,7 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Commands that run a chain from the shell: they run in a console run (moulin.console),
 #: their library output going to <logs_dir>/<command>/<timestamp>.log.
-CONSOLE_COMMANDS = ("source", "mail", "flights")
+CONSOLE_COMMANDS = ("source", "flights")
 
 
 def _console_command(args: argparse.Namespace) -> str | None:
@@ -760,7 +720,7 @@ def _console_command(args: argparse.Namespace) -> str | None:
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the command; return its exit code.
 
-    ``source``, ``mail``, ``flights run`` and every declared use case's ``run`` (``fashion``,
+    ``source``, ``flights run`` and every declared use case's ``run`` (``mail``, ``fashion``,
     ``sentiment``, those of ``moulin usecase new``) show moulin's
     lines and errors on the console and log the libraries' output (Spark, Great
     Expectations, ...) to a file they name at the end (:func:`moulin.console.console_run`).
