@@ -228,18 +228,15 @@ def main() -> None:
         cluster = LocalCluster(settings, log=lambda m: None)
         cluster.up()
     try:
-        from moulin.privacy.views import build_views
         from moulin.spark import build_spark_session
-        from moulin.usecases.mail.runner import run_mail
+        from moulin.usecases.mail.usecase import USECASE
 
         spark = build_spark_session(settings, "moulin-privacy-benchmark")
         spark.sparkContext.setLogLevel("ERROR")
         start = time.perf_counter()
-        out = run_mail(spark, settings, limit=args.limit)
+        out = USECASE.run(spark, settings, limit=args.limit)
         chain_s = time.perf_counter() - start
-        t = time.perf_counter()
-        build_views(spark, settings, print)
-        print(f"views: {time.perf_counter() - t:.1f}s")
+        print(f"views: {len(out['follow_on']['views']['views'])} rebuilt by the chain (its follow-on task)")
 
         def senders(ds: str, box: str) -> collections.Counter:
             data = (settings.home / "drops" / "mail" / ds / f"{box}.mbox").read_bytes()
@@ -266,14 +263,14 @@ def main() -> None:
             in_quarantine,
             person(senders("2003-02-28", "spam")),
         ]
-        print(f"\nmail chain: {sum(b['rows_manifest'] for b in out['bronze'])} messages in {chain_s:.0f}s")
-        for b in out["bronze"]:
+        print(f"\nmail chain: {sum(b['rows_manifest'] for b in out['gates'])} messages in {chain_s:.0f}s")
+        for b in out["gates"]:
             print(
                 f"  {b['ds']}: manifest {b['rows_manifest']} = bronze {b['rows_bronze']} + quarantined {b['rows_quarantined']}"
             )
-        from moulin.usecases.mail.runner import model_lines, read_results
+        from moulin.usecases.kit.generate import results_lines
 
-        for line in model_lines(read_results(settings, out["model"]["results_uri"])):
+        for line in results_lines(USECASE, settings, out["training"]["results_uri"]):
             print(f"  {line}")
         spark.stop()  # the erasures run in the job server's Spark, through the DAG
         corpus = all_addresses(settings)

@@ -2,7 +2,7 @@
 cluster on hosts (run by ``ip netns exec`` from ``tests/integration/test_cluster_kerberos.py``).
 
     python tests/kerberos_chain.py flights SAMPLE   the flights chain's task bodies, in DAG order
-    python tests/kerberos_chain.py mail LIMIT       the mail chain (``moulin mail run``'s runner)
+    python tests/kerberos_chain.py mail LIMIT       the mail chain (``moulin mail run``'s, from its USECASE)
     python tests/kerberos_chain.py zones            the zones' owner, group and mode (as the privacy
                                                      command sets them), personal tables included
 
@@ -111,24 +111,29 @@ def flights(sample: int) -> dict:
 
 
 def mail(limit: int) -> dict:
-    """``moulin mail run --limit LIMIT``'s chain (drops → raw → bronze → silver → spam filter)."""
+    """``moulin mail run --limit LIMIT``'s chain (drops → raw → bronze → silver → spam filter,
+    the analysts' views), the messages dropped counted from the corpus as the drops take them."""
     from moulin.contracts import load_contract
     from moulin.settings import load_settings
     from moulin.sources.bronze import quarantine_uri
     from moulin.spark import build_spark_session
-    from moulin.usecases.mail.runner import run_mail
+    from moulin.usecases.mail.corpus import DROPS, group_messages
+    from moulin.usecases.mail.usecase import USECASE
 
     settings = load_settings()
     started = time.monotonic()
     spark = build_spark_session(settings, "moulin-mail")
-    out = run_mail(spark, settings, limit, say=lambda line: print(line, file=sys.stderr, flush=True))
+    out = USECASE.run(spark, settings, limit=limit, say=lambda line: print(line, file=sys.stderr, flush=True))
     spark.stop()
     gates = {}
-    for record in out["bronze"]:
+    for record in out["gates"]:
         ds = record["ds"]
+        dropped = sum(
+            len(group_messages(settings, g, limit)) for groups in DROPS[ds].values() for g in groups
+        )
         gates[ds] = {
             "stage": {k: record[k] for k in ("rows_read", "rows_bronze", "rows_quarantined")},
-            "messages_dropped": sum(out["drops"][ds].values()),
+            "messages_dropped": dropped,
             "bronze_rows": _delta_rows(settings.table_uri(load_contract(record["table"]).table), ds),
             "quarantine_rows": _delta_rows(quarantine_uri(settings, "mail"), ds),
         }
@@ -136,7 +141,7 @@ def mail(limit: int) -> dict:
         "gates": gates,
         "silver_rows": out["silver"]["rows"],
         "silver_table": out["silver"]["table"],
-        "recommended": out["model"]["recommended"],
+        "recommended": out["training"]["recommended"],
         "seconds": round(time.monotonic() - started, 1),
     }
 

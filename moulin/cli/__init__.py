@@ -23,7 +23,6 @@ COMMAND_MODULES = (
     "moulin.cli.daemon",
     "moulin.cli.flights",
     "moulin.cli.source",
-    "moulin.cli.mail",
     "moulin.cli.usecase",
     "moulin.cli.declared_usecases",
     "moulin.privacy.cli",
@@ -60,8 +59,8 @@ def command_names() -> frozenset[str]:
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the command; return its exit code.
 
-    The actions a command declares as console actions (``source run|unland``, ``mail run``,
-    ``flights run`` and every declared use case's ``run``: ``fashion``, ``sentiment``, those
+    The actions a command declares as console actions (``source run|unland``,
+    ``flights run`` and every declared use case's ``run``: ``fashion``, ``sentiment``, ``mail``, those
     of ``moulin usecase new``) show moulin's lines and errors on the console and log the
     libraries' output (Spark, Great Expectations, ...) to a file they name at the end
     (:func:`moulin.console.console_run`), <logs_dir>/<command>/<timestamp>.log.

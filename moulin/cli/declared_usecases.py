@@ -46,8 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         )
         add_ds(
             a,
-            "the drop date landed from each source (none: the bronze tables as they are)",
-            default=usecase.default_ds or None,
+            "the drop date landed from each source (default: "
+            + (", ".join(usecase.drop_dates) or "none, the bronze tables as they are")
+            + ")",
+            default=None,
         )
         add_limit(a, limit)
         a.add_argument(

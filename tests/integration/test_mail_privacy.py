@@ -23,7 +23,7 @@ QUARANTINED_SUBJECT = "weseloh@bibsam.kb.se"  # a spam whose Date has an offset 
 
 @pytest.fixture(scope="module")
 def mail(spark, hdfs_settings, hdfs_warehouse, tmp_path_factory):
-    from moulin.usecases.mail.runner import run_mail
+    from moulin.usecases.mail.usecase import USECASE
 
     home = tmp_path_factory.mktemp("mail-home")
     settings = replace(hdfs_settings, home=home, warehouse_uri=f"{hdfs_warehouse}/mail-privacy")
@@ -32,7 +32,7 @@ def mail(spark, hdfs_settings, hdfs_warehouse, tmp_path_factory):
     before = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        out = run_mail(spark, settings, limit=LIMIT, say=print)
+        out = USECASE.run(spark, settings, limit=LIMIT, say=print)
         yield settings, out
     finally:
         for k, v in before.items():
@@ -54,12 +54,12 @@ def _senders(settings, ds: str, box: str) -> collections.Counter:
 
 def test_every_message_is_accounted_for(mail) -> None:
     settings, out = mail
-    assert [b["ds"] for b in out["bronze"]] == ["2002-10-10", "2003-02-28"]
-    for b in out["bronze"]:
+    assert [b["ds"] for b in out["gates"]] == ["2002-10-10", "2003-02-28"]
+    for b in out["gates"]:
         assert b["rows_manifest"] == b["rows_read"] == b["rows_bronze"] + b["rows_quarantined"]
-    assert [b["rows_manifest"] for b in out["bronze"]] == [3 * LIMIT, 2 * LIMIT]
-    assert sum(b["rows_quarantined"] for b in out["bronze"]) >= 1
-    assert out["silver"]["rows"] == sum(b["rows_bronze"] for b in out["bronze"])
+    assert [b["rows_manifest"] for b in out["gates"]] == [3 * LIMIT, 2 * LIMIT]
+    assert sum(b["rows_quarantined"] for b in out["gates"]) >= 1
+    assert out["silver"]["rows"] == sum(b["rows_bronze"] for b in out["gates"])
 
 
 def test_bronze_holds_pseudonyms_and_masked_text_only(mail) -> None:
@@ -80,9 +80,9 @@ def test_the_spam_filters_are_compared_and_reported_without_message_text_or_send
 
     settings, out = mail
     fs = WarehouseFS(settings)
-    results = json.loads(fs.read_bytes(out["model"]["results_uri"]))
+    results = json.loads(fs.read_bytes(out["training"]["results_uri"]))
     assert results["selection"]["split"] == "validation" and results["selection"]["metric"] == "f1"
-    assert results["selection"]["recommended"] == out["model"]["recommended"]
+    assert results["selection"]["recommended"] == out["training"]["recommended"]
     for model in results["models"]:
         test = model["test"]
         assert test["accuracy"] >= 0.85 and test["roc_auc"] >= 0.9, model["model"]
@@ -101,9 +101,11 @@ def test_the_spam_filters_are_compared_and_reported_without_message_text_or_send
 def test_analysts_views_show_pseudonyms_only(mail, spark) -> None:
     from moulin.privacy.views import build_views
 
-    settings, _ = mail
+    settings, out = mail
     views = {v["view"].rsplit("/", 1)[1]: v for v in build_views(spark, settings, print)}
     assert set(views) == {"bronze_mail", "silver_mail_messages"}
+    built = {v["view"].rsplit("/", 1)[1]: v for v in out["follow_on"]["views"]["views"]}
+    assert built == views  # the chain's follow-on task built them: this build commits nothing
     assert views["bronze_mail"]["hidden"] == ["sent_at"]  # a quasi-identifier kept in clear
     view = DeltaTableStore().to_pandas(views["bronze_mail"]["view"])
     assert "sent_at" not in view.columns and len(view) == len(_bronze(settings))
@@ -200,7 +202,8 @@ def test_key_rotation_pseudonymises_bronze_again(mail, spark) -> None:
     from moulin.privacy.erasure import erase_subject, local_log_dirs, subject_needles
     from moulin.privacy.rotation import RotationUnfinishedError, read_rotation, rotate_key
     from moulin.privacy.scan import scan
-    from moulin.usecases.mail.stages import silver_mail
+    from moulin.usecases.kit.generate import run_step
+    from moulin.usecases.mail.usecase import USECASE
 
     settings, _ = mail
     before = _bronze(settings).sort_values(["ds", "body"])
@@ -221,7 +224,8 @@ def test_key_rotation_pseudonymises_bronze_again(mail, spark) -> None:
     assert previous.exists()  # silver still holds the previous key's pseudonyms
     with pytest.raises(RotationUnfinishedError, match="silver/mail_messages"):
         erase_subject(spark, settings, subject, print)  # before the fix: "done", silver untouched
-    silver_mail(spark, settings)  # the derived table's stage runs again, under the new key
+    # the derived table's stage runs again, under the new key
+    run_step(spark, settings, USECASE, USECASE.steps[0])
     report = erase_subject(spark, settings, subject, print)  # finishes the rotation, then erases
     assert read_rotation(settings)["status"] == "finished" and not previous.exists()
     assert not report.noop and any(t.uri == silver_uri and t.rows_erased for t in report.tables)
@@ -243,7 +247,8 @@ def test_a_rotation_blocked_by_a_landing_names_it_and_continues_once_repaired(ma
         rotate_key,
     )
     from moulin.storage import WarehouseFS
-    from moulin.usecases.mail.stages import silver_mail
+    from moulin.usecases.kit.generate import run_step
+    from moulin.usecases.mail.usecase import USECASE
 
     settings, _ = mail
     fs = WarehouseFS(settings)
@@ -266,7 +271,7 @@ def test_a_rotation_blocked_by_a_landing_names_it_and_continues_once_repaired(ma
     assert out["key_id"] == state["key_id"] == load_key(settings).key_id
     assert {r["ds"] for r in out["regated"]} == {"2002-10-10", "2003-02-28"}
     assert out["status"] == "rebuilding" and previous.exists()
-    silver_mail(spark, settings)
+    run_step(spark, settings, USECASE, USECASE.steps[0])
     assert rotate_key(spark, settings, print)["status"] == "finished" and not previous.exists()
 
 

@@ -124,6 +124,19 @@ def test_flights_sources_are_spec_dags_on_one_window_and_the_model_waits_for_all
     assert emitted == uris
 
 
+def test_the_mail_dag_is_the_kits_with_its_task_ids_and_the_views_after_silver(dagbag) -> None:
+    """The mail use case's DAG, generated from its declaration: on bronze mail's Asset, the
+    same task ids as the hand-written DAG it replaces, the analysts' views after silver."""
+    dag = dagbag.dags["mail_spam_filter"]
+    assert dag.fileloc.endswith("usecases.py")
+    assert {a.uri for a in dag.timetable.asset_condition.objects} == {"moulin://bronze/mail"}
+    upstream = {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}
+    assert upstream == {"silver": [], "train": ["silver"], "report": ["train"], "views": ["silver"]}
+    assert [o.uri for o in dag.get_task("silver").outlets] == ["moulin://silver/mail_messages"]
+    assert {"mail", "personal-data"} <= set(dag.tags)
+    assert dag.start_date.date().isoformat() == "2002-10-10"
+
+
 def test_the_model_skips_training_until_every_split_has_rows() -> None:
     from airflow.sdk.exceptions import AirflowSkipException
 

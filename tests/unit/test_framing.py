@@ -24,7 +24,7 @@ from moulin.framing import (
 from moulin.reporting.framing import fmt_goal, goal_sentence, naive_score
 from moulin.settings import REPO_ROOT, load_settings
 from moulin.training.classification_results import ClassificationResults
-from moulin.usecases.mail.runner import against_goal
+from moulin.usecases.mail.summary import against_goal
 
 USE_CASES = ("flights", "fashion", "sentiment", "mail")
 

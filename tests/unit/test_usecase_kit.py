@@ -136,6 +136,61 @@ def test_the_usecases_dag_file_builds_one_dag_per_declared_use_case(own) -> None
     assert dags["express"].fileloc == str(DAGS_FOLDER / "usecases.py")  # where Airflow parses it again
 
 
+def test_a_follow_on_task_runs_after_the_last_table_step_beside_training(own) -> None:
+    text = DECLARED.replace("import TableStep", "import FollowOnTask, TableStep")
+    text = text.replace('target="silver_a"', 'target="silver_mail"')  # a contract the step's Asset names
+    follow_on = 'follow_on=(FollowOnTask("views", stage="privacy_views"),)'
+    declare(own, "kit_follow", text.replace('models=("majority",),', f'models=("majority",), {follow_on},'))
+    usecase = get_usecase("kit_follow")
+    dag = usecase.dag()
+    upstream = {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}
+    assert upstream == {"features": [], "train": ["features"], "report": ["train"], "views": ["features"]}
+
+
+def test_declaration_errors_name_the_field_and_what_to_do() -> None:
+    from moulin.usecases.kit import FollowOnTask, TableStep, UseCase
+
+    step = TableStep("silver", source="bronze_a", target="silver_a", transform=lambda rows: rows)
+    given = {"name": "kit_bad", "sources": (), "steps": (step,), "suite": lambda s: None, "models": ("m",)}
+    with pytest.raises(UseCaseError, match=r"two of its tasks share a name .*rename the table step"):
+        UseCase(**given, follow_on=(FollowOnTask("silver", stage="privacy_views"),))
+    with pytest.raises(UseCaseError, match=r"two of its tasks share a name"):
+        UseCase(**given, follow_on=(FollowOnTask("report", stage="privacy_views"),))
+    with pytest.raises(UseCaseError, match=r"drop_dates is the string '2024-03-01'; give a tuple"):
+        UseCase(**given, drop_dates="2024-03-01")  # type: ignore[arg-type]
+
+
+def test_the_gates_of_several_drops_are_summed_for_the_report() -> None:
+    from moulin.usecases.kit.chain import gate_totals
+
+    a = {"ds": "d1", "rows_manifest": 5, "rows_read": 5, "rows_bronze": 4, "rows_quarantined": 1,
+         "failures": {"bad date": 1}}  # fmt: skip
+    b = {"ds": "d2", "rows_manifest": 3, "rows_read": 3, "rows_bronze": 1, "rows_quarantined": 2,
+         "failures": {"bad date": 1, "unreadable": 1}}  # fmt: skip
+    assert gate_totals([a]) == a and gate_totals([]) is None
+    assert gate_totals([a, b]) == {
+        "rows_manifest": 8, "rows_read": 8, "rows_bronze": 5, "rows_quarantined": 3,
+        "failures": {"bad date": 2, "unreadable": 1},
+    }  # fmt: skip
+
+
+def test_the_mail_use_case_is_declared_once_and_its_command_is_generated() -> None:
+    from moulin.cli import build_parser
+    from moulin.jobs.registry import get_stage
+    from moulin.usecases.mail.corpus import DROPS
+
+    mail = get_usecase("mail")
+    assert (mail.dag_name, mail.drop_dates, mail.pipeline) == (
+        "mail_spam_filter",
+        tuple(DROPS),
+        "moulin.mail",
+    )
+    assert get_stage("mail_silver").environment == "platform"
+    assert get_stage("mail_train").environment == "training"
+    args = build_parser().parse_args(["mail", "run", "--limit", "50"])
+    assert (args.declared_usecase, args.limit, args.ds, args.models) == (True, 50, None, "text,text_sender")
+
+
 def test_scaffold_errors_name_the_file_field_or_source(own, tmp_path) -> None:
     onboard_parcels(own / "contracts", own / "drops", rows=10)
     with pytest.raises(UseCaseError, match="source 'nowhere'.*onboard it first"):

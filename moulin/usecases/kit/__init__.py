@@ -6,9 +6,10 @@ onboarded source (:mod:`moulin.usecases.kit.scaffold`)."""
 
 from moulin.usecases.kit.declaration import UseCase
 from moulin.usecases.kit.discovery import find_usecases, get_usecase, usecase_dags
-from moulin.usecases.kit.parts import ReportText, TableStep, UseCaseError
+from moulin.usecases.kit.parts import FollowOnTask, ReportText, TableStep, UseCaseError
 
 __all__ = [
+    "FollowOnTask",
     "ReportText",
     "TableStep",
     "UseCase",

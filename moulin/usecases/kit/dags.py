@@ -1,6 +1,7 @@
 """The Airflow DAG of a declared use case (``airflow.sdk`` TaskFlow): scheduled on the
 Assets of its sources' bronze tables, one task per table step (emitting the Asset of the
-table it writes), the training job, the report.  Asset names come from the contracts
+table it writes), the training job, the report, and each follow-on task after the last
+table step, beside the training.  Asset names come from the contracts
 (``moulin://<table>``); a data error fails its task at once, anything else retries
 (:data:`moulin.airflow_kit.PIPELINE`).  Params: ``sample`` (fraction of rows per split, for a quick run),
 ``models`` (comma-separated), ``epochs_scale``."""
@@ -70,6 +71,13 @@ def build_dag(usecase: Declaration, fileloc: str | None = None) -> Any:
             run_step = step_task(step)
             upstream = run_step(upstream) if upstream is not None else run_step()
 
+        def follow_on_task(follow_on):
+            @task(task_id=follow_on.name)
+            def run_follow_on(upstream: dict) -> dict:
+                return generate.follow_on_task(usecase, follow_on)
+
+            return run_follow_on
+
         @task
         def train(upstream: dict) -> dict:
             from moulin.orchestration import safe_run_id
@@ -88,6 +96,8 @@ def build_dag(usecase: Declaration, fileloc: str | None = None) -> Any:
                 f"use case {usecase.name!r} has no table step: declare the table training reads"
             )
         report(train(upstream))
+        for follow_on in usecase.follow_on:
+            follow_on_task(follow_on)(upstream)
     if fileloc:
         dag.fileloc = fileloc
     return dag

@@ -1,15 +1,17 @@
 """What the kit generates from a use case's :class:`~moulin.usecases.kit.parts.Declaration` for the
 job entry point and for Airflow: the registered stages (one per table step, one training
-stage in the training environment) and the task bodies that submit them."""
+stage in the training environment) and the task bodies that submit them (and the
+follow-on tasks' stages, registered elsewhere)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from moulin.jobs.registry import StageContext, stage
+from moulin.jobs.entry import build_parser
+from moulin.jobs.registry import StageContext, get_stage, stage
 from moulin.settings import Settings, load_settings
-from moulin.usecases.kit.parts import Declaration, TableStep
+from moulin.usecases.kit.parts import Declaration, FollowOnTask, TableStep
 
 #: The latest declaration of each use case whose stages are registered, by name: the
 #: registered functions look their use case up here when they run, so a use case
@@ -34,6 +36,25 @@ def run_step(spark, settings: Settings, usecase: Declaration, step: TableStep) -
         summaries=step.summaries,
     )
     return rebuild(spark, settings, spec)
+
+
+def run_follow_on(spark, settings: Settings, task: FollowOnTask) -> dict[str, Any]:
+    """Run the registered stage of ``task`` in this process's Spark session (the shell chain)."""
+    spec = get_stage(task.stage)
+    args = build_parser().parse_args([task.stage, *task.arguments])
+    return spec.function(StageContext(settings, spec.name, session=spark), args)
+
+
+def results_lines(usecase: Declaration, settings: Settings, results_uri: str) -> list[str]:
+    """The use case's lines on the results at ``results_uri`` (none when it declares none)."""
+    if usecase.results_lines is None:
+        return []
+    from moulin.storage import WarehouseFS
+    from moulin.training.classification_results import ClassificationResults
+
+    return usecase.results_lines(
+        ClassificationResults.from_json(WarehouseFS(settings).read_bytes(results_uri))
+    )
 
 
 def _step_stage(name: str, step_name: str):
@@ -106,6 +127,14 @@ def step_task(usecase: Declaration, step: TableStep, settings: Settings | None =
     return submit_job(settings or load_settings(), usecase.stage_name(step.name), [])
 
 
+def follow_on_task(usecase: Declaration, task: FollowOnTask, settings: Settings | None = None) -> dict:
+    """Task body: the follow-on task's registered stage, submitted."""
+    from moulin.jobs.submit import submit_job
+
+    register_stages(usecase)
+    return submit_job(settings or load_settings(), task.stage, list(task.arguments))
+
+
 def train_task(
     usecase: Declaration,
     upstream: dict,
@@ -124,9 +153,12 @@ def train_task(
 
 
 def report_task(usecase: Declaration, trained: dict, settings: Settings | None = None) -> dict:
-    """Task body: the HTML report beside the run's results."""
+    """Task body: the HTML report beside the run's results; the use case's lines on the
+    results and the report's URI in the task's log."""
     from moulin.reporting.classification import report_beside_results
 
-    uri = report_beside_results(settings or load_settings(), trained["results_uri"], usecase.wording())
-    print(f"MOULIN-PROGRESS report {uri}", flush=True)
+    settings = settings or load_settings()
+    uri = report_beside_results(settings, trained["results_uri"], usecase.wording())
+    for line in [*results_lines(usecase, settings, trained["results_uri"]), f"report {uri}"]:
+        print(f"MOULIN-PROGRESS {line}", flush=True)
     return {"report_uri": uri, "recommended": trained["recommended"]}

@@ -1,5 +1,6 @@
-"""The parts of a use case's declaration: :class:`TableStep`, :class:`ReportText` and
-:class:`Declaration` (all a use case declares, and the names derived from it).
+"""The parts of a use case's declaration: :class:`TableStep`, :class:`FollowOnTask`,
+:class:`ReportText` and :class:`Declaration` (all a use case declares, and the names
+derived from it).
 
 The kit's generators (:mod:`moulin.usecases.kit.generate`, :mod:`moulin.usecases.kit.dags`,
 :mod:`moulin.usecases.kit.chain`) take a :class:`Declaration`;
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from moulin.framing import Framing
     from moulin.reporting.classification import ClassificationWording, PublishedWording
     from moulin.settings import Settings
+    from moulin.training.classification_results import ClassificationResults
     from moulin.training.classifiers import ClassifierSuite
 
 
@@ -49,6 +51,19 @@ class TableStep:
     check: Callable[[Any, str], None] | None = None
     #: ``rows -> (name, value)`` summaries added to the step's result (duplicates...).
     summaries: tuple[Callable[[Any], tuple[str, Any]], ...] = ()
+
+
+@dataclass(frozen=True)
+class FollowOnTask:
+    """A registered stage of the job entry point run once the table steps are written,
+    beside the training (the analysts' views rebuilt from a new silver table, say): the
+    DAG's task ``name`` after the last table step, and a step of the shell chain after
+    the table steps (in the chain's Spark session).  ``stage`` names a stage that
+    ``moulin.STAGE_MODULES`` registers; ``arguments`` are its command-line options."""
+
+    name: str
+    stage: str
+    arguments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,7 +106,7 @@ class Declaration:
     ``suite`` builds the training suite from the settings (models, classes, the table
     it reads: :class:`moulin.training.classifiers.ClassifierSuite`); ``models`` are the
     ones trained by default.  ``prepare`` (optional) writes the sources' drop for the
-    shell chain (``moulin <name> prepare|run --limit N``) and describes it."""
+    shell chain (``moulin <name> prepare|run --limit N``) and describes it (one line)."""
 
     name: str
     sources: tuple[str, ...]
@@ -104,14 +119,21 @@ class Declaration:
     #: The DAG's id (default: the use case's name) and first date.
     dag_id: str = ""
     start_date: datetime = datetime(2024, 1, 1)
-    #: The drop date the shell chain lands when none is given (empty: it lands nothing).
-    default_ds: str = ""
+    #: The drop dates the shell chain lands from each source, in order, when no ``ds`` is
+    #: given (empty: it lands nothing and reads the bronze tables as they are).
+    drop_dates: tuple[str, ...] = ()
     #: DDP ranks of the networks.
     num_processes: int = 1
     prepare: Callable[[Settings, int | None], str] | None = None
     #: The noun of the prepared drop's unit, for ``--limit`` ("images per official set").
     limit_unit: str = "rows"
     tags: tuple[str, ...] = ()
+    #: Registered stages run once the table steps are written, beside the training
+    #: (DAG tasks after the last table step; shell-chain steps after the table steps).
+    follow_on: tuple[FollowOnTask, ...] = ()
+    #: Lines said of a training run's typed results: by the shell chain after training, and
+    #: in the report task's log (each model's scores, the result against the framing's goal).
+    results_lines: Callable[[ClassificationResults], list[str]] | None = None
 
     def __post_init__(self) -> None:
         from moulin.identifiers import check_path_part
@@ -122,6 +144,17 @@ class Declaration:
         names = [s.name for s in self.steps]
         if len(set(names)) != len(names):
             raise UseCaseError(f"use case {self.name!r}: two table steps share a name ({names}); rename one")
+        tasks = [*names, *(t.name for t in self.follow_on), "train", "report"]
+        if len(set(tasks)) != len(tasks):
+            raise UseCaseError(
+                f"use case {self.name!r}: two of its tasks share a name ({tasks}: table steps, follow-on "
+                "tasks, train, report); rename the table step or follow-on task"
+            )
+        if isinstance(self.drop_dates, str):
+            raise UseCaseError(
+                f"use case {self.name!r}: drop_dates is the string {self.drop_dates!r}; give a tuple of "
+                f"dates, ({self.drop_dates!r},)"
+            )
 
     # ---- names derived from the declaration
     @property

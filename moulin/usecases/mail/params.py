@@ -34,4 +34,3 @@ class MailParams:
 
 
 PARAMS = MailParams()
-PIPELINE = "moulin.mail"

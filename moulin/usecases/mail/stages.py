@@ -1,13 +1,11 @@
-"""The Spark stage of the mail use case: bronze -> silver (labelled, split); the spam
+"""The table step of the mail use case (declared in :mod:`moulin.usecases.mail.usecase`):
+bronze -> silver (labelled, split), with the check of the mailbox names; the spam
 filters trained on it are :mod:`moulin.usecases.mail.training`'s."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from moulin.errors import DataError
-from moulin.settings import Settings
-from moulin.usecases.mail.params import PARAMS, PIPELINE
+from moulin.usecases.mail.params import PARAMS
 
 LABELS = {"spam.mbox": "spam", "ham.mbox": "ham"}
 
@@ -49,7 +47,8 @@ def to_silver(bronze, seed: int = PARAMS.split_seed):
     )
 
 
-def _check_mailbox_names(bronze, bronze_uri: str) -> None:
+def check_mailbox_names(bronze, bronze_uri: str) -> None:
+    """Refuse a landed mailbox file named neither spam.mbox nor ham.mbox (its label is unknown)."""
     unknown = [
         r["_source_file"]
         for r in bronze.select("_source_file").distinct().collect()
@@ -60,21 +59,3 @@ def _check_mailbox_names(bronze, bronze_uri: str) -> None:
             f"mailbox file(s) {unknown[:3]} in {bronze_uri} are named neither spam.mbox nor ham.mbox: "
             "the label comes from the mailbox name; land them under one of those names"
         )
-
-
-def silver_mail(spark, settings: Settings) -> dict[str, Any]:
-    """Rebuild ``silver/mail_messages`` from every bronze partition (one checked,
-    idempotent commit keyed on the bronze version)."""
-    from moulin.quality.rebuild import Rebuild, rebuild
-
-    spec = Rebuild(
-        source="bronze_mail",
-        target="silver_mail",
-        transform=to_silver,
-        rows_called="messages",
-        count_by=("label", "split"),
-        pipeline=PIPELINE,
-        parameters=(PARAMS.split_seed,),
-        check=_check_mailbox_names,
-    )
-    return rebuild(spark, settings, spec)
