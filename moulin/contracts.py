@@ -172,6 +172,15 @@ class Contract:
         return {c.name: c.personal for c in self.columns if c.personal is not None}
 
     @property
+    def treated_columns(self) -> dict[str, tuple[Treatment, str]]:
+        """``{column: (treatment, purpose)}`` of the columns pseudonymised or masked at bronze."""
+        return {
+            name: (p.treatment, p.purpose)
+            for name, p in self.personal_columns.items()
+            if p.treatment in ("pseudonymise", "mask")
+        }
+
+    @property
     def column_names(self) -> list[str]:
         """Names of the contract's columns, in order (without lineage columns)."""
         return [c.name for c in self.columns]
