@@ -9,9 +9,31 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from moulin.cluster.commands import cluster_command
+from moulin.cluster.local import LocalCluster
+from moulin.console import console_run
 from moulin.errors import MoulinError
+from moulin.framing import FramingError, find_framing, framing_files, load_framing
 from moulin.ingest.formats import discover
+from moulin.jobs.server import process_alive, servers, stop_servers
+from moulin.jobs.shipping import build_code_zip, build_env_archive
+from moulin.platform.airflow_services import prepare_secrets
+from moulin.platform.secrets import secrets_dir
+from moulin.platform.services import Platform
+from moulin.privacy.cli import add_parser as add_privacy
 from moulin.settings import PROFILES, SettingsError, describe, load_settings
+from moulin.sources.cli import source_cli
+from moulin.spark import act_as_hdfs_user, build_spark_session
+from moulin.sql_cli import add_parser as add_sql
+from moulin.sql_endpoint.cli import add_parser as add_sql_endpoint
+from moulin.table_cli import table_cli
+from moulin.usecases.flights.params import PARAMS as FLIGHTS
+from moulin.usecases.flights.runner import parse_months, run_chain
+from moulin.usecases.flights.sources import prepare_sources
+from moulin.usecases.flights.summary import print_run_summary
+from moulin.usecases.kit import find_usecases, get_usecase
+from moulin.usecases.kit.scaffold import scaffold
+from moulin.usecases.mail.corpus import prepare_drops
 
 
 def _cmd_settings(args: argparse.Namespace) -> int:
@@ -20,14 +42,10 @@ def _cmd_settings(args: argparse.Namespace) -> int:
 
 
 def _cmd_cluster(args: argparse.Namespace) -> int:
-    from moulin.cluster.commands import cluster_command
-
     return cluster_command(args, load_settings(args.profile or "hdfs-local"))
 
 
 def _cmd_platform(args: argparse.Namespace) -> int:
-    from moulin.platform.services import Platform
-
     settings = load_settings(args.profile or "hdfs-local")
     platform = Platform(settings)
     if args.action == "up":
@@ -36,9 +54,6 @@ def _cmd_platform(args: argparse.Namespace) -> int:
         print(f"Airflow UI and REST API: {settings.platform.api_url}")
         return 0
     if args.action == "secrets":
-        from moulin.platform.airflow_services import prepare_secrets
-        from moulin.platform.secrets import secrets_dir
-
         password = prepare_secrets(settings)
         if password:
             print(f"admin password (printed once): {password}")
@@ -54,28 +69,19 @@ def _cmd_platform(args: argparse.Namespace) -> int:
 
 
 def _cmd_daemon(args: argparse.Namespace) -> int:
-    from moulin.cluster.local import LocalCluster
-
     LocalCluster(load_settings(args.profile or "hdfs-local")).exec_daemon(args.role, args.index)
     return 0  # not reached: exec replaced this process
 
 
 def _cmd_flights(args: argparse.Namespace) -> int:
-    from moulin.usecases.flights.runner import parse_months, run_chain
-    from moulin.usecases.flights.summary import print_run_summary
-
     settings = load_settings(args.run_profile or args.profile)
     if args.action == "prepare":
-        from moulin.usecases.flights.sources import prepare_sources
-
         delivered = prepare_sources(settings, parse_months(args.months), args.sample or None)
         for source, rows in delivered.items():
             print(f"{source}: {rows:,} rows")
         return 0
     print(f"moulin flights: profile {settings.profile}, warehouse {settings.warehouse}")
     if settings.profile == "hdfs-local":
-        from moulin.cluster.local import LocalCluster
-
         LocalCluster(settings, log=lambda m: print(f"  cluster: {m}")).up()
     conf = {"sample_per_month": args.sample, "epochs": args.epochs}
     steps = run_chain(settings, conf, months=parse_months(args.months))
@@ -84,23 +90,16 @@ def _cmd_flights(args: argparse.Namespace) -> int:
 
 
 def _cmd_source(args: argparse.Namespace) -> int:
-    from moulin.sources.cli import source_cli
-
     return source_cli(args, load_settings(args.profile))
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
-    from moulin.spark import act_as_hdfs_user
-    from moulin.table_cli import table_cli
-
     settings = load_settings(args.profile)
     act_as_hdfs_user(settings)
     return table_cli(args, settings)
 
 
 def _cmd_jobs(args: argparse.Namespace) -> int:
-    from moulin.jobs.server import process_alive, servers, stop_servers
-
     settings = load_settings(args.profile)
     if args.action == "stop":
         print(f"stopped {stop_servers(settings)} job server(s)")
@@ -119,8 +118,6 @@ def _cmd_package(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from moulin.jobs.shipping import build_code_zip, build_env_archive
-
     settings = load_settings(args.profile)
     if args.out:
         settings = replace(settings, spark=replace(settings.spark, packages_dir=Path(args.out).absolute()))
@@ -135,17 +132,12 @@ def _cmd_package(args: argparse.Namespace) -> int:
 def _cmd_mail(args: argparse.Namespace) -> int:
     settings = load_settings(args.profile)
     if args.action == "prepare":
-        from moulin.usecases.mail.corpus import prepare_drops
-
         for ds, counts in prepare_drops(settings, args.limit or None).items():
             print(f"drop {ds}: " + ", ".join(f"{box}.mbox {n} messages" for box, n in counts.items()))
         return 0
-    from moulin.spark import build_spark_session
     from moulin.usecases.mail.runner import run_mail
 
     if settings.profile == "hdfs-local":
-        from moulin.cluster.local import LocalCluster
-
         LocalCluster(settings, log=lambda m: print(f"  cluster: {m}")).up()
     run_mail(build_spark_session(settings, "moulin-mail"), settings, args.limit or None)
     return 0
@@ -154,7 +146,6 @@ def _cmd_mail(args: argparse.Namespace) -> int:
 def _cmd_usecase(args: argparse.Namespace) -> int:
     """``moulin usecase check [<name or path>]``: validate framings; OK, or each problem as
     ``file:line:field: message — what to do`` and exit code 1."""
-    from moulin.framing import FramingError, find_framing, framing_files, load_framing
 
     settings = load_settings(args.profile)
     targets = [args.target] if args.target else [str(p) for p in framing_files(settings).values()]
@@ -180,7 +171,6 @@ def _cmd_usecase(args: argparse.Namespace) -> int:
 
 def _cmd_usecase_new(args: argparse.Namespace) -> int:
     """``moulin usecase new <name> --framing F [--source S ...]``: scaffold a use case."""
-    from moulin.usecases.kit.scaffold import scaffold
 
     settings = load_settings(args.profile)
     done = scaffold(
@@ -204,7 +194,6 @@ def _cmd_usecase_new(args: argparse.Namespace) -> int:
 
 def _cmd_declared_usecase(args: argparse.Namespace) -> int:
     """``moulin <use case> prepare|run``: a declared use case's drop, or its whole chain to the report."""
-    from moulin.usecases.kit import get_usecase
 
     settings = load_settings(args.profile)
     usecase = get_usecase(args.command, settings)
@@ -215,11 +204,8 @@ def _cmd_declared_usecase(args: argparse.Namespace) -> int:
             )
         print(f"drop: {usecase.prepare(settings, args.limit or None)}")
         return 0
-    from moulin.spark import build_spark_session
 
     if settings.profile == "hdfs-local":
-        from moulin.cluster.local import LocalCluster
-
         LocalCluster(settings, log=lambda m: print(f"  cluster: {m}")).up()
     spark = build_spark_session(settings, f"moulin-{usecase.name}")
     usecase.run(
@@ -232,7 +218,6 @@ def _cmd_declared_usecase(args: argparse.Namespace) -> int:
 def _add_usecase_commands(sub: argparse._SubParsersAction) -> None:
     """One command per declared use case (found by :func:`moulin.usecases.kit.find_usecases`,
     not listed here): ``moulin <name> run`` and, with a drop to write, ``prepare``."""
-    from moulin.usecases.kit import find_usecases
 
     for name, usecase in find_usecases(strict=False).items():
         if name in sub.choices:
@@ -497,8 +482,6 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             a.set_defaults(index=0)  # one of its kind
 
-    from moulin.usecases.flights.params import PARAMS as FLIGHTS
-
     p = sub.add_parser(
         "flights",
         help="the New York flights use case (main job)",
@@ -656,15 +639,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=_cmd_usecase_new)
     _add_usecase_commands(sub)
 
-    from moulin.privacy.cli import add_parser as add_privacy
-
     add_privacy(sub)
 
-    from moulin.sql_cli import add_parser as add_sql
-
     add_sql(sub)
-
-    from moulin.sql_endpoint.cli import add_parser as add_sql_endpoint
 
     add_sql_endpoint(sub)
 
@@ -769,7 +746,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     command = _console_command(args)
     if command is None:
         return _dispatch(args)
-    from moulin.console import console_run
 
     try:
         settings = load_settings(getattr(args, "run_profile", None) or args.profile)

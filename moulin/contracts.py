@@ -38,7 +38,7 @@ import yaml
 from moulin.errors import DataError
 from moulin.expectations import EXPECTATION_TYPES, Expectation
 from moulin.ingest.formats import UnknownFormatError, raw_format
-from moulin.settings import REPO_ROOT
+from moulin.settings import REPO_ROOT, load_settings
 
 SCHEMAS_DIR = REPO_ROOT / "schemas"
 
@@ -580,7 +580,6 @@ def _cached(path: str, mtime: float) -> Contract:
 def contract_dirs() -> tuple[Path, ...]:
     """Folders searched for contracts: ``$MOULIN_CONTRACTS_DIR`` (settings field
     ``contracts_dir``), then the contracts shipped with moulin (``schemas/``)."""
-    from moulin.settings import load_settings
 
     return load_settings().contract_dirs
 

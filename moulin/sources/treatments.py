@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import moulin
 from moulin.contracts import Contract
 from moulin.errors import DataError
 from moulin.settings import Settings
@@ -75,7 +76,6 @@ def unregister_column_treatment(treatment: ColumnTreatment) -> None:
 def declared_treatment_modules() -> tuple[str, ...]:
     """The modules named by ``moulin.BRONZE_TREATMENTS``: imported by :func:`prepare_treatment`,
     they register the column treatment."""
-    import moulin
 
     return tuple(getattr(moulin, "BRONZE_TREATMENTS", ()))
 

@@ -13,7 +13,10 @@ import os
 import sys
 import time
 
+from moulin.cluster.daemons import process_alive
 from moulin.settings import load_settings
+from moulin.spark import act_as_hdfs_user
+from moulin.sql_endpoint import client, users
 
 
 def add_parser(sub) -> None:
@@ -52,9 +55,6 @@ def add_parser(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from moulin.cluster.daemons import process_alive
-    from moulin.spark import act_as_hdfs_user
-    from moulin.sql_endpoint import client, users
     from moulin.sql_endpoint.server import serve
     from moulin.sql_endpoint.sync import read_served
 

@@ -749,3 +749,40 @@ def test_documented_options_are_those_of_their_action() -> None:
                 assert option in _options(target), f"docs: moulin {' '.join(words)}: {option}"
                 checked += 1
     assert checked >= 15
+
+
+#: Packages ``moulin --help`` must not import: it answers at once, and these serve commands
+#: (Spark jobs, training, checks, Airflow, charts), not the parser.
+NOT_IMPORTED_BY_HELP = (
+    "pyspark",
+    "torch",
+    "great_expectations",
+    "airflow",
+    "sklearn",
+    "matplotlib",
+    "deltalake",
+)
+
+
+def test_moulin_help_imports_no_heavy_package() -> None:
+    """``moulin --help`` in a fresh interpreter imports none of :data:`NOT_IMPORTED_BY_HELP`."""
+    import subprocess
+    import sys
+
+    code = (
+        "import contextlib, io, sys\n"
+        "from moulin.cli import run\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    run(['--help'])\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1].split(','))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, ",".join(NOT_IMPORTED_BY_HELP)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "[]", (
+        f"moulin --help imports {done.stdout.strip()}: import them in the commands"
+    )

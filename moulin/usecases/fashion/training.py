@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from moulin.settings import Settings
+from moulin.storage import WarehouseFS
 from moulin.training.batches import ImageCodec
 from moulin.training.classifiers import (
     ClassifierSuite,
@@ -27,6 +28,7 @@ from moulin.training.classifiers import (
     run_suite,
 )
 from moulin.training.config import TrainConfig
+from moulin.usecases.fashion.corpus import published_results
 from moulin.usecases.fashion.params import CLASS_NAMES, PARAMS, FashionParams
 
 COLUMNS = ["image_id", "label", "pixels", "image_sha256"]
@@ -72,7 +74,6 @@ def _logistic_regression(params: FashionParams, settings) -> Callable:
     """Multinomial logistic regression on the pixels (scaled to [0, 1]); C chosen on validation."""
 
     def fit(frames: dict, model_dir: str, record: dict) -> ModelOutput:
-        from moulin.storage import WarehouseFS
         from moulin.training.artifacts import save_baseline
 
         codec = ImageCodec(key="image_id", label="label")
@@ -99,7 +100,6 @@ def _logistic_regression(params: FashionParams, settings) -> Callable:
 def suite(settings: Settings, params: FashionParams = PARAMS) -> ClassifierSuite:
     """The image classifiers of the use case and what its report needs of them."""
     from moulin.reporting.images import png_data_uri
-    from moulin.usecases.fashion.corpus import published_results
 
     specs = network_specs(params)
     augmented = ImageCodec(key="image_id", label="label", augment=True)

@@ -8,7 +8,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from moulin.jobs.submit import submit_job
 from moulin.settings import Settings
+from moulin.sources.land import land_source
+from moulin.sources.spec import load_spec
 from moulin.usecases.kit.generate import register_stages, run_step, train_args
 from moulin.usecases.kit.parts import Declaration
 
@@ -27,8 +30,6 @@ def ingest(
     table step; returns ``{sources: {name: {landing, bronze}}, landing, bronze, steps, silver}``
     (``landing`` and ``bronze``: the first source's; ``silver``: the last step's result)."""
     from moulin.sources.bronze import gate_landing
-    from moulin.sources.land import land_source
-    from moulin.sources.spec import load_spec
 
     ds = ds or usecase.default_ds or None
     out: dict[str, Any] = {"sources": {}, "steps": {}}
@@ -68,7 +69,6 @@ def run_chain(
 ) -> dict[str, Any]:
     """:func:`ingest`, the training stage as a job in the training environment, then the
     report beside its results (with the first source's gate accounting)."""
-    from moulin.jobs.submit import submit_job
     from moulin.reporting.classification import report_beside_results
 
     start = time.monotonic()

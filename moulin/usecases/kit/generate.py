@@ -8,6 +8,7 @@ import argparse
 from typing import Any
 
 from moulin.jobs.registry import StageContext, stage
+from moulin.jobs.submit import submit_job
 from moulin.settings import Settings, load_settings
 from moulin.usecases.kit.parts import Declaration, TableStep
 
@@ -100,7 +101,6 @@ def train_args(version: int, run_id: str | None = None, params: dict | None = No
 
 def step_task(usecase: Declaration, step: TableStep, settings: Settings | None = None) -> dict:
     """Task body: the table step's stage, submitted (a data error fails the task at once)."""
-    from moulin.jobs.submit import submit_job
 
     register_stages(usecase)
     return submit_job(settings or load_settings(), usecase.stage_name(step.name), [])
@@ -115,7 +115,6 @@ def train_task(
 ) -> dict:
     """Task body: train and compare on the version of the last table the upstream task wrote
     (training environment); a retry with the same run id resumes from the checkpoints."""
-    from moulin.jobs.submit import submit_job
 
     register_stages(usecase)
     return submit_job(

@@ -7,12 +7,12 @@ import argparse
 
 from moulin.jobs.registry import StageContext, stage
 from moulin.usecases.mail.params import PARAMS
+from moulin.usecases.mail.stages import silver_mail
 
 
 @stage("mail_silver")
 def mail_silver(ctx: StageContext, args: argparse.Namespace) -> dict:
     """Label, split and check the bronze messages into silver/mail_messages."""
-    from moulin.usecases.mail.stages import silver_mail
 
     result = silver_mail(ctx.spark, ctx.settings)
     print(f"MOULIN-PROGRESS silver mail: {result['rows']} rows, v{result['version']}", flush=True)

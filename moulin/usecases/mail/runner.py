@@ -9,18 +9,24 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from moulin.framing import Framing, load_usecase_framing
+from moulin.jobs.submit import submit_job
 from moulin.reporting.framing import goal_sentence, naive_score
 from moulin.settings import Settings
+from moulin.sources.land import land_source
+from moulin.sources.spec import load_spec
+from moulin.storage import WarehouseFS
 from moulin.training.classification_results import ClassificationResults, TestScores
+from moulin.usecases.kit.generate import train_args
 from moulin.usecases.mail.corpus import DROPS, prepare_drops
 from moulin.usecases.mail.params import POSITIVE_CLASS
+from moulin.usecases.mail.report import WORDING
+from moulin.usecases.mail.stages import silver_mail
 
 TRAIN_STAGE = "mail_train"
 
 
 def read_results(settings: Settings, results_uri: str) -> ClassificationResults:
     """The typed results of a spam filter run (its ``results.json``)."""
-    from moulin.storage import WarehouseFS
 
     return ClassificationResults.from_json(WarehouseFS(settings).read_bytes(results_uri))
 
@@ -93,14 +99,8 @@ def run_mail(
 ) -> dict[str, Any]:
     """Run the whole mail chain (``limit`` messages per corpus group: a sample)."""
 
-    from moulin.jobs.submit import submit_job
     from moulin.reporting.classification import report_beside_results
     from moulin.sources.bronze import gate_landing
-    from moulin.sources.land import land_source
-    from moulin.sources.spec import load_spec
-    from moulin.usecases.kit.generate import train_args
-    from moulin.usecases.mail.report import WORDING
-    from moulin.usecases.mail.stages import silver_mail
 
     start = time.monotonic()
     spec = load_spec("mail")

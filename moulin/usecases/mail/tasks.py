@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from moulin.jobs.submit import submit_job
 from moulin.orchestration import safe_run_id
 from moulin.settings import Settings, load_settings
+from moulin.usecases.kit.generate import train_args
+from moulin.usecases.mail.report import WORDING
 
 
 def silver(settings: Settings | None = None) -> dict:
     """Rebuild silver/mail_messages from bronze (Spark job ``mail_silver``)."""
-    from moulin.jobs.submit import submit_job
 
     return submit_job(settings or load_settings(), "mail_silver", [])
 
@@ -16,8 +18,6 @@ def silver(settings: Settings | None = None) -> dict:
 def train(upstream: dict, run_id: str, settings: Settings | None = None) -> dict:
     """Train and compare the spam filters on the silver version the upstream task wrote
     (job ``mail_train``, training environment; results under ``models/mail/<run id>/``)."""
-    from moulin.jobs.submit import submit_job
-    from moulin.usecases.kit.generate import train_args
     from moulin.usecases.mail.runner import TRAIN_STAGE
 
     return submit_job(
@@ -28,7 +28,6 @@ def train(upstream: dict, run_id: str, settings: Settings | None = None) -> dict
 def report(trained: dict, settings: Settings | None = None) -> dict:
     """The HTML report beside the run's results; the filters and the goal in the task's log."""
     from moulin.reporting.classification import report_beside_results
-    from moulin.usecases.mail.report import WORDING
     from moulin.usecases.mail.runner import against_goal, model_lines, read_results
 
     settings = settings or load_settings()
@@ -41,6 +40,5 @@ def report(trained: dict, settings: Settings | None = None) -> dict:
 
 def views(upstream: dict, settings: Settings | None = None) -> dict:
     """Rebuild the analysts' views once silver is written (Spark job ``privacy_views``)."""
-    from moulin.jobs.submit import submit_job
 
     return submit_job(settings or load_settings(), "privacy_views", [])

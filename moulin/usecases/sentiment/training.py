@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from moulin.settings import Settings
+from moulin.storage import WarehouseFS
 from moulin.training.classifiers import (
     ClassifierSuite,
     ModelOutput,
@@ -74,7 +75,6 @@ def _tfidf_logistic_regression(params: SentimentParams, settings) -> Callable:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.metrics import f1_score
 
-        from moulin.storage import WarehouseFS
         from moulin.training.artifacts import save_baseline
 
         start = time.time()
