@@ -23,3 +23,9 @@ STAGE_MODULES = ("moulin.sources.jobs", "moulin.privacy.jobs", "moulin.usecases"
 #: of an Airflow Connection): the submitter imports them first (:mod:`moulin.jobs.context`);
 #: the job package imports none.
 STAGE_HANDOVERS = ("moulin.privacy.keys",)
+
+#: Modules that register the treatment of personal columns at bronze (pseudonyms, masks):
+#: the gate imports them before it writes a contract that declares such columns
+#: (:mod:`moulin.sources.treatments`), and stops when none registered one.  The sources
+#: package itself imports none.
+BRONZE_TREATMENTS = ("moulin.privacy.bronze_treatment",)

@@ -37,7 +37,7 @@ import yaml
 
 from moulin.errors import DataError
 from moulin.expectations import EXPECTATION_TYPES, Expectation
-from moulin.settings import REPO_ROOT
+from moulin.settings import REPO_ROOT, load_settings
 
 SCHEMAS_DIR = REPO_ROOT / "schemas"
 
@@ -150,6 +150,15 @@ class Contract:
     def personal_columns(self) -> dict[str, PersonalColumn]:
         """The columns that declare how they hold personal data, by name."""
         return {c.name: c.personal for c in self.columns if c.personal is not None}
+
+    @property
+    def treated_columns(self) -> dict[str, tuple[Treatment, str]]:
+        """``{column: (treatment, purpose)}`` of the columns pseudonymised or masked at bronze."""
+        return {
+            name: (p.treatment, p.purpose)
+            for name, p in self.personal_columns.items()
+            if p.treatment in ("pseudonymise", "mask")
+        }
 
     @property
     def column_names(self) -> list[str]:
@@ -530,7 +539,6 @@ def _cached(path: str, mtime: float) -> Contract:
 def contract_dirs() -> tuple[Path, ...]:
     """Folders searched for contracts: ``$MOULIN_CONTRACTS_DIR`` (settings field
     ``contracts_dir``), then the contracts shipped with moulin (``schemas/``)."""
-    from moulin.settings import load_settings
 
     return load_settings().contract_dirs
 

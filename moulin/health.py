@@ -6,7 +6,7 @@ import time
 import uuid
 
 from moulin.settings import Settings, load_settings
-from moulin.storage import WarehouseFS
+from moulin.storage import StorageError, WarehouseFS
 
 
 def check_warehouse(settings: Settings | None = None) -> dict[str, object]:
@@ -25,7 +25,5 @@ def check_warehouse(settings: Settings | None = None) -> dict[str, object]:
     fs.delete(probe)
     elapsed = time.perf_counter() - start
     if back != payload:
-        from moulin.storage import StorageError
-
         raise StorageError(f"warehouse probe {probe} read back other bytes than written")
     return {"warehouse": settings.warehouse, "profile": settings.profile, "round_trip_s": round(elapsed, 4)}

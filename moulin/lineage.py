@@ -15,11 +15,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from moulin import __version__
+
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
     """moulin's version and a digest of its Python sources (changes with any code edit)."""
-    from moulin import __version__
 
     digest = hashlib.sha256()
     root = Path(__file__).resolve().parent

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moulin.dagtests import END_MARK, START_MARK
 from moulin.errors import MoulinError
 from moulin.identifiers import check_path_part
 from moulin.settings import REPO_ROOT, Settings
@@ -81,7 +82,6 @@ def run_dag_tests(
     raises :class:`MoulinError` naming the run that failed, its log and its
     last error lines.
     """
-    from moulin.dagtests import END_MARK, START_MARK
 
     log_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)

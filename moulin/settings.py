@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from moulin.errors import MoulinError
+from moulin.identifiers import check_relative_path
 
 PROFILES = ("local", "hdfs-local", "cluster")
 ENV_PREFIX = "MOULIN_"
@@ -403,7 +404,6 @@ class Settings:
         backslashes or control characters), so no part can leave the warehouse:
         :class:`moulin.errors.UnsafeNameError` otherwise.
         """
-        from moulin.identifiers import check_relative_path
 
         cleaned = [
             check_relative_path(p.strip("/") if isinstance(p, str) else p, "warehouse path") for p in parts

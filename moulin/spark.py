@@ -9,6 +9,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from moulin import kerberos
+from moulin.console import spark_conf as console_spark_conf
 from moulin.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -104,8 +105,6 @@ def build_spark_session(
     a session already running as another user is returned with a warning.
     """
     from pyspark.sql import SparkSession
-
-    from moulin.console import spark_conf as console_spark_conf
 
     settings = settings or load_settings()
     act_as_hdfs_user(settings)

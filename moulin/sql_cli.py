@@ -13,8 +13,11 @@ import io
 import sys
 from typing import TYPE_CHECKING
 
+from moulin.catalog import SqlError, load_catalog
 from moulin.command_line import add_command, add_limit
 from moulin.settings import Settings, load_settings
+from moulin.spark import act_as_hdfs_user
+from moulin.sql import run_query
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,8 +50,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from moulin.spark import act_as_hdfs_user
-
     settings = load_settings(args.profile)
     act_as_hdfs_user(settings)
     return sql_cli(args, settings)
@@ -56,7 +57,6 @@ def _run(args: argparse.Namespace) -> int:
 
 def sql_cli(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``moulin sql``; prints to stdout (or writes ``--out``), returns the exit code."""
-    from moulin.catalog import SqlError
 
     if args.tables:
         if args.query or args.as_of:
@@ -67,7 +67,6 @@ def sql_cli(args: argparse.Namespace, settings: Settings) -> int:
         raise SqlError('give a query (moulin sql "SELECT ... FROM gold.<table>") or --tables')
     if args.format == "parquet" and not args.out:
         raise SqlError("--format parquet writes a file: give --out FILE")
-    from moulin.sql import run_query
 
     terminal = args.format == "table" and not args.out
     shown = args.limit if args.limit is not None else SHOWN_ROWS
@@ -109,8 +108,6 @@ def _rows(count: int) -> str:
 def _csv(table: pa.Table) -> bytes:
     import pyarrow as pa
     import pyarrow.csv
-
-    from moulin.catalog import SqlError
 
     sink = io.BytesIO()
     try:
@@ -167,7 +164,6 @@ def _short(text: str) -> str:
 
 def print_tables(settings: Settings) -> None:
     """Print the catalog: name, version (or "not written"), rows, personal data, description."""
-    from moulin.catalog import load_catalog
 
     catalog = load_catalog(settings)
     rows = [("NAME", "VERSION", "ROWS", "PERSONAL", "DESCRIPTION")]

@@ -71,6 +71,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from moulin import kerberos
 from moulin.errors import MoulinError
 from moulin.settings import Settings
 
@@ -157,8 +158,6 @@ def webhdfs_client(settings: Settings, user: str | None = None):
     ``user`` must be None); otherwise simple authentication as ``user`` (default: the
     user moulin acts as)."""
     if settings.hdfs.kerberos:
-        from moulin import kerberos
-
         handed = kerberos.handed_token_file()
         if handed is not None:
             # A process with moulin's token (an executor on a standalone worker, a job of the

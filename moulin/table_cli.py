@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from moulin.settings import Settings
+from moulin.storage import WarehouseFS
 
 #: commit metrics shown by ``history``, as Delta writers name them (delta-rs, Spark)
 _METRICS = (
@@ -68,7 +69,6 @@ def commit_rows(settings: Settings, uri: str, version: int) -> tuple[int, int] |
     snapshot's row count.  None when a file has no record count."""
     from moulin.delta.commits import commit_uri
     from moulin.delta.log import open_delta
-    from moulin.storage import WarehouseFS
 
     def rows_at(v: int) -> int | None:
         if v < 0:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from moulin.contracts import load_contract
+
 if TYPE_CHECKING:
     from airflow.sdk import Asset
 
@@ -15,7 +17,6 @@ SCHEME = "moulin://"
 
 def table_asset_uri(contract: str) -> str:
     """The Asset URI of the table of contract ``contract``."""
-    from moulin.contracts import load_contract
 
     return f"{SCHEME}{load_contract(contract).table}"
 

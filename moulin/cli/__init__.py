@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from moulin.command_line import HelpFormatter, Parser, action_parsers
+from moulin.console import console_run
 from moulin.errors import MoulinError
 from moulin.settings import PROFILES, SettingsError, load_settings
 
@@ -72,7 +73,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     command = commands.choices[args.command]
     if getattr(args, "action", None) not in getattr(command, "console_actions", ()):
         return _dispatch(args)
-    from moulin.console import console_run
 
     try:
         settings = load_settings(getattr(args, "run_profile", None) or args.profile)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from moulin.cluster.commands import cluster_command
 from moulin.command_line import add_action, add_actions, add_command
 from moulin.settings import load_settings
 
@@ -88,6 +89,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_cluster(args: argparse.Namespace) -> int:
-    from moulin.cluster.commands import cluster_command
-
     return cluster_command(args, load_settings(args.profile or "hdfs-local"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from moulin.cluster.local import LocalCluster
 from moulin.command_line import add_action, add_actions, add_command
 from moulin.settings import load_settings
 
@@ -38,7 +39,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_daemon(args: argparse.Namespace) -> int:
-    from moulin.cluster.local import LocalCluster
-
     LocalCluster(load_settings(args.profile or "hdfs-local")).exec_daemon(args.role, args.index)
     return 0  # not reached: exec replaced this process

@@ -9,12 +9,13 @@ from moulin.cli.chains import start_local_cluster
 from moulin.command_line import add_action, add_actions, add_command, add_ds, add_limit
 from moulin.errors import MoulinError
 from moulin.settings import load_settings
+from moulin.spark import build_spark_session
+from moulin.usecases.kit import find_usecases, get_usecase
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """One command per declared use case whose name no command before it took:
     ``moulin <name> run`` (in a console run) and, with a drop to write, ``prepare``."""
-    from moulin.usecases.kit import find_usecases
 
     for name, usecase in find_usecases(strict=False).items():
         if name in sub.choices:
@@ -61,7 +62,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_declared_usecase(args: argparse.Namespace) -> int:
     """``moulin <use case> prepare|run``: a declared use case's drop, or its whole chain to the report."""
-    from moulin.usecases.kit import get_usecase
 
     settings = load_settings(args.profile)
     usecase = get_usecase(args.command, settings)
@@ -72,7 +72,6 @@ def _cmd_declared_usecase(args: argparse.Namespace) -> int:
             )
         print(f"drop: {usecase.prepare(settings, args.limit or None)}")
         return 0
-    from moulin.spark import build_spark_session
 
     start_local_cluster(settings)
     spark = build_spark_session(settings, f"moulin-{usecase.name}")

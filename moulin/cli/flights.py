@@ -7,11 +7,14 @@ import argparse
 from moulin.cli.chains import start_local_cluster
 from moulin.command_line import add_action, add_actions, add_command, add_run_profile
 from moulin.settings import load_settings
+from moulin.usecases.flights.params import PARAMS as FLIGHTS
+from moulin.usecases.flights.runner import parse_months, run_chain
+from moulin.usecases.flights.sources import prepare_sources
+from moulin.usecases.flights.summary import print_run_summary
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``moulin flights``; ``run`` runs in a console run."""
-    from moulin.usecases.flights.params import PARAMS as FLIGHTS
 
     p = add_command(
         sub,
@@ -47,13 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_flights(args: argparse.Namespace) -> int:
-    from moulin.usecases.flights.runner import parse_months, run_chain
-    from moulin.usecases.flights.summary import print_run_summary
-
     settings = load_settings(args.run_profile or args.profile)
     if args.action == "prepare":
-        from moulin.usecases.flights.sources import prepare_sources
-
         delivered = prepare_sources(settings, parse_months(args.months), args.sample or None)
         for source, rows in delivered.items():
             print(f"{source}: {rows:,} rows")

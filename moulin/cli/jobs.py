@@ -7,6 +7,8 @@ import argparse
 
 from moulin.command_line import add_action, add_actions, add_command
 from moulin.errors import MoulinError
+from moulin.jobs.server import process_alive, servers, stop_servers
+from moulin.jobs.shipping import build_code_zip, build_env_archive
 from moulin.settings import load_settings
 
 
@@ -45,8 +47,6 @@ def _cmd_package(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from moulin.jobs.shipping import build_code_zip, build_env_archive
-
     settings = load_settings(args.profile)
     if args.out:
         settings = replace(settings, spark=replace(settings.spark, packages_dir=Path(args.out).absolute()))
@@ -59,8 +59,6 @@ def _cmd_package(args: argparse.Namespace) -> int:
 
 
 def _cmd_jobs(args: argparse.Namespace) -> int:
-    from moulin.jobs.server import process_alive, servers, stop_servers
-
     settings = load_settings(args.profile)
     if args.action == "stop":
         print(f"stopped {stop_servers(settings)} job server(s)")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 
 from moulin.command_line import add_action, add_actions, add_command
+from moulin.platform.airflow_services import prepare_secrets
+from moulin.platform.secrets import secrets_dir
+from moulin.platform.services import Platform
 from moulin.settings import load_settings
 
 
@@ -48,8 +51,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_platform(args: argparse.Namespace) -> int:
-    from moulin.platform.services import Platform
-
     settings = load_settings(args.profile or "hdfs-local")
     platform = Platform(settings)
     if args.action == "up":
@@ -58,9 +59,6 @@ def _cmd_platform(args: argparse.Namespace) -> int:
         print(f"Airflow UI and REST API: {settings.platform.api_url}")
         return 0
     if args.action == "secrets":
-        from moulin.platform.airflow_services import prepare_secrets
-        from moulin.platform.secrets import secrets_dir
-
         password = prepare_secrets(settings)
         if password:
             print(f"admin password (printed once): {password}")

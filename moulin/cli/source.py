@@ -7,6 +7,7 @@ import argparse
 from moulin.command_line import add_action, add_actions, add_command, add_ds
 from moulin.ingest.formats import discover
 from moulin.settings import load_settings
+from moulin.sources.cli import source_cli
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -89,6 +90,4 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_source(args: argparse.Namespace) -> int:
-    from moulin.sources.cli import source_cli
-
     return source_cli(args, load_settings(args.profile))

@@ -6,6 +6,8 @@ import argparse
 
 from moulin.command_line import add_action, add_actions, add_command, add_limit
 from moulin.settings import load_settings
+from moulin.spark import act_as_hdfs_user
+from moulin.table_cli import table_cli
 
 #: The actions of ``moulin table``: (action, one-line help, description, its options of
 #: ``version``, ``limit``, ``json``).
@@ -65,9 +67,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
-    from moulin.spark import act_as_hdfs_user
-    from moulin.table_cli import table_cli
-
     settings = load_settings(args.profile)
     act_as_hdfs_user(settings)
     return table_cli(args, settings)

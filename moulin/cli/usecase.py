@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from moulin.cli import command_names
 from moulin.command_line import add_action, add_actions, add_command
 from moulin.errors import MoulinError
+from moulin.framing import FramingError, find_framing, framing_files, load_framing
 from moulin.settings import load_settings
+from moulin.usecases.kit.scaffold import scaffold
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +63,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _cmd_usecase(args: argparse.Namespace) -> int:
     """``moulin usecase check [<name or path>]``: validate framings; OK, or each problem as
     ``file:line:field: message — what to do`` and exit code 1."""
-    from moulin.framing import FramingError, find_framing, framing_files, load_framing
 
     settings = load_settings(args.profile)
     targets = [args.target] if args.target else [str(p) for p in framing_files(settings).values()]
@@ -86,9 +88,7 @@ def _cmd_usecase(args: argparse.Namespace) -> int:
 
 def _cmd_usecase_new(args: argparse.Namespace) -> int:
     """``moulin usecase new <name> --framing F [--source S ...]``: scaffold a use case."""
-    from moulin.cli import command_names
     from moulin.delta import DeltaTableStore
-    from moulin.usecases.kit.scaffold import scaffold
 
     settings = load_settings(args.profile)
     done = scaffold(

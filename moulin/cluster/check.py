@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from moulin import kerberos
 from moulin.settings import Settings
 
 OK, FAIL, WARN, SKIP = "ok", "FAIL", "warn", "skip"
@@ -364,7 +365,6 @@ class Checker:
         if self.secure:
             if not self.needs("login", "keytab", "kdc"):
                 return
-            from moulin import kerberos
 
             try:
                 kerberos.login(self.settings)

@@ -6,8 +6,10 @@ import argparse
 import os
 import sys
 
+from moulin.cluster.check import check as run_checks
 from moulin.cluster.local import LocalCluster
 from moulin.cluster.multihost import MultiHostCluster
+from moulin.cluster.netns import remove_leftovers
 from moulin.settings import Settings
 
 
@@ -50,8 +52,6 @@ def down(settings: Settings, hosts: MultiHostCluster, leftovers: bool) -> int:
     """Stop what ``up`` started (and remove a cluster on hosts); with ``leftovers``, also the
     networks of test runs that died."""
     if leftovers:
-        from moulin.cluster.netns import remove_leftovers
-
         removed = remove_leftovers(settings.network.prefix)
         print("\n".join(f"removed {r}" for r in removed) or "no leftover network")
     stopped = hosts.down() if hosts.network() is not None else LocalCluster(settings).down()
@@ -69,7 +69,6 @@ def down(settings: Settings, hosts: MultiHostCluster, leftovers: bool) -> int:
 
 def check(settings: Settings) -> int:
     """``moulin cluster check``: exit 1 when a check failed."""
-    from moulin.cluster.check import check as run_checks
 
     report = run_checks(settings)
     print("\n".join(report.lines()))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moulin.cluster.files import exclusive_lock, write_atomic
+from moulin.cluster.netns import in_namespace
 from moulin.errors import MoulinError
 
 
@@ -83,8 +84,6 @@ class DaemonSet:
         for what, port in daemon.ports:
             address = daemon.address or self.host
             if daemon.netns:
-                from moulin.cluster.netns import in_namespace
-
                 what_there = f"{daemon.name} {what} in namespace {daemon.netns}"
                 in_namespace(daemon.netns, lambda a=address, p=port, w=what_there: ensure_port_free(a, p, w))
             else:

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 from pyspark.sql.types import StructType
 
+from moulin import kerberos
 from moulin.delta.column_mapping import READABLE_MODES, logical_partition_keys, logical_paths, mapping_mode
 from moulin.delta.errors import DeltaStoreError, UnsupportedTableError, VacuumedVersionError
 from moulin.delta.predicates import (
@@ -103,8 +104,6 @@ def open_delta(uri: str, version: int | None = None, timestamp: str | dt.datetim
     """The deltalake ``DeltaTable`` of ``uri`` (at a version or timestamp), checked."""
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
-
-    from moulin import kerberos
 
     kerberos.refresh()  # under Kerberos, a ticket for the HDFS connections this opens
     if version is not None and timestamp is not None:

@@ -22,6 +22,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import moulin
+
 
 @dataclass(frozen=True)
 class ReadEvent:
@@ -65,7 +67,6 @@ def read_observers() -> tuple[ReadObserver, ...]:
 def declared_observer_modules() -> tuple[str, ...]:
     """The modules named by ``moulin.STORE_OBSERVERS``: imported before the first read of
     personal data, they register their observers."""
-    import moulin
 
     return tuple(getattr(moulin, "STORE_OBSERVERS", ()))
 

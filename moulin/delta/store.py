@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from moulin import kerberos
 from moulin.delta.commits import (
     WRITE_ID_KEY,
     add_actions,
@@ -556,7 +557,6 @@ class DeltaTableStore:
         Errors raised here come from the commit itself; the caller reads the
         committed version back from the log (see :meth:`WriteProtocol.run`).
         """
-        from moulin import kerberos
 
         kerberos.refresh()  # a write may outlast the ticket it started with
         uri, snap, staged, mode = request.uri, request.snap, request.staged, request.mode

@@ -27,6 +27,8 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 
+import moulin
+
 #: The variables naming the Airflow task (set by Airflow in the task's process).
 AIRFLOW_CONTEXT_PREFIX = "AIRFLOW_CTX_"
 #: Variables a caller may hand to its stage besides its task context (the key, never on argv).
@@ -97,7 +99,6 @@ def register_handover(handover: Handover) -> Handover:
 def declared_handover_modules() -> tuple[str, ...]:
     """The modules named by ``moulin.STAGE_HANDOVERS``: imported by :func:`handovers`, they
     register their handovers."""
-    import moulin
 
     return tuple(getattr(moulin, "STAGE_HANDOVERS", ()))
 

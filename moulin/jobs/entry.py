@@ -19,10 +19,14 @@ import os
 import sys
 import traceback
 
+from moulin.errors import DATA_ERROR_EXIT_CODE, DataError, MoulinError
+from moulin.jobs.registry import StageContext, get_stage, stages
+from moulin.jobs.result_line import emit_result
+from moulin.settings import load_settings
+
 
 def build_parser():
     """The parser: one sub-command per registered stage."""
-    from moulin.jobs.registry import stages
 
     parser = argparse.ArgumentParser(prog="moulin-job", description="run one registered moulin stage")
     sub = parser.add_subparsers(dest="stage", required=True)
@@ -37,10 +41,6 @@ def build_parser():
 
 def main(argv: list[str] | None = None) -> int:
     """Run the stage named in ``argv``; returns the exit code."""
-    from moulin.errors import DATA_ERROR_EXIT_CODE, DataError, MoulinError
-    from moulin.jobs.registry import StageContext, get_stage
-    from moulin.jobs.result_line import emit_result
-    from moulin.settings import load_settings
 
     args = build_parser().parse_args(argv)
     spec = get_stage(args.stage)

@@ -21,8 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import moulin
 from moulin.errors import MoulinError
 from moulin.settings import Settings
+from moulin.spark import build_spark_session
 
 Environment = Literal["platform", "training"]
 StageFunction = Callable[["StageContext", argparse.Namespace], dict]
@@ -53,8 +55,6 @@ class StageContext:
         if self.session is not None:
             return self.session
         if self._spark is None:
-            from moulin.spark import build_spark_session
-
             self._spark = build_spark_session(self.settings, f"moulin-{self.stage}", self.spark_conf or None)
         return self._spark
 
@@ -99,7 +99,6 @@ def stage(
 def declared_stage_modules() -> tuple[str, ...]:
     """The modules named by ``moulin.STAGE_MODULES``: imported before each look-up, they
     register their stages."""
-    import moulin
 
     return tuple(getattr(moulin, "STAGE_MODULES", ()))
 

@@ -49,10 +49,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from moulin.cluster.daemons import process_alive as running
 from moulin.errors import DataError, MoulinError
 from moulin.jobs.context import AIRFLOW_CONTEXT_PREFIX, applied, caller_context
+from moulin.jobs.entry import build_parser
+from moulin.jobs.registry import StageContext, get_stage
+from moulin.lineage import code_version
 from moulin.settings import Settings, describe, load_settings
-from moulin.spark import act_as_hdfs_user
+from moulin.spark import act_as_hdfs_user, build_spark_session
 
 #: Environment variables that change what a job does (part of a server's name).
 ENV_PREFIXES = ("MOULIN_", "SPARK_", "PYSPARK_", "HADOOP_", "JAVA_")
@@ -83,7 +87,6 @@ def run_dir(settings: Settings) -> Path:
 
 def server_name(settings: Settings, env: dict[str, str] | None = None) -> str:
     """The digest naming the server that runs jobs of ``settings`` in this environment."""
-    from moulin.lineage import code_version
 
     # The child gets HADOOP_USER_NAME from ensure_server: count it the same on both sides.
     env = act_as_hdfs_user(settings, dict(os.environ if env is None else env))
@@ -107,7 +110,6 @@ SERVER_MARKER = "moulin.jobs.server"
 
 def process_alive(pid: int) -> bool:
     """Whether job server ``pid`` runs (reaping it first when it is an exited child of ours)."""
-    from moulin.cluster.daemons import process_alive as running
 
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # our child that exited: reaped, so it leaves no zombie
@@ -521,7 +523,6 @@ class JobServer:
 
     def serve(self) -> None:
         """Build the session, publish the address, answer until idle or stopped."""
-        from moulin.spark import build_spark_session
 
         started = time.monotonic()
         self._session = build_spark_session(self.settings, f"moulin-jobs-{self.name}")
@@ -701,9 +702,6 @@ class JobServer:
                 os._exit(1)
 
     def _run(self, running: _Running, argv: list[str], send: Callable[[dict], bool]) -> dict:
-        from moulin.jobs.entry import build_parser
-        from moulin.jobs.registry import StageContext, get_stage
-
         stage = running.stage
         writer = _LineWriter(lambda line: send({"line": line}))
         self._log(f"{stage} {' '.join(argv)}")

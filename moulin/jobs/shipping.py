@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import moulin
 from moulin.errors import MoulinError
 from moulin.jobs.registry import Environment
 from moulin.settings import Settings
@@ -92,8 +93,6 @@ def _code_files(package: Path) -> Iterator[Path]:
 
 
 def _moulin_package() -> Path:
-    import moulin
-
     return Path(moulin.__file__).resolve().parent
 
 

@@ -38,10 +38,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from moulin import kerberos
+from moulin.console import relay_line
 from moulin.errors import DATA_ERROR_EXIT_CODE, DataError, MoulinError
+from moulin.jobs.connections import SPARK_CONN_ID, connection_env, spark_connection_spec
+from moulin.jobs.context import caller_context, handovers
+from moulin.jobs.registry import get_stage
 from moulin.jobs.result_line import RESULT_MARK
+from moulin.jobs.server import run_stage
+from moulin.jobs.shipping import SHIPPED_ENV_ALIAS, SHIPPED_PYTHON, job_packages
 from moulin.ops.faultpoints import fault_point
-from moulin.settings import REPO_ROOT, Settings
+from moulin.settings import REPO_ROOT, Settings, load_settings
 from moulin.spark import act_as_hdfs_user
 
 if TYPE_CHECKING:
@@ -108,7 +114,6 @@ def job_submission(
     log: Callable[[str], None] = print,
 ) -> JobSubmission:
     """The submission of registered stage ``stage``: Pythons, Spark conf, shipped packages."""
-    from moulin.jobs.registry import get_stage
 
     environment = environment or get_stage(stage).environment
     python = job_python(settings, environment)
@@ -118,8 +123,6 @@ def job_submission(
     files: list[str] = []
     archives: list[str] = []
     if settings.spark.ship_code:
-        from moulin.jobs.shipping import SHIPPED_ENV_ALIAS, SHIPPED_PYTHON, job_packages
-
         packages = job_packages(settings, environment, log)
         executor_python = SHIPPED_PYTHON
         # The code zip goes to the executors' working folder (--files) and their
@@ -164,7 +167,6 @@ def spark_hook(
     settings: Settings, submission: JobSubmission, on_line: Callable[[str], None]
 ) -> StreamingSparkSubmitHook:
     """The Spark provider's hook for ``submission`` on connection ``spark_default``."""
-    from moulin.jobs.connections import SPARK_CONN_ID, spark_connection_spec
     from moulin.jobs.spark_hook import StreamingSparkSubmitHook
 
     return StreamingSparkSubmitHook(
@@ -204,7 +206,6 @@ def _child_env(
 ) -> dict[str, str]:
     """The environment of ``spark-submit``: this one, plus what selects the job's environment
     and what the caller hands to its stage (``handed``: the pseudonym key, never on argv)."""
-    from moulin.jobs.connections import connection_env
 
     env = {**os.environ, **(handed or {})}
     # The hook runs the bare name `spark-submit` (all it accepts): the environment's comes first.
@@ -217,8 +218,6 @@ def _child_env(
     env["MOULIN_SPARK_MASTER"] = hook.master
     env["PYTHONUNBUFFERED"] = "1"
     if submission.packages is not None:
-        from moulin.jobs.shipping import SHIPPED_PYTHON
-
         env["MOULIN_SPARK_SHIP_CODE"] = "true"
         # Inside the job, "the training environment's Python" that training stages
         # give their executors is the shipped one.
@@ -264,9 +263,6 @@ def _run_job(
     on_line: Callable[[str], None] | None,
 ) -> dict:
     from airflow.providers.common.compat.sdk import AirflowException
-
-    from moulin.jobs.context import handovers
-    from moulin.jobs.registry import get_stage
 
     environment = environment or get_stage(stage).environment
     # What only this (task) process can read, for the stage: the key of an Airflow Connection.
@@ -325,7 +321,6 @@ def _run_job(
 def _print_line(line: str) -> None:
     """Relay a job's line on stdout (the task log), all but the result line; in a
     command's console run, only moulin's lines (the rest goes to the run's log file)."""
-    from moulin.console import relay_line
 
     if not line.startswith(RESULT_MARK):
         relay_line(line)
@@ -345,9 +340,6 @@ def _run_on_server(
 ) -> dict:
     """Run a platform stage on the job server of this environment (see :mod:`moulin.jobs.server`),
     with this task's context and ``handed`` sent along with the request."""
-    from moulin.jobs.context import caller_context
-    from moulin.jobs.server import run_stage
-    from moulin.settings import load_settings
 
     # The stage sees the settings a spark-submitted job would load: the profile plus MOULIN_* variables.
     job_settings = load_settings(settings.profile)

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from moulin.settings import Settings, load_settings
+from moulin.spark import act_as_hdfs_user
 
 ALERTS_TABLE = ("ops", "alerts")
 ALERT_MARK = "MOULIN-ALERT "
@@ -74,7 +75,6 @@ def _schema():
 def record_alert(alert: Alert, settings: Settings | None = None) -> None:
     """Log ``alert`` (one ``MOULIN-ALERT`` line) and append it to ``ops/alerts``."""
     from moulin.delta.rows import append_row
-    from moulin.spark import act_as_hdfs_user
 
     settings = settings or load_settings()
     line = ALERT_MARK + json.dumps({k: v for k, v in alert.row().items() if k != "at"}, default=str)

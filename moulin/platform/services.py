@@ -25,6 +25,8 @@ from typing import Protocol
 from moulin.cluster.daemons import ClusterError, Daemon, DaemonSet, port_open, tail
 from moulin.cluster.local import ClusterStatus, LocalCluster
 from moulin.jobs.connections import ConnectionSpec, connection_specs
+from moulin.jobs.server import stop_servers
+from moulin.orchestration import DAGS_FOLDER
 from moulin.platform import airflow_services, postgres
 from moulin.platform.rest import AirflowApiError, AirflowClient
 from moulin.settings import Settings
@@ -234,8 +236,6 @@ class Platform:
         error of yet: until there are none, a DAG may be missing from the UI and the API."""
         from pathlib import Path
 
-        from moulin.orchestration import DAGS_FOLDER
-
         try:
             seen = {Path(d["fileloc"]).name for d in client.get("/dags", limit=1000)["dags"]}
             broken = {
@@ -282,7 +282,6 @@ class Platform:
         if self.daemons.stop(sql_endpoint_daemon(self.settings), timeout_s=30):
             stopped.append(SQL_ENDPOINT)
             self.log(f"stopped {SQL_ENDPOINT}")
-        from moulin.jobs.server import stop_servers
 
         if stop_servers(self.settings):  # started by tasks: they outlive them by design
             stopped.append("job servers")

@@ -44,6 +44,7 @@ from urllib.parse import urlparse
 
 from moulin.errors import MoulinError
 from moulin.settings import Settings
+from moulin.storage import WarehouseFS, webhdfs_client
 
 if TYPE_CHECKING:
     from moulin.contracts import Contract
@@ -160,8 +161,6 @@ class _Setter:
     """Walks folders through WebHDFS and sets owner, group and mode where they differ."""
 
     def __init__(self, settings: Settings, as_user: str) -> None:
-        from moulin.storage import WarehouseFS, webhdfs_client
-
         self.as_user = as_user
         self.client = webhdfs_client(settings, as_user)
         self._retry = WarehouseFS._retry

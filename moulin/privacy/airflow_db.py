@@ -30,6 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moulin.errors import MoulinError
+from moulin.orchestration import airflow_sqlite_path
+from moulin.platform.airflow_services import db_uri_file
+from moulin.platform.postgres import PostgresError, bin_dir
 from moulin.settings import Settings
 
 #: How long ``pg_dump`` may take (an Airflow metadata database is a few MiB to a few hundred).
@@ -63,7 +66,6 @@ def postgres_name(host: str, port: int | None, database: str) -> str:
 
 def pg_dump_executable(settings: Settings) -> Path:
     """The Debian ``pg_dump`` beside the platform server's ``initdb`` and ``postgres``."""
-    from moulin.platform.postgres import PostgresError, bin_dir
 
     try:
         folder = bin_dir(settings)
@@ -145,8 +147,6 @@ def dump_sqlite(path: Path) -> MetadataContent:
 def metadata_contents(settings: Settings) -> list[MetadataContent]:
     """The content of every Airflow metadata database of this moulin home (see the module
     docstring); raises :class:`MetadataDatabaseError` when one cannot be read."""
-    from moulin.orchestration import airflow_sqlite_path
-    from moulin.platform.airflow_services import db_uri_file
 
     out = []
     uri_file = db_uri_file(settings)
@@ -166,7 +166,6 @@ def metadata_contents(settings: Settings) -> list[MetadataContent]:
 
 def sidecar_files(settings: Settings) -> list[Path]:
     """The SQLite database's journal and write-ahead log, when they exist (searched as files)."""
-    from moulin.orchestration import airflow_sqlite_path
 
     path = airflow_sqlite_path(settings)
     return [

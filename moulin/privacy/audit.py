@@ -20,7 +20,9 @@ import json
 
 from moulin.delta.observers import ReadEvent, register_read_observer
 from moulin.delta.rows import RowAppendError, append_row, read_rows
+from moulin.jobs.context import getenv
 from moulin.settings import Settings, load_settings
+from moulin.spark import act_as_hdfs_user
 
 AUDIT_TABLE = ("ops", "audit")
 
@@ -40,7 +42,6 @@ def actor() -> str:
     The task is the one of the request being served (:func:`moulin.jobs.context.getenv`):
     on a job server, the caller of the running stage, never the task that started the server.
     """
-    from moulin.jobs.context import getenv
 
     who = getpass.getuser()
     task = getenv("AIRFLOW_CTX_DAG_ID")
@@ -59,8 +60,6 @@ def record(
 ) -> None:
     """Append one audit row (raises :class:`AuditError` when it cannot be written)."""
     import pyarrow as pa
-
-    from moulin.spark import act_as_hdfs_user
 
     settings = settings or load_settings()
     act_as_hdfs_user(settings)

@@ -9,7 +9,15 @@ import json
 from pathlib import Path
 
 from moulin.command_line import add_action, add_actions, add_command, add_limit
-from moulin.settings import Settings
+from moulin.errors import MoulinError
+from moulin.privacy.access import apply_permissions
+from moulin.privacy.keys import load_key
+from moulin.privacy.register import register_html, write_register
+from moulin.privacy.requests import erase_request, register_erasure
+from moulin.privacy.rotation import rotate_key
+from moulin.privacy.views import build_views
+from moulin.settings import Settings, load_settings
+from moulin.spark import act_as_hdfs_user, build_spark_session
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -126,16 +134,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _spark(settings: Settings, name: str):
-    from moulin.spark import build_spark_session
-
     return build_spark_session(settings, f"moulin-privacy-{name}")
 
 
 def _addresses_from_stdin() -> list[str]:
     """The addresses to register, one per line of standard input (prompted on a terminal)."""
     import sys
-
-    from moulin.errors import MoulinError
 
     if sys.stdin.isatty():
         import getpass
@@ -150,35 +154,24 @@ def _addresses_from_stdin() -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from moulin.errors import MoulinError
-    from moulin.settings import load_settings
-    from moulin.spark import act_as_hdfs_user
-
     settings = load_settings(args.profile)
     act_as_hdfs_user(settings)
     action = args.action
     if action == "key":
-        from moulin.privacy.keys import load_key
-
         print(load_key(settings))
     elif action == "rotate-key":
-        from moulin.privacy.rotation import rotate_key
-
         out = rotate_key(_spark(settings, "rotate"), settings, print, drop_landings=args.drop_landing)
         print(f"rotation to key {out['key_id']}: {len(out['regated'])} landing(s) pseudonymised again; "
               + ("finished, the previous key destroyed" if out["status"] == "finished" else
                  f"waits for the rebuild of {', '.join(out['rebuild'])} (erasures refuse until then; "
                  "rerun rotate-key after rebuilding them)"))  # fmt: skip
     elif action == "request":
-        from moulin.privacy.requests import register_erasure
-
         for address in args.subject or _addresses_from_stdin():
             request_id = register_erasure(settings, address)
             print(f"{request_id}: registered; carry it out with `moulin privacy erase --request {request_id}` "
                   f"or by triggering DAG privacy_erase with request_id={request_id}")  # fmt: skip
     elif action == "erase":
         from moulin.privacy.erasure import ErasureReport, erase_subject
-        from moulin.privacy.requests import erase_request
 
         if not args.subject and not args.request_id:
             raise MoulinError(
@@ -214,15 +207,11 @@ def _run(args: argparse.Namespace) -> int:
         spark = None if args.dry_run else _spark(settings, "retention")
         apply_retention(spark, settings, today, dry_run=args.dry_run, say=print)
     elif action == "register":
-        from moulin.privacy.register import register_html, write_register
-
         uri = write_register(settings)
         if args.out:
             Path(args.out).write_text(register_html(settings))
         print(f"record of processing activities: {uri}" + (f" and {args.out}" if args.out else ""))
     elif action == "views":
-        from moulin.privacy.views import build_views
-
         build_views(_spark(settings, "views"), settings, print)
     elif action == "audit":
         from moulin.privacy.audit import read_audit
@@ -230,7 +219,6 @@ def _run(args: argparse.Namespace) -> int:
         for row in read_audit(settings)[-args.limit :]:
             print(json.dumps(row, default=str))
     else:
-        from moulin.privacy.access import apply_permissions
         from moulin.privacy.erasure import personal_tables
 
         # a personal source's quarantine stays with data engineering (who fix its rows)

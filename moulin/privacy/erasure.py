@@ -43,17 +43,25 @@ from typing import Any
 from moulin.contracts import Contract, load_all_contracts
 from moulin.delta.rows import append_row, read_rows
 from moulin.errors import MoulinError
+from moulin.ingest.landing import MANIFEST, land_file, landing_dir
+from moulin.ingest.mail import parse_message, split_mbox
 from moulin.privacy.keys import PseudonymKey, load_key
 from moulin.privacy.pseudonyms import normalise, pseudonym
+from moulin.privacy.rotation import check_rotation_finished
 from moulin.privacy.scan import (
     address_pattern,
     address_regex,
+    decode_header_value,
     is_parquet,
+    mbox_decoded_text,
+    message_addresses,
     scan,
     scan_bytes,
     text_codec,
 )
+from moulin.privacy.views import refresh_views_after_erasure
 from moulin.settings import Settings
+from moulin.sources.spec import load_spec, sources_by_contract
 from moulin.storage import WarehouseFS
 
 REQUESTS_TABLE = ("ops", "privacy_requests")
@@ -117,7 +125,6 @@ class PersonalTable:
 def personal_tables(settings: Settings) -> list[PersonalTable]:
     """Every table declared to hold personal data with subject columns, and the
     quarantine of every source whose bronze contract does."""
-    from moulin.sources.spec import sources_by_contract
 
     out = []
     sources = sources_by_contract()
@@ -248,9 +255,6 @@ def _rewrite_mbox(data: bytes, address: bytes) -> tuple[bytes, int, int]:
     import email
     import email.policy
 
-    from moulin.ingest.mail import parse_message, split_mbox
-    from moulin.privacy.scan import message_addresses
-
     subject = address.decode().strip().lower()
     pattern = address_regex(address)
     prefix, chunks = _mbox_chunks(data)
@@ -282,9 +286,6 @@ def _mask_encoded(chunk: bytes, address: bytes) -> bytes:
     import email.header
     import email.policy
     import io
-
-    from moulin.ingest.mail import split_mbox
-    from moulin.privacy.scan import decode_header_value, mbox_decoded_text
 
     pattern = address_regex(address)
     if not pattern.search(mbox_decoded_text(_mask(chunk, address))):
@@ -426,8 +427,6 @@ def _erase_raw(
     settings: Settings, source: str, address: str, say, request_id: str = ""
 ) -> list[dict[str, Any]]:
     """Rewrite the landed files of ``source`` holding ``address``; delete older copies."""
-    from moulin.ingest.landing import MANIFEST, land_file, landing_dir
-    from moulin.sources.spec import load_spec
 
     fs = WarehouseFS(settings)
     spec = load_spec(source)
@@ -523,7 +522,6 @@ def erase_subject(
     ``request_id`` names the request (one registered by
     :func:`moulin.privacy.requests.register_erasure`); by default a new one."""
     from moulin.privacy import audit
-    from moulin.privacy.rotation import check_rotation_finished
 
     check_address(address)
     start = time.monotonic()
@@ -548,8 +546,6 @@ def erase_subject(
             audit.record("erase", done.uri, done.version_after, detail={"request_id": request_id,
                          "rows": done.rows_erased, "from_version": done.version_before}, settings=settings)  # fmt: skip
     if tables and any(t.rows_erased for t in tables):
-        from moulin.privacy.views import refresh_views_after_erasure
-
         vacuumed = refresh_views_after_erasure(spark, settings, say)
         say(f"analysts' views rebuilt, {vacuumed} old file(s) vacuumed")
     sources = sorted({t.source for t in personal_tables(settings) if t.source})

@@ -13,6 +13,8 @@ import argparse
 import datetime as dt
 
 from moulin.jobs.registry import StageContext, stage
+from moulin.privacy.requests import erase_request
+from moulin.privacy.views import build_views
 
 
 def _retention(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +46,6 @@ def privacy_retention(ctx: StageContext, args: argparse.Namespace) -> dict:
 @stage("privacy_erase", arguments=_erase)
 def privacy_erase(ctx: StageContext, args: argparse.Namespace) -> dict:
     """Erase the data subject of a registered request everywhere and prove it by a scan of the warehouse."""
-    from moulin.privacy.requests import erase_request
 
     return erase_request(
         ctx.spark, ctx.settings, args.request, say=lambda line: print(f"MOULIN-PROGRESS {line}", flush=True)
@@ -54,7 +55,6 @@ def privacy_erase(ctx: StageContext, args: argparse.Namespace) -> dict:
 @stage("privacy_views")
 def privacy_views(ctx: StageContext, args: argparse.Namespace) -> dict:
     """Rebuild the analysts' views of the personal-data tables (pseudonyms and masked text only)."""
-    from moulin.privacy.views import build_views
 
     views = build_views(
         ctx.spark, ctx.settings, say=lambda line: print(f"MOULIN-PROGRESS {line}", flush=True)

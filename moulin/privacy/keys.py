@@ -47,6 +47,7 @@ from pathlib import Path
 from moulin.errors import DataError, MoulinError
 from moulin.jobs.context import getenv, register_handover
 from moulin.settings import Settings
+from moulin.storage import WarehouseFS
 
 KEY_ENV = "MOULIN_PSEUDONYM_KEY"
 KEY_CONNECTION = "moulin_pseudonym_key"
@@ -178,7 +179,6 @@ def key_record_uri(settings: Settings) -> str:
 
 def recorded_key_id(settings: Settings, fs=None) -> str | None:
     """The recorded key id (None before the first pseudonymising gate)."""
-    from moulin.storage import WarehouseFS
 
     fs = fs or WarehouseFS(settings)
     uri = key_record_uri(settings)
@@ -189,7 +189,6 @@ def recorded_key_id(settings: Settings, fs=None) -> str | None:
 
 def record_key_id(settings: Settings, key: PseudonymKey, reason: str, fs=None) -> None:
     """Record ``key`` as the key of the warehouse's pseudonyms (``reason``: first gate, rotation)."""
-    from moulin.storage import WarehouseFS
 
     fs = fs or WarehouseFS(settings)
     record = {

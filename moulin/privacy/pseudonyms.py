@@ -55,20 +55,11 @@ def mask_text(text: str | None) -> str | None:
     return IPV4.sub("<ip>", EMAIL.sub("<email>", text))
 
 
-def treated_columns(contract: Contract) -> dict[str, tuple[str, str]]:
-    """``{column: (treatment, purpose)}`` of the columns transformed at bronze."""
-    return {
-        name: (p.treatment, p.purpose)
-        for name, p in contract.personal_columns.items()
-        if p.treatment in ("pseudonymise", "mask")
-    }
-
-
 def apply_treatments(df, contract: Contract, key: PseudonymKey):
     """``df`` with the contract's ``pseudonymise`` and ``mask`` columns transformed
     (one pass on Arrow batches; other columns unchanged).  The sub-keys travel in
     the task closure; they are never logged."""
-    todo = treated_columns(contract)
+    todo = contract.treated_columns
     if not todo:
         return df
     subkeys = {

@@ -10,6 +10,7 @@ from html import escape
 
 from moulin.contracts import Contract, load_all_contracts
 from moulin.settings import Settings
+from moulin.storage import WarehouseFS
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:72rem}
@@ -68,7 +69,6 @@ def register_html(settings: Settings) -> str:
 
 def write_register(settings: Settings) -> str:
     """Write the register under ``ops/register/`` in the warehouse; returns its URI."""
-    from moulin.storage import WarehouseFS
 
     uri = settings.table_uri("ops", "register", "record_of_processing.html")
     WarehouseFS(settings).write_bytes(uri, register_html(settings).encode())

@@ -25,7 +25,9 @@ from typing import Any
 from moulin.contracts import load_all_contracts
 from moulin.delta.rows import append_row
 from moulin.errors import DataError
+from moulin.privacy.views import view_uri
 from moulin.settings import Settings
+from moulin.sources.spec import sources_by_contract
 from moulin.storage import WarehouseFS
 
 
@@ -66,8 +68,6 @@ def _expired(values: list[str], cutoff: dt.date, where: str) -> list[str]:
 def plan_retention(settings: Settings, today: dt.date | None = None) -> list[RetentionAction]:
     """The expired partitions and raw drops of every contract with a retention."""
     from moulin.delta import DeltaTableStore
-    from moulin.privacy.views import view_uri
-    from moulin.sources.spec import sources_by_contract
 
     today = today or dt.date.today()
     store = DeltaTableStore(None)

@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from moulin.contracts import Contract, load_all_contracts
 from moulin.errors import MoulinError
+from moulin.ingest.landing import read_manifest
 from moulin.privacy.keys import (
     KEY_BYTES,
     KEY_ENV,
@@ -46,7 +47,10 @@ from moulin.privacy.keys import (
     record_key_id,
     write_key_file,
 )
+from moulin.privacy.views import analyst_columns, build_views, view_contracts, view_uri
 from moulin.settings import Settings
+from moulin.sources.spec import all_spec_files, load_spec
+from moulin.storage import WarehouseFS
 
 ROTATION_RECORD = ("ops", "pseudonym_rotation.json")
 Status = Literal["regating", "rebuilding", "finished"]
@@ -68,7 +72,6 @@ def rotation_uri(settings: Settings) -> str:
 
 def read_rotation(settings: Settings, fs=None) -> dict[str, Any] | None:
     """The recorded state of the current or last rotation (None if the key was never rotated)."""
-    from moulin.storage import WarehouseFS
 
     fs = fs or WarehouseFS(settings)
     uri = rotation_uri(settings)
@@ -76,8 +79,6 @@ def read_rotation(settings: Settings, fs=None) -> dict[str, Any] | None:
 
 
 def _save(settings: Settings, state: dict[str, Any], fs=None) -> None:
-    from moulin.storage import WarehouseFS
-
     fs = fs or WarehouseFS(settings)
     fs.write_bytes(rotation_uri(settings), json.dumps(state, indent=2, sort_keys=True).encode() + b"\n")
 
@@ -103,7 +104,6 @@ def rotate_key(
     their bronze rows are deleted (they hold pseudonyms of the previous key).  Raises
     :class:`RotationBlockedError` when landings are blocked; returns the state otherwise
     (``rebuild``: the derived tables that still wait for their stage)."""
-    from moulin.storage import WarehouseFS
 
     fs = WarehouseFS(settings)
     state = read_rotation(settings, fs)
@@ -174,8 +174,6 @@ def _start(settings: Settings, say: Callable[[str], None], fs) -> dict[str, Any]
 
 
 def _pseudonymising_specs() -> list[tuple[Any, Contract]]:
-    from moulin.sources.spec import all_spec_files, load_spec
-
     contracts = load_all_contracts()
     out = []
     for name in all_spec_files():
@@ -191,7 +189,6 @@ def _pseudonymising_specs() -> list[tuple[Any, Contract]]:
 def _regate(spark, settings: Settings, state: dict[str, Any], say, drop: set[str], fs) -> None:
     """Gate every landing not gated yet under the new key; record each outcome as it comes."""
     from moulin.delta import DeltaTableStore
-    from moulin.ingest.landing import read_manifest
     from moulin.sources.bronze import gate_landing
 
     store = DeltaTableStore(spark)
@@ -248,7 +245,6 @@ def _regate(spark, settings: Settings, state: dict[str, Any], say, drop: set[str
             "<source>/<ds>`, which deletes that day's bronze rows. Erasures refuse until then; the previous "
             f"key stays in {state['previous_key_file']}"
         )
-    from moulin.privacy.views import view_contracts, view_uri
 
     for uri in sorted({settings.table_uri(c.table) for _, c in _pseudonymising_specs()}):
         if store.exists(uri):
@@ -293,7 +289,6 @@ def _drop_bronze_day(store, uri: str, ds: str, name: str) -> None:
 
 def _pseudonym_columns(settings: Settings) -> dict[str, list[str]]:
     """The columns holding pseudonyms of every table and analysts' view, by URI."""
-    from moulin.privacy.views import analyst_columns, view_uri
 
     out: dict[str, list[str]] = {}
     for contract in load_all_contracts().values():
@@ -344,7 +339,6 @@ def settle_rotation(
     vacuum each derived table whose pseudonyms are all the re-gated bronze's, and destroy the
     previous key when nothing waits.  Returns the state (None: never rotated)."""
     from moulin.delta import DeltaTableStore
-    from moulin.storage import WarehouseFS
 
     fs = WarehouseFS(settings)
     state = state or read_rotation(settings, fs)
@@ -361,8 +355,6 @@ def settle_rotation(
     if known is not None:
         known = known.distinct().cache()
     try:
-        from moulin.privacy.views import build_views
-
         views = {v["view"] for v in build_views(spark, settings, say)}
         for uri, why in sorted(state["pending"].items()):
             if uri in views or not store.exists(uri):

@@ -40,7 +40,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moulin.errors import DataError
+from moulin.ingest.mail import split_mbox
+from moulin.orchestration import airflow_sqlite_path
+from moulin.privacy.airflow_db import metadata_contents, sidecar_files
 from moulin.settings import Settings
+from moulin.sources.spec import load_spec
 from moulin.storage import WarehouseFS
 
 #: Characters that continue an address's local part on its left: RFC 5322 atext and the dot,
@@ -119,8 +124,6 @@ def mbox_decoded_text(data: bytes) -> bytes:
     docstring); empty when it holds no message."""
     import email
     import email.policy
-
-    from moulin.ingest.mail import split_mbox
 
     out = []
     for raw in split_mbox(data):
@@ -289,8 +292,6 @@ _SOURCE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 def raw_encoding(settings: Settings, uri: str, cache: dict[str, str | None] | None = None) -> str | None:
     """The text encoding a source's spec declares for raw file ``uri`` (under
     ``<warehouse>/raw/<source>/``), or None: not a raw file, no such spec, not a text format."""
-    from moulin.errors import DataError
-    from moulin.sources.spec import load_spec
 
     root = settings.table_uri("raw") + "/"
     if not uri.startswith(root):
@@ -334,9 +335,6 @@ def scan(
             result.hits.append((uri, name))
 
     if airflow_metadata:  # first: a database that cannot be read fails the scan at once
-        from moulin.orchestration import airflow_sqlite_path
-        from moulin.privacy.airflow_db import metadata_contents, sidecar_files
-
         for content in metadata_contents(settings):
             look(content.name, content.data)
         seen.add(airflow_sqlite_path(settings).resolve())

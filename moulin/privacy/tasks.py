@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from moulin.jobs.submit import submit_job
+from moulin.privacy.register import write_register
+from moulin.privacy.requests import request_file
 from moulin.settings import Settings, load_settings
 
 
 def retention(ds: str | None, dry_run: bool, settings: Settings | None = None) -> dict:
     """Apply every contract's retention as of ``ds`` (Spark job ``privacy_retention``)."""
     import datetime as dt
-
-    from moulin.jobs.submit import submit_job
 
     settings = settings or load_settings()
     args = ["--ds", ds or dt.date.today().isoformat()] + (["--dry-run"] if dry_run else [])
@@ -26,8 +27,6 @@ def retention(ds: str | None, dry_run: bool, settings: Settings | None = None) -
 def erase(request_id: str, settings: Settings | None = None) -> dict:
     """Carry out registered erasure request ``request_id`` (Spark job ``privacy_erase``);
     the job's command line, the task's logs and XCom hold the request id, never the address."""
-    from moulin.jobs.submit import submit_job
-    from moulin.privacy.requests import request_file
 
     settings = settings or load_settings()
     request_file(settings, request_id)  # a malformed id fails here, before any Spark
@@ -38,6 +37,5 @@ def erase(request_id: str, settings: Settings | None = None) -> dict:
 
 def register(settings: Settings | None = None) -> str:
     """Regenerate the record of processing activities; returns its URI."""
-    from moulin.privacy.register import write_register
 
     return write_register(settings or load_settings())

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from moulin.contracts import Contract, load_all_contracts
+from moulin.lineage import run_key
 from moulin.settings import Settings
 
 SHOWN = ("pseudonymise", "pseudonymised", "mask", "masked")
@@ -74,7 +75,6 @@ def _build_view(
 ) -> dict[str, Any]:
     """One rebuild of the view ``target`` of ``contract``'s table ``uri`` from its latest version."""
     from moulin.delta import AppTransaction, TableProperties
-    from moulin.lineage import run_key
 
     view_version = store.version(target) if store.exists(target) else -1
     version = store.version(uri)

@@ -15,6 +15,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 
 from moulin.contracts import Contract
+from moulin.storage import WarehouseFS
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -121,8 +122,6 @@ def store_validation(settings, name: str, key: str, validation: GeValidation, fs
     ``quality/ge/<name>/<key>.json`` and ``.html``; returns their URIs (empty when GE did not run)."""
     import json
 
-    from moulin.storage import WarehouseFS
-
     if validation is None or not validation.result_json:
         return {}
     fs = fs or WarehouseFS(settings)
@@ -135,7 +134,6 @@ def store_validation(settings, name: str, key: str, validation: GeValidation, fs
 
 def latest_data_docs(settings, fs=None) -> dict[str, str]:
     """The newest Data Docs page of every table or source under ``quality/ge/``, by name."""
-    from moulin.storage import WarehouseFS
 
     fs = fs or WarehouseFS(settings)
     out = {}

@@ -60,6 +60,7 @@ from moulin.reporting.html import (
     tag,
 )
 from moulin.reporting.model_table import Column, model_comparison_section
+from moulin.storage import WarehouseFS
 from moulin.training.classification_results import (
     ClassificationResults,
     Example,
@@ -205,7 +206,6 @@ def write_classification_report(
     results: ResultsInput, uri: str, settings, wording: ClassificationWording, quality: QualityInput = None
 ) -> str:
     """Render the report of ``results`` and write it to ``uri`` in the warehouse (atomically); returns ``uri``."""
-    from moulin.storage import WarehouseFS
 
     html = render_classification_report(results, wording, quality)
     WarehouseFS(settings).write_bytes(uri, html.encode("utf-8"))
@@ -1224,7 +1224,6 @@ def report_beside_results(
 ) -> str:
     """Render the report of a training run's ``results.json`` and write it beside it
     (``report.html``); returns the report's URI."""
-    from moulin.storage import WarehouseFS
 
     results = ClassificationResults.from_json(WarehouseFS(settings).read_bytes(results_uri))
     uri = results_uri.rsplit("/", 1)[0] + "/report.html"

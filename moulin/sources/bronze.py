@@ -26,11 +26,10 @@ from moulin.contracts import Contract
 from moulin.errors import MoulinError
 from moulin.ingest.landing import read_manifest
 from moulin.lineage import run_key
-from moulin.privacy.keys import check_key_id, load_key
-from moulin.privacy.pseudonyms import apply_treatments, treated_columns
 from moulin.quality.rules import QualityError
 from moulin.settings import Settings
 from moulin.sources.spec import SourceSpec, validate_spec
+from moulin.sources.treatments import prepare_treatment
 from moulin.storage import WarehouseFS
 
 
@@ -186,8 +185,10 @@ def gate_landing(
     :class:`~moulin.quality.QualityError` naming the file for a file that cannot
     be read as the contract says, :class:`~moulin.quality.QualityGateError` when
     more rows failed than the threshold allows (the quarantine and the record
-    are written first) and :class:`~moulin.quality.AccountingError` when the
-    three counts differ.
+    are written first), :class:`~moulin.quality.AccountingError` when the
+    three counts differ, and :class:`~moulin.sources.treatments.NoColumnTreatmentError`
+    (before any write) when the contract asks for columns to be pseudonymised or
+    masked and no column treatment is registered.
     """
     from pyspark.sql import functions as F
 
@@ -206,10 +207,10 @@ def gate_landing(
         )
     files = list(manifest["files"])
     file_columns = _check_files(spec, contract, files, fs)
-    pkey = load_key(settings) if treated_columns(contract) else None
-    if pkey is not None:
-        check_key_id(settings, pkey, fs)  # a key changed without a rotation stops the gate
-    key = landing_key(spec, contract, manifest, pkey.key_id if pkey else "")
+    # pseudonyms and masks by the registered treatment (a changed key stops the gate); none
+    # registered for a contract that asks for one stops it too, before anything is written
+    treatment = prepare_treatment(settings, contract, fs)
+    key = landing_key(spec, contract, manifest, treatment.key_id if treatment else "")
     store = DeltaTableStore(spark)
     bronze_uri = settings.table_uri(contract.table)
     existing = None
@@ -278,9 +279,9 @@ def gate_landing(
         fs.write_bytes(uri, json.dumps(record, indent=2, sort_keys=True, default=str).encode() + b"\n")
         _enforce(result, spec, files, encoding)
         bronze_df = result.bronze
-        if pkey is not None:
-            bronze_df = apply_treatments(bronze_df, contract, pkey)
-            record["pseudonym_key_id"] = pkey.key_id
+        if treatment is not None:
+            bronze_df = treatment.apply(bronze_df)
+            record["pseudonym_key_id"] = treatment.key_id
         superseded_by = _newer_snapshot(store, bronze_uri, ds) if spec.mode == "snapshot" else None
         if superseded_by is not None:
             # A backfill of an older date: the table keeps the newer snapshot it holds.

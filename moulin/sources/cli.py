@@ -6,9 +6,14 @@ import argparse
 import time
 from pathlib import Path
 
+from moulin.contracts import load_contract
 from moulin.errors import MoulinError
 from moulin.ingest.formats import format_of_suffix
 from moulin.settings import Settings
+from moulin.sources.infer import draft, to_yaml
+from moulin.sources.land import land_source
+from moulin.sources.spec import all_spec_files, load_spec, load_spec_file, spec_warnings, validate_spec
+from moulin.spark import build_spark_session
 
 
 def _say(step: str, start: float, text: str) -> None:
@@ -27,8 +32,6 @@ def run_source(
     """Land and gate one drop outside Airflow, printing a line per step and the accounting;
     ``redelivery`` lands files already landed under another date (a deliberate redelivery)."""
     from moulin.sources.bronze import gate_landing
-    from moulin.sources.land import land_source
-    from moulin.sources.spec import load_spec
 
     spec = load_spec(target)
     start = time.monotonic()
@@ -45,8 +48,6 @@ def run_source(
     )
     own = spark is None
     if own:
-        from moulin.spark import build_spark_session
-
         spark = build_spark_session(settings, f"moulin-source-{spec.name}")
         _say("spark", start, "session started")
     try:
@@ -66,14 +67,11 @@ def run_source(
 
 def unland(settings: Settings, target: str, ds: str, spark=None) -> dict:
     """Take the landing of one date back (``moulin source unland``), printing the accounting."""
-    from moulin.sources.spec import load_spec
     from moulin.sources.unland import unland_source
 
     spec = load_spec(target)
     own = spark is None
     if own:
-        from moulin.spark import build_spark_session
-
         spark = build_spark_session(settings, f"moulin-unland-{spec.name}")
     try:
         done = unland_source(spark, settings, spec, ds)
@@ -99,8 +97,6 @@ def _start_date(text: str | None):
 
 def source_cli(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``moulin source <action>``; returns the exit code (errors raise MoulinError)."""
-    from moulin.contracts import load_contract
-    from moulin.sources.spec import all_spec_files, load_spec, load_spec_file, spec_warnings, validate_spec
 
     if args.action == "list":
         for name, path in all_spec_files().items():
@@ -121,8 +117,6 @@ def source_cli(args: argparse.Namespace, settings: Settings) -> int:
             print(f"warning: {warning}")
         return 0
     if args.action == "infer":
-        from moulin.sources.infer import draft, to_yaml
-
         path = Path(args.target)
         if not path.is_file():
             raise MoulinError(f"moulin source infer: {path} is not a file")

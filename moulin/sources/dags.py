@@ -17,6 +17,7 @@ from airflow.sdk import DAG, Asset, AssetAll, Param, task
 from moulin.airflow_kit import TRANSIENT, default_args, table_asset
 from moulin.contracts import load_contract
 from moulin.errors import DataError
+from moulin.sources import tasks
 from moulin.sources.spec import SourceSpec, all_spec_files, load_spec, load_spec_file, validate_spec
 
 log = logging.getLogger(__name__)
@@ -58,16 +59,12 @@ def build(spec: SourceSpec) -> DAG:
 
         @task
         def land(ds=None, params=None) -> dict:
-            from moulin.sources import tasks
-
             return tasks.land(spec.name, ds, redelivery=bool((params or {}).get("redelivery")))
 
         asset = spec_asset(spec)
 
         @task(outlets=[asset])
         def bronze(landing: dict, ds=None, outlet_events=None) -> dict:
-            from moulin.sources import tasks
-
             result = tasks.bronze(spec.name, landing.get("ds", ds))
             outlet_events[asset].extra = tasks.asset_extra(result)
             return result

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from moulin.jobs.registry import StageContext, stage
+from moulin.sources.spec import load_spec
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +18,6 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 def source_bronze(ctx: StageContext, args: argparse.Namespace) -> dict:
     """Gate the landed drop of a source into its bronze table and quarantine."""
     from moulin.sources.bronze import gate_landing
-    from moulin.sources.spec import load_spec
 
     outcome = gate_landing(ctx.spark, ctx.settings, load_spec(args.source), args.ds, run_ge=args.run_ge)
     print(f"MOULIN-PROGRESS bronze {outcome.line()}", flush=True)

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from moulin.errors import MoulinError
+from moulin.ingest.database import extract_to_landing
+from moulin.ingest.http import pull_to_landing
 from moulin.ingest.landing import (
     Landing,
     RedeliveryError,
@@ -104,8 +106,6 @@ def land_source(
                     f"quarantined. If the file is not {opts.encoding}, set file.encoding in {spec.path}"
                 )
     elif spec.sql is not None:
-        from moulin.ingest.database import extract_to_landing
-
         sql = spec.sql
         url = sql.database_url(settings.home) or connection_uri(str(sql.connection))
         landings.append(
@@ -123,8 +123,6 @@ def land_source(
             )  # fmt: skip
         )
     else:
-        from moulin.ingest.http import pull_to_landing
-
         http = spec.http
         assert http is not None
         landings.append(

@@ -53,6 +53,7 @@ from typing import Any, Literal, get_args
 
 import yaml
 
+from moulin.contracts import ContractError, contract_dirs, load_contract, read_yaml_file
 from moulin.errors import DataError
 from moulin.identifiers import UnsafeNameError, check_identifier
 from moulin.ingest.formats import (
@@ -382,7 +383,6 @@ def parse_spec(data: Any, path: Path, text: str = "") -> SourceSpec:
 
 def load_spec_file(path: Path) -> SourceSpec:
     """Load and validate one spec file (the bronze contract is checked by :func:`validate_spec`)."""
-    from moulin.contracts import read_yaml_file
 
     path = Path(path)
     data, text = read_yaml_file(path, "source spec", SourceSpecError)
@@ -391,7 +391,6 @@ def load_spec_file(path: Path) -> SourceSpec:
 
 def spec_dirs() -> tuple[Path, ...]:
     """Folders searched for source specs: ``sources/`` under each contracts folder."""
-    from moulin.contracts import contract_dirs
 
     return tuple(d / SPECS_FOLDER for d in contract_dirs())
 
@@ -462,7 +461,6 @@ def validate_spec(spec: SourceSpec):
     The contract must exist and be a bronze contract; ``partition`` mode needs
     the table partitioned by ``ds``; ``merge`` needs keys.
     """
-    from moulin.contracts import ContractError, load_contract
 
     check = _Check(spec.path, _Lines(spec.path.read_text() if spec.path.exists() else ""))
     try:

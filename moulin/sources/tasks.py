@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import time
 
+from moulin.jobs.submit import submit_job
 from moulin.ops.faultpoints import fault_point
 from moulin.settings import Settings, load_settings
+from moulin.sources.land import land_source
+from moulin.sources.spec import load_spec
 
 PROGRESS = "MOULIN-PROGRESS"
 
@@ -14,8 +17,6 @@ PROGRESS = "MOULIN-PROGRESS"
 def land(source: str, ds: str, settings: Settings | None = None, redelivery: bool = False) -> dict:
     """Land the drop of ``source`` for ``ds`` (in the task's process); ``redelivery``: the
     operator says files already landed under another date are redelivered on purpose."""
-    from moulin.sources.land import land_source
-    from moulin.sources.spec import load_spec
 
     settings = settings or load_settings()
     start = time.monotonic()
@@ -36,7 +37,6 @@ def land(source: str, ds: str, settings: Settings | None = None, redelivery: boo
 
 def bronze(source: str, ds: str, settings: Settings | None = None) -> dict:
     """Gate the landed drop into bronze and quarantine (Spark job ``source_bronze``)."""
-    from moulin.jobs.submit import submit_job
 
     settings = settings or load_settings()
     start = time.monotonic()

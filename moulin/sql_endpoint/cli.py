@@ -13,8 +13,11 @@ import os
 import sys
 import time
 
+from moulin.cluster.daemons import process_alive
 from moulin.command_line import add_action, add_actions, add_command
 from moulin.settings import load_settings
+from moulin.spark import act_as_hdfs_user
+from moulin.sql_endpoint import client, users
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -63,9 +66,6 @@ def _add_user(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from moulin.cluster.daemons import process_alive
-    from moulin.spark import act_as_hdfs_user
-    from moulin.sql_endpoint import client, users
     from moulin.sql_endpoint.server import serve
     from moulin.sql_endpoint.sync import read_served
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from moulin.cluster.daemons import ClusterError, port_open
 from moulin.settings import Settings
+from moulin.spark import build_spark_session
 from moulin.sql_endpoint import users
 from moulin.sql_endpoint.jar import build_jar
 from moulin.sql_endpoint.sync import CatalogSync, audit_spool, served_file, state_dir
@@ -99,7 +100,6 @@ def wait_until_answering(settings: Settings, alive: Callable[[], bool], log_file
 
 def serve(settings: Settings, say: Callable[[str], None] = print) -> int:
     """Run the endpoint until SIGTERM/SIGINT (see the module); returns the exit code."""
-    from moulin.spark import build_spark_session
 
     ep = settings.sql_endpoint
     if port_open(ep.host, ep.port):

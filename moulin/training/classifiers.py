@@ -20,6 +20,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from moulin.contracts import load_contract
+from moulin.errors import DataError
+from moulin.identifiers import check_path_part
+from moulin.lineage import code_version
+from moulin.storage import WarehouseFS
+from moulin.training import TrainingDataError
 from moulin.training.classification import (
     bootstrap_interval,
     classification_summary,
@@ -29,6 +35,8 @@ from moulin.training.classification import (
 )
 from moulin.training.classification_results import RESULTS_FORMAT, ClassificationResults
 from moulin.training.config import TrainConfig
+from moulin.training.ddp import choose_backend, run_distributed
+from moulin.training.networks import build_network
 
 SPLITS_EVALUATED = ("validation", "test")
 
@@ -128,10 +136,6 @@ def train_network(
     settings, the weights it starts from and the code version); others are set aside."""
     import torch
 
-    from moulin.lineage import code_version
-    from moulin.storage import WarehouseFS
-    from moulin.training.ddp import choose_backend, run_distributed
-    from moulin.training.networks import build_network
     from moulin.training.vision import count_parameters
 
     use_gpu, backend = choose_backend(spark, use_gpu)
@@ -400,7 +404,6 @@ class ClassifierSuite:
 
 def _label_indices(frame, class_names: Sequence[str], where: str):
     """``frame`` with its ``label`` of class names replaced by their indices in ``class_names``."""
-    from moulin.errors import DataError
 
     index = {name: i for i, name in enumerate(class_names)}
     mapped = frame["label"].map(index)
@@ -416,7 +419,6 @@ def _label_indices(frame, class_names: Sequence[str], where: str):
 def _check_split_rows(rows, snap, uri: str, sampled: bool) -> None:
     """Every row read belongs to train, validation or test, and (unsampled) the files held
     as many rows as the Delta log records for them: no row is dropped on the way in."""
-    from moulin.training import TrainingDataError
     from moulin.training.data import ALL_FILES
 
     outside = rows["split"][~rows["split"].isin(("train", "validation", "test"))]
@@ -440,7 +442,6 @@ def read_frames(
     validation and test rows (``sample``: a fraction of them, by a hash of the key), read
     as ``suite.splits`` and ``suite.labels`` say; a read of the contract's personal-data
     columns is told to the store's read observers first (the audit trail)."""
-    from moulin.contracts import load_contract
     from moulin.delta.observers import ReadEvent, notify_read
     from moulin.training.data import ALL_FILES, read_split_pandas, resolve_snapshot, resolve_table_files
 
@@ -495,11 +496,6 @@ def run_suite(
     import uuid
     from datetime import UTC, datetime
 
-    from moulin.contracts import load_contract
-    from moulin.errors import DataError
-    from moulin.identifiers import check_path_part
-    from moulin.lineage import code_version
-    from moulin.storage import WarehouseFS
     from moulin.training.binary_results import json_safe
     from moulin.training.data import check_fraction
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from moulin.contracts import ContractError, find_contract_file
 from moulin.training import TrainingError
 
 SPLITS = ("train", "validation", "test")
@@ -40,7 +41,6 @@ class FeatureContract:
     @classmethod
     def load(cls, contract: str | Path) -> FeatureContract:
         """The feature contract called ``contract`` (found like any contract) or in file ``contract``."""
-        from moulin.contracts import ContractError, find_contract_file
 
         text = str(contract)
         if text.endswith((".yaml", ".yml")) or isinstance(contract, Path):

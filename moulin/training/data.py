@@ -19,6 +19,7 @@ from urllib.parse import unquote
 import numpy as np
 import pandas as pd
 
+from moulin.storage import WarehouseFS
 from moulin.training import TrainingDataError, TrainingError
 from moulin.training.contract import SPLITS
 from moulin.training.parquet_files import local_path
@@ -168,7 +169,6 @@ def read_split_pandas(
         if fs is None:
             if settings is None:
                 raise TrainingError(f"reading {uri} needs settings (for the warehouse file system)")
-            from moulin.storage import WarehouseFS
 
             fs = WarehouseFS(settings)
         tables.append(pq.read_table(pa.BufferReader(fs.read_bytes(uri)), columns=list(columns)))

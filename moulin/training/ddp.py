@@ -31,6 +31,7 @@ import os
 import time
 from typing import Any
 
+from moulin.storage import WarehouseFS
 from moulin.training import TrainingDataError, TrainingError
 from moulin.training.checkpoints import (
     CheckpointWriteError,
@@ -44,6 +45,7 @@ from moulin.training.checkpoints import (
     state_digest,
 )
 from moulin.training.config import TrainConfig
+from moulin.training.networks import build_network
 
 __all__ = [
     "checkpoint_uri",
@@ -123,8 +125,6 @@ def _objective(task: str, cfg: TrainConfig, device):
 
 
 def _build(job: dict, codec):
-    from moulin.training.networks import build_network
-
     if codec.kind == "tabular":
         pre = codec.preprocessor
         return build_network(job.get("network", "mlp"), pre.cardinalities, pre.n_numeric, job["model_config"])
@@ -212,7 +212,6 @@ def train_worker(job: dict) -> dict:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from moulin.storage import WarehouseFS
     from moulin.training.batches import codec_from_dict
     from moulin.training.loader import LoaderOptions, device_batches, open_loader
 

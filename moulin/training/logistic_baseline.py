@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from moulin.settings import Settings
+from moulin.storage import WarehouseFS
 from moulin.training.classifiers import (
     Baseline,
     Frames,
@@ -73,7 +74,6 @@ class LogisticBaseline:
         training time counts making the features)."""
 
         def fit(frames: Frames, model_dir: str, record: dict) -> ModelOutput:
-            from moulin.storage import WarehouseFS
             from moulin.training.artifacts import save_baseline
 
             start = time.time()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from moulin.storage import WarehouseFS
 from moulin.training import TrainingError
 
 
@@ -99,8 +100,6 @@ class ParquetOpener:
         if self.settings is None:
             raise TrainingError(f"reading {uri} needs the settings (the warehouse's WebHDFS address)")
         if self._fs is None:
-            from moulin.storage import WarehouseFS
-
             self._fs = WarehouseFS(self.settings)
         return io.BufferedReader(WebHdfsFile(self._fs, uri), buffer_size=1 << 20)
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from moulin.usecases.kit.discovery import register_all_stages
+
 
 def register_stages() -> None:
     """Register the stages of every use case: the ``jobs`` module of each folder that has
     one, and those the kit generates for every declared use case (moulin's and this
     installation's).  The stage registry calls it before each look-up (``moulin.STAGE_MODULES``
     names this package)."""
-    from moulin.usecases.kit.discovery import register_all_stages
 
     for info in pkgutil.iter_modules(__path__):
         if not info.ispkg:

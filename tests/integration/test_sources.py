@@ -382,6 +382,52 @@ def test_a_manifest_that_disagrees_with_what_spark_read_fails_before_any_write(
     assert not store.exists(src_settings.table_uri("quarantine", "miscount"))
 
 
+def test_a_column_to_pseudonymise_is_never_written_in_clear_text(
+    spark, src_settings, contracts, drops, monkeypatch
+):
+    """With no column treatment registered the gate stops before it writes anything; with
+    privacy's treatment it writes pseudonyms only."""
+    import moulin
+    from moulin.privacy.bronze_treatment import pseudonymise_at_bronze
+    from moulin.sources.treatments import (
+        NoColumnTreatmentError,
+        register_column_treatment,
+        unregister_column_treatment,
+    )
+
+    spec = onboard(contracts, drops, "personal")
+    path = contracts / "bronze_personal.yaml"
+    customer = "  - {name: customer, type: string, nullable: false}"
+    treated = (
+        "  - {name: customer, type: string, nullable: false,\n"
+        "     personal: {category: direct_identifier, treatment: pseudonymise, purpose: support}}"
+    )
+    privacy = "privacy: {purpose: support, legal_basis: contract}\ncolumns:\n"
+    path.write_text(path.read_text().replace(customer, treated).replace("columns:\n", privacy, 1))
+    spec = load_spec_file(spec.path)
+    rows = order_rows(20, seed=23)
+    (drops / f"personal_{DS}.csv").write_bytes(to_csv(rows))
+    land_source(src_settings, spec, DS)
+    store = DeltaTableStore(None)
+    monkeypatch.setattr(moulin, "BRONZE_TREATMENTS", ())
+    unregister_column_treatment(pseudonymise_at_bronze)
+    try:
+        with pytest.raises(
+            NoColumnTreatmentError, match="bronze_personal .* asks for customer to be pseudonymised"
+        ):
+            gate_landing(spark, src_settings, spec, DS)
+    finally:
+        register_column_treatment(pseudonymise_at_bronze)
+    assert not store.exists(src_settings.table_uri("bronze", "personal"))
+    assert not store.exists(src_settings.table_uri("quarantine", "personal"))
+    out = gate_landing(spark, src_settings, spec, DS)
+    assert_accounted(out)
+    customers = {r["customer"] for r in bronze_rows(spark, src_settings, "personal")}
+    pseudonyms = [p for c in customers for p in c.split(", ")]  # "Zoë Dupont, SA" is a list of two
+    assert pseudonyms and all(p.startswith("ps_") and len(p) == 35 for p in pseudonyms)
+    assert not customers & {r["customer"] for r in rows}
+
+
 def test_backfilling_an_earlier_date_after_a_later_one_writes(spark, src_settings, contracts, drops):
     spec = onboard(contracts, drops, "backfill")
     (drops / "backfill_2024-03-05.csv").write_bytes(to_csv(order_rows(10, start_id=50, seed=17)))

@@ -778,3 +778,40 @@ def test_every_command_module_of_the_cli_package_is_declared() -> None:
     assert adding <= set(COMMAND_MODULES)
     for module in COMMAND_MODULES:
         assert callable(getattr(importlib.import_module(module), "add_parser", None)), module
+
+
+#: Packages ``moulin --help`` must not import: it answers at once, and these serve commands
+#: (Spark jobs, training, checks, Airflow, charts), not the parser.
+NOT_IMPORTED_BY_HELP = (
+    "pyspark",
+    "torch",
+    "great_expectations",
+    "airflow",
+    "sklearn",
+    "matplotlib",
+    "deltalake",
+)
+
+
+def test_moulin_help_imports_no_heavy_package() -> None:
+    """``moulin --help`` in a fresh interpreter imports none of :data:`NOT_IMPORTED_BY_HELP`."""
+    import subprocess
+    import sys
+
+    code = (
+        "import contextlib, io, sys\n"
+        "from moulin.cli import run\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    run(['--help'])\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1].split(','))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, ",".join(NOT_IMPORTED_BY_HELP)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "[]", (
+        f"moulin --help imports {done.stdout.strip()}: import them in the commands"
+    )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,6 +95,49 @@ def test_dag_files_stay_thin() -> None:
         tree = ast.parse(path.read_text())
         kinds = {type(node).__name__ for node in ast.walk(tree)}
         assert not kinds & {"For", "While", "ClassDef"}, f"{path.name} holds logic"
+
+
+#: Packages the parse of a DAG file must not import: Airflow parses every DAG file every few
+#: seconds, and these serve the tasks (Spark jobs, training, checks, charts), not the wiring.
+NOT_IMPORTED_BY_PARSING = (
+    "pyspark",
+    "torch",
+    "great_expectations",
+    "sklearn",
+    "matplotlib",
+    "deltalake",
+    "scipy",
+)
+
+
+def test_dag_files_parse_without_spark_torch_or_other_heavy_packages(settings) -> None:
+    """The DAG files, parsed in a fresh interpreter, import none of :data:`NOT_IMPORTED_BY_PARSING`
+    (moulin's modules that do are imported inside the tasks)."""
+    code = (
+        "import json, os, runpy, sys\n"
+        "out = {}\n"
+        "for path in sys.argv[2:]:\n"
+        "    before = set(sys.modules)\n"
+        "    runpy.run_path(path)\n"
+        "    out[path] = sorted({m.split('.')[0] for m in set(sys.modules) - before} & set(sys.argv[1].split(',')))\n"
+        "print(json.dumps(out), flush=True)\n"
+        "os._exit(0)\n"  # deltalake's thread pools may abort the interpreter's exit (delta-rs#2184)
+    )
+    paths = [str(p) for p in sorted(DAGS_FOLDER.glob("*.py"))]
+    done = subprocess.run(
+        [sys.executable, "-c", code, ",".join(NOT_IMPORTED_BY_PARSING), *paths],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **airflow_env(settings)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    imported = {
+        Path(p).name: found for p, found in json.loads(done.stdout.strip().splitlines()[-1]).items() if found
+    }
+    assert len(paths) > 1 and not imported, (
+        f"parsing DAG files imports {imported}: import them inside the tasks"
+    )
 
 
 def test_every_task_alerts_on_failure_and_the_model_has_a_deadline(dagbag) -> None:

@@ -7,7 +7,8 @@ dependency).  ``from package import name`` counts as an import of the module
 ``package.name`` when that module exists.  Imports by name at run time
 (``importlib.import_module``: the stage modules named by ``moulin.STAGE_MODULES``,
 the handovers named by ``moulin.STAGE_HANDOVERS``, the store's observers named by
-``moulin.STORE_OBSERVERS``) are wiring, not imports, and are not in the graph.
+``moulin.STORE_OBSERVERS``, the bronze gate's column treatment named by
+``moulin.BRONZE_TREATMENTS``) are wiring, not imports, and are not in the graph.
 A *component* is a top-level package or module of moulin (``moulin.delta``,
 ``moulin.sql``); the first three rules check the imports between components.
 
@@ -29,6 +30,12 @@ Rules:
   package's ``__init__`` is a module): what two modules share goes into a third
   that both import, and a module that must call one above it is handed what to
   call (a registry, a parameter) instead of importing it.
+
+* an import of one of moulin's modules sits at the top of its file, unless the
+  module's import runs a heavy third-party package (:data:`HEAVY_PACKAGES`:
+  Spark, torch, pandas... kept out of DAG parsing and ``moulin --help``) or its
+  import at the top would close a cycle at import time (a package's ``__init__``
+  runs first): a file's top shows what it uses.
 
 :data:`ALLOWED` lists the imports that still break one of the first three rules,
 :data:`ALLOWED_IN_MODULE_CYCLES` those that still close a cycle of modules, each
@@ -55,23 +62,7 @@ ENTRY_POINTS = frozenset({"moulin.cli"})
 ABOVE_STORAGE = ("moulin.privacy", "moulin.jobs")
 
 #: Imports (importing module, imported module) that break a rule today, and why they stay.
-ALLOWED: dict[tuple[str, str], str] = {
-    ("moulin.privacy.erasure", "moulin.sources.spec"): (
-        "erasure finds a source's raw drops from its spec while bronze pseudonymises with privacy"
-    ),
-    ("moulin.privacy.scan", "moulin.sources.spec"): (
-        "the scan reads a source's declared file encoding from its spec while bronze uses privacy"
-    ),
-    ("moulin.privacy.retention", "moulin.sources.spec"): (
-        "retention finds the source writing a bronze table from its spec while bronze uses privacy"
-    ),
-    ("moulin.privacy.rotation", "moulin.sources.spec"): (
-        "key rotation finds the sources to rewrite from their specs while bronze uses privacy"
-    ),
-    ("moulin.privacy.rotation", "moulin.sources.bronze"): (
-        "key rotation re-pseudonymises through bronze's writer while bronze uses privacy"
-    ),
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 #: Imports (importing module, imported module) that close a cycle of modules today, and why they stay.
 ALLOWED_IN_MODULE_CYCLES: dict[tuple[str, str], str] = {}
@@ -111,28 +102,39 @@ def component(module: str) -> str:
 
 
 @functools.cache
+def sources() -> dict[str, tuple[Path, ast.Module]]:
+    """Every module of moulin by name: its file and its syntax tree."""
+    paths = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+    return {
+        name: (path, ast.parse(path.read_text(encoding="utf-8"), str(path))) for name, path in paths.items()
+    }
+
+
+def targets(module: str, node: ast.Import | ast.ImportFrom) -> list[str]:
+    """The modules (of moulin or not) that ``node``, an import in ``module``, imports: one per
+    imported name (``from package import name`` imports ``package.name`` when that is a module)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    path = sources()[module][0]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    if node.level:
+        base = package.split(".")[: len(package.split(".")) - node.level + 1]
+        source = ".".join(base + ([node.module] if node.module else []))
+    else:
+        source = node.module or ""
+    return [f"{source}.{a.name}" if f"{source}.{a.name}" in sources() else source for a in node.names]
+
+
+@functools.cache
 def imports() -> tuple[Import, ...]:
     """Every import of one of moulin's modules by another, anywhere in the importing file."""
-    paths = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
     found: list[Import] = []
-    for name, path in paths.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-            targets: list[str] = []
-            if isinstance(node, ast.Import):
-                targets = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    source = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    source = node.module or ""
-                targets = [
-                    f"{source}.{a.name}" if f"{source}.{a.name}" in paths else source for a in node.names
-                ]
-            for target in targets:
-                if _within(target, "moulin") and target != "moulin":
-                    found.append(Import(name, target, path, node.lineno))
+    for name, (path, tree) in sources().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                for target in targets(name, node):
+                    if _within(target, "moulin") and target != "moulin":
+                        found.append(Import(name, target, path, node.lineno))
     unique = dict.fromkeys(found)  # one per line and module, however many names it imports
     return tuple(sorted(unique, key=lambda i: (str(i.path), i.line, i.imported)))
 
@@ -325,3 +327,211 @@ def test_the_stage_modules_and_handovers_are_declared_outside_the_job_package() 
         assert not _within(name, "moulin.jobs"), name
     usecase_stages = {s.name for s in stages().values() if s.function.__module__.startswith(USE_CASES)}
     assert usecase_stages  # found through moulin.STAGE_MODULES, not by an import of the job package
+
+
+def test_the_bronze_treatment_is_declared_above_the_sources() -> None:
+    """The modules the bronze gate imports by name to pseudonymise exist and lie outside
+    ``moulin.sources``, and one of them registers the column treatment."""
+    import importlib.util
+
+    from moulin.sources.treatments import declared_treatment_modules, registered_treatment
+
+    declared = declared_treatment_modules()
+    assert declared
+    for name in declared:
+        assert importlib.util.find_spec(name) is not None, name
+        assert not _within(name, "moulin.sources"), name
+    assert registered_treatment() is not None
+
+
+# ----------------------------------------------------------------- imports at the top
+#: Third-party packages a moulin module may keep out of its importers' start-up, and why.
+#: An import of one of moulin's own modules inside a function is allowed only when that
+#: module's import runs one of these (:func:`lazy_imports`): DAG files are parsed every
+#: few seconds by Airflow and ``moulin --help`` must answer at once, so neither may pay
+#: for Spark, a deep-learning stack or a plotting library they do not use.  Measured
+#: with ``python -X importtime -c "import PACKAGE"`` on the platform's environment (the
+#: training environment for the deep-learning packages): a package is heavy when its
+#: import takes about 50 ms or more, or when it is missing from the platform environment.
+#: Light enough to import anywhere (and imported by most commands anyway): yaml (15 ms),
+#: skops, py4j, pyhive (under 15 ms).
+HEAVY_PACKAGES: dict[str, str] = {
+    "pyspark": "0.2-0.3 s, 290 modules; Spark runs in jobs, not where DAGs are parsed",
+    "py4j": "Spark's gateway to the JVM, imported with pyspark",
+    "torch": "3.3 s; only in the training environment",
+    "torchvision": "only in the training environment",
+    "transformers": "4.6 s; only in the training environment",
+    "tokenizers": "only in the training environment",
+    "safetensors": "only in the training environment",
+    "petastorm": "only in the training environment",
+    "great_expectations": "4-10 s, 2,500 modules",
+    "airflow": "3.3 s, 1,300 modules; DAG files import it, the CLI and Spark jobs must not",
+    "sklearn": "2.6-4 s, 1,400 modules",
+    "pandas": "0.4-0.8 s, 540 modules",
+    "pyarrow": "0.3 s, 150 modules",
+    "deltalake": "60-100 ms and Arrow's native thread pools",
+    "numpy": "0.1-0.2 s, 120 modules",
+    "scipy": "0.15-0.3 s",
+    "matplotlib": "0.3-0.55 s, 250 modules",
+    "polars": "0.4 s, 320 modules",
+    "duckdb": "0.25-0.45 s",
+    "hdfs": "0.27 s, 250 modules (requests)",
+    "requests": "0.3 s, 220 modules",
+    "requests_kerberos": "0.7 s, 390 modules",
+    "sqlalchemy": "0.6 s, 230 modules",
+    "psycopg2": "85 ms and libpq",
+}
+
+
+def _type_checking(node: ast.AST) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports_run(tree: ast.AST, in_function: bool) -> list[tuple[ast.Import | ast.ImportFrom, bool]]:
+    """The import statements of ``tree`` that run at some time (none under ``if TYPE_CHECKING``),
+    each with whether it sits inside a function (else it runs when the module is imported)."""
+    found: list[tuple[ast.Import | ast.ImportFrom, bool]] = []
+    for child in ast.iter_child_nodes(tree):
+        if isinstance(child, ast.Import | ast.ImportFrom):
+            found.append((child, in_function))
+        elif isinstance(child, ast.If) and _type_checking(child):
+            for stmt in child.orelse:
+                found.extend(_imports_run(ast.Module(body=[stmt], type_ignores=[]), in_function))
+        else:
+            inside = in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+            found.extend(_imports_run(child, inside))
+    return found
+
+
+def _packages_of(module: str) -> list[str]:
+    """The packages whose ``__init__`` runs before ``module``'s own code (``moulin`` first)."""
+    parts = module.split(".")
+    return [".".join(parts[:n]) for n in range(1, len(parts))]
+
+
+@dataclass
+class ImportTime:
+    """What importing each of moulin's modules runs: ``edges`` maps a module to the modules of
+    moulin its top level imports (with their packages), ``packages`` to the heavy packages
+    (:data:`HEAVY_PACKAGES`) its top level imports itself."""
+
+    edges: dict[str, set[str]]
+    packages: dict[str, set[str]]
+
+    def add(self, importer: str, imported: str) -> None:
+        """Count an import of ``imported`` at the top of ``importer``."""
+        own = {importer, *_packages_of(importer)}
+        self.edges[importer].update(m for m in (*_packages_of(imported), imported) if m not in own)
+
+    def _chain(self, starts: list[str], goal: Callable[[str], bool]) -> list[str] | None:
+        previous: dict[str, str | None] = dict.fromkeys(starts)
+        queue = deque(starts)
+        while queue:
+            node = queue.popleft()
+            if goal(node):
+                chain = [node]
+                while previous[chain[-1]] is not None:
+                    chain.append(previous[chain[-1]])  # type: ignore[arg-type]
+                return chain[::-1]
+            for nxt in sorted(self.edges.get(node, ())):
+                if nxt not in previous:
+                    previous[nxt] = node
+                    queue.append(nxt)
+        return None
+
+    def heavy(self, module: str) -> str | None:
+        """Why importing ``module`` is heavy (``a -> b imports pyspark``), or None."""
+        chain = self._chain([*_packages_of(module), module], lambda m: bool(self.packages.get(m)))
+        if chain is None:
+            return None
+        return f"{' -> '.join(chain)} imports {', '.join(sorted(self.packages[chain[-1]]))}"
+
+    def cycle(self, importer: str, imported: str) -> str | None:
+        """The cycle an import of ``imported`` at the top of ``importer`` would close
+        (``imported -> ... -> importer``), or None."""
+        own = {importer, *_packages_of(importer)}
+        starts = [m for m in (*_packages_of(imported), imported) if m not in own]
+        chain = self._chain(starts, lambda m: m == importer)
+        return None if chain is None else " -> ".join([importer, *chain])
+
+
+def import_time() -> ImportTime:
+    """The :class:`ImportTime` of moulin's modules as they are now."""
+    graph = ImportTime(defaultdict(set), defaultdict(set))
+    for name, (_, tree) in sources().items():
+        for node, in_function in _imports_run(tree, in_function=False):
+            if in_function:
+                continue
+            for target in targets(name, node):
+                if _within(target, "moulin"):
+                    graph.add(name, target)
+                elif target.split(".")[0] in HEAVY_PACKAGES:
+                    graph.packages[name].add(target.split(".")[0])
+    return graph
+
+
+@dataclass(frozen=True)
+class LazyImport:
+    """An import of one of moulin's modules inside a function: ``statement`` (the whole import
+    statement) in ``importer`` imports ``imported``; ``reason`` says why it may stay there
+    (``heavy: ...``, ``cycle: ...``), or is empty when it belongs at the top of the file."""
+
+    importer: str
+    imported: str
+    path: Path
+    statement: ast.Import | ast.ImportFrom
+    reason: str
+
+    def where(self) -> str:
+        return f"{self.path.relative_to(PACKAGE.parent)}:{self.statement.lineno} imports {self.imported}"
+
+
+def lazy_imports(graph: ImportTime | None = None) -> list[LazyImport]:
+    """Every import of one of moulin's modules (``moulin`` itself too) inside a function, with
+    why it may stay there: the module's import runs a heavy package (:data:`HEAVY_PACKAGES`),
+    or its import at the top of the file would close a cycle of imports at import time
+    (through the packages' ``__init__`` too).  ``graph``: :func:`import_time` by default."""
+    graph = graph or import_time()
+    found: list[LazyImport] = []
+    for name, (path, tree) in sources().items():
+        for node, in_function in _imports_run(tree, in_function=False):
+            if not in_function:
+                continue
+            for target in dict.fromkeys(targets(name, node)):
+                if not _within(target, "moulin"):
+                    continue
+                heavy = graph.heavy(target)
+                cycle = None if heavy else graph.cycle(name, target)
+                reason = f"heavy: {heavy}" if heavy else f"cycle: {cycle}" if cycle else ""
+                found.append(LazyImport(name, target, path, node, reason))
+    return found
+
+
+def test_the_import_time_graph_sees_heavy_modules_and_cycles() -> None:
+    graph = import_time()
+    assert "pyspark" in (graph.heavy("moulin.delta.log") or "")  # imports pyspark at its top
+    assert "pyspark" in (graph.heavy("moulin.delta.errors") or "")  # through moulin.delta's __init__
+    assert graph.heavy("moulin.settings") is None
+    # a package's __init__ runs before its modules: b imported at the top of a closes p -> q -> a
+    made_up = ImportTime(defaultdict(set, {"p": {"q"}, "q": {"a"}}), defaultdict(set, {"q": {"torch"}}))
+    assert made_up.cycle("a", "p.b") == "a -> p -> q -> a"
+    assert made_up.heavy("p.b") == "p -> q imports torch"
+    made_up.add("a", "p.b")
+    assert made_up.edges["a"] == {"p", "p.b"}
+
+
+def test_moulin_modules_are_imported_at_the_top_of_the_file_unless_heavy_or_circular() -> None:
+    """A file's top shows what it uses: an import of one of moulin's modules sits inside a
+    function only to keep a heavy package (:data:`HEAVY_PACKAGES`) out of its importers'
+    start-up, or because it would close a cycle of imports at the top."""
+    found = [i for i in lazy_imports() if not i.reason]
+    assert not found, "imports of moulin's modules inside functions that belong at the top of the file:\n" + (
+        "\n".join(
+            f"  {i.where()} inside a function, and that module runs no heavy package and closes no "
+            f"cycle: move `{ast.unparse(i.statement)}` to the top of {i.path.relative_to(PACKAGE.parent)}"
+            for i in found
+        )
+    )

@@ -15,7 +15,7 @@ from moulin.ingest.formats import (
     RowCounter,
     record_schema,
 )
-from moulin.ingest.idx import IDX_FIELDS, IdxFormatError, count_idx_records, file_role
+from moulin.ingest.idx import IDX_FIELDS, IdxFormatError, count_idx_records, file_role, idx_records
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -30,8 +30,6 @@ def read_idx(spark: SparkSession, uris: list[str], contract: RecordContract) -> 
 
     def pair(pdf):
         import pandas as pd
-
-        from moulin.ingest.idx import idx_records
 
         roles = dict(zip(pdf["role"], zip(pdf["path"], pdf["content"], strict=True), strict=True))
         if "images" not in roles:

@@ -14,7 +14,7 @@ from moulin.ingest.formats import (
     RowCounter,
     record_schema,
 )
-from moulin.ingest.mail import MAIL_FIELDS, count_mbox_messages
+from moulin.ingest.mail import MAIL_FIELDS, count_mbox_messages, parse_message, split_mbox
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -28,8 +28,6 @@ def read_mbox(spark: SparkSession, uris: list[str], contract: RecordContract) ->
 
     def explode(batches):
         import pandas as pd
-
-        from moulin.ingest.mail import parse_message, split_mbox
 
         for pdf in batches:
             rows = []

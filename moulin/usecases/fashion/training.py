@@ -18,6 +18,7 @@ from moulin.training.classifiers import ClassifierSuite, Frames, NetworkSpec, Ph
 from moulin.training.config import TrainConfig
 from moulin.training.logistic_baseline import Features, LogisticBaseline
 from moulin.training.split_copies import copies_across_splits
+from moulin.usecases.fashion.corpus import published_results
 from moulin.usecases.fashion.params import CLASS_NAMES, PARAMS, FashionParams
 
 COLUMNS = ["image_id", "label", "pixels", "image_sha256"]
@@ -86,7 +87,6 @@ def _logistic_regression(params: FashionParams) -> LogisticBaseline:
 def suite(settings: Settings, params: FashionParams = PARAMS) -> ClassifierSuite:
     """The image classifiers of the use case and what its report needs of them."""
     from moulin.reporting.images import png_data_uri
-    from moulin.usecases.fashion.corpus import published_results
 
     specs = network_specs(params)
     augmented = ImageCodec(key="image_id", label="label", augment=True)

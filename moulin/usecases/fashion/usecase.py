@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from moulin.settings import Settings
+from moulin.usecases.fashion.corpus import prepare_drop
 from moulin.usecases.fashion.params import PARAMS
 from moulin.usecases.fashion.report import REPORT
 from moulin.usecases.fashion.stages import check_set_names, duplicates, to_silver
@@ -26,8 +27,6 @@ def _suite(settings: Settings) -> ClassifierSuite:
 
 
 def _prepare(settings: Settings, limit: int | None) -> str:
-    from moulin.usecases.fashion.corpus import prepare_drop
-
     return ", ".join(f"{name} {n:,} images" for name, n in prepare_drop(settings, limit).items())
 
 

@@ -11,6 +11,7 @@ import argparse
 import os
 from typing import get_args
 
+from moulin.identifiers import check_path_part
 from moulin.jobs.registry import StageContext, stage
 from moulin.training.loader_options import Reader
 from moulin.usecases.flights.params import PARAMS
@@ -102,7 +103,6 @@ def train_flights(ctx: StageContext, args: argparse.Namespace) -> dict:
     """Train and compare the flight-delay models on the feature table (training environment)."""
     import logging
 
-    from moulin.identifiers import check_path_part
     from moulin.training.run import train_and_compare
     from moulin.training.run_options import TrainingOptions
 

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from datetime import date
 
 from moulin.errors import MoulinError
+from moulin.jobs.server import stop_servers
 from moulin.orchestration import DagTest, ensure_airflow_db, run_dag_tests
 from moulin.settings import Settings
+from moulin.sources.spec import load_spec
+from moulin.usecases.flights.sources import prepare_sources
 
 PROGRESS_MARK = "MOULIN-PROGRESS "
 
@@ -53,7 +56,6 @@ REFERENCE_SOURCES = ("weather", "airlines", "planes", "airports")
 
 def plan(months: list[int] | None = None) -> list[DagStep]:
     """The DAG runs of the chain: monthly flight drops, reference data, use case."""
-    from moulin.sources.spec import load_spec
 
     months = months or list(range(1, 13))
     steps = [
@@ -87,7 +89,6 @@ def run_chain(
     """Prepare the sources' deliveries of ``months`` (``conf["sample_per_month"]`` flights
     each, 0: all), then run every step of :func:`plan`; raise naming the DAG run and its
     log on failure."""
-    from moulin.usecases.flights.sources import prepare_sources
 
     months = months or list(range(1, 13))
     sample = int(conf.get("sample_per_month") or 0) or None
@@ -100,8 +101,6 @@ def run_chain(
     try:
         return _run_steps(settings, conf, steps, log_dir, say)
     finally:
-        from moulin.jobs.server import stop_servers
-
         stop_servers(settings)  # the chain's job server: its JVM is not needed any more
 
 

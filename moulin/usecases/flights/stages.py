@@ -25,6 +25,7 @@ from typing import Any
 
 from moulin.contracts import Contract, load_contract
 from moulin.errors import MoulinError
+from moulin.lineage import run_key
 from moulin.quality.tables import check_table
 from moulin.settings import Settings
 from moulin.usecases.flights.params import STATS_TABLES
@@ -100,7 +101,6 @@ def _overwrite(
     id carries :func:`moulin.lineage.run_key` of ``inputs`` (the Delta versions read)
     and the code, so a rerun after either changed writes again."""
     from moulin.delta import AppTransaction, TableProperties
-    from moulin.lineage import run_key
 
     app_id = f"{app_id}.{run_key(app_id, inputs or {})}"
     return store.write(

@@ -16,13 +16,17 @@ import json
 import time
 from collections.abc import Mapping
 
+from moulin import __version__
 from moulin.airflow_kit import table_asset_uri
+from moulin.contracts import load_contract
 from moulin.errors import MoulinError
 from moulin.jobs.submit import submit_job
 from moulin.orchestration import safe_run_id
-from moulin.settings import Settings, load_settings
+from moulin.settings import REPO_ROOT, Settings, load_settings
+from moulin.storage import WarehouseFS
 from moulin.training.config import LEADERBOARD_TABLE
-from moulin.usecases.flights.params import SOURCES
+from moulin.training.training_results import TrainingResults
+from moulin.usecases.flights.params import PARAMS, SOURCES
 from moulin.usecases.flights.summary import write_run_summary
 
 PROGRESS = "MOULIN-PROGRESS"
@@ -80,8 +84,6 @@ def missing_splits(features_result: dict) -> list[str]:
 def splits_without_months(months: list[str]) -> list[str]:
     """The splits of :data:`SPLITS` that no month of ``months`` (``YYYY-MM-01``) falls in,
     by the date bounds of the feature table's contract (``split.train_until``, ``..._until``)."""
-    from moulin.contracts import load_contract
-    from moulin.usecases.flights.params import PARAMS
 
     split = load_contract(PARAMS.features_contract).split
     train_until, validation_until = str(split["train_until"]), str(split["validation_until"])
@@ -226,7 +228,6 @@ def train(
         )
     settings = settings or load_settings()
     start = time.monotonic()
-    from moulin.usecases.flights.params import PARAMS
 
     epochs = int((params or {}).get("epochs") or PARAMS.train.epochs)
     args = ["--run-id", safe_run_id(run_id), "--epochs", str(epochs), "--version", str(upstream["version"])]
@@ -243,7 +244,6 @@ def train(
 def quality_records(settings: Settings, features_result: dict) -> list[dict]:
     """Accounting per source for the report: bronze gates (summed over landings) and
     the features stage (silver rows = feature rows + cancelled flights left out)."""
-    from moulin.storage import WarehouseFS
 
     fs = WarehouseFS(settings)
     records = []
@@ -306,8 +306,6 @@ def report(
     from moulin.delta import DeltaTableStore
     from moulin.quality.ge import latest_data_docs
     from moulin.reporting import ReportInputs
-    from moulin.storage import WarehouseFS
-    from moulin.training.training_results import TrainingResults
     from moulin.usecases.flights.report import build_report
 
     settings = settings or load_settings()
@@ -386,9 +384,6 @@ def _total(rows) -> int | None:
 
 def _code_version() -> str:
     import subprocess
-
-    from moulin import __version__
-    from moulin.settings import REPO_ROOT
 
     try:
         sha = subprocess.run(

@@ -9,7 +9,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from moulin.jobs.submit import submit_job
 from moulin.settings import Settings
+from moulin.sources.land import land_source
+from moulin.sources.spec import load_spec
 from moulin.usecases.kit.generate import register_stages, results_lines, run_follow_on, run_step, train_args
 from moulin.usecases.kit.parts import Declaration
 
@@ -29,8 +32,6 @@ def ingest(
     gates, landing, bronze, steps, silver, follow_on}`` (``gates``: every gate's outcome in
     order; ``landing`` and ``bronze``: the first gate's; ``silver``: the last step's result)."""
     from moulin.sources.bronze import gate_landing
-    from moulin.sources.land import land_source
-    from moulin.sources.spec import load_spec
 
     dates = (ds,) if ds else usecase.drop_dates
     out: dict[str, Any] = {"sources": {}, "gates": [], "steps": {}, "follow_on": {}}
@@ -89,7 +90,6 @@ def run_chain(
 ) -> dict[str, Any]:
     """:func:`ingest`, the training stage as a job in the training environment, the use
     case's lines on its results, then the report beside them (with the gates' accounting)."""
-    from moulin.jobs.submit import submit_job
     from moulin.reporting.classification import report_beside_results
 
     start = time.monotonic()

@@ -12,6 +12,9 @@ from typing import Any
 
 from moulin.airflow_kit import PIPELINE, default_args
 from moulin.contracts import load_contract
+from moulin.orchestration import safe_run_id
+from moulin.sources.spec import load_spec
+from moulin.usecases.kit import generate
 from moulin.usecases.kit.parts import Declaration, UseCaseError
 
 
@@ -22,7 +25,6 @@ def asset_name(contract: str) -> str:
 
 def source_contracts(usecase: Declaration) -> list[str]:
     """The bronze contracts of the use case's sources (their specs name them)."""
-    from moulin.sources.spec import load_spec
 
     contracts = []
     for name in usecase.sources:
@@ -39,8 +41,6 @@ def source_contracts(usecase: Declaration) -> list[str]:
 def build_dag(usecase: Declaration, fileloc: str | None = None) -> Any:
     """The DAG of ``usecase`` (``fileloc``: the DAG file, what the UI shows as its source)."""
     from airflow.sdk import DAG, Asset, Param, get_current_context, task
-
-    from moulin.usecases.kit import generate
 
     schedule = [Asset(asset_name(c)) for c in source_contracts(usecase)]
     with DAG(
@@ -80,8 +80,6 @@ def build_dag(usecase: Declaration, fileloc: str | None = None) -> Any:
 
         @task
         def train(upstream: dict) -> dict:
-            from moulin.orchestration import safe_run_id
-
             context = get_current_context()
             return generate.train_task(
                 usecase, upstream, safe_run_id(context["run_id"]), dict(context["params"])

@@ -10,7 +10,10 @@ from typing import Any
 
 from moulin.jobs.entry import build_parser
 from moulin.jobs.registry import StageContext, get_stage, stage
+from moulin.jobs.submit import submit_job
 from moulin.settings import Settings, load_settings
+from moulin.storage import WarehouseFS
+from moulin.training.classification_results import ClassificationResults
 from moulin.usecases.kit.parts import Declaration, FollowOnTask, TableStep
 
 #: The latest declaration of each use case whose stages are registered, by name: the
@@ -49,8 +52,6 @@ def results_lines(usecase: Declaration, settings: Settings, results_uri: str) ->
     """The use case's lines on the results at ``results_uri`` (none when it declares none)."""
     if usecase.results_lines is None:
         return []
-    from moulin.storage import WarehouseFS
-    from moulin.training.classification_results import ClassificationResults
 
     return usecase.results_lines(
         ClassificationResults.from_json(WarehouseFS(settings).read_bytes(results_uri))
@@ -121,7 +122,6 @@ def train_args(version: int, run_id: str | None = None, params: dict | None = No
 
 def step_task(usecase: Declaration, step: TableStep, settings: Settings | None = None) -> dict:
     """Task body: the table step's stage, submitted (a data error fails the task at once)."""
-    from moulin.jobs.submit import submit_job
 
     register_stages(usecase)
     return submit_job(settings or load_settings(), usecase.stage_name(step.name), [])
@@ -129,7 +129,6 @@ def step_task(usecase: Declaration, step: TableStep, settings: Settings | None =
 
 def follow_on_task(usecase: Declaration, task: FollowOnTask, settings: Settings | None = None) -> dict:
     """Task body: the follow-on task's registered stage, submitted."""
-    from moulin.jobs.submit import submit_job
 
     register_stages(usecase)
     return submit_job(settings or load_settings(), task.stage, list(task.arguments))
@@ -144,7 +143,6 @@ def train_task(
 ) -> dict:
     """Task body: train and compare on the version of the last table the upstream task wrote
     (training environment); a retry with the same run id resumes from the checkpoints."""
-    from moulin.jobs.submit import submit_job
 
     register_stages(usecase)
     return submit_job(

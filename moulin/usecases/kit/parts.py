@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from moulin.errors import MoulinError
+from moulin.framing import load_usecase_framing
+from moulin.identifiers import check_path_part
 
 if TYPE_CHECKING:
     from moulin.framing import Framing
@@ -136,8 +138,6 @@ class Declaration:
     results_lines: Callable[[ClassificationResults], list[str]] | None = None
 
     def __post_init__(self) -> None:
-        from moulin.identifiers import check_path_part
-
         check_path_part(self.name, "use case name")
         if not self.models:
             raise UseCaseError(f"use case {self.name!r}: models is empty; name the models trained by default")
@@ -178,7 +178,6 @@ class Declaration:
     @property
     def framing(self) -> Framing:
         """The use case's validated framing (``<folder>/framing.yaml``)."""
-        from moulin.framing import load_usecase_framing
 
         return load_usecase_framing(self.name)
 

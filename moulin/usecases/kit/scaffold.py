@@ -25,7 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moulin.contracts import Contract, load_contract
+from moulin.framing import FramingError, load_framing, read_framing_file
 from moulin.settings import Settings, load_settings
+from moulin.sources.spec import load_spec
+from moulin.usecases.kit.discovery import usecase_files
 from moulin.usecases.kit.parts import UseCaseError
 
 #: Contract types read as numbers by the suite; every other type is a category.
@@ -79,8 +82,6 @@ def _classes(framing, column) -> tuple[str, ...]:
 
 
 def _source_contracts(sources: tuple[str, ...]) -> dict[str, Contract]:
-    from moulin.sources.spec import load_spec
-
     out = {}
     for source in sources:
         try:
@@ -254,8 +255,6 @@ def scaffold(
     (``reserved``: names taken by other commands of the CLI).
     Raises :class:`UseCaseError` (or the framing's :class:`~moulin.framing.FramingError`)
     naming the file, field or source that is wrong, and writes nothing then."""
-    from moulin.framing import FramingError, load_framing
-    from moulin.usecases.kit.discovery import usecase_files
 
     settings = settings or load_settings()
     framing_path = Path(framing_path)
@@ -281,8 +280,6 @@ def scaffold(
         raise UseCaseError(
             f"{name!r} is a moulin command already: choose another name for `moulin {name} run`"
         )
-
-    from moulin.framing import read_framing_file
 
     try:
         raw, lines = read_framing_file(framing_path)

@@ -22,7 +22,11 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from moulin.errors import DataError
 from moulin.settings import Settings
+from moulin.storage import WarehouseFS
+from moulin.training.config import TrainConfig
+from moulin.training.contract import FeatureContract
 
 if TYPE_CHECKING:  # imported when training: scikit-learn and SciPy cost a second at import
     from moulin.training.classifiers import ClassifierSuite, ModelOutput
@@ -55,20 +59,14 @@ class TabularSuite:
 
     def __call__(self, settings: Settings) -> ClassifierSuite:
         from moulin.training.classifiers import ClassifierSuite, NetworkSpec, Phase
-        from moulin.training.config import TrainConfig
-        from moulin.training.contract import FeatureContract
 
         features = FeatureContract.load(self.contract)
         if features.label != "label":
-            from moulin.errors import DataError
-
             raise DataError(
                 f"contract {self.contract}: the label column is {features.label!r}; the classifier suite reads "
                 "class indices from a column named 'label' — rename it in the table step and the contract"
             )
         if self.positive_class is not None and self.positive_class not in self.class_names:
-            from moulin.errors import DataError
-
             raise DataError(
                 f"use case {self.use_case}: positive_class {self.positive_class!r} is not one of the classes "
                 f"{list(self.class_names)} — name one of them"
@@ -136,7 +134,6 @@ def _majority(settings: Settings, n_classes: int) -> Callable:
     def fit(frames: dict, model_dir: str, record: dict) -> ModelOutput:
         from sklearn.dummy import DummyClassifier
 
-        from moulin.storage import WarehouseFS
         from moulin.training.artifacts import save_baseline
         from moulin.training.classifiers import baseline_output
 
@@ -161,7 +158,6 @@ def _logistic_regression(settings: Settings, preprocessor: Callable, c_grid: tup
     def fit(frames: dict, model_dir: str, record: dict) -> ModelOutput:
         from scipy import sparse
 
-        from moulin.storage import WarehouseFS
         from moulin.training.artifacts import save_baseline
         from moulin.training.baselines import one_hot
         from moulin.training.classifiers import baseline_output, best_c_logistic_regression

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from moulin.settings import Settings
 from moulin.usecases.kit import FollowOnTask, TableStep, UseCase
-from moulin.usecases.mail.corpus import DROPS
+from moulin.usecases.mail.corpus import DROPS, prepare_drops
 from moulin.usecases.mail.params import PARAMS
 from moulin.usecases.mail.report import REPORT
 from moulin.usecases.mail.stages import check_mailbox_names, to_silver
@@ -30,8 +30,6 @@ def _suite(settings: Settings) -> ClassifierSuite:
 
 
 def _prepare(settings: Settings, limit: int | None) -> str:
-    from moulin.usecases.mail.corpus import prepare_drops
-
     return "; ".join(
         f"{ds} " + ", ".join(f"{box}.mbox {n:,} messages" for box, n in counts.items())
         for ds, counts in prepare_drops(settings, limit).items()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from moulin.settings import Settings
 from moulin.usecases.kit import TableStep, UseCase
+from moulin.usecases.sentiment.corpus import prepare_drop
 from moulin.usecases.sentiment.params import PARAMS
 from moulin.usecases.sentiment.report import REPORT
 from moulin.usecases.sentiment.stages import duplicates, to_silver
@@ -26,8 +27,6 @@ def _suite(settings: Settings) -> ClassifierSuite:
 
 
 def _prepare(settings: Settings, limit: int | None) -> str:
-    from moulin.usecases.sentiment.corpus import prepare_drop
-
     return f"{prepare_drop(settings, limit):,} posts"
 
 
