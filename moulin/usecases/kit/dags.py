@@ -2,7 +2,7 @@
 Assets of its sources' bronze tables, one task per table step (emitting the Asset of the
 table it writes), the training job, the report, and each follow-on task after the last
 table step, beside the training.  Asset names come from the contracts
-(``moulin://<table>``); a data error fails its task at once, anything else retries
+(:func:`moulin.airflow_kit.table_asset`); a data error fails its task at once, anything else retries
 (:data:`moulin.airflow_kit.PIPELINE`).  Params: ``sample`` (fraction of rows per split, for a quick run),
 ``models`` (comma-separated), ``epochs_scale``."""
 
@@ -10,17 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from moulin.airflow_kit import PIPELINE, default_args
-from moulin.contracts import load_contract
+from moulin.airflow_kit import PIPELINE, default_args, table_asset
 from moulin.orchestration import safe_run_id
 from moulin.sources.spec import load_spec
 from moulin.usecases.kit import generate
 from moulin.usecases.kit.parts import Declaration, UseCaseError
-
-
-def asset_name(contract: str) -> str:
-    """The Asset URI of the table of ``contract``: ``moulin://<table>``."""
-    return f"moulin://{load_contract(contract).table}"
 
 
 def source_contracts(usecase: Declaration) -> list[str]:
@@ -40,9 +34,9 @@ def source_contracts(usecase: Declaration) -> list[str]:
 
 def build_dag(usecase: Declaration, fileloc: str | None = None) -> Any:
     """The DAG of ``usecase`` (``fileloc``: the DAG file, what the UI shows as its source)."""
-    from airflow.sdk import DAG, Asset, Param, get_current_context, task
+    from airflow.sdk import DAG, Param, get_current_context, task
 
-    schedule = [Asset(asset_name(c)) for c in source_contracts(usecase)]
+    schedule = [table_asset(c) for c in source_contracts(usecase)]
     with DAG(
         dag_id=usecase.dag_name,
         schedule=schedule or None,
@@ -60,7 +54,7 @@ def build_dag(usecase: Declaration, fileloc: str | None = None) -> Any:
     ) as dag:
 
         def step_task(step):
-            @task(task_id=step.name, outlets=[Asset(asset_name(step.target))])
+            @task(task_id=step.name, outlets=[table_asset(step.target)])
             def run_step(previous: dict | None = None) -> dict:
                 return generate.step_task(usecase, step)
 
