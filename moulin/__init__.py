@@ -6,6 +6,9 @@ local cluster (:mod:`moulin.cluster`), Delta storage (:mod:`moulin.delta`),
 quality gates, training and reporting.
 """
 
+import importlib
+from types import ModuleType
+
 __version__ = "0.1.0"
 
 #: Modules that observe the Delta store's reads of personal data: the store imports
@@ -29,3 +32,15 @@ STAGE_HANDOVERS = ("moulin.privacy.keys",)
 #: (:mod:`moulin.sources.treatments`), and stops when none registered one.  The sources
 #: package itself imports none.
 BRONZE_TREATMENTS = ("moulin.privacy.bronze_treatment",)
+
+
+def declared_modules(wiring: str) -> tuple[str, ...]:
+    """The modules that ``moulin.<wiring>`` names (:data:`STORE_OBSERVERS`,
+    :data:`STAGE_MODULES`, :data:`STAGE_HANDOVERS`, :data:`BRONZE_TREATMENTS`)."""
+    return tuple(globals().get(wiring, ()))
+
+
+def import_declared(wiring: str) -> tuple[ModuleType, ...]:
+    """Import the modules that ``moulin.<wiring>`` names, so that each registers what it
+    provides; returns them (an import error propagates)."""
+    return tuple(importlib.import_module(name) for name in declared_modules(wiring))

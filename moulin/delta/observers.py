@@ -17,7 +17,6 @@ be imported refuses the read.
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,21 +63,13 @@ def read_observers() -> tuple[ReadObserver, ...]:
         return tuple(_observers)
 
 
-def declared_observer_modules() -> tuple[str, ...]:
-    """The modules named by ``moulin.STORE_OBSERVERS``: imported before the first read of
-    personal data, they register their observers."""
-
-    return tuple(getattr(moulin, "STORE_OBSERVERS", ()))
-
-
 def _load_declared() -> None:
     """Import the declared observer modules once (an import error propagates, and the
     next read tries again)."""
     global _declared_loaded
     if _declared_loaded:
         return
-    for name in declared_observer_modules():
-        importlib.import_module(name)
+    moulin.import_declared("STORE_OBSERVERS")
     _declared_loaded = True
 
 

@@ -22,7 +22,6 @@ imports the modules that moulin's root package names in ``moulin.STAGE_HANDOVERS
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -96,18 +95,10 @@ def register_handover(handover: Handover) -> Handover:
     return handover
 
 
-def declared_handover_modules() -> tuple[str, ...]:
-    """The modules named by ``moulin.STAGE_HANDOVERS``: imported by :func:`handovers`, they
-    register their handovers."""
-
-    return tuple(getattr(moulin, "STAGE_HANDOVERS", ()))
-
-
 def handovers() -> dict[str, str]:
     """What this process hands to the stage it submits: the values of every registered
     handover (the declared modules imported first; an import error propagates)."""
-    for name in declared_handover_modules():
-        importlib.import_module(name)
+    moulin.import_declared("STAGE_HANDOVERS")
     with _lock:
         registered = tuple(_handovers)
     out: dict[str, str] = {}

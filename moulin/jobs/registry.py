@@ -16,7 +16,6 @@ may change) is also called at each look-up.
 from __future__ import annotations
 
 import argparse
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -96,16 +95,8 @@ def stage(
     return register
 
 
-def declared_stage_modules() -> tuple[str, ...]:
-    """The modules named by ``moulin.STAGE_MODULES``: imported before each look-up, they
-    register their stages."""
-
-    return tuple(getattr(moulin, "STAGE_MODULES", ()))
-
-
 def _load() -> None:
-    for name in declared_stage_modules():
-        module = importlib.import_module(name)
+    for module in moulin.import_declared("STAGE_MODULES"):
         register = getattr(module, "register_stages", None)
         if register is not None:
             register()

@@ -16,7 +16,6 @@ treated columns while none is registered stops the gate with
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,18 +72,10 @@ def unregister_column_treatment(treatment: ColumnTreatment) -> None:
             _treatment = None
 
 
-def declared_treatment_modules() -> tuple[str, ...]:
-    """The modules named by ``moulin.BRONZE_TREATMENTS``: imported by :func:`prepare_treatment`,
-    they register the column treatment."""
-
-    return tuple(getattr(moulin, "BRONZE_TREATMENTS", ()))
-
-
 def registered_treatment() -> ColumnTreatment | None:
     """The registered column treatment (the declared modules imported first; an import error
     propagates), or None."""
-    for name in declared_treatment_modules():
-        importlib.import_module(name)
+    moulin.import_declared("BRONZE_TREATMENTS")
     with _lock:
         return _treatment
 

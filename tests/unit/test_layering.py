@@ -303,9 +303,7 @@ def test_the_store_observers_are_declared_above_the_store() -> None:
     """The modules the store imports by name to observe its reads exist and lie outside it."""
     import importlib.util
 
-    from moulin.delta.observers import declared_observer_modules
-
-    declared = declared_observer_modules()
+    declared = moulin.declared_modules("STORE_OBSERVERS")
     assert declared
     for name in declared:
         assert importlib.util.find_spec(name) is not None, name
@@ -317,11 +315,10 @@ def test_the_stage_modules_and_handovers_are_declared_outside_the_job_package() 
     ``moulin.jobs``; the registry finds the use cases' stages through them."""
     import importlib.util
 
-    from moulin.jobs.context import declared_handover_modules
-    from moulin.jobs.registry import declared_stage_modules, stages
+    from moulin.jobs.registry import stages
 
-    declared = declared_stage_modules() + declared_handover_modules()
-    assert declared_stage_modules() and declared_handover_modules()
+    declared = moulin.declared_modules("STAGE_MODULES") + moulin.declared_modules("STAGE_HANDOVERS")
+    assert moulin.declared_modules("STAGE_MODULES") and moulin.declared_modules("STAGE_HANDOVERS")
     for name in declared:
         assert importlib.util.find_spec(name) is not None, name
         assert not _within(name, "moulin.jobs"), name
@@ -334,9 +331,9 @@ def test_the_bronze_treatment_is_declared_above_the_sources() -> None:
     ``moulin.sources``, and one of them registers the column treatment."""
     import importlib.util
 
-    from moulin.sources.treatments import declared_treatment_modules, registered_treatment
+    from moulin.sources.treatments import registered_treatment
 
-    declared = declared_treatment_modules()
+    declared = moulin.declared_modules("BRONZE_TREATMENTS")
     assert declared
     for name in declared:
         assert importlib.util.find_spec(name) is not None, name
